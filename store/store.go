@@ -1,0 +1,230 @@
+// Package store is carerecord's SQLite database: schema migrations, the
+// server-side session state, the SAML replay cache and, later, the record
+// cache, the audit log and objections.
+//
+// One writer connection serialises writes (SQLite allows one writer at a
+// time, and queueing in Go is cheaper than SQLITE_BUSY retries); a small
+// pool of read-only connections serves reads concurrently under WAL.
+//
+// The store must never hold clinical content in the clear and never log it.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB owns the SQLite connections.
+type DB struct {
+	path   string
+	write  *sql.DB
+	read   *sql.DB
+	now    func() time.Time
+	closed bool
+}
+
+// Option changes how Open sets up the database.
+type Option func(*DB)
+
+// WithClock replaces the clock (tests use it to move time forward).
+func WithClock(now func() time.Time) Option { return func(db *DB) { db.now = now } }
+
+// Open opens (creating if needed) the database file at path, sets WAL,
+// foreign keys, a busy timeout and synchronous=FULL on every connection, and
+// applies the embedded migrations that have not run yet, each in its own
+// transaction. It returns an error naming the migration that failed.
+func Open(path string, opts ...Option) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("store: database path is empty")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db := &DB{path: abs, now: time.Now}
+	for _, o := range opts {
+		o(db)
+	}
+	// Pragmas go in the DSN so that every pooled connection gets them, not
+	// just the first one.
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + abs + "?" + q.Encode()
+
+	db.write, err = sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	db.write.SetConnMaxIdleTime(0)
+
+	// Touch the file with the writer first so that WAL mode is set before
+	// readers open it.
+	if err := db.write.Ping(); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+	}
+	if err := db.migrate(context.Background()); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+
+	rq := url.Values{}
+	rq.Set("_foreign_keys", "on")
+	rq.Set("_busy_timeout", "5000")
+	rq.Set("mode", "ro")
+	db.read, err = sql.Open("sqlite3", "file:"+abs+"?"+rq.Encode())
+	if err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("store: open %s read-only: %w", abs, err)
+	}
+	db.read.SetMaxOpenConns(4)
+	db.read.SetMaxIdleConns(4)
+	return db, nil
+}
+
+// Path is the absolute path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes every connection. It is safe to call twice.
+func (db *DB) Close() error {
+	if db.closed {
+		return nil
+	}
+	db.closed = true
+	rerr := db.read.Close()
+	// A final checkpoint folds the WAL into the main file so a copied
+	// database is complete on its own.
+	_, _ = db.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	werr := db.write.Close()
+	return errors.Join(rerr, werr)
+}
+
+// Ping checks that the database answers a read. /readyz uses it.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations LIMIT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the number of the last applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}
+
+type migration struct {
+	version int
+	name    string
+}
+
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, n := range names {
+		base := filepath.Base(n)
+		num, _, ok := strings.Cut(base, "_")
+		if !ok {
+			return nil, fmt.Errorf("store: migration %s: name must be NNNN_description.sql", base)
+		}
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("store: migration %s: name must start with a positive number", base)
+		}
+		if other, dup := seen[v]; dup {
+			return nil, fmt.Errorf("store: migrations %s and %s share version %d", other, base, v)
+		}
+		seen[v] = base
+		ms = append(ms, migration{version: v, name: n})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var current sql.NullInt64
+	if err := db.write.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	for _, m := range ms {
+		if int64(m.version) <= current.Int64 {
+			continue
+		}
+		body, err := migrationFS.ReadFile(m.name)
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, filepath.Base(m.name), db.now().UTC().Format(time.RFC3339Nano)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// Pragmas returns the connection settings that matter for durability and
+// concurrency, as SQLite reports them on the writer connection.
+func (db *DB) Pragmas(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout"} {
+		var v string
+		if err := db.write.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err == nil {
+			out[p] = v
+		}
+	}
+	return out
+}
