@@ -1,0 +1,452 @@
+// Package connectors holds the clinical model that every source of patient
+// information returns (patients, timeline entries and where they came from)
+// and the Connector interface that each kind of source system implements in
+// its own subpackage (connectors/fhir, ...).
+//
+// It is the bottom of the dependency graph: a connector must never import
+// the web server or the store, and must never log clinical content (names,
+// addresses, results, letters). Errors carry the source and what went wrong,
+// never patient data, because they end up in logs and on pages.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Code systems used in the model. Codes keep the system they came with; these
+// are the ones the product understands and shows.
+const (
+	SystemSNOMED = "http://snomed.info/sct"
+	SystemLOINC  = "http://loinc.org"
+	SystemDMD    = "https://dmd.nhs.uk"
+)
+
+// Source is the organisation a patient record or entry came from.
+type Source struct {
+	Name string `json:"name"`
+	ODS  string `json:"ods"` // Organisation Data Service code, e.g. "RJZ"
+}
+
+func (s Source) String() string {
+	if s.ODS == "" {
+		return s.Name
+	}
+	return s.Name + " (" + s.ODS + ")"
+}
+
+// Organisation is an organisation a patient is linked to, such as the
+// registered GP practice.
+type Organisation struct {
+	Name string `json:"name"`
+	ODS  string `json:"ods"`
+}
+
+// Patient is one patient as a source knows them. Demographics from different
+// sources may disagree; each Patient carries the Source it came from.
+type Patient struct {
+	// NHSNumber is 10 digits without spaces; empty if the source holds none.
+	NHSNumber string `json:"nhs_number"`
+	// SourceID is the patient's identifier at the source (FHIR logical id).
+	SourceID string   `json:"source_id,omitempty"`
+	Title    string   `json:"title,omitempty"`
+	Given    []string `json:"given,omitempty"`
+	Family   string   `json:"family"`
+	// BirthDate is a calendar date, not an instant: see Date.
+	BirthDate Date `json:"birth_date"`
+	// Deceased is true when the source says the patient has died, whether
+	// or not it gives a date of death.
+	Deceased  bool  `json:"deceased,omitempty"`
+	DeathDate *Date `json:"death_date,omitempty"`
+	// Gender is one of the Gender constants.
+	Gender       string       `json:"gender"`
+	AddressLines []string     `json:"address_lines,omitempty"`
+	Postcode     string       `json:"postcode,omitempty"`
+	Phone        string       `json:"phone,omitempty"`
+	RegisteredGP Organisation `json:"registered_gp"`
+	// Restricted marks a sensitive record: the patient's address, phone
+	// and GP practice must never be shown or stored. Connectors blank those
+	// fields themselves so that nothing downstream can leak them.
+	Restricted bool   `json:"restricted,omitempty"`
+	Source     Source `json:"source"`
+}
+
+// Gender values, as FHIR AdministrativeGender.
+const (
+	GenderMale    = "male"
+	GenderFemale  = "female"
+	GenderOther   = "other"
+	GenderUnknown = "unknown"
+)
+
+// DisplayName gives the name as NHS clinical screens show it:
+// "SMITH, Jane (Mrs)".
+func (p *Patient) DisplayName() string {
+	var b strings.Builder
+	b.WriteString(strings.ToUpper(p.Family))
+	if len(p.Given) > 0 {
+		b.WriteString(", ")
+		b.WriteString(strings.Join(p.Given, " "))
+	}
+	if p.Title != "" {
+		b.WriteString(" (" + p.Title + ")")
+	}
+	return b.String()
+}
+
+// Redact blanks what a restricted record must never show. Connectors call it
+// for every restricted patient they return.
+func (p *Patient) Redact() {
+	if !p.Restricted {
+		return
+	}
+	p.AddressLines = nil
+	p.Postcode = ""
+	p.Phone = ""
+	p.RegisteredGP = Organisation{}
+}
+
+// Kind is the kind of a timeline entry.
+type Kind string
+
+// Kinds of timeline entry. Each has its own typed detail on Entry.
+const (
+	KindResult     Kind = "result"
+	KindImaging    Kind = "imaging"
+	KindMedication Kind = "medication"
+	KindEncounter  Kind = "encounter"
+	KindProcedure  Kind = "procedure"
+	KindProblem    Kind = "problem"
+	KindAllergy    Kind = "allergy"
+	KindDocument   Kind = "document"
+)
+
+// Kinds lists every Kind in the order the product presents filters.
+var Kinds = []Kind{KindResult, KindImaging, KindMedication, KindEncounter,
+	KindProcedure, KindProblem, KindAllergy, KindDocument}
+
+// Code is a coded concept, keeping the system it came from.
+type Code struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+// Entry is one item on the patient's timeline: a result, a scan, a medicine,
+// and so on. Exactly one of the detail pointers is set, matching Kind.
+type Entry struct {
+	Kind Kind `json:"kind"`
+	// ID identifies the item at its source, as "ResourceType/id" for FHIR
+	// sources; together with Source.ODS it is unique (see Key).
+	ID     string `json:"id"`
+	Source Source `json:"source"`
+	// Date is the clinical date (when the test was taken, the medicine
+	// started, the encounter began), in UTC. Zero when the source gave none.
+	Date time.Time `json:"date"`
+	// Fetched is when the connector read the entry from the source; the
+	// timeline shows how fresh each entry is from it.
+	Fetched time.Time `json:"fetched"`
+	Codes   []Code    `json:"codes,omitempty"`
+	// Title is the human text of the item ("Haemoglobin", "Plain chest X-ray").
+	Title string `json:"title"`
+
+	Result     *Result     `json:"result,omitempty"`
+	Imaging    *Imaging    `json:"imaging,omitempty"`
+	Medication *Medication `json:"medication,omitempty"`
+	Encounter  *Encounter  `json:"encounter,omitempty"`
+	Procedure  *Procedure  `json:"procedure,omitempty"`
+	Problem    *Problem    `json:"problem,omitempty"`
+	Allergy    *Allergy    `json:"allergy,omitempty"`
+	Document   *Document   `json:"document,omitempty"`
+}
+
+// Key identifies the entry across sources: the source's ODS code and the
+// entry's identifier there.
+func (e *Entry) Key() string { return e.Source.ODS + "/" + e.ID }
+
+// Code returns the entry's first code in the given system.
+func (e *Entry) Code(system string) (Code, bool) {
+	for _, c := range e.Codes {
+		if c.System == system {
+			return c, true
+		}
+	}
+	return Code{}, false
+}
+
+// SortNewestFirst orders entries by clinical date, newest first; entries
+// without a date go last. Ties keep a stable, deterministic order by key so
+// that a merged timeline does not shuffle between page loads.
+func SortNewestFirst(entries []Entry) {
+	slices.SortStableFunc(entries, func(a, b Entry) int {
+		switch {
+		case a.Date.IsZero() != b.Date.IsZero():
+			if a.Date.IsZero() {
+				return 1
+			}
+			return -1
+		case !a.Date.Equal(b.Date):
+			return b.Date.Compare(a.Date)
+		}
+		return strings.Compare(a.Key(), b.Key())
+	})
+}
+
+// Flag is an abnormal flag on a result, from the FHIR Observation
+// interpretation codes (v3 ObservationInterpretation).
+type Flag string
+
+// Flags. FlagNone means the source gave no interpretation.
+const (
+	FlagNone             Flag = ""
+	FlagNormal           Flag = "N"
+	FlagHigh             Flag = "H"
+	FlagLow              Flag = "L"
+	FlagCriticalHigh     Flag = "HH"
+	FlagCriticalLow      Flag = "LL"
+	FlagAbnormal         Flag = "A"
+	FlagCriticalAbnormal Flag = "AA"
+)
+
+// Abnormal reports whether the flag marks the result as outside normal.
+func (f Flag) Abnormal() bool { return f != FlagNone && f != FlagNormal }
+
+// Critical reports whether the flag marks the result as critically abnormal.
+func (f Flag) Critical() bool {
+	return f == FlagCriticalHigh || f == FlagCriticalLow || f == FlagCriticalAbnormal
+}
+
+// Label is the word a clinical screen shows for the flag.
+func (f Flag) Label() string {
+	switch f {
+	case FlagNormal:
+		return "Normal"
+	case FlagHigh:
+		return "High"
+	case FlagLow:
+		return "Low"
+	case FlagCriticalHigh:
+		return "Critically high"
+	case FlagCriticalLow:
+		return "Critically low"
+	case FlagAbnormal:
+		return "Abnormal"
+	case FlagCriticalAbnormal:
+		return "Critically abnormal"
+	}
+	return ""
+}
+
+// Result is a test result (pathology, observation).
+type Result struct {
+	// Value is the result as the source wrote it ("4.2", "Positive",
+	// "<5"), so that nothing is lost by number formatting.
+	Value string `json:"value"`
+	// Numeric is the value as a number when the source gave a quantity.
+	Numeric *float64 `json:"numeric,omitempty"`
+	// Comparator is "<", "<=", ">=" or ">" when the value is a bound.
+	Comparator string `json:"comparator,omitempty"`
+	Units      string `json:"units,omitempty"`
+	// Range is the reference range as the source states it; sources differ.
+	Range RefRange `json:"range,omitzero"`
+	Flag  Flag     `json:"flag,omitempty"`
+	// Status is the source's result status ("final", "preliminary", ...).
+	Status string `json:"status,omitempty"`
+	// Group identifies the report or panel the result belongs to (e.g.
+	// "DiagnosticReport/abc"), so results from one specimen can be shown
+	// together; GroupTitle names it ("Full blood count").
+	Group      string `json:"group,omitempty"`
+	GroupTitle string `json:"group_title,omitempty"`
+	// Comment is free text from the source: notes or a report conclusion.
+	Comment string `json:"comment,omitempty"`
+}
+
+// RefRange is a result's reference range.
+type RefRange struct {
+	Low  *float64 `json:"low,omitempty"`
+	High *float64 `json:"high,omitempty"`
+	Text string   `json:"text,omitempty"`
+}
+
+// String gives the range as a screen shows it: "133–146", "< 5", or the
+// source's text.
+func (r RefRange) String() string {
+	switch {
+	case r.Text != "":
+		return r.Text
+	case r.Low != nil && r.High != nil:
+		return formatNum(*r.Low) + "–" + formatNum(*r.High)
+	case r.Low != nil:
+		return "≥ " + formatNum(*r.Low)
+	case r.High != nil:
+		return "≤ " + formatNum(*r.High)
+	}
+	return ""
+}
+
+func formatNum(f float64) string { return fmt.Sprintf("%g", f) }
+
+// Imaging is a radiology examination and its report.
+type Imaging struct {
+	Modality   string `json:"modality,omitempty"` // "CT", "MR", "DX", "US", ...
+	BodySite   string `json:"body_site,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Report     string `json:"report,omitempty"`
+	Conclusion string `json:"conclusion,omitempty"`
+}
+
+// MedicationStatus says whether a medicine is current.
+type MedicationStatus string
+
+const (
+	MedicationCurrent MedicationStatus = "current"
+	MedicationPast    MedicationStatus = "past"
+)
+
+// Medication is a prescribed or recorded medicine.
+type Medication struct {
+	Drug      string `json:"drug"`
+	Dose      string `json:"dose,omitempty"`
+	Route     string `json:"route,omitempty"`
+	Frequency string `json:"frequency,omitempty"`
+	// Start and End are zero when unknown.
+	Start  time.Time        `json:"start,omitzero"`
+	End    time.Time        `json:"end,omitzero"`
+	Status MedicationStatus `json:"status"`
+	// Prescribed is true for a prescription (MedicationRequest), false for
+	// a medicine recorded as taken (MedicationStatement).
+	Prescribed bool `json:"prescribed,omitempty"`
+}
+
+// Encounter is a contact with a service: an appointment, admission or
+// attendance.
+type Encounter struct {
+	Type     string `json:"type,omitempty"`
+	Class    string `json:"class,omitempty"` // "inpatient", "outpatient", "emergency", ...
+	Location string `json:"location,omitempty"`
+	Status   string `json:"status,omitempty"`
+	// Start and End are zero when unknown; End is zero while ongoing.
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
+}
+
+// Procedure is an operation or other procedure.
+type Procedure struct {
+	Performed time.Time `json:"performed,omitzero"`
+	Status    string    `json:"status,omitempty"`
+	BodySite  string    `json:"body_site,omitempty"`
+}
+
+// ProblemStatus says whether a problem is current.
+type ProblemStatus string
+
+const (
+	ProblemActive   ProblemStatus = "active"
+	ProblemResolved ProblemStatus = "resolved"
+)
+
+// Problem is a diagnosis or condition on the problem list.
+type Problem struct {
+	Status ProblemStatus `json:"status"`
+	// Onset and Abatement are zero when unknown.
+	Onset     time.Time `json:"onset,omitzero"`
+	Abatement time.Time `json:"abatement,omitzero"`
+}
+
+// Allergy is an allergy or intolerance, or a source's assertion that the
+// patient has none.
+type Allergy struct {
+	// NoKnownAllergies is set when the source asserts the patient has no
+	// known allergies (of the kind named in Entry.Title); Substance is then
+	// empty. This is a positive statement, unlike an absence of entries.
+	NoKnownAllergies bool   `json:"no_known_allergies,omitempty"`
+	Substance        string `json:"substance,omitempty"`
+	Reaction         string `json:"reaction,omitempty"`
+	Severity         string `json:"severity,omitempty"`    // "mild", "moderate", "severe"
+	Criticality      string `json:"criticality,omitempty"` // "low", "high", "unable-to-assess"
+	Status           string `json:"status,omitempty"`      // "active", "inactive", "resolved"
+}
+
+// Document is a clinical document such as a clinic letter or discharge
+// summary.
+type Document struct {
+	Type string `json:"type"` // "Clinic letter", "Discharge summary", ...
+	// ContentType is the attachment's MIME type, e.g. "text/plain" or
+	// "application/pdf".
+	ContentType string `json:"content_type,omitempty"`
+	// Text holds the document when it is text; Data holds other inline
+	// content (a PDF); URL is set when the source only links to it.
+	Text   string `json:"text,omitempty"`
+	Data   []byte `json:"data,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Author string `json:"author,omitempty"`
+}
+
+// Record is everything one source holds for one patient.
+type Record struct {
+	Patient *Patient `json:"patient"`
+	Entries []Entry  `json:"entries"`
+	// Skipped counts resources the source sent that could not be read and
+	// were left out; the page can say the record is incomplete.
+	Skipped int `json:"skipped,omitempty"`
+	// Truncated is true when the source had more pages than the connector
+	// is configured to follow, so the record is incomplete.
+	Truncated bool      `json:"truncated,omitempty"`
+	Fetched   time.Time `json:"fetched"`
+}
+
+// Query is a patient search: by NHS number, or by demographics.
+type Query struct {
+	NHSNumber string
+	Family    string
+	Given     string
+	BirthDate Date
+	Gender    string
+	Postcode  string
+}
+
+// ErrInvalidQuery is returned for a Query that cannot be searched.
+var ErrInvalidQuery = errors.New("invalid patient search")
+
+// Validate reports whether q can be searched: a valid NHS number, or at
+// least a family name and date of birth (the product's minimum to avoid
+// trawling through patients).
+func (q Query) Validate() error {
+	if q.NHSNumber != "" {
+		if _, err := ParseNHSNumber(q.NHSNumber); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+		}
+		return nil
+	}
+	if strings.TrimSpace(q.Family) == "" || q.BirthDate.IsZero() {
+		return fmt.Errorf("%w: give an NHS number, or a family name and date of birth", ErrInvalidQuery)
+	}
+	switch q.Gender {
+	case "", GenderMale, GenderFemale, GenderOther, GenderUnknown:
+	default:
+		return fmt.Errorf("%w: unknown gender %q", ErrInvalidQuery, q.Gender)
+	}
+	return nil
+}
+
+// Connector is one source of patient records. Implementations must be safe
+// for concurrent use and must stop work promptly when ctx is done.
+type Connector interface {
+	// Source names the organisation behind the connector.
+	Source() Source
+	// FindPatients returns the patients the source holds that match q; no
+	// match is an empty slice and a nil error.
+	FindPatients(ctx context.Context, q Query) ([]Patient, error)
+	// FetchRecord returns the source's record for the patient with the
+	// given NHS number (10 digits), or an error wrapping ErrNoRecord when
+	// the source has no such patient. Other failures are *SourceError.
+	FetchRecord(ctx context.Context, nhsNumber string) (*Record, error)
+}
+
+// ErrNoRecord means the source holds no record for the patient. It is an
+// ordinary answer, not a failure of the source.
+var ErrNoRecord = errors.New("no record held for this patient")

@@ -1,0 +1,112 @@
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// ErrorKind classifies why a source could not answer.
+type ErrorKind string
+
+const (
+	// ErrTimeout: the source did not answer before the deadline.
+	ErrTimeout ErrorKind = "timeout"
+	// ErrCanceled: the caller gave up (the request was cancelled).
+	ErrCanceled ErrorKind = "canceled"
+	// ErrUnavailable: the source could not be reached (connection refused
+	// or reset, DNS, TLS handshake).
+	ErrUnavailable ErrorKind = "unavailable"
+	// ErrStatus: the source answered with an HTTP error status.
+	ErrStatus ErrorKind = "status"
+	// ErrMalformed: the answer could not be read (not JSON, not the
+	// expected shape, or too large).
+	ErrMalformed ErrorKind = "malformed"
+	// ErrRefused: the source answered with an OperationOutcome instead of
+	// results.
+	ErrRefused ErrorKind = "refused"
+)
+
+// SourceError is a failure to get an answer from one source. Error() is a
+// short phrase that can be shown on a page ("Guy's and St Thomas': did not
+// answer in time"); it never contains patient information, only the source
+// and what went wrong. Err holds the underlying cause for errors.Is/As (for
+// example context.DeadlineExceeded for a timeout).
+type SourceError struct {
+	Source Source
+	Kind   ErrorKind
+	// Status is the HTTP status for ErrStatus (and for ErrRefused when the
+	// source sent one); otherwise 0.
+	Status int
+	// Detail is the source's own explanation (an OperationOutcome's
+	// diagnostics), cleaned and shortened; may be empty.
+	Detail string
+	Err    error
+}
+
+func (e *SourceError) Error() string {
+	var what string
+	switch e.Kind {
+	case ErrTimeout:
+		what = "did not answer in time"
+	case ErrCanceled:
+		what = "request was cancelled"
+	case ErrUnavailable:
+		what = "could not be reached"
+	case ErrStatus:
+		switch e.Status {
+		case 401, 403:
+			what = fmt.Sprintf("refused access (HTTP %d)", e.Status)
+		case 404:
+			what = "answered “not found” (HTTP 404)"
+		case 503:
+			what = "is temporarily unavailable (HTTP 503)"
+		default:
+			what = fmt.Sprintf("answered with an error (HTTP %d)", e.Status)
+		}
+	case ErrMalformed:
+		what = "sent an answer that could not be read"
+	case ErrRefused:
+		what = "declined the request"
+	default:
+		what = "failed"
+	}
+	msg := e.Source.Name + ": " + what
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// KindOf returns the ErrorKind of the first SourceError in err's chain, or
+// "" when there is none.
+func KindOf(err error) ErrorKind {
+	if se, ok := errors.AsType[*SourceError](err); ok {
+		return se.Kind
+	}
+	return ""
+}
+
+// CleanDetail makes text from a remote system fit for an error message: one
+// line, printable, at most 160 characters. Sources' diagnostics are not
+// trusted to be short or tidy.
+func CleanDetail(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return ' '
+		}
+		if !unicode.IsPrint(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	const max = 160
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max-1]) + "…"
+	}
+	return s
+}
