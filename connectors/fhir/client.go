@@ -1,0 +1,460 @@
+// Package fhir is a connector for sources that speak FHIR R4 REST with UK
+// Core identifiers: it finds patients by NHS number or demographics and reads
+// their record (results, imaging, medicines, encounters, procedures,
+// problems, allergies, documents) into the connectors model.
+//
+// It talks only to the configured base URL, never follows paging links to
+// another origin, and never logs: errors name the source and what went
+// wrong, never the patient or their data.
+package fhir
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+)
+
+// Identifier and code systems used on the wire.
+const (
+	SystemNHSNumber       = "https://fhir.nhs.uk/Id/nhs-number"
+	SystemODS             = "https://fhir.nhs.uk/Id/ods-organization-code"
+	SystemConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+)
+
+const (
+	// pageSize is the _count asked for; servers may send fewer per page.
+	pageSize = 100
+	// maxParallel bounds the searches one record fetch runs at once, so
+	// that opening a record does not hammer a source with ten requests.
+	maxParallel = 5
+	mediaType   = "application/fhir+json"
+)
+
+// recordTypes are the resource types read for a record, in the order their
+// entries are mapped (DiagnosticReport after Observation and ImagingStudy,
+// because it annotates them).
+var recordTypes = []string{
+	"Observation", "ImagingStudy", "DiagnosticReport", "MedicationRequest",
+	"MedicationStatement", "Encounter", "Procedure", "Condition",
+	"AllergyIntolerance", "DocumentReference",
+}
+
+// Client reads one FHIR R4 server. It is safe for concurrent use.
+type Client struct {
+	cfg   connectors.Config
+	src   connectors.Source
+	base  *url.URL // without a trailing slash
+	http  *http.Client
+	token string
+	now   func() time.Time
+}
+
+var _ connectors.Connector = (*Client)(nil)
+
+// New returns a client for the source cfg describes. getenv reads the
+// environment (os.Getenv in production) so that a bearer token never has to
+// be in the configuration file. It fails when the configuration is invalid,
+// the token variable is empty, or a certificate file cannot be loaded.
+func New(cfg connectors.Config, getenv func(string) string) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("fhir: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("fhir: source %q: base_url: %w", cfg.Name, err)
+	}
+	c := &Client{cfg: cfg, src: cfg.Source(), base: base, now: time.Now}
+
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("fhir: source %q: ca_file: %w", cfg.Name, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("fhir: source %q: ca_file: no PEM certificates in %s", cfg.Name, cfg.CAFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	switch cfg.Auth.Type {
+	case connectors.AuthBearer:
+		c.token = strings.TrimSpace(getenv(cfg.Auth.TokenEnv))
+		if c.token == "" {
+			return nil, fmt.Errorf("fhir: source %q: auth.token_env: environment variable %s is empty", cfg.Name, cfg.Auth.TokenEnv)
+		}
+	case connectors.AuthMTLS:
+		cert, err := tls.LoadX509KeyPair(cfg.Auth.CertFile, cfg.Auth.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("fhir: source %q: auth.cert_file/key_file: %w", cfg.Name, err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConfig
+	tr.MaxIdleConnsPerHost = maxParallel
+	// No http.Client.Timeout: every request runs under a context deadline,
+	// which also bounds reading the body.
+	c.http = &http.Client{Transport: tr}
+	return c, nil
+}
+
+// Source names the organisation the client reads.
+func (c *Client) Source() connectors.Source { return c.src }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// FindPatients searches the source's Patient resources: by NHS number when
+// q has one, otherwise by family name, given name, birth date, gender and
+// postcode. Restricted patients come back redacted.
+func (c *Client) FindPatients(ctx context.Context, q connectors.Query) ([]connectors.Patient, error) {
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("fhir: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	params := url.Values{}
+	if q.NHSNumber != "" {
+		n, _ := connectors.ParseNHSNumber(q.NHSNumber) // checked by Validate
+		params.Set("identifier", SystemNHSNumber+"|"+n)
+	} else {
+		params.Set("family", strings.TrimSpace(q.Family))
+		if g := strings.TrimSpace(q.Given); g != "" {
+			params.Set("given", g)
+		}
+		params.Set("birthdate", "eq"+q.BirthDate.String())
+		if q.Gender != "" {
+			params.Set("gender", q.Gender)
+		}
+		if pc := strings.TrimSpace(q.Postcode); pc != "" {
+			params.Set("address-postalcode", pc)
+		}
+	}
+	patients, _, _, err := c.searchPatients(ctx, params)
+	return patients, err
+}
+
+// FetchRecord reads everything the source holds for the patient with the
+// NHS number: the Patient, then every supported resource type in parallel.
+// A resource that cannot be read is skipped and counted in Record.Skipped;
+// any failed search fails the whole fetch, so that a partial record is never
+// mistaken for a complete one. cfg.Timeout bounds the whole fetch.
+func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors.Record, error) {
+	n, err := connectors.ParseNHSNumber(nhsNumber)
+	if err != nil {
+		return nil, fmt.Errorf("fhir: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	fetched := c.now().UTC()
+
+	patients, ids, skipped, err := c.searchPatients(ctx, url.Values{"identifier": {SystemNHSNumber + "|" + n}})
+	if err != nil {
+		return nil, err
+	}
+	idx := -1
+	for i := range patients {
+		if patients[i].NHSNumber == n {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return nil, fmt.Errorf("%s: %w", c.src.Name, connectors.ErrNoRecord)
+	}
+
+	results := make([][]json.RawMessage, len(recordTypes))
+	truncated := make([]bool, len(recordTypes))
+	done := make([]bool, len(recordTypes))
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+		sem      = make(chan struct{}, maxParallel)
+	)
+	for i, typ := range recordTypes {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			u := c.searchURL(typ, url.Values{"patient": {"Patient/" + ids[idx]}})
+			var err error
+			truncated[i], err = c.search(ctx, u, func(raw json.RawMessage) { results[i] = append(results[i], raw) })
+			if err != nil {
+				once.Do(func() { firstErr = err; stop(err) })
+				return
+			}
+			done[i] = true
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && slices.Contains(done, false) {
+		// Cancelled while waiting for a turn, before the search started.
+		firstErr = c.sourceError(ctx, ctx.Err())
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+
+	m := newMapper(c.src, fetched)
+	for i, typ := range recordTypes {
+		for _, raw := range results[i] {
+			m.add(typ, raw)
+		}
+	}
+	rec := &connectors.Record{
+		Patient: &patients[idx],
+		Entries: m.finish(),
+		Skipped: skipped + m.skipped,
+		Fetched: fetched,
+	}
+	for _, t := range truncated {
+		rec.Truncated = rec.Truncated || t
+	}
+	return rec, nil
+}
+
+// searchPatients runs a Patient search and returns the patients with their
+// logical ids, and how many Patient resources were skipped as unreadable.
+func (c *Client) searchPatients(ctx context.Context, params url.Values) ([]connectors.Patient, []string, int, error) {
+	var (
+		patients []connectors.Patient
+		ids      []string
+		skipped  int
+	)
+	_, err := c.search(ctx, c.searchURL("Patient", params), func(raw json.RawMessage) {
+		if resourceType(raw) != "Patient" {
+			return // e.g. an OperationOutcome with search warnings
+		}
+		p, id, err := mapPatient(raw, c.src)
+		if err != nil {
+			skipped++
+			return
+		}
+		patients = append(patients, p)
+		ids = append(ids, id)
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return patients, ids, skipped, nil
+}
+
+func (c *Client) searchURL(typ string, params url.Values) string {
+	u := *c.base
+	u.Path += "/" + typ
+	params.Set("_count", strconv.Itoa(pageSize))
+	u.RawQuery = params.Encode()
+	return u.String()
+}
+
+// bundle is the envelope of a search answer, decoded loosely: entries stay
+// raw so that one bad resource cannot spoil the page. The same shape also
+// catches an OperationOutcome sent instead of a Bundle.
+type bundle struct {
+	ResourceType string `json:"resourceType"`
+	Link         []struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	} `json:"link"`
+	Entry []struct {
+		Resource json.RawMessage `json:"resource"`
+	} `json:"entry"`
+	Issue []issue `json:"issue"`
+}
+
+type issue struct {
+	Severity    string `json:"severity"`
+	Code        string `json:"code"`
+	Diagnostics string `json:"diagnostics"`
+	Details     struct {
+		Text string `json:"text"`
+	} `json:"details"`
+}
+
+// search fetches u and every following page, handing each entry's resource
+// to yield. It follows Bundle.link[next] as the server gave it, never
+// building page URLs itself, and stops after cfg.MaxPages pages, reporting
+// truncated when the server had more.
+func (c *Client) search(ctx context.Context, u string, yield func(json.RawMessage)) (truncated bool, err error) {
+	for page := 1; ; page++ {
+		body, err := c.get(ctx, u)
+		if err != nil {
+			return false, err
+		}
+		var b bundle
+		if err := json.Unmarshal(body, &b); err != nil {
+			return false, c.malformed("response is not a FHIR Bundle", err)
+		}
+		switch b.ResourceType {
+		case "Bundle":
+		case "OperationOutcome":
+			return false, &connectors.SourceError{Source: c.src, Kind: connectors.ErrRefused,
+				Detail: outcomeDetail(b.Issue), Err: errors.New("OperationOutcome instead of Bundle")}
+		default:
+			return false, c.malformed("response is not a FHIR Bundle", fmt.Errorf("resourceType %q", b.ResourceType))
+		}
+		for _, e := range b.Entry {
+			if len(e.Resource) > 0 {
+				yield(e.Resource)
+			}
+		}
+		next := ""
+		for _, l := range b.Link {
+			if l.Relation == "next" {
+				next = l.URL
+				break
+			}
+		}
+		if next == "" {
+			return false, nil
+		}
+		if page >= c.cfg.MaxPages {
+			return true, nil
+		}
+		if u, err = c.nextURL(u, next); err != nil {
+			return false, err
+		}
+	}
+}
+
+// nextURL resolves a next link against the page it came from and refuses
+// links to another origin: the request carries credentials, and a server
+// must not be able to send them elsewhere.
+func (c *Client) nextURL(current, next string) (string, error) {
+	cur, err := url.Parse(current)
+	if err != nil {
+		return "", c.malformed("bad paging link", err)
+	}
+	n, err := cur.Parse(next)
+	if err != nil {
+		return "", c.malformed("bad paging link", err)
+	}
+	if n.Scheme != c.base.Scheme || n.Host != c.base.Host {
+		return "", c.malformed("paging link points to another server", fmt.Errorf("next link origin %s://%s", n.Scheme, n.Host))
+	}
+	return n.String(), nil
+}
+
+// get performs one GET and returns the body of a 2xx answer, read through
+// the size cap. Failures are *connectors.SourceError.
+func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, c.malformed("bad request URL", err)
+	}
+	req.Header.Set("Accept", mediaType)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.sourceError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	if err != nil {
+		return nil, c.sourceError(ctx, err)
+	}
+	if int64(len(body)) > c.cfg.MaxResponseBytes {
+		return nil, c.malformed(fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponseBytes), errors.New("response too large"))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		se := &connectors.SourceError{Source: c.src, Kind: connectors.ErrStatus, Status: resp.StatusCode,
+			Err: fmt.Errorf("HTTP %s", resp.Status)}
+		var oo bundle
+		if json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {
+			se.Detail = outcomeDetail(oo.Issue)
+		}
+		return nil, se
+	}
+	return bytes.TrimSpace(body), nil
+}
+
+// sourceError classifies a transport failure. The operation's own context
+// decides between timeout and cancellation, because the transport reports
+// both in several ways (url.Error, net.Error, context errors).
+func (c *Client) sourceError(ctx context.Context, err error) error {
+	kind := connectors.ErrUnavailable
+	var ne net.Error
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		kind = connectors.ErrTimeout
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+	case errors.Is(ctx.Err(), context.Canceled):
+		kind = connectors.ErrCanceled
+		// A sibling search failed first; report that failure instead.
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+	case errors.As(err, &ne) && ne.Timeout():
+		kind = connectors.ErrTimeout
+	}
+	return &connectors.SourceError{Source: c.src, Kind: kind, Err: err}
+}
+
+func (c *Client) malformed(detail string, err error) error {
+	return &connectors.SourceError{Source: c.src, Kind: connectors.ErrMalformed, Detail: detail, Err: err}
+}
+
+// outcomeDetail summarises an OperationOutcome for an error message: the
+// first error's diagnostics (or details text, or code), cleaned up.
+func outcomeDetail(issues []issue) string {
+	pick := func(i issue) string {
+		for _, s := range []string{i.Diagnostics, i.Details.Text, i.Code} {
+			if s != "" {
+				return connectors.CleanDetail(s)
+			}
+		}
+		return ""
+	}
+	for _, i := range issues {
+		if i.Severity == "error" || i.Severity == "fatal" {
+			if s := pick(i); s != "" {
+				return s
+			}
+		}
+	}
+	for _, i := range issues {
+		if s := pick(i); s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// resourceType reads just the resourceType of a raw resource.
+func resourceType(raw json.RawMessage) string {
+	var r struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if json.Unmarshal(raw, &r) != nil {
+		return ""
+	}
+	return r.ResourceType
+}
