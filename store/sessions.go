@@ -120,10 +120,11 @@ func (db *DB) CreateSession(ctx context.Context, n NewSession) (string, *Session
 // SessionByToken returns the session for a cookie token, live or ended, or
 // ErrNotFound.
 func (db *DB) SessionByToken(ctx context.Context, token string) (*Session, error) {
-	return db.sessionByHash(ctx, HashToken(token))
+	return db.SessionByHash(ctx, HashToken(token))
 }
 
-func (db *DB) sessionByHash(ctx context.Context, idHash string) (*Session, error) {
+// SessionByHash returns the session with the given hashed id, or ErrNotFound.
+func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error) {
 	// Read through the writer: a session written a moment ago by this
 	// process must be visible at once, and the writer sees its own commits.
 	row := db.write.QueryRowContext(ctx, `SELECT id_hash, user_id, display_name, profiles, role_index,
@@ -170,7 +171,7 @@ func (db *DB) TouchSession(ctx context.Context, idHash string, at time.Time) err
 // ChooseRole sets the session's role profile. It returns ErrNotFound when
 // the session is not live or the index is out of range.
 func (db *DB) ChooseRole(ctx context.Context, idHash string, index int) error {
-	s, err := db.sessionByHash(ctx, idHash)
+	s, err := db.SessionByHash(ctx, idHash)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/carerecord/carerecord/web"
+)
+
+// fileConfig is the configuration file (TOML), field for field. The
+// example in docs/carerecord.example.toml documents every key.
+type fileConfig struct {
+	BaseURL  string `toml:"base_url"`
+	Listen   string `toml:"listen"`
+	Database string `toml:"database"`
+	TLS      struct {
+		CertFile string `toml:"cert_file"`
+		KeyFile  string `toml:"key_file"`
+	} `toml:"tls"`
+	SAML struct {
+		IDPMetadataURL  string   `toml:"idp_metadata_url"`
+		IDPMetadataFile string   `toml:"idp_metadata_file"`
+		SPCertFile      string   `toml:"sp_cert_file"`
+		SPKeyFile       string   `toml:"sp_key_file"`
+		RequestWindow   duration `toml:"request_window"`
+		MinAssurance    *int     `toml:"min_assurance"`
+		DevIdP          bool     `toml:"dev_idp"`
+		Attributes      struct {
+			UserID               string `toml:"user_id"`
+			DisplayName          string `toml:"display_name"`
+			RoleProfile          string `toml:"role_profile"`
+			RoleProfileSeparator string `toml:"role_profile_separator"`
+			Assurance            string `toml:"assurance"`
+		} `toml:"attributes"`
+	} `toml:"saml"`
+	Roles   []roleConfig `toml:"roles"`
+	Session struct {
+		IdleTimeout duration `toml:"idle_timeout"`
+		Lifetime    duration `toml:"lifetime"`
+		KeyEnv      string   `toml:"key_env"`
+	} `toml:"session"`
+	Log struct {
+		Level string `toml:"level"`
+	} `toml:"log"`
+}
+
+type roleConfig struct {
+	Code  string `toml:"code"`
+	Name  string `toml:"name"`
+	Group string `toml:"group"`
+}
+
+// duration reads "15m", "12h" and the like.
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration like \"15m\" or \"12h\": %q", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// fieldError names the configuration key that is wrong.
+type fieldError struct{ field, problem string }
+
+func (e fieldError) Error() string { return e.field + ": " + e.problem }
+
+// loadConfig reads and checks the configuration file. Every problem found
+// is reported at once, each naming its key.
+func loadConfig(path string, getenv func(string) string) (*fileConfig, error) {
+	var fc fileConfig
+	md, err := toml.DecodeFile(path, &fc)
+	if err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	var errs []error
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			errs = append(errs, fieldError{k, "unknown key (check the spelling against the example configuration)"})
+		}
+	}
+	fc.applyDefaults()
+	errs = append(errs, fc.check(getenv)...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("configuration %s:\n  %w", path, joinIndented(errs))
+	}
+	return &fc, nil
+}
+
+func joinIndented(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+func (fc *fileConfig) applyDefaults() {
+	a := &fc.SAML.Attributes
+	def := web.DefaultAttributes()
+	if a.UserID == "" {
+		a.UserID = def.UserID
+	}
+	if a.DisplayName == "" {
+		a.DisplayName = def.DisplayName
+	}
+	if a.RoleProfile == "" {
+		a.RoleProfile = def.RoleProfile
+	}
+	if a.RoleProfileSeparator == "" {
+		a.RoleProfileSeparator = def.RoleProfileSeparator
+	}
+	if a.Assurance == "" {
+		a.Assurance = def.Assurance
+	}
+	if fc.SAML.RequestWindow.Duration == 0 {
+		fc.SAML.RequestWindow.Duration = 5 * time.Minute
+	}
+	if fc.SAML.MinAssurance == nil {
+		three := 3
+		fc.SAML.MinAssurance = &three
+	}
+	if fc.Session.IdleTimeout.Duration == 0 {
+		fc.Session.IdleTimeout.Duration = 15 * time.Minute
+	}
+	if fc.Session.Lifetime.Duration == 0 {
+		fc.Session.Lifetime.Duration = 12 * time.Hour
+	}
+	if fc.Session.KeyEnv == "" {
+		fc.Session.KeyEnv = "CARERECORD_SESSION_KEY"
+	}
+	if fc.Log.Level == "" {
+		fc.Log.Level = "info"
+	}
+}
+
+func (fc *fileConfig) check(getenv func(string) string) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fieldError{field, fmt.Sprintf(format, args...)})
+	}
+	if fc.BaseURL == "" {
+		bad("base_url", "required: the public address users reach, e.g. https://carerecord.example.nhs.uk")
+	} else if u, err := url.Parse(fc.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		bad("base_url", "must be an absolute http(s) URL, got %q", fc.BaseURL)
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		bad("base_url", "must be https unless the host is loopback: session cookies must be Secure")
+	}
+	if fc.Listen == "" {
+		bad("listen", "required: host:port to listen on, e.g. 127.0.0.1:8080")
+	} else if _, _, err := net.SplitHostPort(fc.Listen); err != nil {
+		bad("listen", "must be host:port, got %q", fc.Listen)
+	}
+	if fc.Database == "" {
+		bad("database", "required: path of the SQLite database file")
+	}
+	if (fc.TLS.CertFile == "") != (fc.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file must be given together (or neither, behind a TLS proxy)")
+	}
+	for _, f := range []struct{ key, path string }{{"tls.cert_file", fc.TLS.CertFile}, {"tls.key_file", fc.TLS.KeyFile}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.key, "cannot read %s: %v", f.path, errors.Unwrap(err))
+			}
+		}
+	}
+	s := &fc.SAML
+	if !s.DevIdP {
+		switch {
+		case s.IDPMetadataURL == "" && s.IDPMetadataFile == "":
+			bad("saml.idp_metadata_url", "required (or saml.idp_metadata_file): where to read the identity provider's metadata")
+		case s.IDPMetadataURL != "" && s.IDPMetadataFile != "":
+			bad("saml.idp_metadata_url", "give either idp_metadata_url or idp_metadata_file, not both")
+		case s.IDPMetadataURL != "":
+			if u, err := url.Parse(s.IDPMetadataURL); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+				bad("saml.idp_metadata_url", "must be an https URL, got %q", s.IDPMetadataURL)
+			}
+		}
+		if s.SPCertFile == "" {
+			bad("saml.sp_cert_file", "required: the service provider's signing certificate (PEM)")
+		}
+		if s.SPKeyFile == "" {
+			bad("saml.sp_key_file", "required: the service provider's private key (PEM)")
+		}
+	}
+	if s.RequestWindow.Duration < 30*time.Second || s.RequestWindow.Duration > time.Hour {
+		bad("saml.request_window", "must be between 30s and 1h, got %s", s.RequestWindow.Duration)
+	}
+	if *s.MinAssurance < 0 || *s.MinAssurance > 3 {
+		bad("saml.min_assurance", "must be 0 to 3 (3 = smartcard), got %d", *s.MinAssurance)
+	}
+	roles, rerrs := fc.roleMap()
+	errs = append(errs, rerrs...)
+	_ = roles
+	ss := &fc.Session
+	if ss.IdleTimeout.Duration < time.Minute {
+		bad("session.idle_timeout", "must be at least 1m, got %s", ss.IdleTimeout.Duration)
+	}
+	if ss.Lifetime.Duration < ss.IdleTimeout.Duration {
+		bad("session.lifetime", "must be at least session.idle_timeout (%s), got %s", ss.IdleTimeout.Duration, ss.Lifetime.Duration)
+	}
+	if _, err := sessionKey(getenv(ss.KeyEnv)); err != nil {
+		bad("session.key_env", "environment variable %s: %v", ss.KeyEnv, err)
+	}
+	switch fc.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", fc.Log.Level)
+	}
+	return errs
+}
+
+func (fc *fileConfig) roleMap() (web.RoleMap, []error) {
+	if len(fc.Roles) == 0 {
+		return web.DefaultRoles(), nil
+	}
+	var errs []error
+	m := web.RoleMap{}
+	for i, r := range fc.Roles {
+		field := fmt.Sprintf("roles[%d]", i)
+		switch {
+		case r.Code == "":
+			errs = append(errs, fieldError{field + ".code", "required, e.g. R8000"})
+			continue
+		case r.Name == "":
+			errs = append(errs, fieldError{field + ".name", "required, e.g. Clinical Practitioner"})
+		case !web.Group(r.Group).Valid():
+			errs = append(errs, fieldError{field + ".group", fmt.Sprintf("must be one of %v, got %q", web.Groups(), r.Group)})
+		}
+		if _, dup := m[r.Code]; dup {
+			errs = append(errs, fieldError{field + ".code", fmt.Sprintf("%s is mapped twice", r.Code)})
+		}
+		m[r.Code] = web.RoleDef{Code: r.Code, Name: r.Name, Group: web.Group(r.Group)}
+	}
+	return m, errs
+}
+
+// sessionKey decodes the base64 master key (at least 32 bytes).
+func sessionKey(v string) ([]byte, error) {
+	if v == "" {
+		return nil, errors.New("is not set (base64 of at least 32 random bytes, e.g. from `openssl rand -base64 48`)")
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil {
+		return nil, errors.New("is not valid base64")
+	}
+	if len(k) < 32 {
+		return nil, fmt.Errorf("decodes to %d bytes; at least 32 are needed", len(k))
+	}
+	return k, nil
+}
+
+// deriveKeys turns one master secret into the independent keys the
+// server needs: session cookie hash and encryption keys, and the CSRF key.
+func deriveKeys(master []byte) (sessionKeys [][]byte, csrfKey []byte) {
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, master)
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
+	return [][]byte{derive("carerecord session hash"), derive("carerecord session block")}, derive("carerecord csrf")
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
+	"github.com/carerecord/carerecord/web/devidp"
+)
+
+// demoPassword is the development IdP's password for every demo user.
+const demoPassword = "demo"
+
+// runDemo starts the whole product on this machine with no configuration:
+// the portal, the development IdP and the database under --data.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	dataDir := fs.String("data", "./var", "directory for the database and the demo's keys")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))}
+	}
+	log := newLogger(stderr, "info")
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("demo: data directory: %w", err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("demo: listen on %s: %w", *addr, err)
+	}
+	host := ln.Addr().(*net.TCPAddr)
+	shown := host.String()
+	if host.IP.IsUnspecified() {
+		shown = fmt.Sprintf("127.0.0.1:%d", host.Port)
+	}
+	base := &url.URL{Scheme: "http", Host: shown}
+
+	spKey, spCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(*dataDir, "sp.key"), filepath.Join(*dataDir, "sp.crt"), "carerecord demo service provider")
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: service provider key: %w", err)
+	}
+	idpKey, idpCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(*dataDir, "idp.key"), filepath.Join(*dataDir, "idp.crt"), "carerecord development IdP")
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: development IdP key: %w", err)
+	}
+	master, err := loadOrCreateSecret(filepath.Join(*dataDir, "session.key"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: session key: %w", err)
+	}
+	attrs := web.DefaultAttributes()
+	idp, err := devidp.New(devidp.Options{
+		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert,
+		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
+		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
+			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	db, err := store.Open(filepath.Join(*dataDir, "carerecord.db"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: %w", err)
+	}
+	sessionKeys, csrfKey := deriveKeys(master)
+	srv, err := web.New(web.Config{
+		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),
+		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
+		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
+		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version,
+	}, db)
+	if err != nil {
+		db.Close()
+		ln.Close()
+		return err
+	}
+	idp.AddServiceProvider(srv.SPMetadata())
+	printDemoBanner(stdout, base.String(), *dataDir)
+	log.Info("carerecord demo started", "url", base.String(), "data", *dataDir)
+	return serveUntilDone(ctx, ln, srv, db, "", "", log)
+}
+
+func printDemoBanner(w io.Writer, base, dataDir string) {
+	fmt.Fprintf(w, "carerecord demo running at %s\n", base)
+	fmt.Fprintf(w, "data in %s; development sign-in (password %q for everyone):\n", dataDir, demoPassword)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, u := range devidp.DemoUsers() {
+		var roles []string
+		for _, p := range u.Profiles {
+			roles = append(roles, fmt.Sprintf("%s at %s (%s)", web.DefaultRoles()[p.Code].Name, p.OrgName, p.ODS))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Username, u.DisplayName, strings.Join(roles, "; "))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "press Ctrl-C to stop")
+}
+
+// loadOrCreateSecret reads a base64 secret from path, creating a random
+// 48-byte one the first time.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var k [48]byte
+		if _, err := rand.Read(k[:]); err != nil {
+			return nil, err
+		}
+		enc := base64.StdEncoding.EncodeToString(k[:])
+		if err := os.WriteFile(path, []byte(enc+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		return k[:], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sessionKey(string(b))
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+
+	"github.com/crewjam/saml"
+
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
+	"github.com/carerecord/carerecord/web/devidp"
+)
+
+// runServe runs the portal from a configuration file.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "", "configuration file (TOML)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *path == "" {
+		return usageError{fmt.Errorf("serve: --config FILE is required")}
+	}
+	fc, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, fc.Log.Level)
+	base, _ := url.Parse(fc.BaseURL)
+	master, _ := sessionKey(getenv(fc.Session.KeyEnv))
+	sessionKeys, csrfKey := deriveKeys(master)
+	roles, _ := fc.roleMap()
+	a := fc.SAML.Attributes
+	attrs := web.AttributeMap{UserID: a.UserID, DisplayName: a.DisplayName, RoleProfile: a.RoleProfile,
+		RoleProfileSeparator: a.RoleProfileSeparator, Assurance: a.Assurance}
+	cfg := web.Config{
+		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: roles,
+		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
+		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version,
+	}
+
+	var idp *devidp.IdP
+	if fc.SAML.DevIdP {
+		// Explicitly enabled: ephemeral keys, demo users, and a warning on
+		// every page (web shows it whenever DevIdP is set).
+		log.Warn("DEVELOPMENT SIGN-IN ENABLED: saml.dev_idp = true; never use this with real patient data")
+		cfg.SPKey, cfg.SPCert, err = devidp.GenerateKeyPair("carerecord service provider")
+		if err != nil {
+			return err
+		}
+		if fc.SAML.SPKeyFile != "" {
+			if cfg.SPKey, cfg.SPCert, err = devidp.LoadKeyPair(fc.SAML.SPKeyFile, fc.SAML.SPCertFile); err != nil {
+				return fmt.Errorf("configuration: saml.sp_key_file/sp_cert_file: %w", err)
+			}
+		}
+		ik, ic, err := devidp.GenerateKeyPair("carerecord development IdP")
+		if err != nil {
+			return err
+		}
+		idp, err = devidp.New(devidp.Options{BaseURL: base.JoinPath("/devidp"), Key: ik, Cert: ic, Users: devidp.DemoUsers(),
+			Password: demoPassword, Logger: log, Attributes: devidp.Attributes{UserID: a.UserID, DisplayName: a.DisplayName,
+				RoleProfile: a.RoleProfile, Separator: a.RoleProfileSeparator, Assurance: a.Assurance}})
+		if err != nil {
+			return err
+		}
+		cfg.IDPMetadata, cfg.DevIdP = idp.Metadata(), idp
+	} else {
+		if cfg.SPKey, cfg.SPCert, err = devidp.LoadKeyPair(fc.SAML.SPKeyFile, fc.SAML.SPCertFile); err != nil {
+			return fmt.Errorf("configuration: saml.sp_key_file/sp_cert_file: %w", err)
+		}
+		cfg.IDPMetadata, err = loadIDPMetadata(ctx, fc)
+		if err != nil {
+			return err
+		}
+	}
+
+	db, err := store.Open(fc.Database)
+	if err != nil {
+		return fmt.Errorf("configuration: database: %w", err)
+	}
+	srv, err := web.New(cfg, db)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	if idp != nil {
+		idp.AddServiceProvider(srv.SPMetadata())
+	}
+	ln, err := net.Listen("tcp", fc.Listen)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("configuration: listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "carerecord serving %s on %s\n", base, ln.Addr())
+	log.Info("carerecord started", "url", base.String(), "listen", ln.Addr().String(), "tls", fc.TLS.CertFile != "")
+	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, log)
+}
+
+func loadIDPMetadata(ctx context.Context, fc *fileConfig) (*saml.EntityDescriptor, error) {
+	if fc.SAML.IDPMetadataFile != "" {
+		b, err := os.ReadFile(fc.SAML.IDPMetadataFile)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: saml.idp_metadata_file: %w", err)
+		}
+		ed, err := web.ParseIDPMetadata(b)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: saml.idp_metadata_file: %w", err)
+		}
+		return ed, nil
+	}
+	u, _ := url.Parse(fc.SAML.IDPMetadataURL)
+	ed, err := web.FetchIDPMetadata(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: saml.idp_metadata_url: %w", err)
+	}
+	return ed, nil
+}

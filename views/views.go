@@ -1,0 +1,96 @@
+// Package views holds carerecord's templ components: the layout, the
+// sign-in and role pages, the role homes and the error page.
+//
+// Components take typed values and only ever print them through templ's
+// escaping; nothing here may bypass it (no templ.Raw) for data that came
+// from a user, an identity provider or a source system.
+package views
+
+import (
+	"context"
+	"time"
+)
+
+// Page is what the layout needs on every page.
+type Page struct {
+	Title     string
+	User      *UserBar // nil when nobody is signed in
+	DevSignIn bool     // the development IdP is active: warn on every page
+}
+
+// UserBar is the signed-in user as the header shows them.
+type UserBar struct {
+	Name      string
+	RoleName  string // empty until a role profile is chosen
+	OrgName   string
+	ODS       string
+	Home      string
+	CanSwitch bool // more than one role profile
+}
+
+// RoleOption is one role profile on the role choice page.
+type RoleOption struct {
+	Index    int
+	RoleName string
+	Code     string
+	OrgName  string
+	ODS      string
+	Current  bool
+}
+
+// ServiceStatus is the administrator's view of the service.
+type ServiceStatus struct {
+	Version       string
+	GoVersion     string
+	Started       time.Time
+	Uptime        time.Duration
+	Database      string
+	DatabaseError string
+	Schema        int
+	LiveSessions  int
+	DevSignIn     bool
+	IdP           string
+}
+
+// DevLoginForm is the development IdP's sign-in form.
+type DevLoginForm struct {
+	Action      string
+	SAMLRequest string
+	RelayState  string
+	Username    string
+	Error       string
+	Users       []string
+}
+
+type csrfKey struct{}
+
+// WithCSRFToken returns a context carrying the request's CSRF token,
+// which every form on the page includes.
+func WithCSRFToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, csrfKey{}, token)
+}
+
+// CSRFToken returns the request's CSRF token.
+func CSRFToken(ctx context.Context) string {
+	t, _ := ctx.Value(csrfKey{}).(string)
+	return t
+}
+
+var london = mustLondon()
+
+func mustLondon() *time.Location {
+	l, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		panic("views: Europe/London time zone: " + err.Error())
+	}
+	return l
+}
+
+// DateTime shows a UTC instant in Europe/London as on clinical screens:
+// 12-Mar-2026 09:05.
+func DateTime(t time.Time) string {
+	if t.IsZero() {
+		return "Not Known"
+	}
+	return t.In(london).Format("02-Jan-2006 15:04")
+}

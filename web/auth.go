@@ -1,0 +1,259 @@
+package web
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/crewjam/saml"
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/views"
+)
+
+// showSPMetadata serves this service provider's SAML metadata, from which
+// any standards-compliant IdP can be configured.
+func (s *Server) showSPMetadata(c echo.Context) error {
+	buf, err := xml.MarshalIndent(s.sp.Metadata(), "", "  ")
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.Blob(http.StatusOK, "application/samlmetadata+xml", buf)
+}
+
+// startSignIn sends the browser to the IdP with a signed AuthnRequest.
+// ?return= is where to come back to; ?fresh=1 (after an idle lock) asks
+// the IdP to authenticate again rather than reuse its own session.
+func (s *Server) startSignIn(c echo.Context) error {
+	r := c.Request()
+	ret := localPath(r.URL.Query().Get("return"))
+	if ret == "" {
+		ret = "/home"
+	}
+	ssoURL := s.sp.GetSSOBindingLocation(saml.HTTPRedirectBinding)
+	if ssoURL == "" {
+		return &Error{Code: EUNAVAILABLE, Title: "Sign-in is not available",
+			Message: "The identity provider offers no sign-in address this service can use. Contact your IT service desk.",
+			Err:     errors.New("IdP metadata has no HTTP-Redirect SingleSignOnService")}
+	}
+	req, err := s.sp.MakeAuthenticationRequest(ssoURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		return fmt.Errorf("make AuthnRequest: %w", err)
+	}
+	if r.URL.Query().Get("fresh") == "1" {
+		force := true
+		req.ForceAuthn = &force
+	}
+	// The tracker remembers the return address, keyed by the relay state;
+	// give it a request whose URL is that address.
+	back := r.Clone(r.Context())
+	back.URL, _ = url.Parse(ret)
+	relay, err := s.tracker.TrackRequest(c.Response(), back, req.ID)
+	if err != nil {
+		return fmt.Errorf("track AuthnRequest: %w", err)
+	}
+	to, err := req.Redirect(relay, s.sp)
+	if err != nil {
+		return fmt.Errorf("sign AuthnRequest: %w", err)
+	}
+	return c.Redirect(http.StatusFound, to.String())
+}
+
+// consumeAssertion is the assertion consumer service: it verifies the
+// IdP's response, checks the user's role profiles and assurance level,
+// and starts a new session (a new id: no fixation).
+func (s *Server) consumeAssertion(c echo.Context) error {
+	r := c.Request()
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("SAMLResponse") == "" {
+		return Errorf(EINVALID, "No sign-in response was received",
+			"This address receives sign-in responses from your identity provider. Start again from the sign-in page.")
+	}
+	var ids []string
+	for _, tr := range s.tracker.GetTrackedRequests(r) {
+		ids = append(ids, tr.SAMLRequestID)
+	}
+	assertion, err := s.sp.ParseResponse(r, ids)
+	if err != nil {
+		var ire *saml.InvalidResponseError
+		if errors.As(err, &ire) {
+			err = ire.PrivateErr
+		}
+		return s.refuseSignIn(c, "The sign-in response from your identity provider could not be verified.", err)
+	}
+	expires := s.now().Add(saml.MaxIssueDelay + saml.MaxClockSkew)
+	if assertion.Conditions != nil && !assertion.Conditions.NotOnOrAfter.IsZero() {
+		expires = assertion.Conditions.NotOnOrAfter.Add(saml.MaxClockSkew)
+	}
+	if err := s.db.UseAssertion(r.Context(), assertion.ID, expires); err != nil {
+		if errors.Is(err, store.ErrReplay) {
+			return s.refuseSignIn(c, "This sign-in response has already been used.", err)
+		}
+		return err
+	}
+	ret := "/home"
+	if relay := r.Form.Get("RelayState"); relay != "" {
+		if tr, err := s.tracker.GetTrackedRequest(r, relay); err == nil {
+			if p := localPath(tr.URI); p != "" {
+				ret = p
+			}
+			_ = s.tracker.StopTrackingRequest(c.Response(), r, relay)
+		}
+	}
+
+	id, err := s.cfg.Attributes.identity(assertion, s.cfg.Roles)
+	if err != nil {
+		return s.refuseSignIn(c, "Your identity provider did not say who you are.", err)
+	}
+	if len(id.Profiles) == 0 {
+		reason := "Your smartcard has no role profile that gives access to carerecord."
+		if len(id.Unmapped) > 0 {
+			reason = fmt.Sprintf("None of your role profiles (%v) gives access to carerecord.", id.Unmapped)
+		}
+		return s.refuseSignIn(c, reason+" Ask your Registration Authority for a suitable role.", fmt.Errorf("user %s: no usable role profile", id.UserID))
+	}
+	if id.Assurance < s.cfg.MinAssurance {
+		return s.refuseSignIn(c, fmt.Sprintf("carerecord needs authentication assurance level %d (a smartcard); you signed in at level %d. Sign in with your smartcard.",
+			s.cfg.MinAssurance, id.Assurance), fmt.Errorf("user %s: assurance %d below %d", id.UserID, id.Assurance, s.cfg.MinAssurance))
+	}
+
+	// End whatever session this browser had: a sign-in always starts a
+	// new session id.
+	gs, _ := s.cookies.Get(r, sessionCookie)
+	if old, _ := gs.Values[sessionToken].(string); old != "" {
+		_ = s.db.EndSession(r.Context(), store.HashToken(old), endReplaced)
+	}
+	nameID := ""
+	nameIDFormat := ""
+	if assertion.Subject != nil && assertion.Subject.NameID != nil {
+		nameID, nameIDFormat = assertion.Subject.NameID.Value, assertion.Subject.NameID.Format
+	}
+	sessionIndex := ""
+	if len(assertion.AuthnStatements) > 0 {
+		sessionIndex = assertion.AuthnStatements[0].SessionIndex
+	}
+	token, sess, err := s.db.CreateSession(r.Context(), store.NewSession{
+		UserID: id.UserID, DisplayName: id.DisplayName, Profiles: id.Profiles, Assurance: id.Assurance,
+		NameID: nameID, NameIDFormat: nameIDFormat, SessionIndex: sessionIndex,
+		ClientAddr: c.RealIP(), Lifetime: s.cfg.MaxLifetime,
+	})
+	if err != nil {
+		return err
+	}
+	gs.Values = map[any]any{sessionToken: token}
+	gs.IsNew = true
+	if err := gs.Save(r, c.Response()); err != nil {
+		return err
+	}
+	s.log.Info("signed in", "user", id.UserID, "session", sess.IDHash[:12], "profiles", len(id.Profiles), "assurance", id.Assurance)
+	if sess.RoleIndex < 0 {
+		return c.Redirect(http.StatusSeeOther, "/roles?"+url.Values{"return": {ret}}.Encode())
+	}
+	if ret == "/home" {
+		ret = s.cfg.Roles[id.Profiles[0].Code].Group.Home()
+	}
+	return c.Redirect(http.StatusSeeOther, ret)
+}
+
+func (s *Server) refuseSignIn(c echo.Context, reason string, cause error) error {
+	s.log.Warn("sign-in refused", "reason", reason, "error", fmt.Sprint(cause))
+	return render(c, http.StatusForbidden, views.SignInRefused(s.page(c, "Sign-in refused"), reason))
+}
+
+// signOut ends the session here at once, then asks the IdP to end its
+// own session where it supports single logout.
+func (s *Server) signOut(c echo.Context) error {
+	r := c.Request()
+	u := UserFrom(r.Context())
+	full, err := s.db.SessionByHash(r.Context(), u.SessionHash)
+	if err != nil {
+		return err
+	}
+	if err := s.db.EndSession(r.Context(), u.SessionHash, endSignedOut); err != nil {
+		return err
+	}
+	gs, _ := s.cookies.Get(r, sessionCookie)
+	gs.Options.MaxAge = -1
+	_ = gs.Save(r, c.Response())
+	s.log.Info("signed out", "user", u.ID, "session", u.SessionHash[:12])
+
+	if slo := s.sp.GetSLOBindingLocation(saml.HTTPRedirectBinding); slo != "" {
+		if full.NameID != "" {
+			to, err := s.sp.MakeRedirectLogoutRequest(full.NameID, "")
+			if err == nil {
+				return c.Redirect(http.StatusSeeOther, to.String())
+			}
+			s.log.Warn("single logout request failed; signed out locally", "error", err.Error())
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/signed-out")
+}
+
+// finishSignOut receives the IdP's LogoutResponse. The local session has
+// already ended; a response that fails verification is logged and the
+// user is still told they are signed out here.
+func (s *Server) finishSignOut(c echo.Context) error {
+	if err := s.sp.ValidateLogoutResponseRequest(c.Request()); err != nil {
+		var ire *saml.InvalidResponseError
+		if errors.As(err, &ire) {
+			err = ire.PrivateErr
+		}
+		s.log.Warn("logout response not verified", "error", fmt.Sprint(err))
+		return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), false))
+	}
+	return c.Redirect(http.StatusSeeOther, "/signed-out")
+}
+
+func (s *Server) showSignedOut(c echo.Context) error {
+	return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), true))
+}
+
+// showLanding is the start page: signed-in users go to their home.
+func (s *Server) showLanding(c echo.Context) error {
+	if u := UserFrom(c.Request().Context()); u != nil {
+		return c.Redirect(http.StatusSeeOther, u.Home())
+	}
+	locked, _ := c.Get(ctxKeyLocked).(bool)
+	return render(c, http.StatusOK, views.Landing(s.page(c, "Sign in"), locked))
+}
+
+func (s *Server) goHome(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, UserFrom(c.Request().Context()).Home())
+}
+
+// showRoleChoice lists the user's role profiles to choose from.
+func (s *Server) showRoleChoice(c echo.Context) error {
+	u := UserFrom(c.Request().Context())
+	return render(c, http.StatusOK, views.RoleChoice(s.page(c, "Choose your role"), s.roleOptions(u), localPath(c.QueryParam("return")), ""))
+}
+
+func (s *Server) roleOptions(u *User) []views.RoleOption {
+	opts := make([]views.RoleOption, len(u.Profiles))
+	for i, p := range u.Profiles {
+		opts[i] = views.RoleOption{Index: i, RoleName: s.cfg.Roles[p.Code].Name, Code: p.Code, OrgName: p.OrgName, ODS: p.ODS,
+			Current: u.Role != nil && *u.Role == p}
+	}
+	return opts
+}
+
+// chooseRole sets the session's role profile and goes on.
+func (s *Server) chooseRole(c echo.Context) error {
+	u := UserFrom(c.Request().Context())
+	ret := localPath(c.FormValue("return"))
+	i, err := strconv.Atoi(c.FormValue("role"))
+	if err != nil || i < 0 || i >= len(u.Profiles) {
+		return render(c, http.StatusBadRequest, views.RoleChoice(s.page(c, "Choose your role"), s.roleOptions(u), ret, "Select the role you are working in"))
+	}
+	if err := s.db.ChooseRole(c.Request().Context(), u.SessionHash, i); err != nil {
+		return err
+	}
+	s.log.Info("role chosen", "user", u.ID, "role", u.Profiles[i].Code, "ods", u.Profiles[i].ODS)
+	if ret == "" || ret == "/home" {
+		ret = s.cfg.Roles[u.Profiles[i].Code].Group.Home()
+	}
+	return c.Redirect(http.StatusSeeOther, ret)
+}

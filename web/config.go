@@ -1,0 +1,185 @@
+package web
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"github.com/carerecord/carerecord/store"
+)
+
+// Config is everything the server needs, already parsed and checked by
+// the caller (cmd/carerecord reads it from the configuration file).
+type Config struct {
+	// BaseURL is the public address users reach, e.g. https://care.example.nhs.uk.
+	// Cookies are Secure and HSTS is sent whenever it is https.
+	BaseURL *url.URL
+
+	// SPKey and SPCert sign AuthnRequests and identify the service provider.
+	SPKey  *rsa.PrivateKey
+	SPCert *x509.Certificate
+	// IDPMetadata is the identity provider's metadata.
+	IDPMetadata *saml.EntityDescriptor
+	// RequestWindow is how long a sign-in started here may take at the IdP
+	// (a smartcard PIN typed slowly included).
+	RequestWindow time.Duration
+
+	Attributes   AttributeMap
+	Roles        RoleMap
+	MinAssurance int // 0 accepts any level; 3 requires a smartcard (AAL3)
+
+	IdleTimeout time.Duration // idle time after which the session locks
+	MaxLifetime time.Duration // absolute session lifetime
+
+	// SessionKeys sign and encrypt the session cookie: a 32- or 64-byte
+	// hash key, then optionally a 32-byte encryption key (gorilla/securecookie).
+	SessionKeys [][]byte
+	// CSRFKey keys the CSRF token's MAC.
+	CSRFKey []byte
+
+	// DevIdP, when set, is mounted at /devidp/ and every page carries a
+	// "development sign-in" warning. Never set in production unless the
+	// configuration explicitly enables it.
+	DevIdP http.Handler
+
+	Logger  *slog.Logger
+	Version string
+	Now     func() time.Time // the clock; time.Now when nil
+}
+
+// AttributeMap names the SAML attributes carerecord reads. Names differ
+// between identity providers, so they are configuration.
+type AttributeMap struct {
+	UserID      string // a stable user identifier (never the transient NameID)
+	DisplayName string
+	RoleProfile string // multi-valued: one value per role profile
+	// RoleProfileSeparator splits a role profile value into role code,
+	// organisation ODS code and organisation name, in that order.
+	RoleProfileSeparator string
+	Assurance            string // "AAL3", "3", ...
+}
+
+// DefaultAttributes are the names the development IdP asserts.
+func DefaultAttributes() AttributeMap {
+	return AttributeMap{UserID: "uid", DisplayName: "displayName", RoleProfile: "roleProfile", RoleProfileSeparator: "|", Assurance: "assuranceLevel"}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.BaseURL == nil || c.BaseURL.Host == "" || (c.BaseURL.Scheme != "http" && c.BaseURL.Scheme != "https") {
+		errs = append(errs, errors.New("base URL must be an absolute http(s) URL"))
+	}
+	if c.SPKey == nil || c.SPCert == nil {
+		errs = append(errs, errors.New("service provider key and certificate are required"))
+	}
+	if c.IDPMetadata == nil {
+		errs = append(errs, errors.New("identity provider metadata is required"))
+	}
+	if c.Attributes.UserID == "" || c.Attributes.RoleProfile == "" {
+		errs = append(errs, errors.New("attribute names for user id and role profile are required"))
+	}
+	if c.Attributes.RoleProfileSeparator == "" {
+		errs = append(errs, errors.New("role profile separator is empty"))
+	}
+	if err := c.Roles.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.IdleTimeout <= 0 || c.MaxLifetime <= 0 || c.IdleTimeout > c.MaxLifetime {
+		errs = append(errs, errors.New("session idle timeout and lifetime must be positive, idle no longer than lifetime"))
+	}
+	if c.RequestWindow < 30*time.Second {
+		errs = append(errs, errors.New("sign-in request window must be at least 30s"))
+	}
+	if len(c.SessionKeys) == 0 || len(c.SessionKeys[0]) < 32 {
+		errs = append(errs, errors.New("session hash key must be at least 32 bytes"))
+	}
+	if len(c.CSRFKey) < 32 {
+		errs = append(errs, errors.New("CSRF key must be at least 32 bytes"))
+	}
+	return errors.Join(errs...)
+}
+
+// Identity is what a verified assertion says about the user.
+type Identity struct {
+	UserID      string
+	DisplayName string
+	Profiles    []store.RoleProfile // only those with a mapped role code
+	Unmapped    []string            // role codes asserted but not mapped
+	Assurance   int
+}
+
+// identity reads the configured attributes from an assertion.
+func (m AttributeMap) identity(a *saml.Assertion, roles RoleMap) (Identity, error) {
+	var id Identity
+	values := func(name string) []string {
+		var out []string
+		for _, st := range a.AttributeStatements {
+			for _, at := range st.Attributes {
+				if at.Name == name || (at.FriendlyName != "" && at.FriendlyName == name) {
+					for _, v := range at.Values {
+						out = append(out, strings.TrimSpace(v.Value))
+					}
+				}
+			}
+		}
+		return out
+	}
+	first := func(name string) string {
+		if name == "" {
+			return ""
+		}
+		if v := values(name); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	id.UserID = first(m.UserID)
+	if id.UserID == "" {
+		return id, fmt.Errorf("the assertion has no %q attribute (the user id)", m.UserID)
+	}
+	id.DisplayName = first(m.DisplayName)
+	if id.DisplayName == "" {
+		id.DisplayName = id.UserID
+	}
+	for _, v := range values(m.RoleProfile) {
+		parts := strings.SplitN(v, m.RoleProfileSeparator, 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			continue // a value we cannot read grants nothing
+		}
+		p := store.RoleProfile{Code: strings.TrimSpace(parts[0]), ODS: strings.TrimSpace(parts[1])}
+		if len(parts) == 3 {
+			p.OrgName = strings.TrimSpace(parts[2])
+		}
+		if _, ok := roles[p.Code]; !ok {
+			id.Unmapped = append(id.Unmapped, p.Code)
+			continue
+		}
+		id.Profiles = append(id.Profiles, p)
+	}
+	id.Assurance = parseAssurance(first(m.Assurance))
+	return id, nil
+}
+
+// parseAssurance reads "AAL3", "aal3", "3" or a level-of-assurance URI
+// ending in the digit; anything else is level 0.
+func parseAssurance(v string) int {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	last := v[len(v)-1:]
+	n, err := strconv.Atoi(last)
+	if err != nil || n < 0 || n > 3 {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/views"
+)
+
+// showHealth answers while the process is alive.
+func (s *Server) showHealth(c echo.Context) error {
+	return c.String(http.StatusOK, "ok\n")
+}
+
+// showReady answers 200 only when the database answers.
+func (s *Server) showReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.Error("not ready", "error", err.Error())
+		return c.String(http.StatusServiceUnavailable, "database unavailable\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// showPatientSearch is the clinical and clerical home.
+func (s *Server) showPatientSearch(c echo.Context) error {
+	return render(c, http.StatusOK, views.PatientSearchHome(s.page(c, "Find a patient")))
+}
+
+// showIGHome is the privacy officer's home.
+func (s *Server) showIGHome(c echo.Context) error {
+	return render(c, http.StatusOK, views.IGHome(s.page(c, "Information governance")))
+}
+
+// showServiceStatus is the system administrator's home: the state of the
+// service, and nothing about any patient.
+func (s *Server) showServiceStatus(c echo.Context) error {
+	ctx := c.Request().Context()
+	st := views.ServiceStatus{
+		Version:   s.cfg.Version,
+		GoVersion: runtime.Version(),
+		Started:   s.started,
+		Uptime:    s.now().Sub(s.started).Round(time.Second),
+		Database:  s.db.Path(),
+		DevSignIn: s.cfg.DevIdP != nil,
+		IdP:       s.cfg.IDPMetadata.EntityID,
+	}
+	if err := s.db.Ping(ctx); err != nil {
+		st.DatabaseError = "not answering"
+	}
+	st.Schema, _ = s.db.SchemaVersion(ctx)
+	st.LiveSessions, _ = s.db.CountLiveSessions(ctx)
+	return render(c, http.StatusOK, views.StatusPage(s.page(c, "Service status"), st))
+}

@@ -1,0 +1,277 @@
+package web_test
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
+	"github.com/carerecord/carerecord/web/devidp"
+)
+
+// Keys are slow to make; every test in the package shares one set.
+var (
+	keysOnce        sync.Once
+	spKey, idpKey   *rsa.PrivateKey
+	spCert, idpCert *x509.Certificate
+	otherKey        *rsa.PrivateKey
+	otherCert       *x509.Certificate
+)
+
+func keys(t testing.TB) {
+	t.Helper()
+	keysOnce.Do(func() {
+		var err error
+		if spKey, spCert, err = devidp.GenerateKeyPair("test sp"); err != nil {
+			panic(err)
+		}
+		if idpKey, idpCert, err = devidp.GenerateKeyPair("test idp"); err != nil {
+			panic(err)
+		}
+		if otherKey, otherCert, err = devidp.GenerateKeyPair("another idp"); err != nil {
+			panic(err)
+		}
+	})
+}
+
+// testUsers are the demo users plus the ones sign-in must refuse.
+func testUsers() []devidp.User {
+	return append(devidp.DemoUsers(),
+		devidp.User{Username: "norole", UserID: "555000000091", DisplayName: "No Role", Assurance: "AAL3"},
+		devidp.User{Username: "unmapped", UserID: "555000000092", DisplayName: "Unmapped Role", Assurance: "AAL3",
+			Profiles: []devidp.Profile{{Code: "R9999", ODS: "RJZ", OrgName: "King's"}}},
+		devidp.User{Username: "lowaal", UserID: "555000000093", DisplayName: "Password Only", Assurance: "AAL2",
+			Profiles: []devidp.Profile{{Code: "R8000", ODS: "RJZ", OrgName: "King's"}}},
+	)
+}
+
+var testSessionKeys = [][]byte{bytes.Repeat([]byte("h"), 32), bytes.Repeat([]byte("b"), 32)}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// env is one running carerecord: real SQLite file, real HTTP server on
+// loopback, the development IdP mounted as in the demo.
+type env struct {
+	t     *testing.T
+	ts    *httptest.Server
+	srv   *web.Server
+	db    *store.DB
+	idp   *devidp.IdP
+	clock *clock
+	logs  *syncBuffer
+	base  *url.URL
+}
+
+type envOption func(*web.Config)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	keys(t)
+	e := &env{t: t, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
+	var handler http.Handler = http.NotFoundHandler()
+	var hmu sync.RWMutex
+	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hmu.RLock()
+		h := handler
+		hmu.RUnlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.ts.Close)
+	e.base, _ = url.Parse(e.ts.URL)
+
+	var err error
+	e.db, err = store.Open(filepath.Join(t.TempDir(), "carerecord.db"), store.WithClock(e.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	log := slog.New(slog.NewJSONHandler(e.logs, nil))
+	attrs := web.DefaultAttributes()
+	e.idp, err = devidp.New(devidp.Options{
+		BaseURL: e.base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert, Users: testUsers(), Password: "demo", Logger: log,
+		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
+			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := web.Config{
+		BaseURL: e.base, SPKey: spKey, SPCert: spCert, IDPMetadata: e.idp.Metadata(),
+		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
+		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
+		SessionKeys: testSessionKeys,
+		CSRFKey:     bytes.Repeat([]byte("c"), 32), DevIdP: e.idp, Logger: log, Version: "test", Now: e.clock.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.srv, err = web.New(cfg, e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idp.AddServiceProvider(e.srv.SPMetadata())
+	hmu.Lock()
+	handler = e.srv.Handler()
+	hmu.Unlock()
+	return e
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// that every hop of the SAML flow is seen and checked.
+type browser struct {
+	e      *env
+	c      *http.Client
+	header http.Header // added to every request
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, header: http.Header{}, c: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+	doc    *html.Node
+	url    *url.URL
+}
+
+func (b *browser) do(method, target string, form url.Values) *page {
+	b.e.t.Helper()
+	u, err := b.e.base.Parse(target)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, u.String(), body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.e.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	p := &page{status: resp.StatusCode, header: resp.Header, body: string(raw), url: u}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		p.doc, err = html.Parse(bytes.NewReader(raw))
+		if err != nil {
+			b.e.t.Fatalf("%s %s: HTML does not parse: %v", method, target, err)
+		}
+	}
+	return p
+}
+
+func (b *browser) get(target string) *page { return b.do(http.MethodGet, target, nil) }
+func (b *browser) post(target string, form url.Values) *page {
+	return b.do(http.MethodPost, target, form)
+}
+
+// follow GETs each redirect until a page that is not a redirect.
+func (b *browser) follow(p *page) *page {
+	b.e.t.Helper()
+	for i := 0; p.status >= 300 && p.status < 400; i++ {
+		if i > 10 {
+			b.e.t.Fatal("too many redirects")
+		}
+		loc, err := p.url.Parse(p.header.Get("Location"))
+		if err != nil {
+			b.e.t.Fatal(err)
+		}
+		p = b.get(loc.String())
+	}
+	return p
+}
+
+// signIn goes through the whole SAML flow from start, as a browser
+// would: the portal's redirect, the IdP's form, the POST back to the
+// ACS. It returns the first page after sign-in.
+func (b *browser) signIn(start, username string) *page {
+	b.e.t.Helper()
+	login := b.follow(b.get(start))
+	form := login.form(b.e.t, "form[action='/devidp/sso']")
+	form.Set("username", username)
+	form.Set("password", "demo")
+	posted := b.post("/devidp/sso", form)
+	if posted.status != http.StatusOK {
+		b.e.t.Fatalf("IdP sign-in for %s: status %d", username, posted.status)
+	}
+	acs := posted.form(b.e.t, "form[data-auto-submit]")
+	return b.follow(b.post(posted.formAction(b.e.t, "form[data-auto-submit]"), acs))
+}
+
+// authnRedirect starts a sign-in and returns the IdP URL carrying the
+// signed AuthnRequest (the tracking cookie stays in the jar).
+func (b *browser) authnRedirect(ret string) *url.URL {
+	b.e.t.Helper()
+	p := b.get("/saml/login?return=" + url.QueryEscape(ret))
+	if p.status != http.StatusFound {
+		b.e.t.Fatalf("/saml/login: status %d", p.status)
+	}
+	u, err := url.Parse(p.header.Get("Location"))
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	return u
+}
+
+func (b *browser) csrf() string {
+	b.e.t.Helper()
+	p := b.follow(b.get("/"))
+	tok := attr(find(p.doc, "meta", "name", "csrf-token"), "content")
+	if tok == "" {
+		b.e.t.Fatal("no csrf-token meta on the page")
+	}
+	return tok
+}
+
+func (b *browser) cookie(name string) string {
+	for _, c := range b.c.Jar.Cookies(b.e.base) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

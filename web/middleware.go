@@ -1,0 +1,253 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/store"
+)
+
+const (
+	sessionCookie = "carerecord_session"
+	sessionToken  = "t"
+	// touchEvery limits how often a request writes last-seen time: idle
+	// locking is measured in minutes, so seconds of slack cost nothing
+	// and save a write per request.
+	touchEvery = 10 * time.Second
+)
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	formAction := "'self'"
+	for _, o := range s.idpOrigins() {
+		formAction += " " + o
+	}
+	csp := strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self'",
+		"style-src 'self'",
+		"img-src 'self' data:",
+		"font-src 'self'",
+		"connect-src 'self'",
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action " + formAction,
+		"frame-ancestors 'none'",
+	}, "; ")
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		// Pages show patient or audit data; nothing but fingerprinted
+		// static files may be stored by a browser or proxy (the static
+		// handler sets its own long lifetime).
+		h.Set("Cache-Control", "no-store")
+		if s.secure() {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// idpOrigins are the IdP's SSO and SLO origins: a form that posts here
+// may be redirected there (sign-out), and CSP form-action must allow it.
+func (s *Server) idpOrigins() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(loc string) {
+		u, err := url.Parse(loc)
+		if err != nil || u.Host == "" {
+			return
+		}
+		o := u.Scheme + "://" + u.Host
+		if !seen[o] && o != s.origin() {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	for _, d := range s.cfg.IDPMetadata.IDPSSODescriptors {
+		for _, e := range d.SingleSignOnServices {
+			add(e.Location)
+		}
+		for _, e := range d.SingleLogoutServices {
+			add(e.Location)
+		}
+	}
+	return out
+}
+
+func (s *Server) origin() string { return s.cfg.BaseURL.Scheme + "://" + s.cfg.BaseURL.Host }
+
+// logRequests writes one structured line per request: never a query
+// string, a form value or a response body, which may hold patient data.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		user := ""
+		if u := UserFrom(c.Request().Context()); u != nil {
+			user = u.ID
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.log.Info("request",
+			"method", c.Request().Method,
+			"route", route,
+			"status", c.Response().Status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"user", user,
+		)
+		return nil
+	}
+}
+
+// recoverPanics turns a panic into a 500 page and a log line.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = &Error{Code: EINTERNAL, Title: "Sorry, there is a problem with the service",
+					Message: "Try again later.", Err: fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		return next(c)
+	}
+}
+
+// loadSession puts the signed-in user, if any, into the request context.
+// An idle session is locked (ended) here, an expired one ended.
+func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		gs, _ := s.cookies.Get(r, sessionCookie) // a bad cookie reads as a new, empty session
+		tok, _ := gs.Values[sessionToken].(string)
+		if tok == "" {
+			return next(c)
+		}
+		ctx := r.Context()
+		sess, err := s.db.SessionByToken(ctx, tok)
+		if errors.Is(err, store.ErrNotFound) {
+			return next(c)
+		}
+		if err != nil {
+			return &Error{Code: EUNAVAILABLE, Title: "Sorry, the service is unavailable", Message: "Try again in a few minutes.", Err: err}
+		}
+		now := s.now()
+		switch {
+		case sess.Ended():
+			if sess.EndReason == endLocked {
+				c.Set(ctxKeyLocked, true)
+			}
+			return next(c)
+		case !now.Before(sess.ExpiresAt):
+			if err := s.db.EndSession(ctx, sess.IDHash, endExpired); err != nil {
+				return err
+			}
+			c.Set(ctxKeyLocked, true)
+			return next(c)
+		case now.Sub(sess.LastSeenAt) > s.cfg.IdleTimeout:
+			if err := s.db.EndSession(ctx, sess.IDHash, endLocked); err != nil {
+				return err
+			}
+			s.log.Info("session locked", "user", sess.UserID, "session", sess.IDHash[:12])
+			c.Set(ctxKeyLocked, true)
+			return next(c)
+		}
+		if now.Sub(sess.LastSeenAt) >= touchEvery {
+			if err := s.db.TouchSession(ctx, sess.IDHash, now); err != nil {
+				return err
+			}
+		}
+		u := &User{ID: sess.UserID, Name: sess.DisplayName, Profiles: sess.Profiles, Assurance: sess.Assurance, SessionHash: sess.IDHash}
+		if role, ok := sess.Role(); ok {
+			if def, ok := s.cfg.Roles[role.Code]; ok {
+				u.Role, u.RoleDef = &role, def
+			}
+		}
+		c.SetRequest(r.WithContext(WithUser(ctx, u)))
+		return next(c)
+	}
+}
+
+const (
+	ctxKeyLocked = "carerecord.locked"
+	endSignedOut = "signed out"
+	endLocked    = "locked"
+	endExpired   = "expired"
+	endReplaced  = "replaced by a new sign-in"
+)
+
+// require enforces a route's permission.
+func (s *Server) require(p Permission) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if p == PermPublic {
+				return next(c)
+			}
+			r := c.Request()
+			u := UserFrom(r.Context())
+			safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+			if u == nil {
+				if safe {
+					q := url.Values{"return": {r.URL.RequestURI()}}
+					if locked, _ := c.Get(ctxKeyLocked).(bool); locked {
+						q.Set("fresh", "1")
+					}
+					return c.Redirect(http.StatusSeeOther, "/saml/login?"+q.Encode())
+				}
+				return Errorf(EUNAUTHORIZED, "You are not signed in",
+					"Your session has ended or was locked. Sign in again with your smartcard, then repeat what you were doing.")
+			}
+			if p == PermSignedIn || u.Can(p) {
+				return next(c)
+			}
+			if u.Role == nil {
+				if safe {
+					return c.Redirect(http.StatusSeeOther, "/roles?"+url.Values{"return": {r.URL.RequestURI()}}.Encode())
+				}
+				return Errorf(EFORBIDDEN, "Choose a role first", "Choose the role you are working in before you continue.")
+			}
+			return Errorf(EFORBIDDEN, "You do not have permission to see this page",
+				"This page needs permission to %s. Your role, %s at %s (%s), does not give it. If you need it, ask your Registration Authority.",
+				p.Describe(), u.RoleDef.Name, orgLabel(u.Role), u.Role.ODS)
+		}
+	}
+}
+
+func orgLabel(p *store.RoleProfile) string {
+	if p.OrgName != "" {
+		return p.OrgName
+	}
+	return p.ODS
+}
+
+// localPath returns p if it is a path on this site, else "" (so that a
+// return address can never send the user elsewhere).
+func localPath(p string) string {
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return ""
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return ""
+	}
+	return u.RequestURI()
+}

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/static"
+)
+
+// Route is one entry of the HTTP surface: method, path, the permission it
+// needs, and its handler.
+type Route struct {
+	Method  string
+	Path    string
+	Perm    Permission
+	Handler echo.HandlerFunc
+	// Name is the handler's name, for the route table and tests.
+	Name string
+}
+
+// routeTable is every route carerecord serves, in one screen.
+func (s *Server) routeTable() []Route {
+	rs := []Route{
+		// Operations.
+		{http.MethodGet, "/healthz", PermPublic, s.showHealth, "showHealth"},
+		{http.MethodGet, "/readyz", PermPublic, s.showReady, "showReady"},
+		{http.MethodGet, "/static/*", PermPublic, echo.WrapHandler(static.Handler()), "serveStatic"},
+
+		// Sign-in, sign-out and role choice.
+		{http.MethodGet, "/", PermPublic, s.showLanding, "showLanding"},
+		{http.MethodGet, "/saml/metadata", PermPublic, s.showSPMetadata, "showSPMetadata"},
+		{http.MethodGet, "/saml/login", PermPublic, s.startSignIn, "startSignIn"},
+		{http.MethodPost, "/saml/acs", PermPublic, s.consumeAssertion, "consumeAssertion"},
+		{http.MethodGet, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
+		{http.MethodPost, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
+		{http.MethodGet, "/signed-out", PermPublic, s.showSignedOut, "showSignedOut"},
+		{http.MethodPost, "/signout", PermSignedIn, s.signOut, "signOut"},
+		{http.MethodGet, "/roles", PermSignedIn, s.showRoleChoice, "showRoleChoice"},
+		{http.MethodPost, "/roles", PermSignedIn, s.chooseRole, "chooseRole"},
+		{http.MethodGet, "/home", PermAnyRole, s.goHome, "goHome"},
+
+		// Role homes.
+		{http.MethodGet, "/patients", PermSearch, s.showPatientSearch, "showPatientSearch"},
+		{http.MethodGet, "/ig", PermAudit, s.showIGHome, "showIGHome"},
+		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
+	}
+	if s.cfg.DevIdP != nil {
+		h := echo.WrapHandler(s.cfg.DevIdP)
+		rs = append(rs,
+			Route{http.MethodGet, "/devidp/metadata", PermPublic, h, "devIdPMetadata"},
+			Route{http.MethodGet, "/devidp/sso", PermPublic, h, "devIdPSignIn"},
+			Route{http.MethodPost, "/devidp/sso", PermPublic, h, "devIdPSignIn"},
+			Route{http.MethodGet, "/devidp/slo", PermPublic, h, "devIdPSignOut"},
+		)
+	}
+	return rs
+}
+
+// csrfExempt lists the only state-changing routes that carry no CSRF
+// token, and why each is safe without one.
+var csrfExempt = map[string]string{
+	"POST /saml/acs": "the IdP posts it cross-site; its XML signature, audience, recipient and request ID are verified instead",
+	"POST /saml/slo": "a logout response from the IdP, verified by its signature",
+}
+
+func checkRoutes(rs []Route) error {
+	seen := map[string]bool{}
+	var errs []error
+	for _, r := range rs {
+		key := r.Method + " " + r.Path
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("route %s registered twice", key))
+		}
+		seen[key] = true
+		if r.Perm == "" {
+			errs = append(errs, fmt.Errorf("route %s declares no permission", key))
+		}
+		if r.Handler == nil {
+			errs = append(errs, fmt.Errorf("route %s has no handler", key))
+		}
+	}
+	return errors.Join(errs...)
+}

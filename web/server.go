@@ -1,0 +1,193 @@
+// Package web is carerecord's HTTP server: every route (routes.go), the
+// handlers as methods on Server, SAML sign-in, sessions, role checks, CSRF
+// and security headers.
+//
+// Handlers must never write clinical content to logs, and every route must
+// declare the permission it needs: Server refuses to start otherwise.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/views"
+)
+
+// Server holds every dependency the handlers use.
+type Server struct {
+	cfg     Config
+	db      *store.DB
+	sp      *saml.ServiceProvider
+	tracker samlsp.CookieRequestTracker
+	cookies *sessions.CookieStore
+	csrf    *csrfGuard
+	log     *slog.Logger
+	echo    *echo.Echo
+	started time.Time
+	routes  []Route
+}
+
+// New checks cfg and builds the server. The database stays owned by the
+// caller, who closes it after the server has shut down.
+func New(cfg Config, db *store.DB) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("web: configuration: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now()}
+
+	base := *cfg.BaseURL
+	base.Path, base.RawQuery, base.Fragment = "", "", ""
+	s.sp = &saml.ServiceProvider{
+		EntityID:          base.String() + "/saml/metadata",
+		Key:               cfg.SPKey,
+		Certificate:       cfg.SPCert,
+		MetadataURL:       *at(&base, "/saml/metadata"),
+		AcsURL:            *at(&base, "/saml/acs"),
+		SloURL:            *at(&base, "/saml/slo"),
+		IDPMetadata:       cfg.IDPMetadata,
+		AuthnNameIDFormat: saml.UnspecifiedNameIDFormat,
+		SignatureMethod:   dsig.RSASHA256SignatureMethod,
+		AllowIDPInitiated: false,
+		LogoutBindings:    []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
+	}
+	sameSite := http.SameSiteLaxMode
+	if s.secure() {
+		// The IdP posts the response from its own site: the tracking
+		// cookie must travel on that cross-site POST.
+		sameSite = http.SameSiteNoneMode
+	}
+	s.tracker = samlsp.CookieRequestTracker{
+		ServiceProvider: s.sp,
+		NamePrefix:      "saml_",
+		Codec: samlsp.JWTTrackedRequestCodec{
+			SigningMethod: samlsp.DefaultTrackedRequestCodec(samlsp.Options{Key: cfg.SPKey}).SigningMethod,
+			Audience:      s.sp.EntityID,
+			Issuer:        s.sp.EntityID,
+			MaxAge:        cfg.RequestWindow,
+			Key:           cfg.SPKey,
+		},
+		MaxAge:   cfg.RequestWindow,
+		SameSite: sameSite,
+	}
+	s.cookies = sessions.NewCookieStore(cfg.SessionKeys...)
+	s.cookies.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(cfg.MaxLifetime.Seconds()),
+		HttpOnly: true,
+		Secure:   s.secure(),
+		SameSite: http.SameSiteLaxMode,
+	}
+	var err error
+	s.csrf, err = newCSRFGuard(cfg.CSRFKey, &base, s.secure())
+	if err != nil {
+		return nil, err
+	}
+	s.routes = s.routeTable()
+	if err := checkRoutes(s.routes); err != nil {
+		return nil, err
+	}
+	s.echo = s.buildEcho()
+	return s, nil
+}
+
+// at returns base with the absolute path p. (url.JoinPath on a URL with
+// an empty path yields a relative path, which breaks cookie paths.)
+func at(base *url.URL, p string) *url.URL {
+	u := *base
+	u.Path, u.RawPath = p, ""
+	return &u
+}
+
+// Handler is the whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes returns the route table (tests walk it).
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// SPMetadata is this service provider's SAML metadata, for the IdP.
+func (s *Server) SPMetadata() *saml.EntityDescriptor { return s.sp.Metadata() }
+
+func (s *Server) secure() bool { return s.cfg.BaseURL.Scheme == "https" }
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+func (s *Server) buildEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(s.securityHeaders)
+	e.Use(s.logRequests, s.recoverPanics, s.loadSession, s.csrf.middleware)
+	for _, r := range s.routes {
+		e.Add(r.Method, r.Path, r.Handler, s.require(r.Perm))
+	}
+	return e
+}
+
+// render writes a templ component with the status and the no-store,
+// HTML headers every page gets.
+func render(c echo.Context, status int, t templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return t.Render(c.Request().Context(), c.Response())
+}
+
+// page is the layout data every page needs.
+func (s *Server) page(c echo.Context, title string) views.Page {
+	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil}
+	if u := UserFrom(c.Request().Context()); u != nil {
+		bar := &views.UserBar{Name: u.Name, CanSwitch: len(u.Profiles) > 1}
+		if u.Role != nil {
+			bar.RoleName = u.RoleDef.Name
+			bar.OrgName = u.Role.OrgName
+			bar.ODS = u.Role.ODS
+			bar.Home = u.Home()
+		}
+		p.User = bar
+	}
+	return p
+}
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.echo.Shutdown(ctx) }
+
+// ParseIDPMetadata reads IdP metadata XML.
+func ParseIDPMetadata(data []byte) (*saml.EntityDescriptor, error) {
+	ed, err := samlsp.ParseMetadata(data)
+	if err != nil {
+		return nil, fmt.Errorf("identity provider metadata: %w", err)
+	}
+	if len(ed.IDPSSODescriptors) == 0 {
+		return nil, errors.New("identity provider metadata: no IDPSSODescriptor")
+	}
+	return ed, nil
+}
+
+// FetchIDPMetadata downloads IdP metadata from its URL.
+func FetchIDPMetadata(ctx context.Context, u *url.URL) (*saml.EntityDescriptor, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ed, err := samlsp.FetchMetadata(ctx, http.DefaultClient, *u)
+	if err != nil {
+		return nil, fmt.Errorf("identity provider metadata from %s: %w", u, err)
+	}
+	return ed, nil
+}

@@ -1,0 +1,52 @@
+package web
+
+import (
+	"context"
+
+	"github.com/carerecord/carerecord/store"
+)
+
+// User is the signed-in person for one request.
+type User struct {
+	ID          string
+	Name        string
+	Profiles    []store.RoleProfile
+	Role        *store.RoleProfile // nil until a profile is chosen
+	RoleDef     RoleDef            // the chosen profile's definition
+	Assurance   int
+	SessionHash string // the hashed session id, safe for logs and audit
+}
+
+// Can reports whether the user may do p.
+func (u *User) Can(p Permission) bool {
+	switch p {
+	case PermPublic:
+		return true
+	case PermSignedIn:
+		return u != nil
+	case PermAnyRole:
+		return u != nil && u.Role != nil
+	}
+	return u != nil && u.Role != nil && u.RoleDef.Group.Has(p)
+}
+
+// Home is where the user lands: their group's home, or role choice.
+func (u *User) Home() string {
+	if u.Role == nil {
+		return "/roles"
+	}
+	return u.RoleDef.Group.Home()
+}
+
+type userKey struct{}
+
+// WithUser returns a context carrying u.
+func WithUser(ctx context.Context, u *User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
+// UserFrom returns the signed-in user, or nil for an anonymous request.
+func UserFrom(ctx context.Context) *User {
+	u, _ := ctx.Value(userKey{}).(*User)
+	return u
+}
