@@ -91,6 +91,12 @@ func (g *csrfGuard) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 					got = r.FormValue(csrfField)
 				}
 				if !hmac.Equal([]byte(got), []byte(want)) {
+					if locked, _ := c.Get(ctxKeyLocked).(bool); locked {
+						// The token was bound to a session that has since
+						// locked: say so, rather than call the form expired.
+						return Errorf(EUNAUTHORIZED, "Your session was locked",
+							"Your session was locked because it was idle. Sign in again with your smartcard, then repeat what you were doing.")
+					}
 					return &Error{Code: EFORBIDDEN, Title: "This form has expired",
 						Message: "For your security, the form could not be accepted. Go back, reload the page and try again.", Err: errCSRF}
 				}

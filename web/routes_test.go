@@ -1,0 +1,154 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/carerecord/carerecord/static"
+	"github.com/carerecord/carerecord/web"
+)
+
+// actor is someone making requests: anonymous, or signed in as a demo user
+// (with the nurse before and after choosing a role).
+type actor struct {
+	name  string
+	user  string // "" for anonymous
+	role  string // for the nurse: the role index to choose, "" to leave unchosen
+	perms []web.Permission
+}
+
+// The expected policy, written out independently of the code under test.
+var actors = []actor{
+	{name: "anonymous"},
+	{name: "clinician", user: "clinician", perms: []web.Permission{web.PermSearch, web.PermDemog, web.PermClinical}},
+	{name: "nurse-before-choosing", user: "nurse"},
+	{name: "nurse", user: "nurse", role: "0", perms: []web.Permission{web.PermSearch, web.PermDemog, web.PermClinical}},
+	{name: "clerk", user: "clerk", perms: []web.Permission{web.PermSearch, web.PermDemog}},
+	{name: "igofficer", user: "igofficer", perms: []web.Permission{web.PermAudit, web.PermObjection}},
+	{name: "admin", user: "admin", perms: []web.Permission{web.PermStatus}},
+}
+
+func (a actor) signedIn() bool   { return a.user != "" }
+func (a actor) roleChosen() bool { return a.user != "" && (a.user != "nurse" || a.role != "") }
+
+// samplePath turns a route pattern into a concrete path.
+func samplePath(p string) string {
+	if p == "/static/*" {
+		return static.Path("css/app.css")
+	}
+	return p
+}
+
+// TestRouteRoleMatrix drives every route in the route table as every
+// actor and checks that the permission layer lets exactly the right
+// ones through, with the right kind of refusal for the rest.
+func TestRouteRoleMatrix(t *testing.T) {
+	e := newEnv(t)
+	routes := e.srv.Routes()
+	// Sign-out ends the session: run it last.
+	slices.SortStableFunc(routes, func(a, b web.Route) int {
+		return boolInt(a.Path == "/signout") - boolInt(b.Path == "/signout")
+	})
+	for _, a := range actors {
+		t.Run(a.name, func(t *testing.T) {
+			b := e.browser()
+			if a.signedIn() {
+				p := b.signIn("/saml/login", a.user)
+				if a.role != "" {
+					f := p.form(t, "form[action='/roles']")
+					f.Set("role", a.role)
+					b.follow(b.post("/roles", f))
+				}
+			}
+			token := b.csrf()
+			for _, r := range routes {
+				path := samplePath(r.Path)
+				var p *page
+				if r.Method == http.MethodGet {
+					p = b.get(path)
+				} else {
+					p = b.post(path, url.Values{"csrf_token": {token}})
+				}
+				loc := p.header.Get("Location")
+				toSignIn := p.status == http.StatusSeeOther && strings.HasPrefix(loc, "/saml/login?return=")
+				toRoles := p.status == http.StatusSeeOther && strings.HasPrefix(loc, "/roles?return=")
+
+				var want string
+				switch {
+				case r.Perm == web.PermPublic:
+					want = "allowed"
+				case !a.signedIn():
+					want = map[string]string{http.MethodGet: "to sign-in", http.MethodPost: "401"}[r.Method]
+				case r.Perm == web.PermSignedIn:
+					want = "allowed"
+				case !a.roleChosen():
+					want = map[string]string{http.MethodGet: "to role choice", http.MethodPost: "403"}[r.Method]
+				case r.Perm == web.PermAnyRole || slices.Contains(a.perms, r.Perm):
+					want = "allowed"
+				default:
+					want = "403"
+				}
+				var got string
+				switch {
+				case toSignIn:
+					got = "to sign-in"
+				case toRoles:
+					got = "to role choice"
+				case p.status == http.StatusUnauthorized:
+					got = "401"
+				case p.status == http.StatusForbidden:
+					got = "403"
+				default:
+					got = "allowed"
+				}
+				if got != want {
+					t.Errorf("%s %s (%s): got %s (status %d, Location %q), want %s", r.Method, r.Path, r.Perm, got, p.status, loc, want)
+				}
+				if want == "403" && r.Method == http.MethodGet && a.roleChosen() {
+					msg := text(find(p.doc, "p", "data-testid", "error-message"))
+					if !strings.Contains(msg, r.Perm.Describe()) {
+						t.Errorf("%s %s: the 403 page says %q; it should name the missing permission %q", r.Method, r.Path, msg, r.Perm.Describe())
+					}
+				}
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestRouteTable checks that the table itself is whole: every route
+// declares a known permission, and the role homes are routes.
+func TestRouteTable(t *testing.T) {
+	e := newEnv(t)
+	known := []web.Permission{web.PermPublic, web.PermSignedIn, web.PermAnyRole, web.PermSearch, web.PermDemog,
+		web.PermClinical, web.PermAudit, web.PermObjection, web.PermStatus}
+	paths := map[string]bool{}
+	for _, r := range e.srv.Routes() {
+		if !slices.Contains(known, r.Perm) {
+			t.Errorf("%s %s: unknown permission %q", r.Method, r.Path, r.Perm)
+		}
+		if r.Name == "" {
+			t.Errorf("%s %s: no handler name", r.Method, r.Path)
+		}
+		paths[r.Method+" "+r.Path] = true
+	}
+	for _, g := range web.Groups() {
+		if !paths["GET "+g.Home()] {
+			t.Errorf("group %s: home %s is not a route", g, g.Home())
+		}
+	}
+	for _, want := range []string{"GET /healthz", "GET /readyz", "GET /saml/metadata", "POST /saml/acs", "GET /saml/slo"} {
+		if !paths[want] {
+			t.Errorf("missing route %s", want)
+		}
+	}
+}
