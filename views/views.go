@@ -9,6 +9,7 @@ package views
 import (
 	"context"
 	"time"
+	_ "time/tzdata" // Europe/London must work on a machine without tzdata
 )
 
 // Page is what the layout needs on every page.

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carerecord/carerecord/web/devidp"
+)
+
+const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3" // 48 bytes, base64
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+// start runs the program in the background and returns the first line
+// of its standard output that contains marker, and a stop function that
+// cancels it and returns run's error.
+func start(t *testing.T, args []string, getenv func(string) string, marker string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	stderr := &bytes.Buffer{}
+	var mu sync.Mutex
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, getenv, pw, &lockedWriter{w: stderr, mu: &mu})
+		pw.Close()
+		done <- err
+	}()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		found := false
+		for sc.Scan() {
+			if !found && strings.Contains(sc.Text(), marker) {
+				found = true
+				lines <- sc.Text()
+			}
+		}
+		close(lines)
+	}()
+	var line string
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			cancel()
+			t.Fatalf("program ended before printing %q: %v\n%s", marker, <-done, stderr)
+		}
+		line = l
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("no %q within 30s", marker)
+	}
+	return line, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("did not shut down within 30s")
+			return nil
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestDemo(t *testing.T) {
+	data := t.TempDir()
+	line, stop := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), "running at")
+	base := strings.Fields(line)[len(strings.Fields(line))-1]
+	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz %d", code)
+	}
+	code, body := get(t, base+"/")
+	if code != http.StatusOK || !strings.Contains(body, "Development sign-in") {
+		t.Fatalf("landing: %d, development warning shown: %v", code, strings.Contains(body, "Development sign-in"))
+	}
+	// The development IdP is mounted and trusts this portal.
+	if code, body := get(t, base+"/devidp/metadata"); code != http.StatusOK || !strings.Contains(body, "IDPSSODescriptor") {
+		t.Fatalf("/devidp/metadata %d", code)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("clean shutdown returned %v", err)
+	}
+	for _, f := range []string{"carerecord.db", "sp.key", "sp.crt", "idp.key", "idp.crt", "session.key"} {
+		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
+			t.Errorf("%s not in the data dir: %v", f, err)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(data, "sp.key")); fi != nil && fi.Mode().Perm() != 0o600 {
+		t.Errorf("sp.key mode %v, want 0600", fi.Mode().Perm())
+	}
+	// A second start reuses the keys (the IdP and any bookmarked
+	// metadata stay valid).
+	crt1, _ := os.ReadFile(filepath.Join(data, "sp.crt"))
+	_, stop = start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), "running at")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	crt2, _ := os.ReadFile(filepath.Join(data, "sp.crt"))
+	if !bytes.Equal(crt1, crt2) {
+		t.Fatal("the second start generated new keys")
+	}
+}
+
+func TestDemoBannerListsSignIns(t *testing.T) {
+	var b bytes.Buffer
+	printDemoBanner(&b, "http://127.0.0.1:8080", "./var")
+	for _, u := range []string{"clinician", "nurse", "clerk", "igofficer", "admin", `"demo"`, "Lewisham and Greenwich NHS Trust (RJ2)"} {
+		if !strings.Contains(b.String(), u) {
+			t.Errorf("banner lacks %s:\n%s", u, b.String())
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	key, cert, err := devidp.GenerateKeyPair("sp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, cp := filepath.Join(dir, "sp.key"), filepath.Join(dir, "sp.crt")
+	if err := writePEM(kp, cp, key, cert); err != nil {
+		t.Fatal(err)
+	}
+	// IdP metadata from a file, as an operator would save it.
+	ik, ic, _ := devidp.GenerateKeyPair("idp")
+	idp, _ := devidp.New(devidp.Options{BaseURL: mustURL("https://idp.example.nhs.uk/saml"), Key: ik, Cert: ic, Password: "x"})
+	md, _ := xml.Marshal(idp.Metadata())
+	mdPath := writeFile(t, dir, "idp.xml", string(md))
+
+	t.Run("OK", func(t *testing.T) {
+		addr := freePort(t)
+		cfg := writeFile(t, dir, "ok.toml", `
+base_url = "http://`+addr+`"
+listen = "`+addr+`"
+database = "`+filepath.Join(dir, "c.db")+`"
+[saml]
+idp_metadata_file = "`+mdPath+`"
+sp_cert_file = "`+cp+`"
+sp_key_file = "`+kp+`"
+`)
+		_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), "carerecord serving")
+		defer stop()
+		if code, _ := get(t, "http://"+addr+"/readyz"); code != http.StatusOK {
+			t.Fatalf("/readyz %d", code)
+		}
+		code, body := get(t, "http://"+addr+"/")
+		if code != http.StatusOK || strings.Contains(body, "Development sign-in") {
+			t.Fatalf("landing %d; the development warning must not show in production", code)
+		}
+		if code, _ := get(t, "http://"+addr+"/devidp/metadata"); code != http.StatusNotFound {
+			t.Fatalf("/devidp/metadata %d: the development IdP must not be mounted", code)
+		}
+		// Sign-in goes to the configured IdP.
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get("http://" + addr + "/saml/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); !strings.HasPrefix(loc, "https://idp.example.nhs.uk/saml/sso?SAMLRequest=") {
+			t.Fatalf("sign-in redirects to %q", loc)
+		}
+	})
+	t.Run("DevIdPExplicitlyEnabled", func(t *testing.T) {
+		addr := freePort(t)
+		cfg := writeFile(t, dir, "dev.toml", `
+base_url = "http://`+addr+`"
+listen = "`+addr+`"
+database = "`+filepath.Join(dir, "d.db")+`"
+[saml]
+dev_idp = true
+`)
+		_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), "carerecord serving")
+		defer stop()
+		if _, body := get(t, "http://"+addr+"/"); !strings.Contains(body, "Development sign-in") {
+			t.Fatal("dev_idp = true but no warning on the page")
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := `
+base_url = "https://carerecord.example.nhs.uk"
+listen = "127.0.0.1:0"
+database = "` + filepath.Join(dir, "c.db") + `"
+[saml]
+idp_metadata_url = "https://idp.example.nhs.uk/metadata"
+sp_cert_file = "/etc/sp.crt"
+sp_key_file = "/etc/sp.key"
+`
+	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey})
+	cases := []struct {
+		name   string
+		body   string
+		getenv func(string) string
+		want   []string
+	}{
+		{"OK", good, withKey, nil},
+		{"ErrMissingBaseURL", strings.Replace(good, `base_url = "https://carerecord.example.nhs.uk"`, "", 1), withKey, []string{"base_url: required"}},
+		{"ErrPlainHTTPBaseURL", strings.Replace(good, "https://carerecord", "http://carerecord", 1), withKey, []string{"base_url: must be https"}},
+		{"ErrBadListen", strings.Replace(good, `"127.0.0.1:0"`, `"8080"`, 1), withKey, []string{"listen: must be host:port"}},
+		{"ErrUnknownKey", good + "\n[session]\nidle_timout = \"5m\"\n", withKey, []string{"session.idle_timout: unknown key"}},
+		{"ErrBadDuration", good + "\n[session]\nidle_timeout = \"soon\"\n", withKey, []string{"not a duration"}},
+		{"ErrIdleLongerThanLifetime", good + "\n[session]\nidle_timeout = \"2h\"\nlifetime = \"1h\"\n", withKey, []string{"session.lifetime: must be at least session.idle_timeout"}},
+		{"ErrNoSessionKey", good, env(nil), []string{"session.key_env: environment variable CARERECORD_SESSION_KEY: is not set"}},
+		{"ErrShortSessionKey", good, env(map[string]string{"CARERECORD_SESSION_KEY": "c2hvcnQ="}), []string{"decodes to 5 bytes"}},
+		{"ErrNoIdP", strings.Replace(good, `idp_metadata_url = "https://idp.example.nhs.uk/metadata"`, "", 1), withKey, []string{"saml.idp_metadata_url: required"}},
+		{"ErrBadGroup", good + "\n[[roles]]\ncode = \"R8000\"\nname = \"Doctor\"\ngroup = \"doctors\"\n", withKey, []string{"roles[0].group: must be one of"}},
+		{"ErrAssurance", strings.Replace(good, "[saml]", "[saml]\nmin_assurance = 5", 1), withKey, []string{"saml.min_assurance: must be 0 to 3"}},
+		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
+			[]string{"listen: required", "saml.sp_key_file: required"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, dir, tc.name+".toml", tc.body)
+			_, err := loadConfig(p, tc.getenv)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("ServeRefusesToStart", func(t *testing.T) {
+		p := writeFile(t, dir, "bad.toml", strings.Replace(good, `database = "`, `# database = "`, 1))
+		err := run(context.Background(), []string{"serve", "--config", p}, withKey, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "database: required") {
+			t.Fatalf("serve with a bad config: %v", err)
+		}
+	})
+	t.Run("TheExampleConfigIsValid", func(t *testing.T) {
+		if _, err := loadConfig("../../docs/carerecord.example.toml", withKey); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"frobnicate"}, {"serve"}} {
+		err := run(context.Background(), args, env(nil), io.Discard, io.Discard)
+		var ue usageError
+		if err == nil || !asUsage(err, &ue) {
+			t.Errorf("run(%v) = %v, want a usage error", args, err)
+		}
+	}
+}
