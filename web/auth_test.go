@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/gorilla/securecookie"
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
@@ -378,4 +381,47 @@ func lastLine(logs, containing string) string {
 		}
 	}
 	return ""
+}
+
+func TestReturnAddressStaysOnSite(t *testing.T) {
+	e := newEnv(t)
+	for _, ret := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"} {
+		b := e.browser()
+		p := b.signIn("/saml/login?return="+url.QueryEscape(ret), "clinician")
+		if p.url.Host != e.base.Host || p.url.Path != "/patients" {
+			t.Errorf("return=%q: landed on %s, want the clinician's home on this site", ret, p.url)
+		}
+	}
+}
+
+func TestOversizedBodyRefused(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.post("/saml/acs", url.Values{"SAMLResponse": {strings.Repeat("A", 2<<20)}})
+	if p.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", p.status)
+	}
+}
+
+// The XML signature library must be at or past the release that fixed
+// the signature bypass (CVE-2026-33487); crewjam/saml alone pulls an
+// older one. go.mod's requirement is a floor on the version built.
+func TestXMLDSigVersion(t *testing.T) {
+	data, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range mf.Require {
+		if r.Mod.Path == "github.com/russellhaering/goxmldsig" {
+			if semver.Compare(r.Mod.Version, "v1.6.1") < 0 {
+				t.Fatalf("goxmldsig %s, need v1.6.1 or newer", r.Mod.Version)
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod does not require goxmldsig")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/crewjam/saml/samlsp"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/carerecord/carerecord/store"
@@ -135,7 +136,8 @@ func (s *Server) buildEcho() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.securityHeaders)
-	e.Use(s.logRequests, s.recoverPanics, s.loadSession, s.csrf.middleware)
+	// The largest legitimate body is a SAML response (tens of kilobytes).
+	e.Use(s.logRequests, s.recoverPanics, middleware.BodyLimit("1M"), s.loadSession, s.csrf.middleware)
 	for _, r := range s.routes {
 		e.Add(r.Method, r.Path, r.Handler, s.require(r.Perm))
 	}

@@ -128,7 +128,8 @@ const postForm = `<!DOCTYPE html>
 <title>Signing you in - carerecord development sign-in</title>
 <link rel="stylesheet" href="{{static "nhsuk/nhsuk-frontend.min.css"}}">
 <script src="{{static "js/samlpost.js"}}" defer></script></head>
-<body><main class="nhsuk-width-container nhsuk-main-wrapper" id="maincontent">
+<body><div class="app-dev-warning"><div class="nhsuk-width-container"><p class="app-dev-warning__text">Development sign-in: never use with real patients.</p></div></div>
+<main class="nhsuk-width-container nhsuk-main-wrapper" id="maincontent">
 <h1 class="nhsuk-heading-l">Signing you in</h1>
 <form method="post" action="{{.URL}}" data-auto-submit>
 <input type="hidden" name="SAMLResponse" value="{{.SAMLResponse}}">
