@@ -74,7 +74,7 @@ func TestFetchRecord(t *testing.T) {
 			t.Errorf("entry %s should not be on the timeline", id)
 		}
 	}
-	wantIDs := []string{"Observation/hb1", "Observation/plt1", "Observation/k1", "Observation/covid", "Observation/note1",
+	wantIDs := []string{"Observation/hb1", "Observation/egfr1", "Observation/plt1", "Observation/k1", "Observation/covid", "Observation/note1",
 		"Observation/bp1", "ImagingStudy/ct1", "DiagnosticReport/cxr", "DiagnosticReport/histo", "MedicationRequest/mr1",
 		"MedicationStatement/ms1", "Encounter/enc1", "Encounter/enc2", "Procedure/proc1", "Condition/c1", "Condition/c2",
 		"AllergyIntolerance/a1", "AllergyIntolerance/nka", "DocumentReference/d1", "DocumentReference/d2", "DocumentReference/d3"}
@@ -103,6 +103,8 @@ func TestFetchRecord(t *testing.T) {
 			Codes: []connectors.Code{{System: connectors.SystemLOINC, Code: "2823-3", Display: "Potassium"}},
 			Result: &connectors.Result{Value: ">6.9", Numeric: fptr(6.9), Comparator: ">", Units: "mmol/L", Flag: connectors.FlagCriticalHigh,
 				Status: "final", Comment: "Haemolysed sample", Group: "Observation/ue-panel", GroupTitle: "Urea and electrolytes"}}},
+		{"Observation/egfr1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2023-11-20T00:00:00Z"), Title: "eGFR",
+			Result: &connectors.Result{Value: ">90", Numeric: fptr(90), Comparator: ">", Units: "mL/min/1.73m2", Status: "final"}}},
 		{"Observation/covid", connectors.Entry{Kind: connectors.KindResult, Date: utc("2022-01-05T10:00:00Z"), Title: "SARS-CoV-2 RNA",
 			Result: &connectors.Result{Value: "Negative", Status: "final"}}},
 		{"Observation/note1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2022-01-06T10:00:00Z"), Title: "Urine appearance",

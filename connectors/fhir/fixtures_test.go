@@ -77,6 +77,9 @@ var recordResources = map[string][]string{
 		  "interpretation":[{"coding":[{"code":"HH"}]}],"note":[{"text":"Haemolysed sample"}]}`,
 		`{"resourceType":"Observation","id":"ue-panel","status":"final",
 		  "code":{"text":"Urea and electrolytes"},"effectiveDateTime":"2023-11-20","hasMember":[{"reference":"Observation/k1"}]}`,
+		// Comparator escaped as encoders such as Go's write it.
+		`{"resourceType":"Observation","id":"egfr1","status":"final","code":{"text":"eGFR"},"effectiveDateTime":"2023-11-20",
+		  "valueQuantity":{"value":90,"comparator":"\u003e","unit":"mL/min/1.73m2"}}`,
 		// Text and coded values.
 		`{"resourceType":"Observation","id":"covid","status":"final","code":{"text":"SARS-CoV-2 RNA"},
 		  "effectiveDateTime":"2022-01-05T10:00:00Z","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"260385009","display":"Negative"}]}}`,

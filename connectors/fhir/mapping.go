@@ -9,6 +9,7 @@ package fhir
 // decoded loosely so one bad entry cannot spoil a page.
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -50,7 +51,11 @@ func (m *mapper) add(typ string, raw json.RawMessage) {
 		}
 		return
 	}
-	var err error
+	raw, err := unescape(raw)
+	if err != nil {
+		m.skipped++
+		return
+	}
 	switch typ {
 	case "Observation":
 		err = m.observation(raw)
@@ -751,9 +756,36 @@ func (m *mapper) document(raw json.RawMessage) error {
 	return nil
 }
 
+// unescape rewrites a resource whose strings use \u escapes (Go and some
+// other encoders write "<" as "\u003c") into plain UTF-8. samply's code
+// enumerations compare the raw JSON text, so an escaped comparator ">"
+// would otherwise be rejected although it is valid JSON.
+func unescape(raw json.RawMessage) (json.RawMessage, error) {
+	if !bytes.Contains(raw, []byte(`\u`)) {
+		return raw, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(buf.Bytes()), nil
+}
+
 // mapPatient reads a Patient resource; it returns the patient's logical id
 // too, for searching their record.
 func mapPatient(raw json.RawMessage, src connectors.Source) (connectors.Patient, string, error) {
+	raw, err := unescape(raw)
+	if err != nil {
+		return connectors.Patient{}, "", err
+	}
 	fp, err := fhir.UnmarshalPatient(raw)
 	if err != nil {
 		return connectors.Patient{}, "", err
