@@ -379,17 +379,18 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 	if err != nil {
 		return nil, c.sourceError(ctx, err)
 	}
-	if int64(len(body)) > c.cfg.MaxResponseBytes {
-		return nil, c.malformed(fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponseBytes), errors.New("response too large"))
-	}
+	tooLarge := int64(len(body)) > c.cfg.MaxResponseBytes
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		se := &connectors.SourceError{Source: c.src, Kind: connectors.ErrStatus, Status: resp.StatusCode,
 			Err: fmt.Errorf("HTTP %s", resp.Status)}
 		var oo bundle
-		if json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {
+		if !tooLarge && json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {
 			se.Detail = outcomeDetail(oo.Issue)
 		}
 		return nil, se
+	}
+	if tooLarge {
+		return nil, c.malformed(fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponseBytes), errors.New("response too large"))
 	}
 	return bytes.TrimSpace(body), nil
 }

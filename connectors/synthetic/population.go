@@ -266,3 +266,34 @@ func (p *person) holds(ods string) bool { return slices.Contains(p.orgs, ods) }
 
 // alive reports whether p was alive at t.
 func (p *person) alive(t time.Time) bool { return p.death.IsZero() || t.Before(p.death) }
+
+// DemoPatient describes one synthetic patient, for demo scripts, seeding and
+// tests: who they are and which organisations hold their record.
+type DemoPatient struct {
+	NHSNumber  string
+	Title      string
+	Given      []string
+	Family     string
+	BirthDate  connectors.Date
+	Gender     string
+	Postcode   string // empty for a restricted patient
+	GP         string // ODS code of the registered practice
+	Sources    []string
+	Restricted bool
+	Deceased   bool
+}
+
+// Patients lists every synthetic patient, the fixed demo patients first.
+func Patients() []DemoPatient {
+	var out []DemoPatient
+	for _, p := range population() {
+		d := DemoPatient{NHSNumber: p.nhs, Title: p.title, Given: slices.Clone(p.given), Family: p.family,
+			BirthDate: p.birth, Gender: p.gender, Postcode: p.postcode, GP: p.gp, Sources: slices.Clone(p.orgs),
+			Restricted: p.restricted, Deceased: !p.death.IsZero()}
+		if p.restricted {
+			d.Postcode = ""
+		}
+		out = append(out, d)
+	}
+	return out
+}
