@@ -69,13 +69,16 @@ var _ connectors.Connector = (*Client)(nil)
 
 // New returns a client for the source cfg describes. getenv reads the
 // environment (os.Getenv in production) so that a bearer token never has to
-// be in the configuration file. It fails when the configuration is invalid,
+// be in the configuration file; nil means an empty environment. It fails when the configuration is invalid,
 // the token variable is empty, or a certificate file cannot be loaded.
 func New(cfg connectors.Config, getenv func(string) string) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fhir: %w", err)
 	}
 	cfg = cfg.WithDefaults()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("fhir: source %q: base_url: %w", cfg.Name, err)
