@@ -280,7 +280,7 @@ func TestSignInRefused(t *testing.T) {
 		}
 	})
 	t.Run("LowerAssuranceAcceptedWhenNotRequired", func(t *testing.T) {
-		e2 := newEnv(t, func(c *webConfig) { c.MinAssurance = 2 })
+		e2 := newEnv(t, withConfig(func(c *webConfig) { c.MinAssurance = 2 }))
 		b := e2.browser()
 		if p := b.signIn("/saml/login", "lowaal"); p.url.Path != "/patients" {
 			t.Fatalf("AAL2 with min 2: landed on %s (%d)", p.url.Path, p.status)

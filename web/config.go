@@ -46,6 +46,10 @@ type Config struct {
 	// CSRFKey keys the CSRF token's MAC.
 	CSRFKey []byte
 
+	// Records fans out to the configured sources and caches their answers.
+	// Nil when no source is configured: search and records say so.
+	Records *store.Records
+
 	// DevIdP, when set, is mounted at /devidp/ and every page carries a
 	// "development sign-in" warning. Never set in production unless the
 	// configuration explicitly enables it.

@@ -27,11 +27,6 @@ func (s *Server) showReady(c echo.Context) error {
 	return c.String(http.StatusOK, "ready\n")
 }
 
-// showPatientSearch is the clinical and clerical home.
-func (s *Server) showPatientSearch(c echo.Context) error {
-	return render(c, http.StatusOK, views.PatientSearchHome(s.page(c, "Find a patient")))
-}
-
 // showIGHome is the privacy officer's home.
 func (s *Server) showIGHome(c echo.Context) error {
 	return render(c, http.StatusOK, views.IGHome(s.page(c, "Information governance")))

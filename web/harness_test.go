@@ -9,15 +9,20 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
 
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/fhir"
+	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
@@ -73,17 +78,57 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // env is one running carerecord: real SQLite file, real HTTP server on
 // loopback, the development IdP mounted as in the demo.
 type env struct {
-	t     *testing.T
-	ts    *httptest.Server
-	srv   *web.Server
-	db    *store.DB
-	idp   *devidp.IdP
-	clock *clock
-	logs  *syncBuffer
-	base  *url.URL
+	t       *testing.T
+	ts      *httptest.Server
+	srv     *web.Server
+	db      *store.DB
+	records *store.Records
+	idp     *devidp.IdP
+	clock   *clock
+	logs    *syncBuffer
+	base    *url.URL
 }
 
-type envOption func(*web.Config)
+// envSetup is what options change before the server is built.
+type envSetup struct {
+	cfg      web.Config
+	sources  []connectors.Config
+	deadline time.Duration
+}
+
+type envOption func(*envSetup)
+
+// withConfig changes the server configuration.
+func withConfig(f func(*web.Config)) envOption { return func(s *envSetup) { f(&s.cfg) } }
+
+// withSources connects the synthetic Trusts and GP practices (real FHIR
+// servers on loopback, read by the real FHIR connector) through the real
+// fan-out and encrypted cache.
+func withSources(t *testing.T, faults map[string]synthetic.Faults, deadline time.Duration) (envOption, *synthetic.Cluster) {
+	t.Helper()
+	cluster, err := synthetic.Start(synthetic.Orgs(), faults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cluster.Close() })
+	// A counting proxy in front of every source, so tests can prove that
+	// a request did (or did not) reach the sources.
+	cfgs := cluster.Configs()
+	for i := range cfgs {
+		target, _ := url.Parse(cfgs[i].BaseURL)
+		proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+		ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			upstreamRequests.Add(1)
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(ps.Close)
+		cfgs[i].BaseURL = ps.URL + target.Path
+	}
+	return func(s *envSetup) { s.sources, s.deadline = cfgs, deadline }, cluster
+}
+
+// upstreamRequests counts requests that reached any synthetic source.
+var upstreamRequests atomic.Int64
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -101,7 +146,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.base, _ = url.Parse(e.ts.URL)
 
 	var err error
-	e.db, err = store.Open(filepath.Join(t.TempDir(), "carerecord.db"), store.WithClock(e.clock.Now))
+	e.db, err = store.Open(filepath.Join(t.TempDir(), "carerecord.db"), store.WithClock(e.clock.Now),
+		store.WithCacheKey(bytes.Repeat([]byte("k"), 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +169,24 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		SessionKeys: testSessionKeys,
 		CSRFKey:     bytes.Repeat([]byte("c"), 32), DevIdP: e.idp, Logger: log, Version: "test", Now: e.clock.Now,
 	}
+	setup := &envSetup{cfg: cfg}
 	for _, o := range opts {
-		o(&cfg)
+		o(setup)
+	}
+	cfg = setup.cfg
+	if setup.sources != nil {
+		var conns []connectors.Connector
+		for _, sc := range setup.sources {
+			c, err := fhir.New(sc, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			conns = append(conns, c)
+		}
+		e.records = store.NewRecords(e.db, conns, store.RecordOptions{Deadline: setup.deadline, Logger: log})
+		t.Cleanup(e.records.Close)
+		cfg.Records = e.records
 	}
 	e.srv, err = web.New(cfg, e.db)
 	if err != nil {

@@ -73,7 +73,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestHTTPSBaseURL(t *testing.T) {
-	e := newEnv(t, func(c *webConfig) { c.BaseURL, _ = url.Parse("https://carerecord.test") })
+	e := newEnv(t, withConfig(func(c *webConfig) { c.BaseURL, _ = url.Parse("https://carerecord.test") }))
 	rec := httptest.NewRecorder()
 	e.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://carerecord.test/saml/login", nil))
 	h := rec.Result().Header

@@ -25,7 +25,7 @@ func findAll(n *html.Node, tag, key, val string) []*html.Node {
 		if n == nil {
 			return
 		}
-		if n.Type == html.ElementNode && n.Data == tag && (key == "" || hasAttr(n, key, val)) {
+		if n.Type == html.ElementNode && (tag == "" || n.Data == tag) && (key == "" || hasAttr(n, key, val)) {
 			out = append(out, n)
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {

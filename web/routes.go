@@ -42,8 +42,18 @@ func (s *Server) routeTable() []Route {
 		{http.MethodPost, "/roles", PermSignedIn, s.chooseRole, "chooseRole"},
 		{http.MethodGet, "/home", PermAnyRole, s.goHome, "goHome"},
 
-		// Role homes.
+		// Patients: search, the record, and its sub-pages. Clerical staff
+		// may open a record for demographics; clinical content needs
+		// PermClinical, checked again inside showRecord.
 		{http.MethodGet, "/patients", PermSearch, s.showPatientSearch, "showPatientSearch"},
+		{http.MethodGet, "/patients/:nhs", PermDemog, s.showRecord, "showRecord"},
+		{http.MethodGet, "/patients/:nhs/live", PermDemog, s.showRecordLive, "showRecordLive"},
+		{http.MethodPost, "/patients/:nhs/refresh", PermDemog, s.refreshRecord, "refreshRecord"},
+		{http.MethodGet, "/patients/:nhs/results", PermClinical, s.showResults, "showResults"},
+		{http.MethodGet, "/patients/:nhs/trend", PermClinical, s.showTrend, "showTrend"},
+		{http.MethodGet, "/patients/:nhs/document", PermClinical, s.showDocument, "showDocument"},
+
+		// Other role homes.
 		{http.MethodGet, "/ig", PermAudit, s.showIGHome, "showIGHome"},
 		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/carerecord/carerecord/connectors"
+
 	"github.com/carerecord/carerecord/web"
 )
 
@@ -44,7 +46,14 @@ type fileConfig struct {
 			Assurance            string `toml:"assurance"`
 		} `toml:"attributes"`
 	} `toml:"saml"`
-	Roles   []roleConfig `toml:"roles"`
+	Roles   []roleConfig        `toml:"roles"`
+	Sources []connectors.Config `toml:"sources"`
+	Records struct {
+		Deadline    duration `toml:"deadline"`
+		Fresh       duration `toml:"fresh"`
+		MaxAge      duration `toml:"max_age"`
+		CacheKeyEnv string   `toml:"cache_key_env"`
+	} `toml:"records"`
 	Session struct {
 		IdleTimeout duration `toml:"idle_timeout"`
 		Lifetime    duration `toml:"lifetime"`
@@ -150,6 +159,19 @@ func (fc *fileConfig) applyDefaults() {
 	if fc.Log.Level == "" {
 		fc.Log.Level = "info"
 	}
+	r := &fc.Records
+	if r.Deadline.Duration == 0 {
+		r.Deadline.Duration = 3 * time.Second
+	}
+	if r.Fresh.Duration == 0 {
+		r.Fresh.Duration = 10 * time.Minute
+	}
+	if r.MaxAge.Duration == 0 {
+		r.MaxAge.Duration = 24 * time.Hour
+	}
+	if r.CacheKeyEnv == "" {
+		r.CacheKeyEnv = "CARERECORD_CACHE_KEY"
+	}
 }
 
 func (fc *fileConfig) check(getenv func(string) string) []error {
@@ -220,6 +242,28 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	if _, err := sessionKey(getenv(ss.KeyEnv)); err != nil {
 		bad("session.key_env", "environment variable %s: %v", ss.KeyEnv, err)
 	}
+	seen := map[string]bool{}
+	for i, src := range fc.Sources {
+		if err := src.Validate(); err != nil {
+			errs = append(errs, fieldError{fmt.Sprintf("sources[%d]", i), err.Error()})
+		}
+		if seen[src.ODS] {
+			bad(fmt.Sprintf("sources[%d].ods", i), "%s is configured twice", src.ODS)
+		}
+		seen[src.ODS] = true
+	}
+	rc := &fc.Records
+	if rc.Deadline.Duration < 100*time.Millisecond || rc.Deadline.Duration > time.Minute {
+		bad("records.deadline", "must be between 100ms and 1m, got %s", rc.Deadline.Duration)
+	}
+	if rc.MaxAge.Duration < rc.Fresh.Duration {
+		bad("records.max_age", "must be at least records.fresh (%s), got %s", rc.Fresh.Duration, rc.MaxAge.Duration)
+	}
+	if len(fc.Sources) > 0 {
+		if _, err := cacheKey(getenv(rc.CacheKeyEnv)); err != nil {
+			bad("records.cache_key_env", "environment variable %s: %v", rc.CacheKeyEnv, err)
+		}
+	}
 	switch fc.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -264,6 +308,22 @@ func sessionKey(v string) ([]byte, error) {
 	}
 	if len(k) < 32 {
 		return nil, fmt.Errorf("decodes to %d bytes; at least 32 are needed", len(k))
+	}
+	return k, nil
+}
+
+// cacheKey decodes the base64 AES-256 key for the record cache: exactly
+// 32 bytes, so that a key is never silently stretched or cut.
+func cacheKey(v string) ([]byte, error) {
+	if v == "" {
+		return nil, errors.New("is not set (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)")
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil {
+		return nil, errors.New("is not valid base64")
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("decodes to %d bytes; AES-256 needs exactly 32", len(k))
 	}
 	return k, nil
 }

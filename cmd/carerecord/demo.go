@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
@@ -76,19 +77,50 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ln.Close()
 		return err
 	}
-	db, err := store.Open(filepath.Join(*dataDir, "carerecord.db"))
+	cacheKey, err := loadOrCreateSecret(filepath.Join(*dataDir, "cache.key"))
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: cache key: %w", err)
+	}
+	db, err := store.Open(filepath.Join(*dataDir, "carerecord.db"), store.WithCacheKey(cacheKey[:32]))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
+	// The synthetic Trusts and GP practices: real FHIR servers on
+	// loopback, read through the real connector code. One is slow and one
+	// fails now and then, so the per-source status can be seen at work.
+	cluster, err := synthetic.Start(synthetic.Orgs(), synthetic.DemoFaults())
+	if err != nil {
+		db.Close()
+		ln.Close()
+		return fmt.Errorf("demo: synthetic sources: %w", err)
+	}
+	defer cluster.Close()
+	// The page waits 1.5 s for each source (3 s in production by
+	// default), so the slow demo source is seen filling in after the page.
+	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, log)
+	if err != nil {
+		db.Close()
+		ln.Close()
+		return err
+	}
+	closeSources := func() {
+		records.Close()
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	go records.RunPurger(ctx, 10*time.Minute)
 	sessionKeys, csrfKey := deriveKeys(master)
 	srv, err := web.New(web.Config{
 		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),
 		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
 		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
-		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version,
+		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,
 	}, db)
 	if err != nil {
+		closeSources()
 		db.Close()
 		ln.Close()
 		return err
@@ -96,7 +128,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idp.AddServiceProvider(srv.SPMetadata())
 	printDemoBanner(stdout, base.String(), *dataDir)
 	log.Info("carerecord demo started", "url", base.String(), "data", *dataDir)
-	return serveUntilDone(ctx, ln, srv, db, "", "", log)
+	return serveUntilDone(ctx, ln, srv, db, "", "", log, closeSources)
 }
 
 func printDemoBanner(w io.Writer, base, dataDir string) {
@@ -111,6 +143,8 @@ func printDemoBanner(w io.Writer, base, dataDir string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Username, u.DisplayName, strings.Join(roles, "; "))
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "demo patients: 9990000018 (records at six sources), 9990000034 (restricted), 9990000042 (long history),")
+	fmt.Fprintln(w, "  9990000050 (deceased), or search by name and date of birth, e.g. SMITH 12-Mar-1965")
 	fmt.Fprintln(w, "press Ctrl-C to stop")
 }
 

@@ -82,7 +82,9 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // serveUntilDone serves srv on ln until ctx is cancelled, then lets
 // in-flight requests finish (up to 20 s) and returns.
-func serveUntilDone(ctx context.Context, ln net.Listener, srv *web.Server, db *store.DB, tlsCert, tlsKey string, log *slog.Logger) error {
+// closers run after the HTTP server has stopped and before the database
+// closes (background work that writes to it ends first).
+func serveUntilDone(ctx context.Context, ln net.Listener, srv *web.Server, db *store.DB, tlsCert, tlsKey string, log *slog.Logger, closers ...func()) error {
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -104,6 +106,9 @@ func serveUntilDone(ctx context.Context, ln net.Listener, srv *web.Server, db *s
 	}()
 	select {
 	case err := <-errc:
+		for _, c := range closers {
+			c()
+		}
 		db.Close()
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
@@ -113,6 +118,9 @@ func serveUntilDone(ctx context.Context, ln net.Listener, srv *web.Server, db *s
 	defer cancel()
 	serr := hs.Shutdown(sctx)
 	<-errc
+	for _, c := range closers {
+		c()
+	}
 	cerr := db.Close()
 	log.Info("stopped", "database_closed", cerr == nil)
 	return errors.Join(serr, cerr)

@@ -18,6 +18,8 @@ import (
 	"github.com/carerecord/carerecord/web/devidp"
 )
 
+const testCacheKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes, base64
+
 const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3" // 48 bytes, base64
 
 func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
@@ -240,7 +242,7 @@ idp_metadata_url = "https://idp.example.nhs.uk/metadata"
 sp_cert_file = "/etc/sp.crt"
 sp_key_file = "/etc/sp.key"
 `
-	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey})
+	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_CACHE_KEY": testCacheKey})
 	cases := []struct {
 		name   string
 		body   string

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/crewjam/saml"
 
@@ -78,12 +79,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	db, err := store.Open(fc.Database)
+	var opts []store.Option
+	if len(fc.Sources) > 0 {
+		key, _ := cacheKey(getenv(fc.Records.CacheKeyEnv))
+		opts = append(opts, store.WithCacheKey(key))
+	}
+	db, err := store.Open(fc.Database, opts...)
 	if err != nil {
 		return fmt.Errorf("configuration: database: %w", err)
 	}
+	records, clients, err := buildRecords(db, fc.Sources, getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, log)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("configuration: %w", err)
+	}
+	closeSources := func() {
+		if records != nil {
+			records.Close()
+		}
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	if records != nil {
+		cfg.Records = records
+		go records.RunPurger(ctx, 10*time.Minute)
+	}
 	srv, err := web.New(cfg, db)
 	if err != nil {
+		closeSources()
 		db.Close()
 		return err
 	}
@@ -92,12 +116,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ln, err := net.Listen("tcp", fc.Listen)
 	if err != nil {
+		closeSources()
 		db.Close()
 		return fmt.Errorf("configuration: listen: %w", err)
 	}
 	fmt.Fprintf(stdout, "carerecord serving %s on %s\n", base, ln.Addr())
 	log.Info("carerecord started", "url", base.String(), "listen", ln.Addr().String(), "tls", fc.TLS.CertFile != "")
-	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, log)
+	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, log, closeSources)
 }
 
 func loadIDPMetadata(ctx context.Context, fc *fileConfig) (*saml.EntityDescriptor, error) {

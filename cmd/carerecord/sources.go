@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/fhir"
+	"github.com/carerecord/carerecord/store"
+)
+
+// buildRecords makes one connector per configured source and the fan-out
+// over them. It returns nil when no source is configured.
+func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) string, fresh, maxAge, deadline time.Duration, log *slog.Logger) (*store.Records, []*fhir.Client, error) {
+	if len(cfgs) == 0 {
+		return nil, nil, nil
+	}
+	var conns []connectors.Connector
+	var clients []*fhir.Client
+	perSource := map[string]time.Duration{}
+	for i, cfg := range cfgs {
+		c, err := fhir.New(cfg, getenv)
+		if err != nil {
+			for _, c := range clients {
+				c.Close()
+			}
+			return nil, nil, fmt.Errorf("sources[%d]: %w", i, err)
+		}
+		conns = append(conns, c)
+		clients = append(clients, c)
+		if cfg.Timeout > 0 {
+			perSource[cfg.ODS] = cfg.Timeout
+		}
+	}
+	r := store.NewRecords(db, conns, store.RecordOptions{
+		Fresh: fresh, MaxAge: maxAge, Deadline: deadline, SourceDeadline: perSource, Logger: log,
+	})
+	return r, clients, nil
+}

@@ -1,0 +1,356 @@
+package views
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+)
+
+// Banner is the patient banner at the top of every record page.
+type Banner struct {
+	NHSNumber  string // spaced
+	Name       string
+	Born       string
+	Age        string
+	Gender     string
+	Deceased   bool
+	Died       string // date of death, or Not Known when deceased without a date
+	AgeAtDeath string
+	Restricted bool     // address, phone and GP are never shown
+	Address    []string // with postcode as the last line
+	Phone      string
+	GP         string
+	// Disagreements says where sources hold different demographics for
+	// this NHS number; shown prominently, never silently resolved.
+	Disagreements []string
+	Found         bool // at least one source holds the patient
+}
+
+// NewBanner builds the banner from the demographics each source holds,
+// in source order. The first source's values are shown; every difference
+// between sources is listed. Any source marking the patient restricted
+// makes the banner restricted.
+func NewBanner(nhs string, patients []connectors.Patient, today connectors.Date) Banner {
+	b := Banner{NHSNumber: NHSNumber(nhs), Name: NotKnown, Born: NotKnown, Gender: NotKnown}
+	if len(patients) == 0 {
+		return b
+	}
+	b.Found = true
+	p := patients[0]
+	b.Name = PatientName(&p)
+	b.Born = Date(p.BirthDate)
+	b.Gender = Gender(p.Gender)
+	for _, q := range patients {
+		if q.Restricted {
+			b.Restricted = true
+		}
+		if q.Deceased || q.DeathDate != nil {
+			b.Deceased = true
+			if q.DeathDate != nil && b.Died == "" {
+				b.Died = Date(*q.DeathDate)
+				b.AgeAtDeath = Age(p.BirthDate, *q.DeathDate)
+			}
+		}
+	}
+	if b.Deceased && b.Died == "" {
+		b.Died = NotKnown
+	}
+	if !b.Deceased {
+		b.Age = Age(p.BirthDate, today)
+	}
+	if !b.Restricted {
+		for _, q := range patients {
+			if len(q.AddressLines) > 0 || q.Postcode != "" {
+				b.Address = append(append([]string{}, q.AddressLines...), q.Postcode)
+				b.Phone = q.Phone
+				b.GP = joinNonEmpty(" ", q.RegisteredGP.Name, paren(q.RegisteredGP.ODS))
+				break
+			}
+		}
+	}
+	b.Disagreements = disagreements(patients)
+	return b
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "(" + s + ")"
+}
+
+func disagreements(ps []connectors.Patient) []string {
+	type field struct {
+		label string
+		value func(connectors.Patient) string
+	}
+	fields := []field{
+		{"Name", func(p connectors.Patient) string { return PatientName(&p) }},
+		{"Date of birth", func(p connectors.Patient) string { return Date(p.BirthDate) }},
+		{"Gender", func(p connectors.Patient) string { return Gender(p.Gender) }},
+	}
+	var out []string
+	for _, f := range fields {
+		bySource := map[string][]string{}
+		var order []string
+		for _, p := range ps {
+			v := f.value(p)
+			if v == NotKnown {
+				continue
+			}
+			key := strings.ToUpper(v)
+			if _, ok := bySource[key]; !ok {
+				order = append(order, key)
+			}
+			bySource[key] = append(bySource[key], v+" at "+p.Source.Name)
+		}
+		if len(order) > 1 {
+			var parts []string
+			for _, k := range order {
+				parts = append(parts, strings.Join(bySource[k], "; "))
+			}
+			out = append(out, f.label+" differs between sources: "+strings.Join(parts, "; "))
+		}
+	}
+	return out
+}
+
+// SourceLine is one source's status on the record page.
+type SourceLine struct {
+	Name, ODS string
+	State     string // live, cached, timeout, failed, no-record, pending
+	Label     string // what the page says
+	Detail    string
+}
+
+// Item is one timeline entry as shown, with the other sources that
+// reported the same thing.
+type Item struct {
+	Entry          connectors.Entry
+	AlsoReportedBy []connectors.Source
+	Freshness      string
+	TrendURL       string // results with a code: the trend page
+	OpenURL        string // documents and imaging: the full text
+}
+
+// DateGroup is the timeline's entries for one London calendar day.
+type DateGroup struct {
+	Day   string
+	Items []Item
+}
+
+// Filter is the timeline's filter form, as submitted.
+type Filter struct {
+	Kinds  []string
+	Source string
+	From   string // yyyy-mm-dd
+	To     string
+	Text   string
+}
+
+// Has reports whether kind k is ticked.
+func (f Filter) Has(k connectors.Kind) bool {
+	for _, x := range f.Kinds {
+		if x == string(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary is the record's at-a-glance panel.
+type Summary struct {
+	Problems    []Item
+	Medications []Item
+	Allergies   []Item
+	// AllergyState is "recorded", "none known" (a source asserts no known
+	// allergies), "not recorded" (sources answered, none holds an allergy
+	// record) or "unavailable" (a source that might hold them did not answer).
+	AllergyState string
+}
+
+// RecordPage is everything the record page shows.
+type RecordPage struct {
+	NHS      string // 10 digits
+	Banner   Banner
+	Sources  []SourceLine
+	Clinical bool // the user may see clinical data; clerks see demographics only
+	Summary  Summary
+	Filter   Filter
+	Options  []connectors.Source // for the source filter
+	Groups   []DateGroup
+	Total    int // entries after filtering
+	From, To int // 1-based range shown
+	PrevURL  string
+	NextURL  string
+	Pending  bool   // sources still loading: the page fills in
+	LiveURL  string // fragment to poll while pending
+	Now      time.Time
+}
+
+// TrendPoint is one value on a trend.
+type TrendPoint struct {
+	Entry connectors.Entry
+	Value float64
+}
+
+// Series is one source's values of one test, in that source's units and
+// range (labs differ, so series are never mixed on one axis silently).
+type Series struct {
+	Source connectors.Source
+	Units  string
+	Range  connectors.RefRange
+	Points []TrendPoint
+}
+
+// TrendPage shows one test over time.
+type TrendPage struct {
+	NHS     string
+	Banner  Banner
+	Title   string
+	Code    connectors.Code
+	Rows    []connectors.Entry // the cumulative table, newest first
+	Series  []Series
+	Back    string
+	Sources []SourceLine
+}
+
+// ResultsPage lists the tests with more than one result.
+type ResultsPage struct {
+	NHS    string
+	Banner Banner
+	Tests  []TestSummary
+}
+
+// TestSummary is one repeated test.
+type TestSummary struct {
+	Title  string
+	Code   connectors.Code
+	Count  int
+	Latest connectors.Entry
+	URL    string
+}
+
+// DocumentPage shows one document or imaging report in full.
+type DocumentPage struct {
+	NHS    string
+	Banner Banner
+	Entry  connectors.Entry
+	Back   string
+	PDFURL string
+}
+
+// SearchForm is the patient search form as submitted.
+type SearchForm struct {
+	NHS              string
+	Family, Given    string
+	Day, Month, Year string
+	Gender, Postcode string
+	Errors           []FieldError
+	Submitted        bool
+}
+
+// ErrorFor returns the message for a field, or "".
+func (f SearchForm) ErrorFor(field string) string {
+	for _, e := range f.Errors {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+// SearchHit is one search result.
+type SearchHit struct {
+	NHS        string
+	Name       string
+	Born       string
+	Gender     string
+	Postcode   string // empty for restricted patients
+	Restricted bool
+	Deceased   bool
+	Sources    []connectors.Source
+	Disagree   bool
+	URL        string
+}
+
+// SearchPage is the patient search page.
+type SearchPage struct {
+	Form    SearchForm
+	Hits    []SearchHit
+	Missing []SourceLine // sources that did not answer the search
+	Recent  []RecentPatient
+}
+
+// RecentPatient is a patient the user opened lately.
+type RecentPatient struct {
+	NHS    string
+	Opened time.Time
+	URL    string
+}
+
+// SortSources orders sources by name.
+func SortSources(s []connectors.Source) {
+	sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+}
+
+func anyProblem(ss []SourceLine) bool {
+	for _, s := range ss {
+		switch s.State {
+		case "timeout", "failed", "pending":
+			return true
+		}
+		if s.Label != "" && strings.Contains(s.Label, "Not answering") {
+			return true
+		}
+	}
+	return false
+}
+
+// sourcesSummary is the one-line state of all sources.
+func sourcesSummary(ss []SourceLine) string {
+	ok, bad, pending := 0, 0, 0
+	for _, s := range ss {
+		switch s.State {
+		case "timeout", "failed":
+			bad++
+		case "pending":
+			pending++
+		default:
+			ok++
+		}
+	}
+	out := strconv.Itoa(ok) + " of " + strconv.Itoa(len(ss)) + " answered"
+	if pending > 0 {
+		out += ", " + strconv.Itoa(pending) + " still loading"
+	}
+	if bad > 0 {
+		out += ", " + strconv.Itoa(bad) + " did not"
+	}
+	return out
+}
+
+func entryTitle(e connectors.Entry) string {
+	if e.Title != "" {
+		return e.Title
+	}
+	return NotKnown
+}
+
+func anchor(i int) string {
+	if i == 0 {
+		return "start"
+	}
+	return "end"
+}
+
+func alsoODS(ss []connectors.Source) string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.ODS)
+	}
+	return strings.Join(out, " ")
+}

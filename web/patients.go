@@ -1,0 +1,420 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/views"
+)
+
+// showPatientSearch is the clinical and clerical home: the search form,
+// its results, and the user's recent patients.
+func (s *Server) showPatientSearch(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	q := c.QueryParams()
+	page := views.SearchPage{Form: views.SearchForm{
+		NHS: q.Get("nhs"), Family: strings.TrimSpace(q.Get("family")), Given: strings.TrimSpace(q.Get("given")),
+		Day: q.Get("dob-day"), Month: q.Get("dob-month"), Year: q.Get("dob-year"),
+		Gender: q.Get("gender"), Postcode: strings.TrimSpace(q.Get("postcode")),
+		Submitted: q.Has("nhs") || q.Has("family"),
+	}}
+	recent, err := s.db.RecentPatients(ctx, u.ID, 10)
+	if err != nil {
+		return err
+	}
+	for _, r := range recent {
+		page.Recent = append(page.Recent, views.RecentPatient{NHS: r.NHSNumber, Opened: r.OpenedAt, URL: "/patients/" + r.NHSNumber})
+	}
+	if !page.Form.Submitted {
+		return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, s.cfg.Records != nil))
+	}
+	query, errs := parseSearch(&page.Form, s.now())
+	if len(errs) > 0 {
+		page.Form.Errors = errs
+		return render(c, http.StatusBadRequest, views.PatientSearch(s.page(c, "Error: Find a patient"), page, s.cfg.Records != nil))
+	}
+	if s.cfg.Records == nil {
+		return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, false))
+	}
+	hits, statuses, err := s.cfg.Records.Search(ctx, query)
+	if err != nil {
+		return err
+	}
+	for _, h := range hits {
+		p := h.Patient
+		hit := views.SearchHit{NHS: h.NHSNumber, Name: views.PatientName(&p), Born: views.Date(p.BirthDate), Gender: views.Gender(p.Gender),
+			Restricted: p.Restricted, Deceased: p.Deceased || p.DeathDate != nil, Sources: h.Sources, Disagree: h.Disagree,
+			URL: "/patients/" + h.NHSNumber}
+		if !p.Restricted {
+			hit.Postcode = p.Postcode
+		}
+		page.Hits = append(page.Hits, hit)
+	}
+	for _, st := range statuses {
+		if st.State != store.StateLive {
+			page.Missing = append(page.Missing, sourceLine(st, s.now()))
+		}
+	}
+	return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, true))
+}
+
+// parseSearch checks the search form the NHS.UK way: one message per
+// field, nothing searched while any is wrong. An NHS number with a wrong
+// check digit is refused here, before any source is asked.
+func parseSearch(f *views.SearchForm, now time.Time) (connectors.Query, []views.FieldError) {
+	var errs []views.FieldError
+	var q connectors.Query
+	if strings.TrimSpace(f.NHS) != "" {
+		n, err := connectors.ParseNHSNumber(f.NHS)
+		switch {
+		case errors.Is(err, connectors.ErrNHSNumberCheckDigit):
+			errs = append(errs, views.FieldError{Field: "nhs", Message: "This is not a valid NHS number: check it and try again"})
+		case err != nil:
+			errs = append(errs, views.FieldError{Field: "nhs", Message: "Enter an NHS number with 10 digits, like 999 000 0018"})
+		default:
+			q.NHSNumber = n
+		}
+		return q, errs
+	}
+	if f.Family == "" {
+		errs = append(errs, views.FieldError{Field: "family", Message: "Enter the patient's family name, or search by NHS number"})
+	} else if len(f.Family) > 100 {
+		errs = append(errs, views.FieldError{Field: "family", Message: "Family name must be 100 characters or fewer"})
+	}
+	day, derr := strconv.Atoi(strings.TrimSpace(f.Day))
+	month, merr := strconv.Atoi(strings.TrimSpace(f.Month))
+	year, yerr := strconv.Atoi(strings.TrimSpace(f.Year))
+	switch {
+	case f.Day == "" && f.Month == "" && f.Year == "":
+		errs = append(errs, views.FieldError{Field: "dob-day", Message: "Enter the patient's date of birth"})
+	case derr != nil || merr != nil || yerr != nil || year < 1880 || month < 1 || month > 12 || day < 1 ||
+		day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day():
+		errs = append(errs, views.FieldError{Field: "dob-day", Message: "Date of birth must be a real date, like 14 7 1945"})
+	default:
+		d := connectors.NewDate(year, time.Month(month), day)
+		if d.Time().After(now) {
+			errs = append(errs, views.FieldError{Field: "dob-day", Message: "Date of birth must be in the past"})
+		}
+		q.BirthDate = d
+	}
+	switch f.Gender {
+	case "", connectors.GenderMale, connectors.GenderFemale, connectors.GenderOther, connectors.GenderUnknown:
+		q.Gender = f.Gender
+	default:
+		errs = append(errs, views.FieldError{Field: "gender", Message: "Select a gender from the list"})
+	}
+	if len(f.Given) > 100 || len(f.Postcode) > 10 {
+		errs = append(errs, views.FieldError{Field: "given", Message: "Given name or postcode is too long"})
+	}
+	q.Family, q.Given, q.Postcode = f.Family, f.Given, strings.ToUpper(f.Postcode)
+	return q, errs
+}
+
+// nhsParam reads and checks the NHS number in the path.
+func nhsParam(c echo.Context) (string, error) {
+	raw := c.Param("nhs")
+	n, err := connectors.ParseNHSNumber(raw)
+	if err != nil || n != raw {
+		return "", Errorf(ENOTFOUND, "This is not a valid NHS number",
+			"The address must end with a 10-digit NHS number. Search for the patient instead.")
+	}
+	return n, nil
+}
+
+func (s *Server) requireRecords() error {
+	if s.cfg.Records == nil {
+		return Errorf(EUNAVAILABLE, "No sources are connected", "This carerecord has no Trust or GP practice connected, so there is no record to show.")
+	}
+	return nil
+}
+
+// showRecord opens a patient's record: every source asked in parallel,
+// each under its own deadline; the page shows what has arrived and says
+// what has not.
+func (s *Server) showRecord(c echo.Context) error {
+	nhs, err := nhsParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.requireRecords(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	v, err := s.cfg.Records.Open(ctx, nhs, false)
+	if err != nil {
+		return err
+	}
+	u := UserFrom(ctx)
+	if err := s.db.TouchRecentPatient(ctx, u.ID, nhs); err != nil {
+		return err
+	}
+	rp := s.recordPage(c, nhs, v)
+	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
+}
+
+// showRecordLive re-renders the live part of the record page from the
+// cache while sources are still answering; the page polls it.
+func (s *Server) showRecordLive(c echo.Context) error {
+	nhs, err := nhsParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.requireRecords(); err != nil {
+		return err
+	}
+	v, err := s.cfg.Records.Status(c.Request().Context(), nhs)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.RecordLive(s.recordPage(c, nhs, v)))
+}
+
+// refreshRecord asks every source again, ignoring fresh cache.
+func (s *Server) refreshRecord(c echo.Context) error {
+	nhs, err := nhsParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.requireRecords(); err != nil {
+		return err
+	}
+	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, true)
+	if err != nil {
+		return err
+	}
+	// Rendered here rather than redirected: the page must say which
+	// sources failed this refresh, which a fresh cache would hide.
+	rp := s.recordPage(c, nhs, v)
+	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
+}
+
+func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) views.RecordPage {
+	now := s.now()
+	u := UserFrom(c.Request().Context())
+	rp := views.RecordPage{NHS: nhs, Now: now, Clinical: u.Can(PermClinical),
+		Banner: views.NewBanner(nhs, v.Patients, connectors.DateOf(now.In(london)))}
+	everyAnswered := true
+	for _, st := range v.Sources {
+		rp.Sources = append(rp.Sources, sourceLine(st, now))
+		rp.Options = append(rp.Options, st.Source)
+		switch st.State {
+		case store.StateLive, store.StateCached, store.StateNoRecord:
+		default:
+			everyAnswered = false
+		}
+	}
+	rp.Pending = v.Pending()
+	if !rp.Clinical {
+		return rp
+	}
+	q := c.QueryParams()
+	rp.Filter = parseFilter(q)
+	rp.LiveURL = "/patients/" + nhs + "/live?" + filterQuery(rp.Filter, 0).Encode()
+	items := dedupe(v.Entries)
+	for i := range items {
+		s.decorate(nhs, &items[i], now)
+	}
+	rp.Summary = buildSummary(items, everyAnswered)
+	shown := applyFilter(items, rp.Filter)
+	rp.Total = len(shown)
+	pageNo, _ := strconv.Atoi(q.Get("page"))
+	pages := (len(shown) + pageSize - 1) / pageSize
+	if pageNo < 1 {
+		pageNo = 1
+	}
+	if pageNo > pages && pages > 0 {
+		pageNo = pages
+	}
+	start := (pageNo - 1) * pageSize
+	end := min(start+pageSize, len(shown))
+	if start < end {
+		rp.From, rp.To = start+1, end
+		rp.Groups = groupByDay(shown[start:end])
+	}
+	base := "/patients/" + nhs + "?"
+	if pageNo > 1 {
+		rp.PrevURL = base + filterQuery(rp.Filter, pageNo-1).Encode()
+	}
+	if pageNo < pages {
+		rp.NextURL = base + filterQuery(rp.Filter, pageNo+1).Encode()
+	}
+	return rp
+}
+
+// decorate adds the freshness note and links to an item.
+func (s *Server) decorate(nhs string, it *views.Item, now time.Time) {
+	e := &it.Entry
+	it.Freshness = "Fetched " + views.Ago(e.Fetched, now)
+	if e.Kind == connectors.KindResult && len(e.Codes) > 0 {
+		it.TrendURL = "/patients/" + nhs + "/trend?" + url.Values{"code": {e.Codes[0].System + "|" + e.Codes[0].Code}}.Encode()
+	}
+	if e.Kind == connectors.KindDocument || e.Kind == connectors.KindImaging {
+		it.OpenURL = "/patients/" + nhs + "/document?" + url.Values{"entry": {e.Key()}}.Encode()
+	}
+}
+
+func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
+	l := views.SourceLine{Name: st.Source.Name, ODS: st.Source.ODS, State: string(st.State), Detail: st.Error}
+	switch st.State {
+	case store.StateLive:
+		l.Label = "Up to date"
+	case store.StateCached:
+		l.Label = "Last updated " + views.Ago(st.FetchedAt, now)
+		if st.Stale || st.Error != "" {
+			l.Label = "Not answering: showing data last updated " + views.Ago(st.FetchedAt, now)
+		}
+	case store.StateTimeout:
+		l.Label = "Did not answer in time"
+	case store.StateFailed:
+		l.Label = "Failed"
+	case store.StateNoRecord:
+		l.Label = "No record held"
+	case store.StatePending:
+		l.Label = "Still loading"
+	}
+	if st.Pending && st.State != store.StatePending {
+		l.Label += " (still trying)"
+	}
+	if st.Skipped > 0 {
+		l.Detail = strings.TrimSpace(l.Detail + fmt.Sprintf(" %d item(s) could not be read and are not shown.", st.Skipped))
+	}
+	return l
+}
+
+// openView returns the record view for the sub-pages (results, trend,
+// document): from fresh cache when there is one.
+func (s *Server) openView(c echo.Context) (string, *store.RecordView, views.Banner, error) {
+	nhs, err := nhsParam(c)
+	if err != nil {
+		return "", nil, views.Banner{}, err
+	}
+	if err := s.requireRecords(); err != nil {
+		return "", nil, views.Banner{}, err
+	}
+	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, false)
+	if err != nil {
+		return "", nil, views.Banner{}, err
+	}
+	return nhs, v, views.NewBanner(nhs, v.Patients, connectors.DateOf(s.now().In(london))), nil
+}
+
+// showResults lists the tests that have been done more than once.
+func (s *Server) showResults(c echo.Context) error {
+	nhs, v, banner, err := s.openView(c)
+	if err != nil {
+		return err
+	}
+	byCode := map[string]*views.TestSummary{}
+	var order []string
+	for _, e := range v.Entries { // newest first
+		if e.Result == nil || len(e.Codes) == 0 {
+			continue
+		}
+		k := e.Codes[0].System + "|" + e.Codes[0].Code
+		t, ok := byCode[k]
+		if !ok {
+			t = &views.TestSummary{Title: e.Title, Code: e.Codes[0], Latest: e,
+				URL: "/patients/" + nhs + "/trend?" + url.Values{"code": {k}}.Encode()}
+			byCode[k] = t
+			order = append(order, k)
+		}
+		t.Count++
+	}
+	page := views.ResultsPage{NHS: nhs, Banner: banner}
+	for _, k := range order {
+		if byCode[k].Count > 1 {
+			page.Tests = append(page.Tests, *byCode[k])
+		}
+	}
+	sort.SliceStable(page.Tests, func(i, j int) bool { return page.Tests[i].Title < page.Tests[j].Title })
+	return render(c, http.StatusOK, views.Results(s.page(c, "Results - "+banner.Name), page))
+}
+
+// showTrend shows one test over time: the cumulative table and a chart,
+// one series per source, each in its own units and range.
+func (s *Server) showTrend(c echo.Context) error {
+	nhs, v, banner, err := s.openView(c)
+	if err != nil {
+		return err
+	}
+	system, code, ok := strings.Cut(c.QueryParam("code"), "|")
+	if !ok || code == "" {
+		return Errorf(EINVALID, "Choose a test", "Open a trend from a test result on the record page.")
+	}
+	page := views.TrendPage{NHS: nhs, Banner: banner, Back: "/patients/" + nhs}
+	series := map[string]*views.Series{}
+	var order []string
+	for _, e := range v.Entries {
+		if e.Result == nil {
+			continue
+		}
+		if c, ok := e.Code(system); !ok || c.Code != code {
+			continue
+		}
+		if page.Title == "" {
+			page.Title, page.Code = e.Title, connectors.Code{System: system, Code: code}
+		}
+		page.Rows = append(page.Rows, e)
+		if e.Result.Numeric == nil {
+			continue
+		}
+		// Series split by source and units: the same test in different
+		// units is never drawn on one line.
+		k := e.Source.ODS + "|" + e.Result.Units
+		sr, ok := series[k]
+		if !ok {
+			sr = &views.Series{Source: e.Source, Units: e.Result.Units, Range: e.Result.Range}
+			series[k] = sr
+			order = append(order, k)
+		}
+		sr.Points = append(sr.Points, views.TrendPoint{Entry: e, Value: *e.Result.Numeric})
+	}
+	if len(page.Rows) == 0 {
+		return Errorf(ENOTFOUND, "No results for this test", "This patient's record holds no results for that test.")
+	}
+	for _, k := range order {
+		sr := series[k]
+		sort.Slice(sr.Points, func(i, j int) bool { return sr.Points[i].Entry.Date.Before(sr.Points[j].Entry.Date) })
+		page.Series = append(page.Series, *sr)
+	}
+	return render(c, http.StatusOK, views.Trend(s.page(c, page.Title+" - "+banner.Name), page))
+}
+
+// showDocument opens a document or imaging report in full. A PDF is sent
+// as a download, never rendered inline from a source's bytes.
+func (s *Server) showDocument(c echo.Context) error {
+	nhs, v, banner, err := s.openView(c)
+	if err != nil {
+		return err
+	}
+	key := c.QueryParam("entry")
+	for _, e := range v.Entries {
+		if e.Key() != key || (e.Document == nil && e.Imaging == nil) {
+			continue
+		}
+		if c.QueryParam("format") == "pdf" {
+			if e.Document == nil || e.Document.ContentType != "application/pdf" || len(e.Document.Data) == 0 {
+				return Errorf(ENOTFOUND, "There is no PDF for this document", "Go back to the record.")
+			}
+			c.Response().Header().Set("Content-Disposition", `attachment; filename="document.pdf"`)
+			return c.Blob(http.StatusOK, "application/pdf", e.Document.Data)
+		}
+		page := views.DocumentPage{NHS: nhs, Banner: banner, Entry: e, Back: "/patients/" + nhs}
+		if e.Document != nil && e.Document.ContentType == "application/pdf" && len(e.Document.Data) > 0 {
+			page.PDFURL = "/patients/" + nhs + "/document?" + url.Values{"entry": {key}, "format": {"pdf"}}.Encode()
+		}
+		return render(c, http.StatusOK, views.DocumentView(s.page(c, e.Title+" - "+banner.Name), page))
+	}
+	return Errorf(ENOTFOUND, "Document not found", "The document may have been removed by its source. Go back to the record and refresh it.")
+}

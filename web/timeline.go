@@ -1,0 +1,237 @@
+package web
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/views"
+)
+
+// pageSize bounds how many timeline entries one page renders: a patient
+// with thousands of entries is paged, never rendered at once.
+const pageSize = 50
+
+// sameThing is the identity under which two sources' entries are the same
+// clinical fact: kind, the coded concept (or the title when uncoded), the
+// clinical date to the minute, and for results the value and units.
+// Entries that differ in any of these are both shown, so a real
+// difference is never hidden behind "also reported by".
+func sameThing(e *connectors.Entry) string {
+	concept := strings.ToLower(strings.TrimSpace(e.Title))
+	if len(e.Codes) > 0 {
+		concept = e.Codes[0].System + "|" + e.Codes[0].Code
+	}
+	var b strings.Builder
+	b.WriteString(string(e.Kind))
+	b.WriteString("\x00")
+	b.WriteString(concept)
+	b.WriteString("\x00")
+	b.WriteString(e.Date.UTC().Truncate(time.Minute).Format(time.RFC3339))
+	switch {
+	case e.Result != nil:
+		b.WriteString("\x00" + e.Result.Comparator + e.Result.Value + "\x00" + e.Result.Units)
+	case e.Medication != nil:
+		b.WriteString("\x00" + e.Medication.Dose + "\x00" + string(e.Medication.Status))
+	case e.Problem != nil:
+		b.WriteString("\x00" + string(e.Problem.Status))
+	case e.Allergy != nil:
+		b.WriteString("\x00" + e.Allergy.Substance + "\x00" + e.Allergy.Reaction)
+	case e.Document != nil:
+		b.WriteString("\x00" + e.Document.Type)
+	}
+	return b.String()
+}
+
+// dedupe folds entries that two or more sources report identically into
+// one item naming the other sources. entries must be sorted newest first.
+func dedupe(entries []connectors.Entry) []views.Item {
+	items := make([]views.Item, 0, len(entries))
+	first := make(map[string]int, len(entries))
+	for _, e := range entries {
+		if e.Date.IsZero() {
+			// Without a date there is no safe identity: show each.
+			items = append(items, views.Item{Entry: e})
+			continue
+		}
+		k := sameThing(&e)
+		if i, ok := first[k]; ok && items[i].Entry.Source.ODS != e.Source.ODS && !reportedBy(items[i], e.Source) {
+			items[i].AlsoReportedBy = append(items[i].AlsoReportedBy, e.Source)
+			continue
+		}
+		first[k] = len(items)
+		items = append(items, views.Item{Entry: e})
+	}
+	return items
+}
+
+func reportedBy(it views.Item, s connectors.Source) bool {
+	for _, o := range it.AlsoReportedBy {
+		if o.ODS == s.ODS {
+			return true
+		}
+	}
+	return false
+}
+
+// parseFilter reads the timeline filter from a query string.
+func parseFilter(q url.Values) views.Filter {
+	f := views.Filter{Source: q.Get("source"), Text: strings.TrimSpace(q.Get("q"))}
+	for _, k := range q["kind"] {
+		for _, known := range connectors.Kinds {
+			if k == string(known) {
+				f.Kinds = append(f.Kinds, k)
+			}
+		}
+	}
+	if _, err := time.Parse("2006-01-02", q.Get("from")); err == nil {
+		f.From = q.Get("from")
+	}
+	if _, err := time.Parse("2006-01-02", q.Get("to")); err == nil {
+		f.To = q.Get("to")
+	}
+	if len(f.Text) > 100 {
+		f.Text = f.Text[:100]
+	}
+	return f
+}
+
+// query writes a filter back into a query string.
+func filterQuery(f views.Filter, page int) url.Values {
+	q := url.Values{}
+	for _, k := range f.Kinds {
+		q.Add("kind", k)
+	}
+	if f.Source != "" {
+		q.Set("source", f.Source)
+	}
+	if f.From != "" {
+		q.Set("from", f.From)
+	}
+	if f.To != "" {
+		q.Set("to", f.To)
+	}
+	if f.Text != "" {
+		q.Set("q", f.Text)
+	}
+	if page > 1 {
+		q.Set("page", strconv.Itoa(page))
+	}
+	return q
+}
+
+// applyFilter keeps the items the filter asks for. Dates compare as London
+// calendar days, as the clinician typed them.
+func applyFilter(items []views.Item, f views.Filter) []views.Item {
+	var from, to time.Time
+	if f.From != "" {
+		from, _ = time.ParseInLocation("2006-01-02", f.From, london)
+	}
+	if f.To != "" {
+		to, _ = time.ParseInLocation("2006-01-02", f.To, london)
+		to = to.AddDate(0, 0, 1)
+	}
+	text := strings.ToLower(f.Text)
+	out := items[:0:0]
+	for _, it := range items {
+		e := &it.Entry
+		if len(f.Kinds) > 0 && !f.Has(e.Kind) {
+			continue
+		}
+		if f.Source != "" && e.Source.ODS != f.Source && !reportedBy(it, connectors.Source{ODS: f.Source}) {
+			continue
+		}
+		if !from.IsZero() && (e.Date.IsZero() || e.Date.Before(from)) {
+			continue
+		}
+		if !to.IsZero() && (e.Date.IsZero() || !e.Date.Before(to)) {
+			continue
+		}
+		if text != "" && !strings.Contains(strings.ToLower(searchText(e)), text) {
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func searchText(e *connectors.Entry) string {
+	parts := []string{e.Title, e.Source.Name}
+	for _, c := range e.Codes {
+		parts = append(parts, c.Display, c.Code)
+	}
+	switch {
+	case e.Result != nil:
+		parts = append(parts, e.Result.GroupTitle, e.Result.Comment)
+	case e.Imaging != nil:
+		parts = append(parts, e.Imaging.Modality, e.Imaging.BodySite, e.Imaging.Conclusion)
+	case e.Medication != nil:
+		parts = append(parts, e.Medication.Drug)
+	case e.Document != nil:
+		parts = append(parts, e.Document.Type, e.Document.Author)
+	case e.Encounter != nil:
+		parts = append(parts, e.Encounter.Type, e.Encounter.Location)
+	case e.Allergy != nil:
+		parts = append(parts, e.Allergy.Substance, e.Allergy.Reaction)
+	}
+	return strings.Join(parts, " ")
+}
+
+// groupByDay splits items (newest first) into London calendar days.
+func groupByDay(items []views.Item) []views.DateGroup {
+	var gs []views.DateGroup
+	for _, it := range items {
+		day := views.Day(it.Entry.Date)
+		if len(gs) == 0 || gs[len(gs)-1].Day != day {
+			gs = append(gs, views.DateGroup{Day: day})
+		}
+		gs[len(gs)-1].Items = append(gs[len(gs)-1].Items, it)
+	}
+	return gs
+}
+
+// buildSummary picks active problems, current medicines and allergies,
+// and says which of the allergy states applies. allergySourcesSettled is
+// false when a source that might hold allergies did not answer.
+func buildSummary(items []views.Item, everySourceAnswered bool) views.Summary {
+	var s views.Summary
+	noneKnown := false
+	for _, it := range items {
+		e := it.Entry
+		switch {
+		case e.Problem != nil && e.Problem.Status == connectors.ProblemActive:
+			s.Problems = append(s.Problems, it)
+		case e.Medication != nil && e.Medication.Status == connectors.MedicationCurrent:
+			s.Medications = append(s.Medications, it)
+		case e.Allergy != nil:
+			if e.Allergy.NoKnownAllergies {
+				noneKnown = true
+			} else if e.Allergy.Status == "" || e.Allergy.Status == "active" {
+				s.Allergies = append(s.Allergies, it)
+			}
+		}
+	}
+	switch {
+	case len(s.Allergies) > 0:
+		s.AllergyState = "recorded"
+	case !everySourceAnswered:
+		// An allergy may be held by a source we could not ask: never
+		// say "none" on partial information.
+		s.AllergyState = "unavailable"
+	case noneKnown:
+		s.AllergyState = "none known"
+	default:
+		s.AllergyState = "not recorded"
+	}
+	return s
+}
+
+var london = func() *time.Location {
+	l, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
