@@ -39,6 +39,12 @@ type DB struct {
 	read   *sql.DB
 	now    func() time.Time
 	closed bool
+
+	// The record cache's keys (cache.go); cache is nil without
+	// WithCacheKey, and the raw key is wiped once derived.
+	cacheKey    []byte
+	cacheKeySet bool
+	cache       *cacheCipher
 }
 
 // Option changes how Open sets up the database.
@@ -89,6 +95,10 @@ func Open(path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
 	if err := db.migrate(context.Background()); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	if err := db.initCache(context.Background()); err != nil {
 		db.write.Close()
 		return nil, err
 	}

@@ -1,0 +1,362 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+)
+
+// CacheKeySize is the size of the record cache key: AES-256.
+const CacheKeySize = 32
+
+var (
+	// ErrNoCacheKey is returned by the record cache when the database was
+	// opened without WithCacheKey: the cache never falls back to storing
+	// clinical content in the clear.
+	ErrNoCacheKey = errors.New("record cache has no encryption key configured")
+	// ErrCacheKeyMismatch is returned by Open when the database's cache
+	// was written under another key.
+	ErrCacheKeyMismatch = errors.New("cache key does not match the one this database was written with")
+	// ErrCacheCorrupt is returned for a cached row that fails
+	// authentication: tampered with, truncated, or moved between rows.
+	ErrCacheCorrupt = errors.New("cached record failed authentication")
+)
+
+// WithCacheKey sets the 32-byte key that encrypts the record cache
+// (AES-256-GCM) and pseudonymises the patients in it. Open fails if the key
+// has the wrong size or the database was written with another key.
+func WithCacheKey(key []byte) Option {
+	return func(db *DB) {
+		db.cacheKey = bytes.Clone(key)
+		db.cacheKeySet = true
+	}
+}
+
+// cacheCipher holds the keys derived from the cache key. Separate keys for
+// sealing and for pseudonymising mean neither use weakens the other.
+type cacheCipher struct {
+	aead   cipher.AEAD
+	macKey []byte
+}
+
+const (
+	cacheStateRecord   = "record"
+	cacheStateNoRecord = "no-record"
+
+	// cacheFormatJSON marks a body whose plaintext is a JSON-encoded
+	// connectors.Record. The byte leaves room to change the encoding later
+	// without a migration; it is authenticated with the rest of the row.
+	cacheFormatJSON byte = 1
+
+	keyCheckName      = "key_check"
+	keyCheckPlaintext = "carerecord record cache key check v1"
+)
+
+func newCacheCipher(key []byte) (*cacheCipher, error) {
+	if len(key) != CacheKeySize {
+		return nil, fmt.Errorf("store: cache key must be %d bytes (AES-256), got %d", CacheKeySize, len(key))
+	}
+	encKey, err := hkdf.Key(sha256.New, key, nil, "carerecord record cache v1: aes-256-gcm", 32)
+	if err != nil {
+		return nil, fmt.Errorf("store: derive cache key: %w", err)
+	}
+	macKey, err := hkdf.Key(sha256.New, key, nil, "carerecord record cache v1: patient key", 32)
+	if err != nil {
+		return nil, fmt.Errorf("store: derive cache key: %w", err)
+	}
+	block, err := aes.NewCipher(encKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: cache cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("store: cache cipher: %w", err)
+	}
+	return &cacheCipher{aead: aead, macKey: macKey}, nil
+}
+
+// patientKey pseudonymises an NHS number for the cache table, so that a
+// copy of the database file does not list who was looked up.
+func (c *cacheCipher) patientKey(nhs string) []byte {
+	m := hmac.New(sha256.New, c.macKey)
+	m.Write([]byte(nhs))
+	return m.Sum(nil)
+}
+
+// rowAD binds a ciphertext to every other column of its row.
+func rowAD(format byte, patientKey []byte, ods, state string, fetchedAt int64) []byte {
+	ad := make([]byte, 0, 1+len(patientKey)+len(ods)+len(state)+2+8)
+	ad = append(ad, format)
+	ad = append(ad, patientKey...)
+	ad = append(ad, ods...)
+	ad = append(ad, 0)
+	ad = append(ad, state...)
+	ad = append(ad, 0)
+	return binary.BigEndian.AppendUint64(ad, uint64(fetchedAt))
+}
+
+// seal returns format || nonce || ciphertext.
+func (c *cacheCipher) seal(format byte, plaintext, ad []byte) ([]byte, error) {
+	ns := c.aead.NonceSize()
+	out := make([]byte, 1+ns, 1+ns+len(plaintext)+c.aead.Overhead())
+	out[0] = format
+	if _, err := rand.Read(out[1 : 1+ns]); err != nil {
+		return nil, fmt.Errorf("store: cache nonce: %w", err)
+	}
+	return c.aead.Seal(out, out[1:1+ns], plaintext, ad), nil
+}
+
+// open reverses seal; ad must be built with the body's own format byte.
+func (c *cacheCipher) open(body []byte, ad func(format byte) []byte) ([]byte, byte, error) {
+	ns := c.aead.NonceSize()
+	if len(body) < 1+ns+c.aead.Overhead() {
+		return nil, 0, ErrCacheCorrupt
+	}
+	format := body[0]
+	pt, err := c.aead.Open(nil, body[1:1+ns], body[1+ns:], ad(format))
+	if err != nil {
+		return nil, 0, ErrCacheCorrupt
+	}
+	return pt, format, nil
+}
+
+// initCache derives the cache keys and checks them against the key-check
+// row, writing that row the first time a key is used with this database.
+// Open calls it after the migrations.
+func (db *DB) initCache(ctx context.Context) error {
+	if !db.cacheKeySet {
+		return nil
+	}
+	c, err := newCacheCipher(db.cacheKey)
+	clear(db.cacheKey)
+	db.cacheKey = nil
+	if err != nil {
+		return err
+	}
+	ad := []byte(keyCheckName)
+	sealed, err := c.seal(cacheFormatJSON, []byte(keyCheckPlaintext), ad)
+	if err != nil {
+		return err
+	}
+	// INSERT OR IGNORE then read back: if two processes open a new
+	// database at once, both check against whichever row won.
+	if _, err := db.write.ExecContext(ctx, `INSERT OR IGNORE INTO cache_meta (name, value) VALUES (?, ?)`, keyCheckName, sealed); err != nil {
+		return fmt.Errorf("store: cache key check: %w", err)
+	}
+	var stored []byte
+	if err := db.write.QueryRowContext(ctx, `SELECT value FROM cache_meta WHERE name = ?`, keyCheckName).Scan(&stored); err != nil {
+		return fmt.Errorf("store: cache key check: %w", err)
+	}
+	pt, _, err := c.open(stored, func(byte) []byte { return ad })
+	if err != nil || string(pt) != keyCheckPlaintext {
+		return fmt.Errorf("store: %w", ErrCacheKeyMismatch)
+	}
+	db.cache = c
+	return nil
+}
+
+// CachedRecord is one source's cached answer for one patient.
+type CachedRecord struct {
+	Source    string // ODS code
+	FetchedAt time.Time
+	// NoRecord is true when the source answered that it holds no record;
+	// Record is then nil.
+	NoRecord bool
+	Record   *connectors.Record
+}
+
+// cacheRow is a cached row as read, before decryption: decrypting only
+// the rows a page uses keeps a warm read cheap.
+type cacheRow struct {
+	patientKey []byte
+	source     string
+	fetchedAt  int64
+	state      string
+	body       []byte
+}
+
+func (r *cacheRow) FetchedAt() time.Time { return fromMS(r.fetchedAt) }
+
+func (db *DB) cacheKeys() (*cacheCipher, error) {
+	if db.cache == nil {
+		return nil, fmt.Errorf("store: %w", ErrNoCacheKey)
+	}
+	return db.cache, nil
+}
+
+// PutCachedRecord caches a source's answer for a patient, replacing what
+// was cached before. A nil rec records that the source holds no record.
+func (db *DB) PutCachedRecord(ctx context.Context, nhs, ods string, fetchedAt time.Time, rec *connectors.Record) error {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return err
+	}
+	state := cacheStateRecord
+	var plaintext []byte
+	if rec == nil {
+		state = cacheStateNoRecord
+	} else if plaintext, err = json.Marshal(rec); err != nil {
+		return fmt.Errorf("store: cache record from %s: %w", ods, err)
+	}
+	pk := c.patientKey(nhs)
+	at := ms(fetchedAt)
+	body, err := c.seal(cacheFormatJSON, plaintext, rowAD(cacheFormatJSON, pk, ods, state, at))
+	clear(plaintext)
+	if err != nil {
+		return err
+	}
+	_, err = db.write.ExecContext(ctx, `INSERT INTO record_cache (patient_key, source, fetched_at, state, body)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (patient_key, source) DO UPDATE SET
+			fetched_at = excluded.fetched_at, state = excluded.state, body = excluded.body`,
+		pk, ods, at, state, body)
+	if err != nil {
+		return fmt.Errorf("store: cache record from %s: %w", ods, err)
+	}
+	return nil
+}
+
+// CachedRecords returns every source's cached answer for a patient, in no
+// particular order, or ErrCacheCorrupt (wrapped) if any row fails
+// authentication.
+func (db *DB) CachedRecords(ctx context.Context, nhs string) ([]CachedRecord, error) {
+	rows, err := db.cacheRows(ctx, nhs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CachedRecord, 0, len(rows))
+	for i := range rows {
+		cr, err := db.decodeCacheRow(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cr)
+	}
+	return out, nil
+}
+
+// cacheRows reads a patient's rows in one indexed query.
+func (db *DB) cacheRows(ctx context.Context, nhs string) ([]cacheRow, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return nil, err
+	}
+	pk := c.patientKey(nhs)
+	rows, err := db.read.QueryContext(ctx, `SELECT source, fetched_at, state, body FROM record_cache WHERE patient_key = ?`, pk)
+	if err != nil {
+		return nil, fmt.Errorf("store: read record cache: %w", err)
+	}
+	defer rows.Close()
+	var out []cacheRow
+	for rows.Next() {
+		r := cacheRow{patientKey: pk}
+		if err := rows.Scan(&r.source, &r.fetchedAt, &r.state, &r.body); err != nil {
+			return nil, fmt.Errorf("store: read record cache: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read record cache: %w", err)
+	}
+	return out, nil
+}
+
+// cacheRowFor reads one source's row for a patient; ok is false when there is
+// none.
+func (db *DB) cacheRowFor(ctx context.Context, nhs, ods string) (cacheRow, bool, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return cacheRow{}, false, err
+	}
+	r := cacheRow{patientKey: c.patientKey(nhs), source: ods}
+	err = db.read.QueryRowContext(ctx, `SELECT fetched_at, state, body FROM record_cache WHERE patient_key = ? AND source = ?`,
+		r.patientKey, ods).Scan(&r.fetchedAt, &r.state, &r.body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cacheRow{}, false, nil
+	}
+	if err != nil {
+		return cacheRow{}, false, fmt.Errorf("store: read record cache: %w", err)
+	}
+	return r, true, nil
+}
+
+func (db *DB) decodeCacheRow(r *cacheRow) (CachedRecord, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return CachedRecord{}, err
+	}
+	out := CachedRecord{Source: r.source, FetchedAt: r.FetchedAt()}
+	pt, format, err := c.open(r.body, func(format byte) []byte {
+		return rowAD(format, r.patientKey, r.source, r.state, r.fetchedAt)
+	})
+	if err != nil {
+		return CachedRecord{}, fmt.Errorf("store: cached record from %s: %w", r.source, err)
+	}
+	defer clear(pt)
+	if format != cacheFormatJSON {
+		return CachedRecord{}, fmt.Errorf("store: cached record from %s: unknown format %d", r.source, format)
+	}
+	switch r.state {
+	case cacheStateNoRecord:
+		out.NoRecord = true
+	case cacheStateRecord:
+		out.Record = new(connectors.Record)
+		if err := json.Unmarshal(pt, out.Record); err != nil {
+			return CachedRecord{}, fmt.Errorf("store: cached record from %s: %w", r.source, err)
+		}
+	default:
+		return CachedRecord{}, fmt.Errorf("store: cached record from %s: unknown state %q", r.source, r.state)
+	}
+	return out, nil
+}
+
+// PurgeCachedRecords deletes every cached answer for a patient and returns
+// how many rows went.
+func (db *DB) PurgeCachedRecords(ctx context.Context, nhs string) (int, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return 0, err
+	}
+	res, err := db.write.ExecContext(ctx, `DELETE FROM record_cache WHERE patient_key = ?`, c.patientKey(nhs))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge record cache: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// purgeCachedRow deletes one source's row for a patient.
+func (db *DB) purgeCachedRow(ctx context.Context, nhs, ods string) error {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return err
+	}
+	if _, err := db.write.ExecContext(ctx, `DELETE FROM record_cache WHERE patient_key = ? AND source = ?`, c.patientKey(nhs), ods); err != nil {
+		return fmt.Errorf("store: purge record cache: %w", err)
+	}
+	return nil
+}
+
+// PurgeCacheBefore deletes every cached answer fetched before t and returns
+// how many rows went. It needs no key: age is not secret.
+func (db *DB) PurgeCacheBefore(ctx context.Context, t time.Time) (int, error) {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM record_cache WHERE fetched_at < ?`, ms(t))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge expired record cache: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

@@ -1,0 +1,738 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+)
+
+// SourceState says what a record page shows for one source.
+type SourceState string
+
+const (
+	// StateLive: the source answered for this page.
+	StateLive SourceState = "live"
+	// StateCached: shown from the cache, either a fresh cache hit or,
+	// when the source failed or timed out, cache within the maximum age
+	// (Stale then says whether it is past the fresh period).
+	StateCached SourceState = "cached"
+	// StateTimeout: the source missed its deadline and no usable cache was
+	// held; a background fetch may still fill it in (Pending).
+	StateTimeout SourceState = "timeout"
+	// StateFailed: the source failed and no usable cache was held.
+	StateFailed SourceState = "failed"
+	// StateNoRecord: the source holds no record for the patient (live, or
+	// cached with FetchedAt set).
+	StateNoRecord SourceState = "no-record"
+	// StatePending: (Status only) a fetch is still in flight and no usable
+	// cache is held.
+	StatePending SourceState = "pending"
+)
+
+// SourceStatus is one source's part of a record page.
+type SourceStatus struct {
+	Source connectors.Source
+	State  SourceState
+	// FetchedAt is when the data shown was fetched; zero if none is shown.
+	FetchedAt time.Time
+	// Stale is true for cached data older than the fresh period, shown
+	// because the source failed or timed out.
+	Stale bool
+	// Error is a short reason fit for the page and the logs (from
+	// connectors.SourceError); never patient content. It is set for
+	// StateTimeout and StateFailed, and for cached data shown because the
+	// source did not answer.
+	Error string
+	// Pending is true while a fetch for this source runs in the
+	// background; the page can fill it in later.
+	Pending bool
+	// Skipped and Truncated say that the source's record is incomplete
+	// (see connectors.Record).
+	Skipped   int
+	Truncated bool
+}
+
+// RecordView is everything a record page shows for one patient.
+type RecordView struct {
+	NHSNumber string
+	// Patients holds the demographics as each source holds them (Source
+	// set), in configuration order, for the banner and disagreement checks.
+	Patients []connectors.Patient
+	// Entries is every shown source's entries, newest first.
+	Entries []connectors.Entry
+	// Sources has one status per configured source, in configuration order.
+	Sources []SourceStatus
+}
+
+// Pending reports whether any source is still being fetched.
+func (v *RecordView) Pending() bool {
+	for i := range v.Sources {
+		if v.Sources[i].Pending {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordOptions tunes the fan-out and the cache. Zero values take the
+// defaults.
+type RecordOptions struct {
+	// Fresh is how long a cached answer is used without asking the
+	// source again (default 10m).
+	Fresh time.Duration
+	// MaxAge is how old a cached answer may be and still stand in for a
+	// source that fails or times out; older cache is purged (default 24h).
+	MaxAge time.Duration
+	// Deadline is how long Open waits for a source (default 3s).
+	Deadline time.Duration
+	// SourceDeadline overrides Deadline per source, by ODS code.
+	SourceDeadline map[string]time.Duration
+	// LateWindow is how long a fetch may go on in the background after
+	// its deadline, so that a slow source still fills the page in and the
+	// cache (default 30s).
+	LateWindow time.Duration
+	// Now is the clock for cache ages (default: the DB's clock). Deadlines
+	// always run on real time.
+	Now func() time.Time
+	// Logger receives one line per source fetch: identifiers and outcomes,
+	// never clinical content (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults for RecordOptions.
+const (
+	DefaultFresh      = 10 * time.Minute
+	DefaultMaxAge     = 24 * time.Hour
+	DefaultDeadline   = 3 * time.Second
+	DefaultLateWindow = 30 * time.Second
+)
+
+// Records opens patient records across every configured source, through
+// the encrypted cache. It is safe for concurrent use.
+type Records struct {
+	db    *DB
+	conns []connectors.Connector
+	srcs  []connectors.Source
+	o     RecordOptions
+	log   *slog.Logger
+
+	// bg parents every background fetch: detached from the request that
+	// started it, but cancelled by Close.
+	bg   context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	flights  map[flightKey]*flight
+	failures map[flightKey]failure
+}
+
+// flightKey names one fetch: one source, one patient. At most one flight
+// per key runs at a time, so concurrent page views share one upstream call.
+type flightKey struct{ ods, nhs string }
+
+// flight is one upstream fetch. Waiters are told as soon as the answer
+// arrives (answered); the flight stays registered until its answer is in
+// the cache (done), so that no second fetch can start in between.
+type flight struct {
+	answered chan struct{}
+	done     chan struct{}
+	res      fetchResult // set before answered is closed
+	err      error
+	purged   bool // guarded by Records.mu: the patient's cache was purged meanwhile
+}
+
+type fetchResult struct {
+	rec       *connectors.Record // nil when noRecord
+	noRecord  bool
+	fetchedAt time.Time
+	fromCache bool // another fetch filled the cache just before this one started
+}
+
+// failure is the last failed background fetch for a key, kept briefly so
+// that Status can say why a source did not fill in.
+type failure struct {
+	state SourceState
+	msg   string
+	at    time.Time
+}
+
+const maxFailures = 1024
+
+var errClosed = errors.New("store: records are closed")
+
+// NewRecords returns a Records over the given connectors, asked in the
+// order given. Their ODS codes must be unique: the cache is keyed by them.
+// Call Close before closing db.
+func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records {
+	if o.Fresh <= 0 {
+		o.Fresh = DefaultFresh
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.Deadline <= 0 {
+		o.Deadline = DefaultDeadline
+	}
+	if o.LateWindow <= 0 {
+		o.LateWindow = DefaultLateWindow
+	}
+	if o.Now == nil {
+		o.Now = db.now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Records{
+		db: db, conns: conns, o: o, log: o.Logger,
+		flights:  map[flightKey]*flight{},
+		failures: map[flightKey]failure{},
+	}
+	r.bg, r.stop = context.WithCancel(context.Background())
+	for _, c := range conns {
+		r.srcs = append(r.srcs, c.Source())
+	}
+	return r
+}
+
+// Sources returns the configured sources in order.
+func (r *Records) Sources() []connectors.Source { return append([]connectors.Source(nil), r.srcs...) }
+
+// Close cancels the background fetches and waits for them to end. Records
+// must not be used afterwards.
+func (r *Records) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.stop()
+	r.wg.Wait()
+}
+
+func (r *Records) deadline(ods string) time.Duration {
+	if d, ok := r.o.SourceDeadline[ods]; ok && d > 0 {
+		return d
+	}
+	return r.o.Deadline
+}
+
+// answer is what one source contributes to a view.
+type answer struct{ rec *connectors.Record }
+
+// Open returns the patient's record from every source. Sources are asked
+// in parallel: a fresh cache hit is used without asking the source (unless
+// refresh is set); otherwise the source is fetched, one fetch per source and
+// patient at a time, and waited for up to its deadline. A fetch that misses
+// its deadline goes on in the background for up to LateWindow and fills the
+// cache, so Status or a reload shows it. A source that fails or times out
+// is shown from cache up to MaxAge old. Open returns when every source has
+// answered or reached its deadline, or when ctx ends (outstanding sources
+// then count as timed out). The error wraps connectors.ErrNHSNumberFormat or
+// ErrNHSNumberCheckDigit for a bad NHS number, ErrNoCacheKey without a
+// cache key, or ctx's error if ctx was cancelled.
+func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordView, error) {
+	nhs, err := connectors.ParseNHSNumber(nhs)
+	if err != nil {
+		return nil, fmt.Errorf("store: open record: %w", err)
+	}
+	if _, err := r.db.cacheKeys(); err != nil {
+		return nil, err
+	}
+	// A request already gone starts no fetches.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: open record: %w", err)
+	}
+	start := time.Now()
+	now := r.o.Now()
+	rows := r.loadRows(ctx, nhs)
+	view := &RecordView{NHSNumber: nhs, Sources: make([]SourceStatus, len(r.conns))}
+	answers := make([]answer, len(r.conns))
+	var wg sync.WaitGroup
+	for i, c := range r.conns {
+		st := &view.Sources[i]
+		st.Source = r.srcs[i]
+		row := rows[st.Source.ODS]
+		if !refresh && row != nil && now.Sub(row.FetchedAt()) < r.o.Fresh {
+			if cr, ok := r.decode(row); ok {
+				r.showCached(st, &answers[i], cr, now)
+				st.Pending = r.inFlight(flightKey{st.Source.ODS, nhs})
+				continue
+			}
+		}
+		// A fetch that finds the cache filled after this threshold uses
+		// that instead of asking again (see fetch).
+		threshold := now.Add(-r.o.Fresh)
+		if refresh {
+			threshold = now
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.await(ctx, c, nhs, threshold, start.Add(r.deadline(st.Source.ODS)), row, now, st, &answers[i])
+		}()
+	}
+	wg.Wait()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, fmt.Errorf("store: open record: %w", ctx.Err())
+	}
+	r.merge(view, answers)
+	return view, nil
+}
+
+// await waits for one source's flight until due, and fills in st.
+func (r *Records) await(ctx context.Context, c connectors.Connector, nhs string, threshold, due time.Time,
+	row *cacheRow, now time.Time, st *SourceStatus, ans *answer) {
+	f, err := r.startFlight(c, nhs, threshold, time.Until(due))
+	if err != nil {
+		r.fallback(st, ans, row, now, StateFailed, st.Source.Name+": not asked, the service is shutting down")
+		return
+	}
+	timer := time.NewTimer(time.Until(due))
+	defer timer.Stop()
+	select {
+	case <-f.answered:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	// The answer may have arrived together with the deadline: use it.
+	select {
+	case <-f.answered:
+		r.showAnswer(st, ans, f, row, now)
+	default:
+		st.Pending = true
+		r.fallback(st, ans, row, now, StateTimeout, timeoutMessage(st.Source))
+	}
+}
+
+func timeoutMessage(src connectors.Source) string {
+	return (&connectors.SourceError{Source: src, Kind: connectors.ErrTimeout}).Error()
+}
+
+// errorMessage gives the page a short reason. Only a SourceError promises
+// to hold no patient content, so anything else is reported generically.
+func errorMessage(src connectors.Source, err error) (SourceState, string) {
+	if se, ok := errors.AsType[*connectors.SourceError](err); ok {
+		if se.Kind == connectors.ErrTimeout {
+			return StateTimeout, se.Error()
+		}
+		return StateFailed, se.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return StateTimeout, timeoutMessage(src)
+	}
+	return StateFailed, src.Name + ": failed"
+}
+
+// showAnswer fills st from an answered flight.
+func (r *Records) showAnswer(st *SourceStatus, ans *answer, f *flight, row *cacheRow, now time.Time) {
+	if f.err != nil {
+		state, msg := errorMessage(st.Source, f.err)
+		r.fallback(st, ans, row, now, state, msg)
+		return
+	}
+	st.FetchedAt = f.res.fetchedAt
+	switch {
+	case f.res.noRecord:
+		st.State = StateNoRecord
+	case f.res.fromCache:
+		st.State = StateCached
+	default:
+		st.State = StateLive
+	}
+	if f.res.rec != nil {
+		ans.rec = f.res.rec
+		st.Skipped, st.Truncated = f.res.rec.Skipped, f.res.rec.Truncated
+	}
+}
+
+// showCached fills st from a cached answer.
+func (r *Records) showCached(st *SourceStatus, ans *answer, cr CachedRecord, now time.Time) {
+	st.FetchedAt = cr.FetchedAt
+	st.Stale = now.Sub(cr.FetchedAt) >= r.o.Fresh
+	if cr.NoRecord {
+		st.State = StateNoRecord
+		return
+	}
+	st.State = StateCached
+	ans.rec = cr.Record
+	st.Skipped, st.Truncated = cr.Record.Skipped, cr.Record.Truncated
+}
+
+// fallback shows cache within MaxAge for a source that did not answer, or
+// else the given state and reason.
+func (r *Records) fallback(st *SourceStatus, ans *answer, row *cacheRow, now time.Time, state SourceState, msg string) {
+	st.Error = msg
+	if row != nil && now.Sub(row.FetchedAt()) < r.o.MaxAge {
+		if cr, ok := r.decode(row); ok {
+			r.showCached(st, ans, cr, now)
+			return
+		}
+	}
+	st.State = state
+}
+
+// merge builds the view's patients and timeline from the answers.
+func (r *Records) merge(view *RecordView, answers []answer) {
+	n := 0
+	for _, a := range answers {
+		if a.rec != nil {
+			n += len(a.rec.Entries)
+		}
+	}
+	view.Entries = make([]connectors.Entry, 0, n)
+	for _, a := range answers {
+		if a.rec == nil {
+			continue
+		}
+		if a.rec.Patient != nil {
+			view.Patients = append(view.Patients, *a.rec.Patient)
+		}
+		view.Entries = append(view.Entries, a.rec.Entries...)
+	}
+	connectors.SortNewestFirst(view.Entries)
+}
+
+// loadRows reads the patient's cache rows by source. A cache that cannot
+// be read is logged and treated as empty: the sources can still answer.
+func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*cacheRow {
+	rows, err := r.db.cacheRows(ctx, nhs)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Error("record cache read failed", "err", err)
+		}
+		return nil
+	}
+	m := make(map[string]*cacheRow, len(rows))
+	for i := range rows {
+		m[rows[i].source] = &rows[i]
+	}
+	return m
+}
+
+// decode decrypts a cache row; a row that fails is logged and ignored, so
+// that a damaged cache shows nothing rather than something wrong.
+func (r *Records) decode(row *cacheRow) (CachedRecord, bool) {
+	cr, err := r.db.decodeCacheRow(row)
+	if err != nil {
+		r.log.Error("record cache row unusable", "source", row.source, "patient_ref", patientRef(row.patientKey), "err", err)
+		return CachedRecord{}, false
+	}
+	return cr, true
+}
+
+// patientRef is a short pseudonym for logs, tying lines about one patient
+// together without naming them.
+func patientRef(patientKey []byte) string {
+	if len(patientKey) < 6 {
+		return ""
+	}
+	return hex.EncodeToString(patientKey[:6])
+}
+
+func (r *Records) inFlight(k flightKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flights[k] != nil
+}
+
+// startFlight joins the running fetch for the source and patient, or
+// starts one bounded by deadline plus LateWindow.
+func (r *Records) startFlight(c connectors.Connector, nhs string, threshold time.Time, deadline time.Duration) (*flight, error) {
+	k := flightKey{c.Source().ODS, nhs}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.flights[k]; f != nil {
+		return f, nil
+	}
+	if r.closed {
+		return nil, errClosed
+	}
+	f := &flight{answered: make(chan struct{}), done: make(chan struct{})}
+	r.flights[k] = f
+	r.wg.Add(1)
+	go r.run(k, f, c, threshold, max(deadline, 0)+r.o.LateWindow)
+	return f, nil
+}
+
+func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold time.Time, limit time.Duration) {
+	defer r.wg.Done()
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(r.bg, limit)
+	defer cancel()
+	f.res, f.err = r.fetch(ctx, c, k.nhs, threshold)
+	close(f.answered)
+
+	var pk []byte
+	if keys, err := r.db.cacheKeys(); err == nil {
+		pk = keys.patientKey(k.nhs)
+	}
+	log := r.log.With("source", k.ods, "patient_ref", patientRef(pk), "ms", time.Since(began).Milliseconds())
+	wrote := false
+	switch {
+	case f.err != nil:
+		state, msg := errorMessage(c.Source(), f.err)
+		log.Warn("source fetch failed", "state", state, "reason", msg)
+	case f.res.fromCache:
+	default:
+		// Not ctx: an answer that arrived just inside the limit, or just
+		// as the service began to shut down, is still worth keeping.
+		if err := r.db.PutCachedRecord(context.WithoutCancel(r.bg), k.nhs, k.ods, f.res.fetchedAt, f.res.rec); err != nil {
+			log.Error("record cache write failed", "err", err)
+		} else {
+			wrote = true
+		}
+		log.Info("source fetched", "no_record", f.res.noRecord)
+	}
+
+	r.mu.Lock()
+	purged := f.purged
+	delete(r.flights, k)
+	if f.err != nil {
+		state, msg := errorMessage(c.Source(), f.err)
+		r.noteFailure(k, failure{state: state, msg: msg, at: r.o.Now()})
+	} else {
+		delete(r.failures, k)
+	}
+	r.mu.Unlock()
+	// Purge ran while this fetch was out: what was just written must not
+	// outlive it (an upheld objection relies on this).
+	if purged && wrote {
+		if err := r.db.purgeCachedRow(context.WithoutCancel(r.bg), k.nhs, k.ods); err != nil {
+			log.Error("record cache purge after fetch failed", "err", err)
+		}
+	}
+	close(f.done)
+}
+
+// noteFailure records a failed fetch; r.mu must be held. Old entries are
+// dropped once the map grows, so that a long outage cannot grow it without
+// bound.
+func (r *Records) noteFailure(k flightKey, f failure) {
+	if len(r.failures) >= maxFailures {
+		for key, old := range r.failures {
+			if f.at.Sub(old.at) >= r.o.Fresh {
+				delete(r.failures, key)
+			}
+		}
+		if len(r.failures) >= maxFailures {
+			clear(r.failures)
+		}
+	}
+	r.failures[k] = f
+}
+
+// fetch asks the source for the record, unless the cache was filled after
+// threshold (by a fetch that ended just before this one began).
+func (r *Records) fetch(ctx context.Context, c connectors.Connector, nhs string, threshold time.Time) (fetchResult, error) {
+	src := c.Source()
+	if row, ok, err := r.db.cacheRowFor(ctx, nhs, src.ODS); err == nil && ok && row.fetchedAt > ms(threshold) {
+		if cr, ok := r.decode(&row); ok {
+			return fetchResult{rec: cr.Record, noRecord: cr.NoRecord, fetchedAt: cr.FetchedAt, fromCache: true}, nil
+		}
+	}
+	type result struct {
+		rec *connectors.Record
+		err error
+	}
+	// The connector runs in its own goroutine so that the flight ends at
+	// its limit even if a connector ignores cancellation.
+	ch := make(chan result, 1)
+	go func() {
+		rec, err := c.FetchRecord(ctx, nhs)
+		ch <- result{rec, err}
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		kind := connectors.ErrTimeout
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			kind = connectors.ErrCanceled
+		}
+		return fetchResult{}, &connectors.SourceError{Source: src, Kind: kind, Err: ctx.Err()}
+	}
+	now := r.o.Now()
+	switch {
+	case errors.Is(res.err, connectors.ErrNoRecord):
+		return fetchResult{noRecord: true, fetchedAt: now}, nil
+	case res.err != nil:
+		return fetchResult{}, res.err
+	case res.rec == nil:
+		return fetchResult{}, &connectors.SourceError{Source: src, Kind: connectors.ErrMalformed, Err: errors.New("no record and no error")}
+	}
+	normalise(res.rec, src)
+	return fetchResult{rec: res.rec, fetchedAt: now}, nil
+}
+
+// normalise makes sure everything carries its source and that a
+// restricted patient's details are blanked before they are cached or shown,
+// whatever the connector did.
+func normalise(rec *connectors.Record, src connectors.Source) {
+	if rec.Patient != nil {
+		if rec.Patient.Source == (connectors.Source{}) {
+			rec.Patient.Source = src
+		}
+		rec.Patient.Redact()
+	}
+	for i := range rec.Entries {
+		if rec.Entries[i].Source == (connectors.Source{}) {
+			rec.Entries[i].Source = src
+		}
+	}
+}
+
+// Status returns the patient's view from the cache and the fetches in
+// flight, asking no source. A record page polls it to fill in sources that
+// answer after the first paint.
+func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
+	nhs, err := connectors.ParseNHSNumber(nhs)
+	if err != nil {
+		return nil, fmt.Errorf("store: record status: %w", err)
+	}
+	if _, err := r.db.cacheKeys(); err != nil {
+		return nil, err
+	}
+	now := r.o.Now()
+	rows := r.loadRows(ctx, nhs)
+	view := &RecordView{NHSNumber: nhs, Sources: make([]SourceStatus, len(r.conns))}
+	answers := make([]answer, len(r.conns))
+	for i := range r.conns {
+		st := &view.Sources[i]
+		st.Source = r.srcs[i]
+		k := flightKey{st.Source.ODS, nhs}
+		r.mu.Lock()
+		f := r.flights[k]
+		fail, failed := r.failures[k]
+		r.mu.Unlock()
+		row := rows[st.Source.ODS]
+		if f != nil {
+			select {
+			case <-f.answered:
+				// Answered, cache write under way: the answer is the news.
+				r.showAnswer(st, &answers[i], f, row, now)
+				continue
+			default:
+			}
+			st.Pending = true
+			r.fallback(st, &answers[i], row, now, StatePending, "")
+			continue
+		}
+		if failed && (row == nil || fail.at.After(row.FetchedAt())) {
+			r.fallback(st, &answers[i], row, now, fail.state, fail.msg)
+			continue
+		}
+		if row != nil && now.Sub(row.FetchedAt()) < r.o.MaxAge {
+			if cr, ok := r.decode(row); ok {
+				r.showCached(st, &answers[i], cr, now)
+				continue
+			}
+		}
+		st.State = StateFailed
+		st.Error = st.Source.Name + ": no answer held; reload the page to ask again"
+	}
+	r.merge(view, answers)
+	return view, nil
+}
+
+// WaitStatus waits until one of the patient's in-flight fetches answers
+// (at once if none is in flight) and returns Status. A page can long-poll
+// it instead of polling Status on a timer. It returns ctx's error if ctx
+// ends first.
+func (r *Records) WaitStatus(ctx context.Context, nhs string) (*RecordView, error) {
+	n, err := connectors.ParseNHSNumber(nhs)
+	if err != nil {
+		return nil, fmt.Errorf("store: record status: %w", err)
+	}
+	var waits []<-chan struct{}
+	r.mu.Lock()
+	for _, s := range r.srcs {
+		f := r.flights[flightKey{s.ODS, n}]
+		if f == nil {
+			continue
+		}
+		// A flight already answered is only writing the cache; Status
+		// shows its answer, so it is not news.
+		select {
+		case <-f.answered:
+		default:
+			waits = append(waits, f.answered)
+		}
+	}
+	r.mu.Unlock()
+	if len(waits) > 0 {
+		first := make(chan struct{})
+		var once sync.Once
+		stop := make(chan struct{})
+		defer close(stop)
+		for _, w := range waits {
+			go func() {
+				select {
+				case <-w:
+					once.Do(func() { close(first) })
+				case <-stop:
+				}
+			}()
+		}
+		select {
+		case <-first:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store: record status: %w", ctx.Err())
+		}
+	}
+	return r.Status(ctx, n)
+}
+
+// Purge removes every cached answer for the patient, including any that a
+// fetch still in flight would write. Objections rely on it.
+func (r *Records) Purge(ctx context.Context, nhs string) error {
+	nhs, err := connectors.ParseNHSNumber(nhs)
+	if err != nil {
+		return fmt.Errorf("store: purge record: %w", err)
+	}
+	r.mu.Lock()
+	for _, s := range r.srcs {
+		if f := r.flights[flightKey{s.ODS, nhs}]; f != nil {
+			f.purged = true
+		}
+	}
+	r.mu.Unlock()
+	if _, err := r.db.PurgeCachedRecords(ctx, nhs); err != nil {
+		return err
+	}
+	return nil
+}
+
+// PurgeExpired removes cached answers older than MaxAge and returns how
+// many went.
+func (r *Records) PurgeExpired(ctx context.Context) (int, error) {
+	return r.db.PurgeCacheBefore(ctx, r.o.Now().Add(-r.o.MaxAge))
+}
+
+// RunPurger calls PurgeExpired now and then every interval until ctx ends.
+func (r *Records) RunPurger(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := r.PurgeExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.Error("record cache purge failed", "err", err)
+		case n > 0:
+			r.log.Info("record cache purged", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

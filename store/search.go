@@ -1,0 +1,152 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+)
+
+// SearchHit is one patient found by a search, merged across sources.
+type SearchHit struct {
+	// NHSNumber is empty for a patient a source holds without one; such a
+	// hit comes from one source only, since it cannot be matched safely.
+	NHSNumber string
+	// Patient is the best demographics: the first source, in
+	// configuration order, that holds the patient. Restricted is set if
+	// any source marks the patient restricted, and the address, postcode,
+	// phone and GP are then blank.
+	Patient connectors.Patient
+	// Sources lists the sources that hold a record, in configuration order.
+	Sources []connectors.Source
+	// Disagree is true when sources hold different names or birth dates
+	// for this NHS number.
+	Disagree bool
+}
+
+// Search asks every source for patients matching q, in parallel and each
+// under its own deadline, and merges the answers by NHS number, ordered by
+// family name, given name and birth date. It also returns one status per
+// source (live, failed or timeout) so the page can say which sources did
+// not answer. Results are not cached. The error wraps
+// connectors.ErrInvalidQuery for a query that cannot be searched.
+func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, []SourceStatus, error) {
+	if err := q.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("store: search: %w", err)
+	}
+	if q.NHSNumber != "" {
+		q.NHSNumber, _ = connectors.ParseNHSNumber(q.NHSNumber)
+	}
+	start := time.Now()
+	statuses := make([]SourceStatus, len(r.conns))
+	found := make([][]connectors.Patient, len(r.conns))
+	var wg sync.WaitGroup
+	for i, c := range r.conns {
+		st := &statuses[i]
+		st.Source = r.srcs[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			found[i] = r.searchOne(ctx, c, q, start.Add(r.deadline(st.Source.ODS)), st)
+		}()
+	}
+	wg.Wait()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, nil, fmt.Errorf("store: search: %w", ctx.Err())
+	}
+	return mergeHits(found), statuses, nil
+}
+
+// searchOne asks one source, returning by due even if the connector does
+// not.
+func (r *Records) searchOne(ctx context.Context, c connectors.Connector, q connectors.Query, due time.Time, st *SourceStatus) []connectors.Patient {
+	ctx, cancel := context.WithDeadline(ctx, due)
+	defer cancel()
+	type result struct {
+		ps  []connectors.Patient
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		ps, err := c.FindPatients(ctx, q)
+		ch <- result{ps, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			st.State, st.Error = errorMessage(st.Source, res.err)
+			r.log.Warn("source search failed", "source", st.Source.ODS, "state", st.State, "reason", st.Error)
+			return nil
+		}
+		st.State = StateLive
+		st.FetchedAt = r.o.Now()
+		for i := range res.ps {
+			p := &res.ps[i]
+			if p.Source == (connectors.Source{}) {
+				p.Source = st.Source
+			}
+			p.Redact()
+		}
+		return res.ps
+	case <-ctx.Done():
+		st.State, st.Error = StateTimeout, timeoutMessage(st.Source)
+		return nil
+	}
+}
+
+// mergeHits merges per-source patients (in configuration order) by NHS
+// number.
+func mergeHits(found [][]connectors.Patient) []SearchHit {
+	var hits []SearchHit
+	byNHS := map[string]int{}
+	for _, ps := range found {
+		for _, p := range ps {
+			if p.NHSNumber == "" {
+				hits = append(hits, SearchHit{Patient: p, Sources: []connectors.Source{p.Source}})
+				continue
+			}
+			i, ok := byNHS[p.NHSNumber]
+			if !ok {
+				byNHS[p.NHSNumber] = len(hits)
+				hits = append(hits, SearchHit{NHSNumber: p.NHSNumber, Patient: p, Sources: []connectors.Source{p.Source}})
+				continue
+			}
+			h := &hits[i]
+			if !slices.Contains(h.Sources, p.Source) {
+				h.Sources = append(h.Sources, p.Source)
+			}
+			if !sameIdentity(&h.Patient, &p) {
+				h.Disagree = true
+			}
+			if p.Restricted && !h.Patient.Restricted {
+				h.Patient.Restricted = true
+				h.Patient.Redact()
+			}
+		}
+	}
+	slices.SortStableFunc(hits, func(a, b SearchHit) int {
+		return cmp.Or(
+			strings.Compare(strings.ToUpper(a.Patient.Family), strings.ToUpper(b.Patient.Family)),
+			strings.Compare(strings.ToUpper(strings.Join(a.Patient.Given, " ")), strings.ToUpper(strings.Join(b.Patient.Given, " "))),
+			a.Patient.BirthDate.Time().Compare(b.Patient.BirthDate.Time()),
+			strings.Compare(a.NHSNumber, b.NHSNumber),
+		)
+	})
+	return hits
+}
+
+// sameIdentity compares what a clinician checks to confirm identity: name
+// and date of birth. Case and spacing differ between systems and are not a
+// disagreement.
+func sameIdentity(a, b *connectors.Patient) bool {
+	norm := func(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), " ")) }
+	return norm(a.Family) == norm(b.Family) &&
+		norm(strings.Join(a.Given, " ")) == norm(strings.Join(b.Given, " ")) &&
+		a.BirthDate == b.BirthDate
+}
