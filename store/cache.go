@@ -10,10 +10,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
@@ -43,6 +48,61 @@ func WithCacheKey(key []byte) Option {
 		db.cacheKey = bytes.Clone(key)
 		db.cacheKeySet = true
 	}
+}
+
+// ParseCacheKey decodes a cache key as configuration or the environment
+// gives it: 64 hex digits, or base64 (standard or URL alphabet, padded or
+// not) of 32 bytes.
+func ParseCacheKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 2*CacheKeySize {
+		if k, err := hex.DecodeString(s); err == nil {
+			return k, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil && len(k) == CacheKeySize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("store: cache key must be %d bytes written as 64 hex digits or base64", CacheKeySize)
+}
+
+// LoadOrCreateCacheKey reads the cache key from the file at path (as
+// ParseCacheKey reads it), creating the file with a new random key, readable
+// by its owner only, if it does not exist. The demo keeps its key this way
+// in its data directory.
+func LoadOrCreateCacheKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, CacheKeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("store: new cache key: %w", err)
+		}
+		// O_EXCL: if another process created the file meanwhile, use its
+		// key rather than overwrite it and lose the cache.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return LoadOrCreateCacheKey(path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: new cache key: %w", err)
+		}
+		_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+		if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("store: new cache key %s: %w", path, err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read cache key: %w", err)
+	}
+	key, err := ParseCacheKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, path)
+	}
+	return key, nil
 }
 
 // cacheCipher holds the keys derived from the cache key. Separate keys for

@@ -810,3 +810,81 @@ func BenchmarkOpenWarm(b *testing.B) {
 		}
 	}
 }
+
+func TestCacheKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache.key")
+	k1, err := store.LoadOrCreateCacheKey(path)
+	if err != nil || len(k1) != store.CacheKeySize {
+		t.Fatalf("create: %d bytes, %v", len(k1), err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v, %v", fi.Mode(), err)
+	}
+	k2, err := store.LoadOrCreateCacheKey(path)
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatalf("reload gave another key: %v", err)
+	}
+	for _, s := range []string{
+		strings.Repeat("ab", 32),
+		"WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=",
+		"WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo",
+	} {
+		if k, err := store.ParseCacheKey(s); err != nil || len(k) != store.CacheKeySize {
+			t.Errorf("ParseCacheKey(%q): %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "short", strings.Repeat("ab", 16)} {
+		if _, err := store.ParseCacheKey(s); err == nil {
+			t.Errorf("ParseCacheKey(%q): want error", s)
+		}
+	}
+}
+
+// spreadConn answers after a fixed latency, like a real source.
+type spreadConn struct {
+	*fakeConn
+	latency time.Duration
+}
+
+func (c spreadConn) FetchRecord(ctx context.Context, nhs string) (*connectors.Record, error) {
+	t := time.NewTimer(c.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, &connectors.SourceError{Source: c.src, Kind: connectors.ErrTimeout, Err: ctx.Err()}
+	}
+	return c.fakeConn.FetchRecord(ctx, nhs)
+}
+
+// BenchmarkOpenSpread opens a record from 8 sources answering in 50 to
+// 400 ms and reports page time over the slowest source's latency, which
+// the fan-out must keep near 1.
+func BenchmarkOpenSpread(b *testing.B) {
+	db := MustOpenDB(b, store.WithCacheKey(testKey))
+	var conns []connectors.Connector
+	slowest := time.Duration(0)
+	for i := range 8 {
+		c := newConn(fmt.Sprintf("R%02d", i))
+		c.entries = 200
+		latency := 50*time.Millisecond + time.Duration(i)*50*time.Millisecond
+		slowest = max(slowest, latency)
+		conns = append(conns, spreadConn{c, latency})
+	}
+	r := store.NewRecords(db, conns, store.RecordOptions{Logger: slog.New(slog.DiscardHandler)})
+	b.Cleanup(r.Close)
+	var total time.Duration
+	for b.Loop() {
+		began := time.Now()
+		v, err := r.Open(context.Background(), nhsA, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(began)
+		if len(v.Entries) != 1600 {
+			b.Fatalf("%d entries", len(v.Entries))
+		}
+		r.Settle(nhsA)
+	}
+	b.ReportMetric(float64(total)/float64(b.N)/float64(slowest), "page/slowest")
+}
