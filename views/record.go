@@ -354,3 +354,40 @@ func alsoODS(ss []connectors.Source) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// sourcesOf names the sources that hold an item: its own and the others
+// that reported the same.
+func sourcesOf(it Item) string {
+	names := []string{it.Entry.Source.Name}
+	for _, s := range it.AlsoReportedBy {
+		names = append(names, s.Name)
+	}
+	return "(" + strings.Join(names, "; ") + ")"
+}
+
+func medicationLine(e connectors.Entry) string {
+	m := e.Medication
+	out := joinNonEmpty(", ", m.Dose, m.Route, m.Frequency)
+	if !m.Start.IsZero() {
+		out = joinNonEmpty(", ", out, "from "+Day(m.Start))
+	}
+	if !m.End.IsZero() {
+		out = joinNonEmpty(" ", out, "to "+Day(m.End))
+	}
+	if out == "" {
+		return ""
+	}
+	return ": " + out
+}
+
+// Count writes a number with thousands separators: 5,717.
+func Count(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + Count(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -193,23 +193,39 @@ func groupByDay(items []views.Item) []views.DateGroup {
 }
 
 // buildSummary picks active problems, current medicines and allergies,
-// and says which of the allergy states applies. allergySourcesSettled is
-// false when a source that might hold allergies did not answer.
+// each once however many sources hold it (the others named), and says
+// which of the allergy states applies. everySourceAnswered is false when
+// a source that might hold allergies did not answer.
 func buildSummary(items []views.Item, everySourceAnswered bool) views.Summary {
 	var s views.Summary
 	noneKnown := false
+	index := map[string]int{} // key -> position in its list
+	add := func(list *[]views.Item, key string, it views.Item) {
+		i, ok := index[key]
+		if !ok {
+			index[key] = len(*list)
+			*list = append(*list, it)
+			return
+		}
+		first := &(*list)[i]
+		for _, src := range append([]connectors.Source{it.Entry.Source}, it.AlsoReportedBy...) {
+			if src.ODS != first.Entry.Source.ODS && !reportedBy(*first, src) {
+				first.AlsoReportedBy = append(first.AlsoReportedBy, src)
+			}
+		}
+	}
 	for _, it := range items {
 		e := it.Entry
 		switch {
 		case e.Problem != nil && e.Problem.Status == connectors.ProblemActive:
-			s.Problems = append(s.Problems, it)
+			add(&s.Problems, "p\x00"+conceptKey(&e), it)
 		case e.Medication != nil && e.Medication.Status == connectors.MedicationCurrent:
-			s.Medications = append(s.Medications, it)
+			add(&s.Medications, "m\x00"+strings.ToLower(e.Medication.Drug)+"\x00"+strings.ToLower(e.Medication.Dose), it)
 		case e.Allergy != nil:
 			if e.Allergy.NoKnownAllergies {
 				noneKnown = true
 			} else if e.Allergy.Status == "" || e.Allergy.Status == "active" {
-				s.Allergies = append(s.Allergies, it)
+				add(&s.Allergies, "a\x00"+strings.ToLower(e.Allergy.Substance), it)
 			}
 		}
 	}
@@ -226,6 +242,13 @@ func buildSummary(items []views.Item, everySourceAnswered bool) views.Summary {
 		s.AllergyState = "not recorded"
 	}
 	return s
+}
+
+func conceptKey(e *connectors.Entry) string {
+	if len(e.Codes) > 0 {
+		return e.Codes[0].System + "|" + e.Codes[0].Code
+	}
+	return strings.ToLower(strings.TrimSpace(e.Title))
 }
 
 var london = func() *time.Location {
