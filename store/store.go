@@ -194,12 +194,24 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var current sql.NullInt64
-	if err := db.write.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&current); err != nil {
+	// Apply every migration not yet applied, in order: a set, not a high
+	// water mark, so a migration merged late with a lower number still runs.
+	applied := map[int]bool{}
+	rows, err := db.write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
 		return fmt.Errorf("store: read schema version: %w", err)
 	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
 	for _, m := range ms {
-		if int64(m.version) <= current.Int64 {
+		if applied[m.version] {
 			continue
 		}
 		body, err := migrationFS.ReadFile(m.name)

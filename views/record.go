@@ -391,3 +391,37 @@ func Count(n int) string {
 	}
 	return s
 }
+
+// ReasonForm is the reason-for-access page.
+type ReasonForm struct {
+	NHS               string
+	Return            string
+	Reasons           []ReasonOption
+	Chosen            string
+	Detail            string
+	Errors            []FieldError
+	Hours             int
+	BreakGlassMinutes int
+}
+
+// ReasonOption is one legitimate-relationship reason.
+type ReasonOption struct{ Code, Label string }
+
+// ErrorFor returns the message for a field, or "".
+func (f ReasonForm) ErrorFor(field string) string {
+	for _, e := range f.Errors {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+func (f ReasonForm) reasonError() string {
+	for _, e := range f.Errors {
+		if strings.HasPrefix(e.Field, "reason-") {
+			return e.Message
+		}
+	}
+	return ""
+}

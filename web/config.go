@@ -46,6 +46,14 @@ type Config struct {
 	// CSRFKey keys the CSRF token's MAC.
 	CSRFKey []byte
 
+	// AccessReasons are the legitimate-relationship reasons a user can
+	// give before a record opens; break glass is always offered besides.
+	AccessReasons []AccessReason
+	// GrantLifetime is how long a stated reason holds for that patient in
+	// the session; BreakGlassLifetime, shorter, for emergency access.
+	GrantLifetime      time.Duration
+	BreakGlassLifetime time.Duration
+
 	// Records fans out to the configured sources and caches their answers.
 	// Nil when no source is configured: search and records say so.
 	Records *store.Records
@@ -70,6 +78,25 @@ type AttributeMap struct {
 	// organisation ODS code and organisation name, in that order.
 	RoleProfileSeparator string
 	Assurance            string // "AAL3", "3", ...
+}
+
+// AccessReason is one reason for access a user may choose.
+type AccessReason struct {
+	Code  string
+	Label string
+}
+
+// BreakGlass is the reason code of emergency access.
+const BreakGlass = "break-glass"
+
+// DefaultAccessReasons is the list used when the configuration gives none.
+func DefaultAccessReasons() []AccessReason {
+	return []AccessReason{
+		{"direct-care", "I am providing direct care to this patient"},
+		{"referral", "I am assessing a referral for this patient"},
+		{"follow-up", "I am following up this patient's results, discharge or clinic letter"},
+		{"care-admin", "I am arranging this patient's care or appointments"},
+	}
 }
 
 // DefaultAttributes are the names the development IdP asserts.
@@ -105,6 +132,23 @@ func (c *Config) validate() error {
 	}
 	if len(c.SessionKeys) == 0 || len(c.SessionKeys[0]) < 32 {
 		errs = append(errs, errors.New("session hash key must be at least 32 bytes"))
+	}
+	if len(c.AccessReasons) == 0 {
+		c.AccessReasons = DefaultAccessReasons()
+	}
+	for _, r := range c.AccessReasons {
+		if r.Code == "" || r.Label == "" || r.Code == BreakGlass {
+			errs = append(errs, fmt.Errorf("access reason %q: needs a code (not %q) and a label", r.Code, BreakGlass))
+		}
+	}
+	if c.GrantLifetime == 0 {
+		c.GrantLifetime = 4 * time.Hour
+	}
+	if c.BreakGlassLifetime == 0 {
+		c.BreakGlassLifetime = 30 * time.Minute
+	}
+	if c.BreakGlassLifetime > c.GrantLifetime {
+		errs = append(errs, errors.New("break-glass lifetime must not be longer than the reason lifetime"))
 	}
 	if len(c.CSRFKey) < 32 {
 		errs = append(errs, errors.New("CSRF key must be at least 32 bytes"))

@@ -340,3 +340,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// giveReason states a reason for access to the patient, as the reason page
+// would post it.
+func (b *browser) giveReason(nhs, reason, detail string) *page {
+	b.e.t.Helper()
+	p := b.post("/patients/"+nhs+"/access", url.Values{"csrf_token": {b.csrf()}, "reason": {reason}, "detail": {detail}})
+	if p.status != http.StatusSeeOther {
+		b.e.t.Fatalf("reason for %s: status %d", nhs, p.status)
+	}
+	return p
+}

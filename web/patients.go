@@ -121,6 +121,15 @@ func parseSearch(f *views.SearchForm, now time.Time) (connectors.Query, []views.
 	return q, errs
 }
 
+// ignoreHandled drops errNoReason: the redirect to the reason page has
+// already been written.
+func ignoreHandled(err error) error {
+	if errors.Is(err, errNoReason) {
+		return nil
+	}
+	return err
+}
+
 // nhsParam reads and checks the NHS number in the path.
 func nhsParam(c echo.Context) (string, error) {
 	raw := c.Param("nhs")
@@ -150,6 +159,9 @@ func (s *Server) showRecord(c echo.Context) error {
 	if err := s.requireRecords(); err != nil {
 		return err
 	}
+	if _, err := s.grantFor(c, nhs); err != nil {
+		return ignoreHandled(err)
+	}
 	ctx := c.Request().Context()
 	v, err := s.cfg.Records.Open(ctx, nhs, false)
 	if err != nil {
@@ -173,6 +185,9 @@ func (s *Server) showRecordLive(c echo.Context) error {
 	if err := s.requireRecords(); err != nil {
 		return err
 	}
+	if _, err := s.grantFor(c, nhs); err != nil {
+		return ignoreHandled(err)
+	}
 	v, err := s.cfg.Records.Status(c.Request().Context(), nhs)
 	if err != nil {
 		return err
@@ -188,6 +203,9 @@ func (s *Server) refreshRecord(c echo.Context) error {
 	}
 	if err := s.requireRecords(); err != nil {
 		return err
+	}
+	if _, err := s.grantFor(c, nhs); err != nil {
+		return ignoreHandled(err)
 	}
 	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, true)
 	if err != nil {
@@ -302,6 +320,9 @@ func (s *Server) openView(c echo.Context) (string, *store.RecordView, views.Bann
 	if err := s.requireRecords(); err != nil {
 		return "", nil, views.Banner{}, err
 	}
+	if _, err := s.grantFor(c, nhs); err != nil {
+		return "", nil, views.Banner{}, err
+	}
 	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, false)
 	if err != nil {
 		return "", nil, views.Banner{}, err
@@ -313,7 +334,7 @@ func (s *Server) openView(c echo.Context) (string, *store.RecordView, views.Bann
 func (s *Server) showResults(c echo.Context) error {
 	nhs, v, banner, err := s.openView(c)
 	if err != nil {
-		return err
+		return ignoreHandled(err)
 	}
 	byCode := map[string]*views.TestSummary{}
 	var order []string
@@ -346,7 +367,7 @@ func (s *Server) showResults(c echo.Context) error {
 func (s *Server) showTrend(c echo.Context) error {
 	nhs, v, banner, err := s.openView(c)
 	if err != nil {
-		return err
+		return ignoreHandled(err)
 	}
 	system, code, ok := strings.Cut(c.QueryParam("code"), "|")
 	if !ok || code == "" {
@@ -396,7 +417,7 @@ func (s *Server) showTrend(c echo.Context) error {
 func (s *Server) showDocument(c echo.Context) error {
 	nhs, v, banner, err := s.openView(c)
 	if err != nil {
-		return err
+		return ignoreHandled(err)
 	}
 	key := c.QueryParam("entry")
 	for _, e := range v.Entries {

@@ -105,6 +105,7 @@ func TestSearch(t *testing.T) {
 		}
 	})
 	t.Run("RecentPatients", func(t *testing.T) {
+		b.giveReason(synthetic.OrdinaryNHSNumber, "direct-care", "")
 		b.get("/patients/" + synthetic.OrdinaryNHSNumber)
 		p := b.get("/patients")
 		if !strings.Contains(text(p.doc), "999 000 0026") {
@@ -121,6 +122,9 @@ func TestRecordPage(t *testing.T) {
 	e := sourcesEnv(t)
 	b := e.browser()
 	b.signIn("/saml/login", "clinician")
+	for _, n := range []string{synthetic.RichNHSNumber, synthetic.OrdinaryNHSNumber, synthetic.LongHistoryNHSNumber, synthetic.RestrictedNHSNumber, synthetic.DeceasedNHSNumber} {
+		b.giveReason(n, "direct-care", "")
+	}
 
 	t.Run("Banner", func(t *testing.T) {
 		p := b.get("/patients/" + synthetic.RichNHSNumber)
@@ -304,6 +308,7 @@ func TestRecordPage(t *testing.T) {
 	t.Run("ClerkSeesDemographicsOnly", func(t *testing.T) {
 		c := e.browser()
 		c.signIn("/saml/login", "clerk")
+		c.giveReason(synthetic.RichNHSNumber, "care-admin", "")
 		p := c.get("/patients/" + synthetic.RichNHSNumber)
 		if p.status != http.StatusOK || text(find(p.doc, "", "data-testid", "patient-name")) != "SMITH, Jane (Mrs)" {
 			t.Fatalf("clerk: status %d", p.status)
@@ -323,6 +328,7 @@ func TestSlowSourceFillsIn(t *testing.T) {
 	cluster.SetFaults(synthetic.LewishamODS, synthetic.Faults{Latency: 400 * time.Millisecond})
 	b := e.browser()
 	b.signIn("/saml/login", "clinician")
+	b.giveReason(synthetic.RichNHSNumber, "direct-care", "")
 	start := time.Now()
 	p := b.get("/patients/" + synthetic.RichNHSNumber)
 	if took := time.Since(start); took > 3*time.Second {
@@ -365,6 +371,7 @@ func TestFailingSourceShowsCache(t *testing.T) {
 	e := newEnv(t, opt)
 	b := e.browser()
 	b.signIn("/saml/login", "clinician")
+	b.giveReason(synthetic.RichNHSNumber, "direct-care", "")
 	b.get("/patients/" + synthetic.RichNHSNumber) // warms the cache
 	cluster.SetFaults(synthetic.KingsODS, synthetic.Faults{Unavailable: true})
 	p := b.follow(b.post("/patients/"+synthetic.RichNHSNumber+"/refresh", url.Values{"csrf_token": {b.csrf()}}))

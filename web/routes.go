@@ -46,6 +46,8 @@ func (s *Server) routeTable() []Route {
 		// may open a record for demographics; clinical content needs
 		// PermClinical, checked again inside showRecord.
 		{http.MethodGet, "/patients", PermSearch, s.showPatientSearch, "showPatientSearch"},
+		{http.MethodGet, "/patients/:nhs/access", PermDemog, s.showAccessReason, "showAccessReason"},
+		{http.MethodPost, "/patients/:nhs/access", PermDemog, s.giveAccessReason, "giveAccessReason"},
 		{http.MethodGet, "/patients/:nhs", PermDemog, s.showRecord, "showRecord"},
 		{http.MethodGet, "/patients/:nhs/live", PermDemog, s.showRecordLive, "showRecordLive"},
 		{http.MethodPost, "/patients/:nhs/refresh", PermDemog, s.refreshRecord, "refreshRecord"},

@@ -77,12 +77,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ln.Close()
 		return err
 	}
-	cacheKey, err := loadOrCreateSecret(filepath.Join(*dataDir, "cache.key"))
+	cacheKey, err := store.LoadOrCreateCacheKey(filepath.Join(*dataDir, "cache.key"))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("demo: cache key: %w", err)
 	}
-	db, err := store.Open(filepath.Join(*dataDir, "carerecord.db"), store.WithCacheKey(cacheKey[:32]))
+	db, err := store.Open(filepath.Join(*dataDir, "carerecord.db"), store.WithCacheKey(cacheKey))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("demo: %w", err)
