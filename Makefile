@@ -8,7 +8,7 @@ DATA  ?= ./var
 BIN   ?= bin/carerecord
 GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')
 
-.PHONY: run test bench generate lint build
+.PHONY: run test bench generate lint build screenshots
 
 ## build: compile the carerecord binary into bin/
 build:
@@ -21,6 +21,10 @@ run: build
 ## test: every test, against real SQLite files and real HTTP servers on loopback
 test:
 	$(GO) test -tags '$(TAGS)' -count=1 ./...
+
+## screenshots: regenerate docs/screenshots/*.png from the browser tests (needs Chromium)
+screenshots:
+	CARERECORD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags '$(TAGS)' -count=1 -run '^TestE2E$$' ./cmd/carerecord
 
 ## bench: the benchmarks (speed and memory targets live here, never in tests)
 bench:
