@@ -247,14 +247,9 @@ func (e *e2e) signOutEndsTheSession(t *testing.T) {
 			_, err = cdp.Call(ctx, tg, page.NavigateToHistoryEntry, page.NavigateToHistoryEntryParams{EntryID: h.Entries[h.CurrentIndex-1].ID})
 			return err
 		}))
-		if typ, u := tb.waitNavigation(navs); typ == page.NavigationTypeBackForwardCacheRestore {
-			// Known issue: the signed-in page comes back from the
-			// back/forward cache with no request to the server
-			// (Cache-Control: no-store does not keep it out of this
-			// Chromium's cache). Remove this skip once it is fixed.
-			shown := run1(tb, chromedp.Evaluate[string](`(document.querySelector('[data-testid="signed-in-user"]') || {}).innerText || ''`))
-			t.Skipf("known issue: Back after sign-out restores %s from the back/forward cache, showing the signed-in user %q", u, strings.Join(strings.Fields(shown), " "))
-		}
+		// A restore from the back/forward cache is allowed only if the page
+		// then asks the server again (static/js/app.js reloads it).
+		tb.waitNavigation(navs)
 		tb.waitH1("Development sign-in")
 		if tb.countRequests(http.MethodGet, "/patients") == before {
 			t.Error("Back showed the patient page without asking the server")

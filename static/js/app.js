@@ -16,3 +16,12 @@ import { initAll } from '../nhsuk/nhsuk-frontend.min.js'
 document.body.classList.add('js-enabled', 'nhsuk-frontend-supported')
 
 initAll()
+
+// A page restored from the back/forward cache was not asked of the
+// server: after sign-out, Back would show patient data again. Reload it,
+// so the server decides (and asks for sign-in if the session has ended).
+window.addEventListener('pageshow', function (event) {
+  if (event.persisted) {
+    window.location.reload()
+  }
+})
