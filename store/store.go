@@ -45,6 +45,9 @@ type DB struct {
 	cacheKey    []byte
 	cacheKeySet bool
 	cache       *cacheCipher
+
+	// The audit log's group-commit writer and alert rules (audit.go).
+	audit auditLog
 }
 
 // Option changes how Open sets up the database.
@@ -114,6 +117,11 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(4)
 	db.read.SetMaxIdleConns(4)
+	if err := db.startAudit(context.Background()); err != nil {
+		db.read.Close()
+		db.write.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -126,6 +134,9 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	// The audit writer goes first: it finishes the batch in hand, which
+	// needs the writer connection.
+	db.stopAudit()
 	rerr := db.read.Close()
 	// A final checkpoint folds the WAL into the main file so a copied
 	// database is complete on its own.

@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Alert is a suspicious access raised for a privacy officer to review.
+// Unlike audit events, alerts are updated: a review closes them.
+type Alert struct {
+	ID         int64
+	Seq        int64 // the audit event that raised it
+	Kind       string
+	Raised     time.Time
+	UserID     string
+	UserName   string
+	NHSNumber  string
+	Why        string
+	Status     string // AlertOpen or AlertReviewed
+	ReviewedBy string
+	ReviewNote string
+	ReviewedAt time.Time // zero while open
+}
+
+// Alert statuses.
+const (
+	AlertOpen     = "open"
+	AlertReviewed = "reviewed"
+)
+
+// Alert kinds, one per rule.
+const (
+	AlertBreakGlass        = "break-glass"
+	AlertObjectionOverride = "objection-override"
+	AlertSameFamilyName    = "same-family-name"
+	AlertManyPatients      = "many-patients"
+	AlertRepeatedRefusals  = "repeated-refusals"
+)
+
+// ErrAlertReviewed is returned by ReviewAlert for an alert already reviewed:
+// a review is not overwritten.
+var ErrAlertReviewed = errors.New("alert already reviewed")
+
+// AlertRules are the thresholds of the rules that raise alerts. Every rule
+// lives in AlertRules.evaluate, which runs in the transaction that commits
+// the event, so an alert exists exactly when its event does.
+type AlertRules struct {
+	// More than ManyPatients distinct patients' records opened by one user
+	// within ManyPatientsWindow.
+	ManyPatients       int
+	ManyPatientsWindow time.Duration
+	// At least Refusals refused requests by one user within RefusalWindow.
+	Refusals      int
+	RefusalWindow time.Duration
+	// A same-family-name alert for the same user and patient is raised at
+	// most once within RepeatWindow (a record is opened many times in one
+	// visit: summary, results, documents).
+	RepeatWindow time.Duration
+}
+
+// DefaultAlertRules: 30 patients in an hour, 5 refusals in 10 minutes.
+func DefaultAlertRules() AlertRules {
+	return AlertRules{ManyPatients: 30, ManyPatientsWindow: time.Hour,
+		Refusals: 5, RefusalWindow: 10 * time.Minute, RepeatWindow: 24 * time.Hour}
+}
+
+// WithAlertRules replaces the default alert thresholds; zero fields keep
+// their defaults.
+func WithAlertRules(r AlertRules) Option {
+	return func(db *DB) {
+		d := DefaultAlertRules()
+		if r.ManyPatients <= 0 {
+			r.ManyPatients = d.ManyPatients
+		}
+		if r.ManyPatientsWindow <= 0 {
+			r.ManyPatientsWindow = d.ManyPatientsWindow
+		}
+		if r.Refusals <= 0 {
+			r.Refusals = d.Refusals
+		}
+		if r.RefusalWindow <= 0 {
+			r.RefusalWindow = d.RefusalWindow
+		}
+		if r.RepeatWindow <= 0 {
+			r.RepeatWindow = d.RepeatWindow
+		}
+		db.audit.rules, db.audit.rulesSet = r, true
+	}
+}
+
+// alertHistory answers the windowed rules' questions about what is
+// already in the log, including the event being evaluated.
+type alertHistory interface {
+	// patientsOpened counts distinct patients whose record the user
+	// opened at or after since.
+	patientsOpened(ctx context.Context, userID string, since time.Time) (int, error)
+	// refusals counts the user's refused requests at or after since.
+	refusals(ctx context.Context, userID string, since time.Time) (int, error)
+	// alerted reports whether an alert of kind was raised for the user
+	// (and the patient, unless nhs is "") at or after since.
+	alerted(ctx context.Context, kind, userID, nhs string, since time.Time) (bool, error)
+}
+
+// evaluate returns the alerts ev raises.
+func (r AlertRules) evaluate(ctx context.Context, ev *AuditEvent, h alertHistory) ([]Alert, error) {
+	var out []Alert
+	raise := func(kind, why string) {
+		out = append(out, Alert{Seq: ev.Seq, Kind: kind, Raised: ev.Time, UserID: ev.UserID,
+			UserName: ev.UserName, NHSNumber: ev.NHSNumber, Why: why, Status: AlertOpen})
+	}
+	opened := (ev.Action == ActRecordOpen || ev.Action == ActDocumentOpen) &&
+		ev.Outcome == OutcomeAllowed && ev.NHSNumber != ""
+
+	switch ev.Action {
+	case ActBreakGlass:
+		raise(AlertBreakGlass, "Emergency (break-glass) access. Reason given: "+orNone(ev.Detail))
+	case ActObjectionOverride:
+		raise(AlertObjectionOverride, "The patient's objection to sharing was overridden. Reason given: "+orNone(ev.Detail))
+	}
+
+	if opened && ev.UserID != "" && ev.PatientFamilyName != "" {
+		if fam := familyName(ev.UserName); fam != "" && strings.EqualFold(fam, normaliseName(ev.PatientFamilyName)) {
+			seen, err := h.alerted(ctx, AlertSameFamilyName, ev.UserID, ev.NHSNumber, ev.Time.Add(-r.RepeatWindow))
+			if err != nil {
+				return nil, err
+			}
+			if !seen {
+				raise(AlertSameFamilyName, fmt.Sprintf("The user opened the record of a patient who shares their family name (%s).", strings.ToUpper(fam)))
+			}
+		}
+	}
+
+	if opened && ev.UserID != "" {
+		since := ev.Time.Add(-r.ManyPatientsWindow)
+		n, err := h.patientsOpened(ctx, ev.UserID, since)
+		if err != nil {
+			return nil, err
+		}
+		if n > r.ManyPatients {
+			seen, err := h.alerted(ctx, AlertManyPatients, ev.UserID, "", since)
+			if err != nil {
+				return nil, err
+			}
+			if !seen {
+				raise(AlertManyPatients, fmt.Sprintf("The user opened %d different patients' records within %s (threshold %d).",
+					n, r.ManyPatientsWindow, r.ManyPatients))
+			}
+		}
+	}
+
+	if ev.Outcome == OutcomeRefused && ev.UserID != "" {
+		since := ev.Time.Add(-r.RefusalWindow)
+		n, err := h.refusals(ctx, ev.UserID, since)
+		if err != nil {
+			return nil, err
+		}
+		if n >= r.Refusals {
+			seen, err := h.alerted(ctx, AlertRepeatedRefusals, ev.UserID, "", since)
+			if err != nil {
+				return nil, err
+			}
+			if !seen {
+				raise(AlertRepeatedRefusals, fmt.Sprintf("The user was refused %d times within %s.", n, r.RefusalWindow))
+			}
+		}
+	}
+	return out, nil
+}
+
+func orNone(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// familyName is the last word of a display name ("Dr Jane SMITH" ->
+// "SMITH"), or the part before a comma ("SMITH, Jane").
+func familyName(display string) string {
+	if before, _, ok := strings.Cut(display, ","); ok {
+		return normaliseName(before)
+	}
+	f := strings.Fields(display)
+	if len(f) == 0 {
+		return ""
+	}
+	return normaliseName(f[len(f)-1])
+}
+
+func normaliseName(s string) string {
+	return strings.TrimFunc(strings.TrimSpace(s), func(r rune) bool { return !unicode.IsLetter(r) })
+}
+
+// txAlertHistory answers alertHistory inside the writer's transaction, so
+// it sees the batch's earlier events and alerts.
+type txAlertHistory struct{ tx *sql.Tx }
+
+// windowStart returns the first seq whose time is at or after since.
+// Stamped times follow commit order, so the user's events in the window
+// are then an index range (user_id, seq >= start) rather than a scan of
+// the user's whole history.
+func (h txAlertHistory) windowStart(ctx context.Context, since time.Time) (int64, error) {
+	var seq int64
+	err := h.tx.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1`, ms(since)).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 1 << 62, nil
+	}
+	return seq, err
+}
+
+func (h txAlertHistory) patientsOpened(ctx context.Context, userID string, since time.Time) (int, error) {
+	start, err := h.windowStart(ctx, since)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = h.tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT nhs_number) FROM audit_events
+		WHERE user_id = ? AND seq >= ? AND time >= ? AND action IN (?, ?) AND outcome = 'allowed' AND nhs_number != ''`,
+		userID, start, ms(since), string(ActRecordOpen), string(ActDocumentOpen)).Scan(&n)
+	return n, err
+}
+
+func (h txAlertHistory) refusals(ctx context.Context, userID string, since time.Time) (int, error) {
+	start, err := h.windowStart(ctx, since)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = h.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events
+		WHERE user_id = ? AND seq >= ? AND time >= ? AND outcome = 'refused'`, userID, start, ms(since)).Scan(&n)
+	return n, err
+}
+
+func (h txAlertHistory) alerted(ctx context.Context, kind, userID, nhs string, since time.Time) (bool, error) {
+	var one int
+	err := h.tx.QueryRowContext(ctx, `SELECT 1 FROM audit_alerts
+		WHERE user_id = ? AND kind = ? AND raised >= ? AND (? = '' OR nhs_number = ?) LIMIT 1`,
+		userID, kind, ms(since), nhs, nhs).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_alerts (seq, kind, raised, user_id, user_name, nhs_number, why, status)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`, a.Seq, a.Kind, ms(a.Raised), a.UserID, a.UserName, a.NHSNumber, a.Why)
+	if err != nil {
+		return fmt.Errorf("raise alert: %w", err)
+	}
+	return nil
+}
+
+const alertColumns = `id, seq, kind, raised, user_id, user_name, nhs_number, why, status, reviewed_by, review_note, reviewed_at`
+
+func scanAlert(r rowScanner) (Alert, error) {
+	var (
+		a        Alert
+		raised   int64
+		reviewed sql.NullInt64
+	)
+	if err := r.Scan(&a.ID, &a.Seq, &a.Kind, &raised, &a.UserID, &a.UserName, &a.NHSNumber, &a.Why,
+		&a.Status, &a.ReviewedBy, &a.ReviewNote, &reviewed); err != nil {
+		return a, err
+	}
+	a.Raised = fromMS(raised)
+	if reviewed.Valid {
+		a.ReviewedAt = fromMS(reviewed.Int64)
+	}
+	return a, nil
+}
+
+// Alerts returns alerts with the given status ("" for any), newest first;
+// limit defaults to 50 and is at most 500.
+func (db *DB) Alerts(ctx context.Context, status string, limit int) ([]Alert, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+alertColumns+` FROM audit_alerts
+		WHERE (? = '' OR status = ?) ORDER BY id DESC LIMIT ?`, status, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: alerts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: alerts: %w", err)
+	}
+	return out, nil
+}
+
+// Alert returns one alert, or ErrNotFound.
+func (db *DB) Alert(ctx context.Context, id int64) (Alert, error) {
+	a, err := scanAlert(db.read.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM audit_alerts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Alert{}, ErrNotFound
+	}
+	if err != nil {
+		return Alert{}, fmt.Errorf("store: alert %d: %w", id, err)
+	}
+	return a, nil
+}
+
+// ReviewAlert closes an open alert with the reviewer's user id and note.
+// It returns ErrNotFound for no such alert and ErrAlertReviewed for one
+// already closed. The caller audits the review (ActAlertReview).
+func (db *DB) ReviewAlert(ctx context.Context, id int64, reviewer, note string) error {
+	if strings.TrimSpace(reviewer) == "" {
+		return errors.New("store: review alert: no reviewer")
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE audit_alerts SET status = 'reviewed', reviewed_by = ?, review_note = ?, reviewed_at = ?
+		WHERE id = ? AND status = 'open'`, clip(reviewer, maxAuditField), clip(note, maxAuditDetail), ms(db.now()), id)
+	if err != nil {
+		return fmt.Errorf("store: review alert %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var status string
+	err = db.write.QueryRowContext(ctx, `SELECT status FROM audit_alerts WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: review alert %d: %w", id, err)
+	}
+	return ErrAlertReviewed
+}
+
+// CountOpenAlerts returns how many alerts await review.
+func (db *DB) CountOpenAlerts(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_alerts WHERE status = 'open'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count open alerts: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Hooks for the external tests and benchmarks of the audit log.
+
+// AuditBatches returns how many transactions the audit writer committed.
+func (db *DB) AuditBatches() int64 { return db.audit.batches.Load() }
+
+// WithAuditMaxBatch caps events per transaction; 1 gives one commit per
+// event, the baseline group commit is measured against.
+func WithAuditMaxBatch(n int) Option { return func(db *DB) { db.audit.maxBatch = n } }
+
+// AuditHash recomputes an event's hash as the writer does.
+func AuditHash(ev AuditEvent) string { return auditHash(&ev) }
+
+// BulkAudit appends n generated events in large transactions, chained as
+// the writer chains them, to build a big log quickly. The writer must be
+// idle.
+func (db *DB) BulkAudit(ctx context.Context, n int, gen func(i int) AuditEvent) error {
+	a := &db.audit
+	const chunk = 20000
+	h := sha256.New()
+	for done := 0; done < n; {
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx, auditInsert)
+		if err != nil {
+			tx.Rollback()
+			return err
+		}
+		seq, prev := a.lastSeq, a.lastHash
+		for end := min(n, done+chunk); done < end; done++ {
+			ev, err := normaliseAuditEvent(gen(done))
+			if err != nil {
+				tx.Rollback()
+				return err
+			}
+			seq++
+			ev.Seq, ev.PrevHash = seq, prev
+			ev.Hash = auditHashWith(h, &ev, seq)
+			prev = ev.Hash
+			src, _ := json.Marshal(ev.Sources)
+			if _, err := stmt.ExecContext(ctx, ev.Seq, ms(ev.Time), ev.UserID, ev.UserName, ev.RoleCode, ev.ODS,
+				ev.SessionHash, ev.ClientAddr, string(ev.Action), ev.NHSNumber, ev.Reason, ev.Detail,
+				string(ev.Outcome), ev.OutcomeWhy, string(src), ev.PrevHash, ev.Hash); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		stmt.Close()
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		if err := db.loadAuditHead(ctx); err != nil {
+			return err
+		}
+	}
+	_, err := db.write.ExecContext(ctx, `ANALYZE`)
+	return err
+}
+
+// fakeHistory answers the windowed rules from fixed numbers.
+type fakeHistory struct {
+	opened, refused int
+	alertedKinds    map[string]bool // kind -> already raised in the window
+}
+
+func (f fakeHistory) patientsOpened(context.Context, string, time.Time) (int, error) {
+	return f.opened, nil
+}
+func (f fakeHistory) refusals(context.Context, string, time.Time) (int, error) { return f.refused, nil }
+func (f fakeHistory) alerted(_ context.Context, kind, _, _ string, _ time.Time) (bool, error) {
+	return f.alertedKinds[kind], nil
+}
+
+func TestAlertRules(t *testing.T) {
+	rules := AlertRules{ManyPatients: 30, ManyPatientsWindow: time.Hour, Refusals: 5,
+		RefusalWindow: 10 * time.Minute, RepeatWindow: 24 * time.Hour}
+	base := AuditEvent{Seq: 7, Time: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), UserID: "555000111",
+		UserName: "Dr Jane SMITH", Action: ActRecordOpen, NHSNumber: "9990000018", Outcome: OutcomeAllowed, Reason: "direct-care"}
+	with := func(f func(*AuditEvent)) AuditEvent { ev := base; f(&ev); return ev }
+	tests := []struct {
+		name string
+		ev   AuditEvent
+		hist fakeHistory
+		want []string
+	}{
+		{"PlainOpen", base, fakeHistory{opened: 1}, nil},
+		{"BreakGlass", with(func(e *AuditEvent) { e.Action, e.Reason, e.Detail = ActBreakGlass, "break-glass", "unconscious in ED" }), fakeHistory{}, []string{AlertBreakGlass}},
+		{"ObjectionOverride", with(func(e *AuditEvent) { e.Action = ActObjectionOverride }), fakeHistory{}, []string{AlertObjectionOverride}},
+		{"SameFamilyName", with(func(e *AuditEvent) { e.PatientFamilyName = "Smith" }), fakeHistory{opened: 1}, []string{AlertSameFamilyName}},
+		{"SameFamilyNameCommaForm", with(func(e *AuditEvent) { e.UserName, e.PatientFamilyName = "SMITH, Jane (Dr)", "SMITH" }), fakeHistory{opened: 1}, []string{AlertSameFamilyName}},
+		{"SameFamilyNameAlreadyRaised", with(func(e *AuditEvent) { e.PatientFamilyName = "SMITH" }), fakeHistory{opened: 1, alertedKinds: map[string]bool{AlertSameFamilyName: true}}, nil},
+		{"SameFamilyNameRefusedOpen", with(func(e *AuditEvent) { e.PatientFamilyName, e.Outcome = "SMITH", OutcomeRefused }), fakeHistory{refused: 1}, nil},
+		{"OtherFamilyName", with(func(e *AuditEvent) { e.PatientFamilyName = "SMYTHE" }), fakeHistory{opened: 1}, nil},
+		{"ManyPatientsAtThreshold", base, fakeHistory{opened: 30}, nil},
+		{"ManyPatientsOverThreshold", base, fakeHistory{opened: 31}, []string{AlertManyPatients}},
+		{"ManyPatientsAlreadyRaised", base, fakeHistory{opened: 40, alertedKinds: map[string]bool{AlertManyPatients: true}}, nil},
+		{"ManyPatientsIgnoresSearch", with(func(e *AuditEvent) { e.Action = ActSearch }), fakeHistory{opened: 31}, nil},
+		{"RefusalsBelow", with(func(e *AuditEvent) { e.Action, e.Outcome = ActAccessRefused, OutcomeRefused }), fakeHistory{refused: 4}, nil},
+		{"RefusalsReached", with(func(e *AuditEvent) { e.Action, e.Outcome = ActAccessRefused, OutcomeRefused }), fakeHistory{refused: 5}, []string{AlertRepeatedRefusals}},
+		{"RefusalsAlreadyRaised", with(func(e *AuditEvent) { e.Action, e.Outcome = ActAccessRefused, OutcomeRefused }), fakeHistory{refused: 9, alertedKinds: map[string]bool{AlertRepeatedRefusals: true}}, nil},
+		{"RefusalsWithoutUser", with(func(e *AuditEvent) { e.Action, e.Outcome, e.UserID = ActSignInRefused, OutcomeRefused, "" }), fakeHistory{refused: 9}, nil},
+		{"BreakGlassAndSameName", with(func(e *AuditEvent) { e.Action, e.PatientFamilyName = ActBreakGlass, "smith" }), fakeHistory{opened: 1}, []string{AlertBreakGlass}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := rules.evaluate(context.Background(), &tt.ev, tt.hist)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, a := range got {
+				kinds = append(kinds, a.Kind)
+				if a.Seq != tt.ev.Seq || a.UserID != tt.ev.UserID || a.Status != AlertOpen || a.Why == "" || !a.Raised.Equal(tt.ev.Time) {
+					t.Errorf("alert %+v does not describe event %d", a, tt.ev.Seq)
+				}
+			}
+			if strings.Join(kinds, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("alerts = %v, want %v", kinds, tt.want)
+			}
+		})
+	}
+}
+
+func TestFamilyName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Dr Jane SMITH": "SMITH", "SMITH, Jane (Mrs)": "SMITH", "Jane O'Brien": "O'Brien",
+		"  ": "", "Prince": "Prince", "Jane Smith.": "Smith",
+	} {
+		if got := familyName(in); got != want {
+			t.Errorf("familyName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAuditHashUnambiguous(t *testing.T) {
+	a := AuditEvent{Seq: 1, UserID: "ab", UserName: "c", Action: ActSignIn, Outcome: OutcomeAllowed}
+	b := AuditEvent{Seq: 1, UserID: "a", UserName: "bc", Action: ActSignIn, Outcome: OutcomeAllowed}
+	if auditHash(&a) == auditHash(&b) {
+		t.Fatal("moving a byte between fields does not change the hash")
+	}
+	c := a
+	c.Sources = []string{"RX1"}
+	d := a
+	d.Sources = []string{"RX", "1"}
+	if auditHash(&c) == auditHash(&d) {
+		t.Fatal("splitting a source does not change the hash")
+	}
+}

@@ -1,0 +1,307 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// VerifyResult is the outcome of one walk of the audit chain.
+type VerifyResult struct {
+	Events      int64 // events read
+	OK          bool
+	FirstBadSeq int64  // 0 when OK
+	Problem     string // "altered", "deleted", "inserted" or "reordered", then a sentence; "" when OK
+	At          time.Time
+	HeadSeq     int64  // the last event checked good
+	HeadHash    string // its hash: worth copying outside the database as an anchor
+}
+
+// Problem kinds, the first word of VerifyResult.Problem.
+const (
+	ProblemAltered   = "altered"
+	ProblemDeleted   = "deleted"
+	ProblemInserted  = "inserted"
+	ProblemReordered = "reordered"
+)
+
+// chainAnchor is the head of an earlier good walk. A chain that no longer
+// holds it was cut short or rebuilt, even if it is consistent in itself.
+type chainAnchor struct {
+	seq  int64
+	hash string
+	at   time.Time
+}
+
+// maxRenumber bounds how far the verifier looks for an event that was
+// moved down after events before it were deleted. It costs one hash per
+// step, and only for an event that already failed.
+const maxRenumber = 64
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// walkAuditChain reads every event in seq order in one read transaction
+// and returns where the chain first breaks. It keeps one event of
+// lookahead, which is what tells an insertion or a swap from an edit.
+//
+// A plain hash chain proves the log was not edited by anyone who did not
+// also rebuild every later hash; the anchor (and a copy of the head hash
+// kept elsewhere, e.g. the verifier's log line) covers that case.
+func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyResult, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	defer rows.Close()
+	next := func() (*AuditEvent, error) {
+		if !rows.Next() {
+			return nil, rows.Err()
+		}
+		ev, err := scanAuditEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		return &ev, nil
+	}
+	var (
+		res          VerifyResult
+		prevHash     = genesisHash
+		prevprevHash string
+		expected     = int64(1)
+		h            = sha256.New()
+	)
+	bad := func(seq int64, kind, sentence string) (VerifyResult, error) {
+		res.FirstBadSeq, res.Problem = seq, kind+": "+sentence
+		return res, nil
+	}
+	cur, err := next()
+	if err != nil {
+		return res, err
+	}
+	for cur != nil {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		nxt, err := next()
+		if err != nil {
+			return res, err
+		}
+		res.Events++
+		if cur.Seq != expected {
+			if expected == cur.Seq-1 {
+				return bad(expected, ProblemDeleted, fmt.Sprintf("event %d is missing.", expected))
+			}
+			return bad(expected, ProblemDeleted, fmt.Sprintf("events %d to %d are missing.", expected, cur.Seq-1))
+		}
+		linkOK := cur.PrevHash == prevHash
+		selfOK := auditHashWith(h, cur, cur.Seq) == cur.Hash
+		if !linkOK || !selfOK {
+			return classifyBreak(h, cur, nxt, prevHash, prevprevHash, linkOK, selfOK, bad)
+		}
+		if anchor.seq == cur.Seq && anchor.hash != cur.Hash {
+			return bad(cur.Seq, ProblemAltered, fmt.Sprintf("event %d differs from the event verified at %s; the log was rewritten from this event or before it.",
+				cur.Seq, anchor.at.Format(time.RFC3339)))
+		}
+		res.HeadSeq, res.HeadHash = cur.Seq, cur.Hash
+		prevprevHash, prevHash = prevHash, cur.Hash
+		expected++
+		cur = nxt
+	}
+	if anchor.seq > res.HeadSeq {
+		return bad(res.HeadSeq+1, ProblemDeleted, fmt.Sprintf("events %d to %d, present when the log was verified at %s, are missing.",
+			res.HeadSeq+1, anchor.seq, anchor.at.Format(time.RFC3339)))
+	}
+	res.OK = true
+	return res, nil
+}
+
+// classifyBreak names what most plausibly happened where the chain breaks
+// at cur, whose predecessor (hash prevHash) checked good.
+func classifyBreak(h hash.Hash, cur, nxt *AuditEvent, prevHash, prevprevHash string, linkOK, selfOK bool,
+	bad func(int64, string, string) (VerifyResult, error)) (VerifyResult, error) {
+	n := cur.Seq
+	switch {
+	case !linkOK && nxt != nil && cur.PrevHash == nxt.Hash:
+		return bad(n, ProblemReordered, fmt.Sprintf("event %d comes after the event now numbered %d; they were swapped.", n, nxt.Seq))
+	case nxt != nil && nxt.PrevHash == prevHash:
+		return bad(n, ProblemInserted, fmt.Sprintf("event %d is not part of the chain: the event after it follows on from event %d.", n, n-1))
+	case !linkOK && n > 1 && prevprevHash != "" && cur.PrevHash == prevprevHash:
+		return bad(n-1, ProblemInserted, fmt.Sprintf("event %d is not part of the chain: event %d follows on from event %d.", n-1, n, n-2))
+	}
+	for k := int64(1); k <= maxRenumber; k++ {
+		if auditHashWith(h, cur, n+k) == cur.Hash {
+			return bad(n, ProblemDeleted, fmt.Sprintf("event %d was numbered %d when written: %d event(s) before it were deleted and the rest renumbered.", n, n+k, k))
+		}
+	}
+	if !linkOK && selfOK {
+		return bad(n-1, ProblemAltered, fmt.Sprintf("event %d does not match the hash event %d recorded for it: it was changed and re-hashed, or events between them were removed.", n-1, n))
+	}
+	return bad(n, ProblemAltered, fmt.Sprintf("event %d's contents do not match its hash.", n))
+}
+
+// lastAnchor returns the head of the last good verification, if any.
+func lastAnchor(ctx context.Context, q querier) (chainAnchor, error) {
+	var (
+		a  chainAnchor
+		at int64
+	)
+	err := q.QueryRowContext(ctx, `SELECT head_seq, head_hash, at FROM audit_verifications WHERE ok = 1 ORDER BY id DESC LIMIT 1`).
+		Scan(&a.seq, &a.hash, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chainAnchor{}, nil
+	}
+	if err != nil {
+		return chainAnchor{}, err
+	}
+	a.at = fromMS(at)
+	return a, nil
+}
+
+// VerifyAudit walks the whole chain on a read-only connection (writers
+// carry on meanwhile; the walk sees one snapshot), records the result and
+// returns it. A broken chain is a result with OK false, not an error; the
+// error is for failing to walk at all.
+func (db *DB) VerifyAudit(ctx context.Context) (VerifyResult, error) {
+	anchor, err := lastAnchor(ctx, db.read)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
+	}
+	res, err := walkAuditChain(ctx, db.read, anchor)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
+	}
+	res.At = db.now().UTC().Truncate(time.Millisecond)
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO audit_verifications (at, ok, events, first_bad_seq, problem, head_seq, head_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, ms(res.At), res.OK, res.Events, res.FirstBadSeq, res.Problem, res.HeadSeq, res.HeadHash); err != nil {
+		return res, fmt.Errorf("store: record audit verification: %w", err)
+	}
+	return res, nil
+}
+
+// VerifyAuditFile walks the chain of the database file at path without
+// changing it: the file is opened read-only, no migration runs and nothing
+// is recorded. A file that cannot even be locked (a read-only copy in a
+// read-only directory) is opened as immutable, which is right for a copy
+// and only for a copy.
+func VerifyAuditFile(ctx context.Context, path string) (VerifyResult, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify %s: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
+	}
+	res, err := verifyFile(ctx, abs, false)
+	if err != nil {
+		var err2 error
+		if res, err2 = verifyFile(ctx, abs, true); err2 != nil {
+			return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
+		}
+	}
+	return res, nil
+}
+
+func verifyFile(ctx context.Context, abs string, immutable bool) (VerifyResult, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", "5000")
+	if immutable {
+		q.Set("immutable", "1")
+	}
+	conn, err := sql.Open("sqlite3", "file:"+abs+"?"+q.Encode())
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	defer conn.Close()
+	conn.SetMaxOpenConns(1)
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_events'`).Scan(&n); err != nil {
+		return VerifyResult{}, err
+	}
+	if n == 0 {
+		return VerifyResult{}, errors.New("the file holds no audit log")
+	}
+	var anchor chainAnchor
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_verifications'`).Scan(&n); err != nil {
+		return VerifyResult{}, err
+	}
+	if n == 1 {
+		if anchor, err = lastAnchor(ctx, conn); err != nil {
+			return VerifyResult{}, err
+		}
+	}
+	res, err := walkAuditChain(ctx, conn, anchor)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	res.At = time.Now().UTC().Truncate(time.Millisecond)
+	return res, nil
+}
+
+// LastVerification returns the latest recorded verification, and false if
+// the chain was never verified.
+func (db *DB) LastVerification(ctx context.Context) (VerifyResult, bool, error) {
+	var (
+		r  VerifyResult
+		at int64
+	)
+	err := db.read.QueryRowContext(ctx, `SELECT at, ok, events, first_bad_seq, problem, head_seq, head_hash
+		FROM audit_verifications ORDER BY id DESC LIMIT 1`).Scan(&at, &r.OK, &r.Events, &r.FirstBadSeq, &r.Problem, &r.HeadSeq, &r.HeadHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return VerifyResult{}, false, nil
+	}
+	if err != nil {
+		return VerifyResult{}, false, fmt.Errorf("store: last audit verification: %w", err)
+	}
+	r.At = fromMS(at)
+	return r, true, nil
+}
+
+// RunAuditVerifier verifies the chain every interval until ctx ends, and
+// logs each result (counts and hashes only). Run it in its own goroutine:
+// it first waits until the last verification is every old, so a restart
+// neither delays start-up nor re-reads a large log it just checked.
+func (db *DB) RunAuditVerifier(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = 24 * time.Hour
+	}
+	log := slog.Default()
+	wait := time.Duration(0)
+	if last, ok, err := db.LastVerification(ctx); err == nil && ok {
+		wait = max(0, every-db.now().Sub(last.At))
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := db.VerifyAudit(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Error("audit chain verification failed to run", "err", err)
+		case res.OK:
+			// The head hash in the application log is an anchor kept
+			// outside the database.
+			log.Info("audit chain verified", "events", res.Events, "head_seq", res.HeadSeq, "head_hash", res.HeadHash)
+		default:
+			log.Error("audit chain broken", "first_bad_seq", res.FirstBadSeq, "problem", res.Problem, "events", res.Events)
+		}
+		t.Reset(every)
+	}
+}
