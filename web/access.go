@@ -88,6 +88,13 @@ func (s *Server) giveAccessReason(c echo.Context) error {
 	if len(f.Errors) > 0 {
 		return render(c, http.StatusBadRequest, views.AccessReason(s.page(c, "Error: Why are you opening this record?"), f))
 	}
+	ev := store.AuditEvent{Action: store.ActReasonGiven, NHSNumber: nhs, Reason: g.Reason}
+	if g.BreakGlass {
+		ev.Action, ev.Detail = store.ActBreakGlass, g.Detail
+	}
+	if err := s.audit(c, ev); err != nil {
+		return err
+	}
 	if _, err := s.db.GrantAccess(ctx, g); err != nil {
 		return err
 	}

@@ -149,6 +149,14 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 	if err := gs.Save(r, c.Response()); err != nil {
 		return err
 	}
+	ev := store.AuditEvent{Action: store.ActSignIn, UserID: id.UserID, UserName: id.DisplayName, SessionHash: sess.IDHash,
+		Detail: fmt.Sprintf("assurance level %d, %d role profile(s)", id.Assurance, len(id.Profiles))}
+	if r, ok := sess.Role(); ok {
+		ev.RoleCode, ev.ODS = r.Code, r.ODS
+	}
+	if err := s.audit(c, ev); err != nil {
+		return err
+	}
 	s.log.Info("signed in", "user", id.UserID, "session", sess.IDHash[:12], "profiles", len(id.Profiles), "assurance", id.Assurance)
 	if sess.RoleIndex < 0 {
 		return c.Redirect(http.StatusSeeOther, "/roles?"+url.Values{"return": {ret}}.Encode())
@@ -161,6 +169,10 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 
 func (s *Server) refuseSignIn(c echo.Context, reason string, cause error) error {
 	s.log.Warn("sign-in refused", "reason", reason, "error", fmt.Sprint(cause))
+	if err := s.audit(c, store.AuditEvent{Action: store.ActSignInRefused, Outcome: store.OutcomeRefused,
+		OutcomeWhy: reason, Detail: trimTo(fmt.Sprint(cause), 300)}); err != nil {
+		return err
+	}
 	return render(c, http.StatusForbidden, views.SignInRefused(s.page(c, "Sign-in refused"), reason))
 }
 
@@ -173,12 +185,18 @@ func (s *Server) signOut(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActSignOut}); err != nil {
+		return err
+	}
 	if err := s.db.EndSession(r.Context(), u.SessionHash, endSignedOut); err != nil {
 		return err
 	}
 	gs, _ := s.cookies.Get(r, sessionCookie)
 	gs.Options.MaxAge = -1
 	_ = gs.Save(r, c.Response())
+	// Pages kept by the browser (back/forward cache) must not show patient
+	// data after sign-out.
+	c.Response().Header().Set("Clear-Site-Data", `"cache"`)
 	s.log.Info("signed out", "user", u.ID, "session", u.SessionHash[:12])
 
 	if slo := s.sp.GetSLOBindingLocation(saml.HTTPRedirectBinding); slo != "" {
@@ -249,6 +267,10 @@ func (s *Server) chooseRole(c echo.Context) error {
 		return render(c, http.StatusBadRequest, views.RoleChoice(s.page(c, "Choose your role"), s.roleOptions(u), ret, "Select the role you are working in"))
 	}
 	if err := s.db.ChooseRole(c.Request().Context(), u.SessionHash, i); err != nil {
+		return err
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActRoleChosen, RoleCode: u.Profiles[i].Code, ODS: u.Profiles[i].ODS,
+		Detail: u.Profiles[i].Code + " at " + u.Profiles[i].ODS}); err != nil {
 		return err
 	}
 	s.log.Info("role chosen", "user", u.ID, "role", u.Profiles[i].Code, "ods", u.Profiles[i].ODS)

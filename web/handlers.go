@@ -27,11 +27,6 @@ func (s *Server) showReady(c echo.Context) error {
 	return c.String(http.StatusOK, "ready\n")
 }
 
-// showIGHome is the privacy officer's home.
-func (s *Server) showIGHome(c echo.Context) error {
-	return render(c, http.StatusOK, views.IGHome(s.page(c, "Information governance")))
-}
-
 // showServiceStatus is the system administrator's home: the state of the
 // service, and nothing about any patient.
 func (s *Server) showServiceStatus(c echo.Context) error {

@@ -168,6 +168,14 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 			s.log.Info("session locked", "user", sess.UserID, "session", sess.IDHash[:12])
+			ev := store.AuditEvent{Action: store.ActSessionLocked, UserID: sess.UserID, UserName: sess.DisplayName, SessionHash: sess.IDHash,
+				Detail: "idle for " + now.Sub(sess.LastSeenAt).Round(time.Second).String()}
+			if role, ok := sess.Role(); ok {
+				ev.RoleCode, ev.ODS = role.Code, role.ODS
+			}
+			if err := s.audit(c, ev); err != nil {
+				return err
+			}
 			c.Set(ctxKeyLocked, true)
 			return next(c)
 		}
@@ -224,6 +232,10 @@ func (s *Server) require(p Permission) echo.MiddlewareFunc {
 					return c.Redirect(http.StatusSeeOther, "/roles?"+url.Values{"return": {r.URL.RequestURI()}}.Encode())
 				}
 				return Errorf(EFORBIDDEN, "Choose a role first", "Choose the role you are working in before you continue.")
+			}
+			if err := s.audit(c, store.AuditEvent{Action: store.ActAccessRefused, Outcome: store.OutcomeRefused,
+				NHSNumber: validNHS(c.Param("nhs")), OutcomeWhy: "needs permission " + string(p), Detail: r.Method + " " + c.Path()}); err != nil {
+				return err
 			}
 			return Errorf(EFORBIDDEN, "You do not have permission to see this page",
 				"This page needs permission to %s. Your role, %s at %s (%s), does not give it. If you need it, ask your Registration Authority.",

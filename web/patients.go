@@ -47,6 +47,13 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 	if s.cfg.Records == nil {
 		return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, false))
 	}
+	terms := map[string]string{"nhs": query.NHSNumber, "family": query.Family, "given": query.Given, "gender": query.Gender, "postcode": query.Postcode}
+	if !query.BirthDate.IsZero() {
+		terms["dob"] = query.BirthDate.String()
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActSearch, NHSNumber: query.NHSNumber, Detail: searchTerms(terms)}); err != nil {
+		return err
+	}
 	hits, statuses, err := s.cfg.Records.Search(ctx, query)
 	if err != nil {
 		return err
@@ -159,12 +166,17 @@ func (s *Server) showRecord(c echo.Context) error {
 	if err := s.requireRecords(); err != nil {
 		return err
 	}
-	if _, err := s.grantFor(c, nhs); err != nil {
+	g, err := s.grantFor(c, nhs)
+	if err != nil {
 		return ignoreHandled(err)
 	}
 	ctx := c.Request().Context()
 	v, err := s.cfg.Records.Open(ctx, nhs, false)
 	if err != nil {
+		return err
+	}
+	// Recorded before anything is sent: if this fails, nothing is shown.
+	if err := s.audit(c, store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: g.Detail, Sources: answered(v)}); err != nil {
 		return err
 	}
 	u := UserFrom(ctx)
@@ -185,11 +197,16 @@ func (s *Server) showRecordLive(c echo.Context) error {
 	if err := s.requireRecords(); err != nil {
 		return err
 	}
-	if _, err := s.grantFor(c, nhs); err != nil {
+	g, err := s.grantFor(c, nhs)
+	if err != nil {
 		return ignoreHandled(err)
 	}
 	v, err := s.cfg.Records.Status(c.Request().Context(), nhs)
 	if err != nil {
+		return err
+	}
+	// Each fill-in shows data from sources that answered late: recorded too.
+	if err := s.audit(c, store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: "page filled in as sources answered", Sources: answered(v)}); err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, views.RecordLive(s.recordPage(c, nhs, v)))
@@ -204,11 +221,15 @@ func (s *Server) refreshRecord(c echo.Context) error {
 	if err := s.requireRecords(); err != nil {
 		return err
 	}
-	if _, err := s.grantFor(c, nhs); err != nil {
+	g, err := s.grantFor(c, nhs)
+	if err != nil {
 		return ignoreHandled(err)
 	}
 	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, true)
 	if err != nil {
+		return err
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActRefresh, NHSNumber: nhs, Reason: g.Reason, Sources: answered(v)}); err != nil {
 		return err
 	}
 	// Rendered here rather than redirected: the page must say which
@@ -312,7 +333,7 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 
 // openView returns the record view for the sub-pages (results, trend,
 // document): from fresh cache when there is one.
-func (s *Server) openView(c echo.Context) (string, *store.RecordView, views.Banner, error) {
+func (s *Server) openView(c echo.Context, what store.Action, detail string) (string, *store.RecordView, views.Banner, error) {
 	nhs, err := nhsParam(c)
 	if err != nil {
 		return "", nil, views.Banner{}, err
@@ -320,11 +341,15 @@ func (s *Server) openView(c echo.Context) (string, *store.RecordView, views.Bann
 	if err := s.requireRecords(); err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	if _, err := s.grantFor(c, nhs); err != nil {
+	g, err := s.grantFor(c, nhs)
+	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
 	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, false)
 	if err != nil {
+		return "", nil, views.Banner{}, err
+	}
+	if err := s.audit(c, store.AuditEvent{Action: what, NHSNumber: nhs, Reason: g.Reason, Detail: detail, Sources: answered(v)}); err != nil {
 		return "", nil, views.Banner{}, err
 	}
 	return nhs, v, views.NewBanner(nhs, v.Patients, connectors.DateOf(s.now().In(london))), nil
@@ -332,7 +357,7 @@ func (s *Server) openView(c echo.Context) (string, *store.RecordView, views.Bann
 
 // showResults lists the tests that have been done more than once.
 func (s *Server) showResults(c echo.Context) error {
-	nhs, v, banner, err := s.openView(c)
+	nhs, v, banner, err := s.openView(c, store.ActRecordOpen, "results and trends")
 	if err != nil {
 		return ignoreHandled(err)
 	}
@@ -365,7 +390,7 @@ func (s *Server) showResults(c echo.Context) error {
 // showTrend shows one test over time: the cumulative table and a chart,
 // one series per source, each in its own units and range.
 func (s *Server) showTrend(c echo.Context) error {
-	nhs, v, banner, err := s.openView(c)
+	nhs, v, banner, err := s.openView(c, store.ActRecordOpen, "trend "+trimTo(c.QueryParam("code"), 80))
 	if err != nil {
 		return ignoreHandled(err)
 	}
@@ -415,7 +440,7 @@ func (s *Server) showTrend(c echo.Context) error {
 // showDocument opens a document or imaging report in full. A PDF is sent
 // as a download, never rendered inline from a source's bytes.
 func (s *Server) showDocument(c echo.Context) error {
-	nhs, v, banner, err := s.openView(c)
+	nhs, v, banner, err := s.openView(c, store.ActDocumentOpen, trimTo(c.QueryParam("entry"), 200))
 	if err != nil {
 		return ignoreHandled(err)
 	}

@@ -56,7 +56,18 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/patients/:nhs/document", PermClinical, s.showDocument, "showDocument"},
 
 		// Other role homes.
+		// Information governance: the audit log and alerts.
 		{http.MethodGet, "/ig", PermAudit, s.showIGHome, "showIGHome"},
+		{http.MethodPost, "/ig/verify", PermAudit, s.verifyAudit, "verifyAudit"},
+		{http.MethodGet, "/ig/audit", PermAudit, s.showAudit, "showAudit"},
+		{http.MethodGet, "/ig/audit/export/:format", PermAudit, s.exportAudit, "exportAudit"},
+		{http.MethodGet, "/ig/who", PermAudit, s.findPatientAccess, "findPatientAccess"},
+		{http.MethodGet, "/ig/what", PermAudit, s.findUserAccess, "findUserAccess"},
+		{http.MethodGet, "/ig/patients/:nhs", PermAudit, s.showPatientAccess, "showPatientAccess"},
+		{http.MethodGet, "/ig/users/:user", PermAudit, s.showUserAccess, "showUserAccess"},
+		{http.MethodGet, "/ig/alerts", PermAudit, s.showAlerts, "showAlerts"},
+		{http.MethodGet, "/ig/alerts/:id", PermAudit, s.showAlert, "showAlert"},
+		{http.MethodPost, "/ig/alerts/:id/review", PermAudit, s.reviewAlert, "reviewAlert"},
 		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
 	}
 	if s.cfg.DevIdP != nil {

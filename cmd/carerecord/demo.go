@@ -112,6 +112,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	go records.RunPurger(ctx, 10*time.Minute)
+	go db.RunAuditVerifier(ctx, time.Hour)
 	sessionKeys, csrfKey := deriveKeys(master)
 	srv, err := web.New(web.Config{
 		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/xml"
 	"io"
 	"net"
@@ -305,5 +306,62 @@ func TestUsage(t *testing.T) {
 		if err == nil || !asUsage(err, &ue) {
 			t.Errorf("run(%v) = %v, want a usage error", args, err)
 		}
+	}
+}
+
+func TestAuditVerifyCommand(t *testing.T) {
+	data := t.TempDir()
+	line, stop := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), "running at")
+	base := strings.Fields(line)[len(strings.Fields(line))-1]
+	get(t, base+"/readyz")
+	// A refused sign-in response is the one event written without a user.
+	resp, err := http.PostForm(base+"/saml/acs", map[string][]string{"SAMLResponse": {"bm90IHNhbWw="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"audit", "verify", "--data", data}, env(nil), &out, io.Discard); err != nil {
+		t.Fatalf("verify on an untouched log: %v (%s)", err, out.String())
+	}
+	if !strings.Contains(out.String(), "intact, 1 events") {
+		t.Fatalf("output %q", out.String())
+	}
+	// Alter the event behind the application's back.
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(data, "carerecord.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The application's append-only triggers stop it; someone with the
+	// file drops them first.
+	rows, err := raw.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var triggers []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		triggers = append(triggers, n)
+	}
+	rows.Close()
+	for _, n := range triggers {
+		if _, err := raw.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(`UPDATE audit_events SET user_id = 'someone-else' WHERE seq = 1`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	out.Reset()
+	err = run(context.Background(), []string{"audit", "verify", "--data", data}, env(nil), &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "first bad event 1") {
+		t.Fatalf("verify on an altered log: %v (%s)", err, out.String())
 	}
 }

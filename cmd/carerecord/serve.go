@@ -105,6 +105,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Records = records
 		go records.RunPurger(ctx, 10*time.Minute)
 	}
+	go db.RunAuditVerifier(ctx, time.Hour)
 	srv, err := web.New(cfg, db)
 	if err != nil {
 		closeSources()

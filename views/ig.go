@@ -1,0 +1,86 @@
+package views
+
+import (
+	"strings"
+	"time"
+
+	"github.com/carerecord/carerecord/store"
+)
+
+// IGHomePage is the privacy officer's home.
+type IGHomePage struct {
+	Verified       bool
+	VerifiedAt     time.Time
+	VerifiedOK     bool
+	VerifiedEvents int64
+	VerifyProblem  string
+	FirstBadSeq    int64
+	OpenAlerts     int
+}
+
+// AuditForm is the audit search form as submitted.
+type AuditForm struct {
+	User, NHS, ODS, Action, Reason, Outcome, From, To string
+	Errors                                            []FieldError
+}
+
+// ErrorFor returns the message for a field, or "".
+func (f AuditForm) ErrorFor(field string) string {
+	for _, e := range f.Errors {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+// AuditPage is the audit search page.
+type AuditPage struct {
+	Form     AuditForm
+	Query    interface{ Encode() string }
+	Events   []store.AuditEvent
+	OlderURL string
+}
+
+// ActionOption names an audit action for people.
+type ActionOption struct{ Code, Label string }
+
+// AuditActions lists the actions the search can filter on.
+var AuditActions = []ActionOption{
+	{string(store.ActRecordOpen), "Record opened"},
+	{string(store.ActDocumentOpen), "Document opened"},
+	{string(store.ActBreakGlass), "Break glass"},
+	{string(store.ActReasonGiven), "Reason for access given"},
+	{string(store.ActSearch), "Patient search"},
+	{string(store.ActRefresh), "Record refreshed"},
+	{string(store.ActAccessRefused), "Access refused"},
+	{string(store.ActObjectionOverride), "Objection override"},
+	{string(store.ActSignIn), "Sign-in"},
+	{string(store.ActSignInRefused), "Sign-in refused"},
+	{string(store.ActSignOut), "Sign-out"},
+	{string(store.ActSessionLocked), "Session locked"},
+	{string(store.ActRoleChosen), "Role chosen"},
+	{string(store.ActAuditView), "Audit viewed"},
+	{string(store.ActAuditExport), "Audit exported"},
+	{string(store.ActAlertReview), "Alert reviewed"},
+	{string(store.ActObjectionStep), "Objection case step"},
+}
+
+// ActionLabel names an action.
+func ActionLabel(a store.Action) string {
+	for _, o := range AuditActions {
+		if o.Code == string(a) {
+			return o.Label
+		}
+	}
+	return string(a)
+}
+
+func exportURL(format string, q interface{ Encode() string }) string {
+	if q == nil {
+		return "/ig/audit/export/" + format
+	}
+	return "/ig/audit/export/" + format + "?" + q.Encode()
+}
+
+func joinStrings(ss []string) string { return strings.Join(ss, ", ") }

@@ -1,0 +1,75 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
+)
+
+// audit writes an event about this request, filling in who, from where
+// and in which session, and returns only once it is committed. Callers
+// that are about to show patient data must not show it if this fails.
+func (s *Server) audit(c echo.Context, ev store.AuditEvent) error {
+	if u := UserFrom(c.Request().Context()); u != nil {
+		ev.UserID, ev.UserName, ev.SessionHash = u.ID, u.Name, u.SessionHash
+		if u.Role != nil {
+			ev.RoleCode, ev.ODS = u.Role.Code, u.Role.ODS
+		}
+	}
+	if ev.ClientAddr == "" {
+		ev.ClientAddr = c.RealIP()
+	}
+	if ev.Outcome == "" {
+		ev.Outcome = store.OutcomeAllowed
+	}
+	if _, err := s.db.Audit(c.Request().Context(), ev); err != nil {
+		return &Error{Code: EUNAVAILABLE, Title: "Sorry, this cannot be shown now",
+			Message: "carerecord could not record this access in its audit log, so it shows nothing. Try again in a few minutes; if it keeps happening, contact your IT service desk.",
+			Err: fmt.Errorf("audit %s: %w", ev.Action, err)}
+	}
+	return nil
+}
+
+// answered lists the sources whose data a view holds.
+func answered(v *store.RecordView) []string {
+	var out []string
+	for _, st := range v.Sources {
+		switch st.State {
+		case store.StateLive, store.StateCached:
+			out = append(out, st.Source.ODS)
+		}
+	}
+	return out
+}
+
+// searchTerms describes a search for the audit log: identifiers and the
+// demographic terms typed, nothing the sources returned.
+func searchTerms(q map[string]string) string {
+	var parts []string
+	for _, k := range []string{"nhs", "family", "given", "dob", "gender", "postcode"} {
+		if v := strings.TrimSpace(q[k]); v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func trimTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// validNHS returns n if it is a well-formed NHS number, else "": the
+// audit log holds only real identifiers, never whatever was in a URL.
+func validNHS(n string) string {
+	if v, err := connectors.ParseNHSNumber(n); err == nil && v == n {
+		return n
+	}
+	return ""
+}
