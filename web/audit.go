@@ -29,7 +29,7 @@ func (s *Server) audit(c echo.Context, ev store.AuditEvent) error {
 	if _, err := s.db.Audit(c.Request().Context(), ev); err != nil {
 		return &Error{Code: EUNAVAILABLE, Title: "Sorry, this cannot be shown now",
 			Message: "carerecord could not record this access in its audit log, so it shows nothing. Try again in a few minutes; if it keeps happening, contact your IT service desk.",
-			Err: fmt.Errorf("audit %s: %w", ev.Action, err)}
+			Err:     fmt.Errorf("audit %s: %w", ev.Action, err)}
 	}
 	return nil
 }

@@ -101,7 +101,6 @@ func auditFilter(q url.Values) (store.AuditFilter, views.AuditForm) {
 	return f, form
 }
 
-
 // showAudit is the audit log search: newest first, paged.
 func (s *Server) showAudit(c echo.Context) error {
 	ctx := c.Request().Context()
