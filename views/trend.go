@@ -93,7 +93,7 @@ func NewChart(s Series, title string) Chart {
 	if span > 0 {
 		c.XTicks = append(c.XTicks, Tick{X: padL + plotW, Y: float64(chartH) - padB + 20, Label: Day(t1)})
 	}
-	c.Label = fmt.Sprintf("%s at %s, %d results from %s to %s, in %s", title, s.Source.Name, len(s.Points), Day(t0), Day(t1), orNotKnown(s.Units))
+	c.Label = fmt.Sprintf("%s at %s, %d results from %s to %s, in %s", title, s.Source.Name, len(s.Points), Day(t0), Day(t1), unitsOrNotStated(s.Units))
 	if r := s.Range.String(); r != "" {
 		c.Label += ", reference range " + r
 	}
@@ -104,7 +104,7 @@ func trimNum(v float64) string {
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
 }
 
-func orNotKnown(s string) string {
+func unitsOrNotStated(s string) string {
 	if s == "" {
 		return "units not stated"
 	}

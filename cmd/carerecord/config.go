@@ -62,6 +62,16 @@ type fileConfig struct {
 	Log struct {
 		Level string `toml:"level"`
 	} `toml:"log"`
+	Access struct {
+		Reasons            []reasonConfig `toml:"reasons"`
+		ReasonLifetime     duration       `toml:"reason_lifetime"`
+		BreakGlassLifetime duration       `toml:"break_glass_lifetime"`
+	} `toml:"access"`
+}
+
+type reasonConfig struct {
+	Code  string `toml:"code"`
+	Label string `toml:"label"`
 }
 
 type roleConfig struct {
@@ -159,6 +169,12 @@ func (fc *fileConfig) applyDefaults() {
 	if fc.Log.Level == "" {
 		fc.Log.Level = "info"
 	}
+	if fc.Access.ReasonLifetime.Duration == 0 {
+		fc.Access.ReasonLifetime.Duration = 4 * time.Hour
+	}
+	if fc.Access.BreakGlassLifetime.Duration == 0 {
+		fc.Access.BreakGlassLifetime.Duration = 30 * time.Minute
+	}
 	r := &fc.Records
 	if r.Deadline.Duration == 0 {
 		r.Deadline.Duration = 3 * time.Second
@@ -241,6 +257,26 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	}
 	if _, err := sessionKey(getenv(ss.KeyEnv)); err != nil {
 		bad("session.key_env", "environment variable %s: %v", ss.KeyEnv, err)
+	}
+	codes := map[string]bool{}
+	for i, r := range fc.Access.Reasons {
+		field := fmt.Sprintf("access.reasons[%d]", i)
+		switch {
+		case r.Code == "" || r.Code == web.BreakGlass:
+			bad(field+".code", "required, and not %q (break glass is always offered)", web.BreakGlass)
+		case codes[r.Code]:
+			bad(field+".code", "%s is listed twice", r.Code)
+		case r.Label == "":
+			bad(field+".label", "required: the sentence the user chooses, e.g. I am providing direct care to this patient")
+		}
+		codes[r.Code] = true
+	}
+	a := &fc.Access
+	if a.BreakGlassLifetime.Duration <= 0 || a.BreakGlassLifetime.Duration > a.ReasonLifetime.Duration {
+		bad("access.break_glass_lifetime", "must be positive and no longer than access.reason_lifetime (%s)", a.ReasonLifetime.Duration)
+	}
+	if a.ReasonLifetime.Duration > fc.Session.Lifetime.Duration {
+		bad("access.reason_lifetime", "must not be longer than session.lifetime (%s)", fc.Session.Lifetime.Duration)
 	}
 	seen := map[string]bool{}
 	for i, src := range fc.Sources {
@@ -345,4 +381,12 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func (fc *fileConfig) accessReasons() []web.AccessReason {
+	var out []web.AccessReason
+	for _, r := range fc.Access.Reasons {
+		out = append(out, web.AccessReason{Code: r.Code, Label: r.Label})
+	}
+	return out
 }

@@ -261,6 +261,8 @@ sp_key_file = "/etc/sp.key"
 		{"ErrShortSessionKey", good, env(map[string]string{"CARERECORD_SESSION_KEY": "c2hvcnQ="}), []string{"decodes to 5 bytes"}},
 		{"ErrNoIdP", strings.Replace(good, `idp_metadata_url = "https://idp.example.nhs.uk/metadata"`, "", 1), withKey, []string{"saml.idp_metadata_url: required"}},
 		{"ErrBadGroup", good + "\n[[roles]]\ncode = \"R8000\"\nname = \"Doctor\"\ngroup = \"doctors\"\n", withKey, []string{"roles[0].group: must be one of"}},
+		{"ErrReasonIsBreakGlass", good + "\n[[access.reasons]]\ncode = \"break-glass\"\nlabel = \"x\"\n", withKey, []string{"access.reasons[0].code: required, and not"}},
+		{"ErrBreakGlassLongerThanReason", good + "\n[access]\nreason_lifetime = \"1h\"\nbreak_glass_lifetime = \"2h\"\n", withKey, []string{"access.break_glass_lifetime"}},
 		{"ErrAssurance", strings.Replace(good, "[saml]", "[saml]\nmin_assurance = 5", 1), withKey, []string{"saml.min_assurance: must be 0 to 3"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},

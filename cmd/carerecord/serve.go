@@ -42,6 +42,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: roles,
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version,
+		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,
+		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration,
 	}
 
 	var idp *devidp.IdP
