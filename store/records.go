@@ -257,6 +257,10 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 	for i, c := range r.conns {
 		st := &view.Sources[i]
 		st.Source = r.srcs[i]
+		if !sourceAllowed(ctx, st.Source.ODS) {
+			withhold(st)
+			continue
+		}
 		row := rows[st.Source.ODS]
 		if !refresh && row != nil && now.Sub(row.FetchedAt()) < r.o.Fresh {
 			if cr, ok := r.decode(row); ok {
@@ -605,6 +609,10 @@ func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 	for i := range r.conns {
 		st := &view.Sources[i]
 		st.Source = r.srcs[i]
+		if !sourceAllowed(ctx, st.Source.ODS) {
+			withhold(st)
+			continue
+		}
 		k := flightKey{st.Source.ODS, nhs}
 		r.mu.Lock()
 		f := r.flights[k]
