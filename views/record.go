@@ -186,9 +186,14 @@ type RecordPage struct {
 	From, To int // 1-based range shown
 	PrevURL  string
 	NextURL  string
-	Pending  bool   // sources still loading: the page fills in
-	LiveURL  string // fragment to poll while pending
-	Now      time.Time
+	Pending  bool // sources still loading: the page fills in
+	// Objected: the patient has an upheld objection to sharing; only the
+	// user's own organisation's data is shown unless Overridden.
+	Objected    bool
+	Overridden  bool
+	CanOverride bool
+	LiveURL     string // fragment to poll while pending
+	Now         time.Time
 }
 
 // TrendPoint is one value on a trend.
@@ -274,6 +279,7 @@ type SearchHit struct {
 	Deceased   bool
 	Sources    []connectors.Source
 	Disagree   bool
+	Objected   bool
 	URL        string
 }
 

@@ -53,6 +53,9 @@ type Config struct {
 	// the session; BreakGlassLifetime, shorter, for emergency access.
 	GrantLifetime      time.Duration
 	BreakGlassLifetime time.Duration
+	// AllowObjectionOverride lets a user override a patient's upheld
+	// objection in an emergency, with a written reason (off by default).
+	AllowObjectionOverride bool
 
 	// Records fans out to the configured sources and caches their answers.
 	// Nil when no source is configured: search and records say so.

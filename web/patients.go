@@ -58,6 +58,10 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	objected, err := s.db.UpheldNHSNumbers(ctx)
+	if err != nil {
+		return err
+	}
 	for _, h := range hits {
 		p := h.Patient
 		hit := views.SearchHit{NHS: h.NHSNumber, Name: views.PatientName(&p), Born: views.Date(p.BirthDate), Gender: views.Gender(p.Gender),
@@ -65,6 +69,14 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 			URL: "/patients/" + h.NHSNumber}
 		if !p.Restricted {
 			hit.Postcode = p.Postcode
+		}
+		if h.NHSNumber == "" {
+			hit.URL = "" // no NHS number: no record page to link to
+		}
+		if objected[h.NHSNumber] {
+			// The patient exists, and has objected: say so, and show no
+			// more of what other organisations hold than needed to know them.
+			hit.Objected, hit.Postcode, hit.Sources = true, "", nil
 		}
 		page.Hits = append(page.Hits, hit)
 	}
@@ -170,7 +182,10 @@ func (s *Server) showRecord(c echo.Context) error {
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	ctx := c.Request().Context()
+	ctx, objected, err := s.recordContext(c, nhs, g)
+	if err != nil {
+		return err
+	}
 	v, err := s.cfg.Records.Open(ctx, nhs, false)
 	if err != nil {
 		return err
@@ -184,7 +199,15 @@ func (s *Server) showRecord(c echo.Context) error {
 		return err
 	}
 	rp := s.recordPage(c, nhs, v)
+	s.markObjection(&rp, objected, g)
 	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
+}
+
+// markObjection tells the page about an upheld objection.
+func (s *Server) markObjection(rp *views.RecordPage, objected bool, g store.AccessGrant) {
+	rp.Objected = objected
+	rp.Overridden = objected && g.ObjectionOverride
+	rp.CanOverride = objected && !g.ObjectionOverride && s.cfg.AllowObjectionOverride && rp.Clinical
 }
 
 // showRecordLive re-renders the live part of the record page from the
@@ -201,7 +224,11 @@ func (s *Server) showRecordLive(c echo.Context) error {
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	v, err := s.cfg.Records.Status(c.Request().Context(), nhs)
+	ctx, objected, err := s.recordContext(c, nhs, g)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Records.Status(ctx, nhs)
 	if err != nil {
 		return err
 	}
@@ -209,7 +236,9 @@ func (s *Server) showRecordLive(c echo.Context) error {
 	if err := s.audit(c, store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: "page filled in as sources answered", Sources: answered(v)}); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.RecordLive(s.recordPage(c, nhs, v)))
+	rp := s.recordPage(c, nhs, v)
+	s.markObjection(&rp, objected, g)
+	return render(c, http.StatusOK, views.RecordLive(rp))
 }
 
 // refreshRecord asks every source again, ignoring fresh cache.
@@ -225,7 +254,11 @@ func (s *Server) refreshRecord(c echo.Context) error {
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, true)
+	ctx, objected, err := s.recordContext(c, nhs, g)
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Records.Open(ctx, nhs, true)
 	if err != nil {
 		return err
 	}
@@ -235,6 +268,7 @@ func (s *Server) refreshRecord(c echo.Context) error {
 	// Rendered here rather than redirected: the page must say which
 	// sources failed this refresh, which a fresh cache would hide.
 	rp := s.recordPage(c, nhs, v)
+	s.markObjection(&rp, objected, g)
 	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
 }
 
@@ -345,7 +379,11 @@ func (s *Server) openView(c echo.Context, what store.Action, detail string) (str
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	v, err := s.cfg.Records.Open(c.Request().Context(), nhs, false)
+	ctx, _, err := s.recordContext(c, nhs, g)
+	if err != nil {
+		return "", nil, views.Banner{}, err
+	}
+	v, err := s.cfg.Records.Open(ctx, nhs, false)
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}

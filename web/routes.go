@@ -49,6 +49,7 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/patients/:nhs/access", PermDemog, s.showAccessReason, "showAccessReason"},
 		{http.MethodPost, "/patients/:nhs/access", PermDemog, s.giveAccessReason, "giveAccessReason"},
 		{http.MethodGet, "/patients/:nhs", PermDemog, s.showRecord, "showRecord"},
+		{http.MethodPost, "/patients/:nhs/override", PermClinical, s.overrideObjection, "overrideObjection"},
 		{http.MethodGet, "/patients/:nhs/live", PermDemog, s.showRecordLive, "showRecordLive"},
 		{http.MethodPost, "/patients/:nhs/refresh", PermDemog, s.refreshRecord, "refreshRecord"},
 		{http.MethodGet, "/patients/:nhs/results", PermClinical, s.showResults, "showResults"},
@@ -69,6 +70,19 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/ig/alerts/:id", PermAudit, s.showAlert, "showAlert"},
 		{http.MethodPost, "/ig/alerts/:id/review", PermAudit, s.reviewAlert, "reviewAlert"},
 		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
+
+		// Objections to sharing: the public form (no sign-in; CSRF, a size
+		// cap, a honeypot and a per-address limit instead, see
+		// objection.go) and the privacy officer's case queue.
+		{http.MethodGet, "/objection", PermPublic, s.showObjectionStart, "showObjectionStart"},
+		{http.MethodGet, "/objection/form", PermPublic, s.showObjectionForm, "showObjectionForm"},
+		{http.MethodPost, "/objection/form", PermPublic, s.submitObjection(newRateLimiter(objectionRateLimit, objectionRateWindow)), "submitObjection"},
+		{http.MethodGet, "/objection/done", PermPublic, s.showObjectionDone, "showObjectionDone"},
+		{http.MethodGet, "/ig/objections", PermObjection, s.showObjectionCases, "showObjectionCases"},
+		{http.MethodGet, "/ig/objections/:id", PermObjection, s.showObjectionCase, "showObjectionCase"},
+		{http.MethodPost, "/ig/objections/:id/identity", PermObjection, s.checkObjectionIdentity, "checkObjectionIdentity"},
+		{http.MethodPost, "/ig/objections/:id/decide", PermObjection, s.decideObjection, "decideObjection"},
+		{http.MethodPost, "/ig/objections/:id/withdraw", PermObjection, s.withdrawObjection, "withdrawObjection"},
 	}
 	if s.cfg.DevIdP != nil {
 		h := echo.WrapHandler(s.cfg.DevIdP)

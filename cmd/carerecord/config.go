@@ -63,9 +63,10 @@ type fileConfig struct {
 		Level string `toml:"level"`
 	} `toml:"log"`
 	Access struct {
-		Reasons            []reasonConfig `toml:"reasons"`
-		ReasonLifetime     duration       `toml:"reason_lifetime"`
-		BreakGlassLifetime duration       `toml:"break_glass_lifetime"`
+		Reasons                []reasonConfig `toml:"reasons"`
+		ReasonLifetime         duration       `toml:"reason_lifetime"`
+		BreakGlassLifetime     duration       `toml:"break_glass_lifetime"`
+		AllowObjectionOverride bool           `toml:"allow_objection_override"`
 	} `toml:"access"`
 }
 

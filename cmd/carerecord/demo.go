@@ -111,6 +111,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			c.Close()
 		}
 	}
+	// The demo's objecting patient, so the enforcement can be seen at once.
+	if err := db.SeedUpheldObjection(ctx, "9990000026", "Demo: the patient asked not to share their record"); err != nil {
+		closeSources()
+		db.Close()
+		ln.Close()
+		return fmt.Errorf("demo: seed objection: %w", err)
+	}
 	go records.RunPurger(ctx, 10*time.Minute)
 	go db.RunAuditVerifier(ctx, time.Hour)
 	sessionKeys, csrfKey := deriveKeys(master)

@@ -43,7 +43,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version,
 		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,
-		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration,
+		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration, AllowObjectionOverride: fc.Access.AllowObjectionOverride,
 	}
 
 	var idp *devidp.IdP

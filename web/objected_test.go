@@ -1,0 +1,151 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/carerecord/carerecord/connectors/synthetic"
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
+)
+
+// The objecting patient is held by a GP practice, Guy's and St Thomas'
+// and King's; the clinician works at King's (RJZ).
+const objecting = synthetic.OrdinaryNHSNumber
+
+func TestUpheldObjectionEnforced(t *testing.T) {
+	opt, _ := withSources(t, nil, 3e9)
+	e := newEnv(t, opt)
+	ctx := context.Background()
+	b := e.browser()
+	b.signIn("/saml/login", "clinician")
+	b.giveReason(objecting, "direct-care", "")
+	// Data of every source is in the cache from before the objection.
+	if p := b.get("/patients/" + objecting); p.status != http.StatusOK || find(p.doc, "", "data-testid", "objection-banner") != nil {
+		t.Fatalf("before the objection: %d", p.status)
+	}
+	if err := e.db.SeedUpheldObjection(ctx, objecting, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("RecordShowsOnlyOwnOrganisation", func(t *testing.T) {
+		p := b.get("/patients/" + objecting)
+		if find(p.doc, "", "data-testid", "objection-banner") == nil {
+			t.Fatal("no objection banner")
+		}
+		for _, en := range findAll(p.doc, "li", "data-testid", "entry") {
+			if attr(en, "data-source") != "RJZ" || attr(en, "data-also") != "" {
+				t.Fatalf("an entry from %s %s was shown", attr(en, "data-source"), attr(en, "data-also"))
+			}
+		}
+		for _, s := range findAll(p.doc, "li", "data-testid", "source") {
+			if !strings.Contains(text(s), "(RJZ)") && attr(s, "data-state") != "withheld" {
+				t.Fatalf("source %s is %s, want withheld", text(s), attr(s, "data-state"))
+			}
+		}
+		for _, never := range []string{"Guy's and St Thomas'", "Coldharbour"} {
+			for _, en := range findAll(p.doc, "li", "data-testid", "entry") {
+				if strings.Contains(text(en), never) {
+					t.Fatalf("shared data from %s in an entry", never)
+				}
+			}
+		}
+	})
+	t.Run("EveryOtherPathToo", func(t *testing.T) {
+		for _, path := range []string{"/patients/" + objecting + "/live", "/patients/" + objecting + "/results"} {
+			p := b.get(path)
+			if strings.Contains(p.body, `data-source="RJ1"`) || strings.Contains(p.body, `data-source="G85992"`) || strings.Contains(p.body, "Guy&#39;s and St Thomas&#39; NHS Foundation Trust</td>") {
+				t.Fatalf("%s shows another organisation's data", path)
+			}
+		}
+		// A document link of another organisation, guessed, finds nothing.
+		p := b.get("/patients/" + objecting + "/document?" + url.Values{"entry": {"RJ1/DocumentReference/x"}}.Encode())
+		if p.status != http.StatusNotFound {
+			t.Fatalf("guessed document: %d", p.status)
+		}
+		p = b.post("/patients/"+objecting+"/refresh", url.Values{"csrf_token": {b.csrf()}})
+		if strings.Contains(p.body, `data-source="RJ1"`) {
+			t.Fatal("refresh showed another organisation's data")
+		}
+	})
+	t.Run("CacheHoldsNoSharedData", func(t *testing.T) {
+		// The objection's uphold purges the cache (the case handler calls
+		// Records.Purge); here the purge is done as that handler does, and
+		// no path may fill it again with other organisations' data.
+		if err := e.records.Purge(ctx, objecting); err != nil {
+			t.Fatal(err)
+		}
+		b.get("/patients/" + objecting)
+		b.post("/patients/"+objecting+"/refresh", url.Values{"csrf_token": {b.csrf()}})
+		cached, err := e.db.CachedRecords(ctx, objecting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cached {
+			if c.Source != "RJZ" {
+				t.Fatalf("the cache holds %s's data for an objecting patient", c.Source)
+			}
+		}
+	})
+	t.Run("SearchSaysSo", func(t *testing.T) {
+		p := b.get("/patients?nhs=" + objecting)
+		hits := findAll(p.doc, "tr", "data-testid", "search-hit")
+		if len(hits) != 1 || find(hits[0], "strong", "data-testid", "objected") == nil {
+			t.Fatalf("%d hits; objection not shown", len(hits))
+		}
+		if strings.Contains(text(hits[0]), "Coldharbour") || strings.Contains(text(hits[0]), "SW9") {
+			t.Fatal("the hit lists other organisations or the postcode")
+		}
+	})
+	t.Run("NoOverrideByDefault", func(t *testing.T) {
+		p := b.get("/patients/" + objecting)
+		if find(p.doc, "form", "action", "/patients/"+objecting+"/override") != nil {
+			t.Fatal("an override is offered although policy does not allow it")
+		}
+		r := b.post("/patients/"+objecting+"/override", url.Values{"csrf_token": {b.csrf()}, "override_reason": {"Unconscious, allergy history needed now"}})
+		if r.status != http.StatusForbidden {
+			t.Fatalf("override without policy: %d", r.status)
+		}
+	})
+}
+
+func TestObjectionOverride(t *testing.T) {
+	opt, _ := withSources(t, nil, 3e9)
+	e := newEnv(t, opt, withConfig(func(c *web.Config) { c.AllowObjectionOverride = true }))
+	ctx := context.Background()
+	if err := e.db.SeedUpheldObjection(ctx, objecting, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn("/saml/login", "clinician")
+	b.giveReason(objecting, "direct-care", "")
+	p := b.get("/patients/" + objecting)
+	if find(p.doc, "form", "action", "/patients/"+objecting+"/override") == nil {
+		t.Fatal("no override offered where policy allows it")
+	}
+	if r := b.post("/patients/"+objecting+"/override", url.Values{"csrf_token": {b.csrf()}, "override_reason": {"short"}}); r.status != http.StatusBadRequest {
+		t.Fatalf("override without a real reason: %d", r.status)
+	}
+	if r := b.post("/patients/"+objecting+"/override", url.Values{"csrf_token": {b.csrf()}, "override_reason": {"Unconscious in ED, allergy history needed now"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("override: %d", r.status)
+	}
+	p = b.get("/patients/" + objecting)
+	shared := false
+	for _, en := range findAll(p.doc, "li", "data-testid", "entry") {
+		shared = shared || attr(en, "data-source") != "RJZ"
+	}
+	if !shared {
+		t.Fatal("after the override, other organisations' data is still withheld")
+	}
+	evs, _, err := e.db.SearchAudit(ctx, store.AuditFilter{Actions: []store.Action{store.ActObjectionOverride}, Limit: 10})
+	if err != nil || len(evs) != 1 || evs[0].NHSNumber != objecting || !strings.Contains(evs[0].Detail, "Unconscious") {
+		t.Fatalf("override audit: %v %+v", err, evs)
+	}
+	alerts, err := e.db.Alerts(ctx, store.AlertOpen, 10)
+	if err != nil || len(alerts) == 0 || alerts[0].Kind != store.AlertObjectionOverride {
+		t.Fatalf("no objection-override alert raised: %v %+v", err, alerts)
+	}
+}
