@@ -1,0 +1,70 @@
+package views
+
+// ObjectionForm is the public objection form as the person typed it, with
+// a message per field that is wrong, in the order the fields appear.
+type ObjectionForm struct {
+	Kind          string // "object" or "withdraw"
+	OnBehalf      string // "yes" or "no"
+	SubmitterName string
+	Relationship  string
+	Authority     string
+	FullName      string
+	Day           string
+	Month         string
+	Year          string
+	NHS           string
+	Address       string
+	Postcode      string
+	Contact       string
+	Reason        string
+	Declared      bool
+	Errors        []FieldError
+}
+
+// ErrorFor returns the message for a field, or "".
+func (f ObjectionForm) ErrorFor(field string) string {
+	for _, e := range f.Errors {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+// The form's field limits, in characters (the store refuses longer).
+// They match store.MaxObjection*; views does not import the store.
+const (
+	ObjectionMaxName         = 200
+	ObjectionMaxAddress      = 500
+	ObjectionMaxPostcode     = 10
+	ObjectionMaxContact      = 200
+	ObjectionMaxRelationship = 100
+	ObjectionMaxAuthority    = 500
+	ObjectionMaxReason       = 1000
+	ObjectionMaxNHS          = 20 // ten digits and the spaces people type
+)
+
+// ObjectionRefusal is the page for a form that was not accepted for a
+// reason other than a field: too many forms, a hidden field filled, too
+// much sent.
+type ObjectionRefusal struct {
+	Title   string
+	Message string
+	Retry   bool // offer a link back to the form
+}
+
+// describedBy lists the ids of a field's hint and error message, for
+// aria-describedby.
+func describedBy(id string, hint, err bool) string {
+	s := ""
+	if hint {
+		s = id + "-hint"
+	}
+	if err {
+		if s != "" {
+			s += " "
+		}
+		s += id + "-error"
+	}
+	return s
+}
