@@ -264,7 +264,7 @@ func hostileData(org Org) *dataset {
 		"resourceType": "MedicationStatement", "id": b.pid + "-ms", "status": "active",
 		"medicationCodeableConcept": b.concept("statement medicine"), "subject": b.subject(),
 		"effectivePeriod": map[string]any{"start": when(60)}, "dateAsserted": when(6),
-		"dosage":          []any{map[string]any{"text": b.text("statement dose")}},
+		"dosage": []any{map[string]any{"text": b.text("statement dose")}},
 	}, true)
 	b.add("Encounter", b.id("enc"), map[string]any{
 		"resourceType": "Encounter", "id": b.pid + "-enc", "status": "finished",
