@@ -471,15 +471,16 @@ func (db *DB) SearchCases(ctx context.Context, q string) ([]ObjectionCase, error
 		return nil, nil
 	}
 	if ref, ok := NormaliseRef(q); ok {
+		// Some names are also well-formed references ("Hartnett"): a
+		// reference that finds no case is searched for as a name.
 		oc, err := db.CaseByRef(ctx, ref)
-		if errors.Is(err, ErrNotFound) {
-			return nil, nil
+		if err == nil {
+			oc.Steps = nil
+			return []ObjectionCase{oc}, nil
 		}
-		if err != nil {
+		if !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
-		oc.Steps = nil
-		return []ObjectionCase{oc}, nil
 	}
 	if nhs, err := connectors.ParseNHSNumber(q); err == nil {
 		c, err := db.cacheKeys()

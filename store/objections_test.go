@@ -291,6 +291,9 @@ func TestSearchCases(t *testing.T) {
 	refA, _ := db.SubmitObjection(ctx, a)
 	now = now.Add(time.Minute)
 	refB, _ := db.SubmitObjection(ctx, b)
+	c := sampleForm()
+	c.FullName, c.NHSNumber = "Mary Hartnett", ""
+	refC, _ := db.SubmitObjection(ctx, c)
 
 	for _, tt := range []struct {
 		q    string
@@ -305,6 +308,7 @@ func TestSearchCases(t *testing.T) {
 		{"", nil},                 // nothing asked, nothing listed
 		{"CR-3333-3333", nil},     // well formed, no such case
 		{"Nobody", nil},
+		{"hartnett", []string{refC}}, // a name that is also a well-formed reference
 	} {
 		got, err := db.SearchCases(ctx, tt.q)
 		if err != nil {
@@ -319,7 +323,7 @@ func TestSearchCases(t *testing.T) {
 		}
 	}
 	open, _ := db.OpenCases(ctx)
-	if len(open) != 2 || open[0].Ref != refA || open[1].Ref != refB {
+	if len(open) != 3 || open[0].Ref != refA || open[1].Ref != refB {
 		t.Fatalf("open cases not oldest first: %+v", open)
 	}
 }
