@@ -373,7 +373,19 @@ func (s *Server) decideObjection(c echo.Context) error {
 	errs = append(errs, noteErrors("decision-note", note, "Enter the reason for your decision")...)
 	return s.caseStep(c, oc, errs, func(p *views.CasePage) { p.Decision, p.DecisionNote = decision, note },
 		oc.MatchedNHS, func(u *User) error {
-			return s.db.DecideCase(c.Request().Context(), oc.ID, decision == "upheld", u.ID, u.Name, note)
+			ctx := c.Request().Context()
+			if err := s.db.DecideCase(ctx, oc.ID, decision == "upheld", u.ID, u.Name, note); err != nil {
+				return err
+			}
+			// An upheld objection purges the patient's cached shared data at
+			// once; from now on no path fetches or caches it again (see
+			// recordContext).
+			if decision == "upheld" && oc.Form.Kind == store.KindObject && s.cfg.Records != nil {
+				if err := s.cfg.Records.Purge(ctx, oc.MatchedNHS); err != nil {
+					return fmt.Errorf("purge cache after objection upheld: %w", err)
+				}
+			}
+			return nil
 		})
 }
 

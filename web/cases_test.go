@@ -86,8 +86,18 @@ func TestObjectionCaseJourney(t *testing.T) {
 		t.Fatalf("decision without a reason: status %d", r.status)
 	}
 	form.Set("decision-note", "Objection is valid.")
+	// Shared data in the cache from an earlier view is purged at once.
+	if _, err := e.records.Open(ctx, synthetic.OrdinaryNHSNumber, false); err != nil {
+		t.Fatal(err)
+	}
+	if cached, _ := e.db.CachedRecords(ctx, synthetic.OrdinaryNHSNumber); len(cached) == 0 {
+		t.Fatal("the cache was not warmed")
+	}
 	if r := ig.post(at+"/decide", form); r.status != http.StatusSeeOther {
 		t.Fatalf("decide: status %d", r.status)
+	}
+	if cached, _ := e.db.CachedRecords(ctx, synthetic.OrdinaryNHSNumber); len(cached) != 0 {
+		t.Fatalf("%d cached records remain after the objection was upheld", len(cached))
 	}
 	if up, err := e.db.HasUpheldObjection(ctx, synthetic.OrdinaryNHSNumber); !up || err != nil {
 		t.Fatalf("upheld objection not in force: %v %v", up, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,6 +66,12 @@ type Config struct {
 	// "development sign-in" warning. Never set in production unless the
 	// configuration explicitly enables it.
 	DevIdP http.Handler
+
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For header names the client. Empty: the peer address is
+	// the client, and X-Forwarded-For is ignored (it could be forged to
+	// dodge rate limits or mislead the audit log).
+	TrustedProxies []*net.IPNet
 
 	Logger  *slog.Logger
 	Version string

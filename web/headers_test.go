@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web/devidp"
 )
 
@@ -153,5 +155,21 @@ func TestRequestLog(t *testing.T) {
 		if strings.Contains(e.logs.String(), never) {
 			t.Errorf("the log holds %q from a query string", never)
 		}
+	}
+}
+
+// A forged X-Forwarded-For changes nothing: the audit log records the
+// connecting address, so rate limits and investigations cannot be misled.
+func TestForwardedForIgnoredByDefault(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.header.Set("X-Forwarded-For", "203.0.113.9")
+	b.post("/saml/acs", url.Values{"SAMLResponse": {"bm90IHNhbWw="}})
+	evs, _, err := e.db.SearchAudit(context.Background(), store.AuditFilter{Limit: 1})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("%v %d", err, len(evs))
+	}
+	if evs[0].ClientAddr != "127.0.0.1" {
+		t.Fatalf("client address %q, want the connecting address 127.0.0.1", evs[0].ClientAddr)
 	}
 }

@@ -23,10 +23,11 @@ import (
 // fileConfig is the configuration file (TOML), field for field. The
 // example in docs/carerecord.example.toml documents every key.
 type fileConfig struct {
-	BaseURL  string `toml:"base_url"`
-	Listen   string `toml:"listen"`
-	Database string `toml:"database"`
-	TLS      struct {
+	BaseURL        string   `toml:"base_url"`
+	TrustedProxies []string `toml:"trusted_proxies"`
+	Listen         string   `toml:"listen"`
+	Database       string   `toml:"database"`
+	TLS            struct {
 		CertFile string `toml:"cert_file"`
 		KeyFile  string `toml:"key_file"`
 	} `toml:"tls"`
@@ -208,6 +209,11 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	} else if _, _, err := net.SplitHostPort(fc.Listen); err != nil {
 		bad("listen", "must be host:port, got %q", fc.Listen)
 	}
+	for i, p := range fc.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "must be a network like 10.0.0.0/8, got %q", p)
+		}
+	}
 	if fc.Database == "" {
 		bad("database", "required: path of the SQLite database file")
 	}
@@ -388,6 +394,16 @@ func (fc *fileConfig) accessReasons() []web.AccessReason {
 	var out []web.AccessReason
 	for _, r := range fc.Access.Reasons {
 		out = append(out, web.AccessReason{Code: r.Code, Label: r.Label})
+	}
+	return out
+}
+
+func (fc *fileConfig) trustedProxies() []*net.IPNet {
+	var out []*net.IPNet
+	for _, p := range fc.TrustedProxies {
+		if _, n, err := net.ParseCIDR(p); err == nil {
+			out = append(out, n)
+		}
 	}
 	return out
 }

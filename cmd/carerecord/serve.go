@@ -41,7 +41,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg := web.Config{
 		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: roles,
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
-		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version,
+		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version, TrustedProxies: fc.trustedProxies(),
 		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,
 		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration, AllowObjectionOverride: fc.Access.AllowObjectionOverride,
 	}
