@@ -23,9 +23,29 @@ func TestUpheldObjectionEnforced(t *testing.T) {
 	b := e.browser()
 	b.signIn("/saml/login", "clinician")
 	b.giveReason(objecting, "direct-care", "")
-	// Data of every source is in the cache from before the objection.
+	// Data of every source is in the cache from before the objection; note
+	// every link to another organisation's documents and results.
 	if p := b.get("/patients/" + objecting); p.status != http.StatusOK || find(p.doc, "", "data-testid", "objection-banner") != nil {
 		t.Fatalf("before the objection: %d", p.status)
+	}
+	var sharedLinks []string
+	for page := b.get("/patients/" + objecting); ; {
+		for _, en := range findAll(page.doc, "li", "data-testid", "entry") {
+			if attr(en, "data-source") == "RJZ" {
+				continue
+			}
+			for _, a := range findAll(en, "a", "", "") {
+				sharedLinks = append(sharedLinks, attr(a, "href"))
+			}
+		}
+		next := attr(find(page.doc, "a", "class", "nhsuk-pagination__link nhsuk-pagination__link--next"), "href")
+		if next == "" {
+			break
+		}
+		page = b.get(next)
+	}
+	if len(sharedLinks) == 0 {
+		t.Fatal("no links to other organisations' items to try")
 	}
 	if err := e.db.SeedUpheldObjection(ctx, objecting, "test"); err != nil {
 		t.Fatal(err)
@@ -59,6 +79,22 @@ func TestUpheldObjectionEnforced(t *testing.T) {
 			p := b.get(path)
 			if strings.Contains(p.body, `data-source="RJ1"`) || strings.Contains(p.body, `data-source="G85992"`) || strings.Contains(p.body, "Guy&#39;s and St Thomas&#39; NHS Foundation Trust</td>") {
 				t.Fatalf("%s shows another organisation's data", path)
+			}
+		}
+		// Every link that led to another organisation's document or trend
+		// before the objection now shows none of it.
+		for _, link := range sharedLinks {
+			p := b.get(link)
+			switch {
+			case p.status == http.StatusNotFound:
+			case p.status == http.StatusOK && strings.Contains(link, "/trend"):
+				for _, row := range findAll(find(p.doc, "table", "data-testid", "trend-table"), "tr", "", "") {
+					if cells := findAll(row, "td", "", ""); len(cells) > 0 && !strings.Contains(text(cells[len(cells)-1]), "King's") {
+						t.Fatalf("%s shows a result from %s", link, text(cells[len(cells)-1]))
+					}
+				}
+			default:
+				t.Fatalf("%s: status %d, want nothing of another organisation", link, p.status)
 			}
 		}
 		// A document link of another organisation, guessed, finds nothing.
