@@ -16,6 +16,15 @@ type IGHomePage struct {
 	VerifyProblem  string
 	FirstBadSeq    int64
 	OpenAlerts     int
+	AlertsByKind   []KindCount
+	AccessesToday  int
+	BreakGlassWeek int
+}
+
+// KindCount is the number of open alerts of one kind.
+type KindCount struct {
+	Kind  string
+	Count int
 }
 
 // AuditForm is the audit search form as submitted.

@@ -177,6 +177,15 @@ func TestIGPages(t *testing.T) {
 		if !strings.Contains(text(find(home.doc, "p", "data-testid", "open-alerts")), "1 alert") {
 			t.Fatalf("IG home: %q", text(find(home.doc, "p", "data-testid", "open-alerts")))
 		}
+		nums := map[string]string{}
+		for _, row := range findAll(find(home.doc, "dl", "data-testid", "ig-numbers"), "div", "class", "nhsuk-summary-list__row") {
+			nums[text(find(row, "dt", "", ""))] = text(find(row, "dd", "", ""))
+		}
+		for k, want := range map[string]string{"Record views today": "1", "Break-glass uses in the last 7 days": "1", "Open alerts: break-glass": "1"} {
+			if nums[k] != want {
+				t.Errorf("IG number %q = %q, want %q (all: %v)", k, nums[k], want, nums)
+			}
+		}
 		list := ig.get("/ig/alerts")
 		link := attr(find(find(list.doc, "li", "data-testid", "alert"), "a", "", ""), "href")
 		if link == "" {

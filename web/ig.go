@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,17 @@ func (s *Server) showIGHome(c echo.Context) error {
 		return err
 	}
 	h.OpenAlerts = n
+	now := s.now().In(london)
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, london)
+	nums, err := s.db.IGNumbers(ctx, midnight, now.AddDate(0, 0, -7))
+	if err != nil {
+		return err
+	}
+	h.AccessesToday, h.BreakGlassWeek = nums.AccessesToday, nums.BreakGlassWeek
+	for kind, c := range nums.OpenAlertsByKind {
+		h.AlertsByKind = append(h.AlertsByKind, views.KindCount{Kind: kind, Count: c})
+	}
+	sort.Slice(h.AlertsByKind, func(i, j int) bool { return h.AlertsByKind[i].Kind < h.AlertsByKind[j].Kind })
 	return render(c, http.StatusOK, views.IGHome(s.page(c, "Information governance"), h))
 }
 
