@@ -196,55 +196,187 @@ func normaliseName(s string) string {
 	return strings.TrimFunc(strings.TrimSpace(s), func(r rune) bool { return !unicode.IsLetter(r) })
 }
 
-// txAlertHistory answers alertHistory inside the writer's transaction, so
-// it sees the batch's earlier events and alerts.
-type txAlertHistory struct{ tx *sql.Tx }
+// userActivity is what the windowed rules need to know about one user:
+// kept in the writer's memory so that evaluating the rules costs no query
+// per event, however long the user's history.
+type userActivity struct {
+	opened  map[string]time.Time   // patient -> latest allowed open
+	refused []time.Time            // refusals, oldest first
+	alerts  map[alertKey]time.Time // latest raise per kind and patient
+	last    time.Time              // latest event, for eviction
+}
+
+type alertKey struct{ kind, nhs string }
+
+// alertState holds the activity of recently seen users. Only the audit
+// writer goroutine uses it. A user's activity is loaded from the log the
+// first time the user is seen (one indexed read of their recent window);
+// after that every event of theirs passes through observe. After a failed
+// batch the writer drops it all, since it may have counted events that
+// were never committed.
+type alertState struct {
+	users map[string]*userActivity
+	seen  int
+}
+
+func (s *alertState) reset() { s.users, s.seen = nil, 0 }
+
+// horizon is how far back any rule looks.
+func (r AlertRules) horizon() time.Duration {
+	return max(r.ManyPatientsWindow, r.RefusalWindow, r.RepeatWindow)
+}
+
+// user returns ev's user's activity, loading it on first sight, or nil
+// for an event without a user.
+func (s *alertState) user(ctx context.Context, q querier, r AlertRules, ev *AuditEvent) (*userActivity, error) {
+	if ev.UserID == "" {
+		return nil, nil
+	}
+	if s.users == nil {
+		s.users = map[string]*userActivity{}
+	}
+	if u, ok := s.users[ev.UserID]; ok {
+		return u, nil
+	}
+	u, err := loadUserActivity(ctx, q, r, ev.UserID, ev.Time)
+	if err != nil {
+		return nil, err
+	}
+	s.users[ev.UserID] = u
+	return u, nil
+}
+
+// sweep forgets users idle for longer than any rule looks back, so the
+// memory follows the number of recently active users.
+func (s *alertState) sweep(r AlertRules, now time.Time) {
+	if s.seen++; s.seen < 4096 {
+		return
+	}
+	s.seen = 0
+	for id, u := range s.users {
+		if now.Sub(u.last) > r.horizon() {
+			delete(s.users, id)
+		}
+	}
+}
 
 // windowStart returns the first seq whose time is at or after since.
 // Stamped times follow commit order, so the user's events in the window
 // are then an index range (user_id, seq >= start) rather than a scan of
 // the user's whole history.
-func (h txAlertHistory) windowStart(ctx context.Context, since time.Time) (int64, error) {
+func windowStart(ctx context.Context, q querier, since time.Time) (int64, error) {
 	var seq int64
-	err := h.tx.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1`, ms(since)).Scan(&seq)
+	err := q.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1`, ms(since)).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 1 << 62, nil
 	}
 	return seq, err
 }
 
-func (h txAlertHistory) patientsOpened(ctx context.Context, userID string, since time.Time) (int, error) {
-	start, err := h.windowStart(ctx, since)
+func loadUserActivity(ctx context.Context, q querier, r AlertRules, userID string, now time.Time) (*userActivity, error) {
+	u := &userActivity{opened: map[string]time.Time{}, alerts: map[alertKey]time.Time{}, last: now}
+	since := now.Add(-r.horizon())
+	start, err := windowStart(ctx, q, since)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var n int
-	err = h.tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT nhs_number) FROM audit_events
-		WHERE user_id = ? AND seq >= ? AND time >= ? AND action IN (?, ?) AND outcome = 'allowed' AND nhs_number != ''`,
-		userID, start, ms(since), string(ActRecordOpen), string(ActDocumentOpen)).Scan(&n)
-	return n, err
+	rows, err := q.QueryContext(ctx, `SELECT action, outcome, nhs_number, time FROM audit_events
+		WHERE user_id = ? AND seq >= ? AND time >= ? AND (outcome = 'refused' OR action IN (?, ?)) ORDER BY seq`,
+		userID, start, ms(since), string(ActRecordOpen), string(ActDocumentOpen))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var (
+			ev             AuditEvent
+			action, outcom string
+			t              int64
+		)
+		if err := rows.Scan(&action, &outcom, &ev.NHSNumber, &t); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ev.Action, ev.Outcome, ev.Time = Action(action), Outcome(outcom), fromMS(t)
+		u.observe(&ev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT kind, nhs_number, MAX(raised) FROM audit_alerts
+		WHERE user_id = ? AND raised >= ? GROUP BY kind, nhs_number`, userID, ms(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k alertKey
+			t int64
+		)
+		if err := rows.Scan(&k.kind, &k.nhs, &t); err != nil {
+			return nil, err
+		}
+		u.alerts[k] = fromMS(t)
+	}
+	return u, rows.Err()
 }
 
-func (h txAlertHistory) refusals(ctx context.Context, userID string, since time.Time) (int, error) {
-	start, err := h.windowStart(ctx, since)
-	if err != nil {
-		return 0, err
+// observe counts a committed (or about to be committed) event.
+func (u *userActivity) observe(ev *AuditEvent) {
+	if ev.Time.After(u.last) {
+		u.last = ev.Time
 	}
-	var n int
-	err = h.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events
-		WHERE user_id = ? AND seq >= ? AND time >= ? AND outcome = 'refused'`, userID, start, ms(since)).Scan(&n)
-	return n, err
+	switch {
+	case ev.Outcome == OutcomeRefused:
+		u.refused = append(u.refused, ev.Time)
+	case (ev.Action == ActRecordOpen || ev.Action == ActDocumentOpen) && ev.NHSNumber != "":
+		if ev.Time.After(u.opened[ev.NHSNumber]) {
+			u.opened[ev.NHSNumber] = ev.Time
+		}
+	}
 }
 
-func (h txAlertHistory) alerted(ctx context.Context, kind, userID, nhs string, since time.Time) (bool, error) {
-	var one int
-	err := h.tx.QueryRowContext(ctx, `SELECT 1 FROM audit_alerts
-		WHERE user_id = ? AND kind = ? AND raised >= ? AND (? = '' OR nhs_number = ?) LIMIT 1`,
-		userID, kind, ms(since), nhs, nhs).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+func (u *userActivity) noteAlert(a Alert) { u.alerts[alertKey{a.Kind, a.NHSNumber}] = a.Raised }
+
+// memHistory answers the rules from one user's activity, forgetting what
+// has left the window as it goes.
+type memHistory struct{ u *userActivity }
+
+func (h memHistory) patientsOpened(_ context.Context, _ string, since time.Time) (int, error) {
+	if h.u == nil {
+		return 0, nil
+	}
+	for nhs, t := range h.u.opened {
+		if t.Before(since) {
+			delete(h.u.opened, nhs)
+		}
+	}
+	return len(h.u.opened), nil
+}
+
+func (h memHistory) refusals(_ context.Context, _ string, since time.Time) (int, error) {
+	if h.u == nil {
+		return 0, nil
+	}
+	i := 0
+	for i < len(h.u.refused) && h.u.refused[i].Before(since) {
+		i++
+	}
+	h.u.refused = h.u.refused[i:]
+	return len(h.u.refused), nil
+}
+
+func (h memHistory) alerted(_ context.Context, kind, _, nhs string, since time.Time) (bool, error) {
+	if h.u == nil {
 		return false, nil
 	}
-	return err == nil, err
+	for k, t := range h.u.alerts {
+		if k.kind == kind && (nhs == "" || k.nhs == nhs) && !t.Before(since) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {
