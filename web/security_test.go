@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/synthetic"
+	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
 )
 
@@ -599,4 +601,224 @@ func TestSignatureWrappingRefused(t *testing.T) {
 	if strings.Contains(e.logs.String(), `"user":"`+forgedUserID+`"`) {
 		t.Fatal("a request ran as the forged user")
 	}
+}
+
+// canReach reports whether the actor's permissions let it through to the
+// route's handler (the policy as routes_test.go writes it out).
+func canReach(a actor, r web.Route) bool {
+	switch {
+	case r.Perm == web.PermPublic:
+		return true
+	case !a.signedIn():
+		return false
+	case r.Perm == web.PermSignedIn:
+		return true
+	case !a.roleChosen():
+		return false
+	default:
+		return r.Perm == web.PermAnyRole || slices.Contains(a.perms, r.Perm)
+	}
+}
+
+// csrfRefusals are the titles of the two CSRF refusals: no or a wrong
+// token, and a request from another site.
+var csrfRefusals = []string{"This form has expired", "This request came from another website"}
+
+// TestCSRFEveryRoute sends every state-changing route in the route table,
+// as every actor that can reach it, a request with no token, a wrong
+// token, and a valid token from another site, and expects each refused
+// as a CSRF failure with nothing changed.
+func TestCSRFEveryRoute(t *testing.T) {
+	e := newEnv(t)
+	exempt := web.CSRFExempt()
+	if len(exempt) != 2 || exempt["POST /saml/acs"] == "" || exempt["POST /saml/slo"] == "" {
+		t.Fatalf("the CSRF exemption list is %v, want exactly POST /saml/acs and POST /saml/slo, each with its reason", exempt)
+	}
+	var routes []web.Route
+	for _, r := range e.srv.Routes() {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			continue
+		}
+		if _, ok := exempt[r.Method+" "+r.Path]; !ok {
+			routes = append(routes, r)
+		}
+	}
+	if len(routes) < 5 {
+		t.Fatalf("only %d state-changing routes: the route table was not read", len(routes))
+	}
+	checked := map[string]int{}
+	for _, a := range actors {
+		t.Run(a.name, func(t *testing.T) {
+			b := e.browser()
+			if a.signedIn() {
+				p := b.signIn("/saml/login", a.user)
+				if a.role != "" {
+					f := p.form(t, "form[action='/roles']")
+					f.Set("role", a.role)
+					b.follow(b.post("/roles", f))
+				}
+			}
+			tok := b.csrf()
+			foreign := "https://evil.example"
+			variants := []struct {
+				name   string
+				form   url.Values
+				header http.Header
+			}{
+				{"NoToken", url.Values{}, nil},
+				{"WrongToken", url.Values{"csrf_token": {"x" + tok[1:]}}, nil},
+				{"CrossSite", url.Values{"csrf_token": {tok}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+				{"ForeignOrigin", url.Values{"csrf_token": {tok}}, http.Header{"Origin": {foreign}}},
+				{"CrossSiteTokenInHeader", url.Values{}, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {foreign}, "X-Csrf-Token": {tok}}},
+			}
+			for _, r := range routes {
+				if !canReach(a, r) {
+					continue
+				}
+				checked[r.Method+" "+r.Path]++
+				for _, v := range variants {
+					b.header = v.header
+					p := b.post(samplePath(r.Path), v.form)
+					b.header = http.Header{}
+					if p.status != http.StatusForbidden || !slices.Contains(csrfRefusals, p.h1()) {
+						t.Errorf("%s %s %s: status %d %q, want 403 with a CSRF refusal", v.name, r.Method, r.Path, p.status, p.h1())
+					}
+				}
+			}
+			// Nothing refused changed anything: still signed in, in the
+			// same role.
+			if a.roleChosen() {
+				if p := b.get("/home"); p.status != http.StatusSeeOther || strings.HasPrefix(p.header.Get("Location"), "/saml/login") {
+					t.Errorf("after the refused requests /home: status %d to %q, want the role's home", p.status, p.header.Get("Location"))
+				}
+			}
+		})
+	}
+	for _, r := range routes {
+		if checked[r.Method+" "+r.Path] == 0 {
+			t.Errorf("%s %s: no actor reaches it, so its CSRF check went untested", r.Method, r.Path)
+		}
+	}
+}
+
+// TestNoStoreOnPatientAndAuditPages checks the security headers and
+// Cache-Control: no-store where TestSecurityHeaders cannot reach: the
+// record and its sub-pages once a reason is given, the IG pages with real
+// audit data and exports, and error pages of every kind.
+func TestNoStoreOnPatientAndAuditPages(t *testing.T) {
+	opt, _ := withSources(t, nil, 3*time.Second)
+	e := newEnv(t, opt)
+	nhs := synthetic.RichNHSNumber
+	clin := e.browser()
+	clin.signIn("/saml/login", "clinician")
+	clin.giveReason(nhs, "direct-care", "")
+
+	get := func(t *testing.T, b *browser, path string, status int) *page {
+		t.Helper()
+		p := b.get(path)
+		if p.status != status {
+			t.Fatalf("GET %s: status %d, want %d", path, p.status, status)
+		}
+		checkHeaders(t, "GET "+path, p.header, false)
+		return p
+	}
+	t.Run("RecordPagesWithReason", func(t *testing.T) {
+		rec := get(t, clin, "/patients/"+nhs, http.StatusOK)
+		if find(rec.doc, "li", "data-testid", "entry") == nil {
+			t.Fatal("the record page shows no entries: not the page with patient data")
+		}
+		get(t, clin, "/patients/"+nhs+"/live", http.StatusOK)
+		res := get(t, clin, "/patients/"+nhs+"/results", http.StatusOK)
+		var trend, doc string
+		for _, a := range findAll(res.doc, "a", "", "") {
+			if h := attr(a, "href"); strings.Contains(h, "/trend?") && trend == "" {
+				trend = h
+			}
+		}
+		for _, a := range findAll(get(t, clin, "/patients/"+nhs+"?kind=document", http.StatusOK).doc, "a", "", "") {
+			if h := attr(a, "href"); strings.Contains(h, "/document?") && doc == "" {
+				doc = h
+			}
+		}
+		if trend == "" || doc == "" {
+			t.Fatalf("no trend (%q) or document (%q) link to check", trend, doc)
+		}
+		get(t, clin, trend, http.StatusOK)
+		get(t, clin, doc, http.StatusOK)
+		p := clin.post("/patients/"+nhs+"/refresh", url.Values{"csrf_token": {clin.csrf()}})
+		if p.status != http.StatusOK {
+			t.Fatalf("refresh: status %d", p.status)
+		}
+		checkHeaders(t, "POST refresh", p.header, false)
+		get(t, clin, "/patients?nhs="+nhs, http.StatusOK)
+	})
+	t.Run("IGPages", func(t *testing.T) {
+		ig := e.browser()
+		ig.signIn("/saml/login", "igofficer")
+		for _, path := range []string{"/ig", "/ig/audit", "/ig/audit?nhs=" + nhs,
+			"/ig/patients/" + nhs, "/ig/users/555000000001", "/ig/alerts"} {
+			p := get(t, ig, path, http.StatusOK)
+			if path == "/ig/patients/"+nhs && !strings.Contains(p.body, "555000000001") {
+				t.Fatal("the patient access page does not show the clinician's access: not the page with audit data")
+			}
+		}
+		who := ig.get("/ig/who?nhs=" + nhs)
+		checkHeaders(t, "GET /ig/who", who.header, false)
+		if loc := who.header.Get("Location"); who.status != http.StatusSeeOther || loc != "/ig/patients/"+nhs {
+			t.Errorf("/ig/who: status %d to %q, want 303 to the patient's access page", who.status, loc)
+		}
+		for _, format := range []string{"csv", "fhir"} {
+			p := ig.get("/ig/audit/export/" + format)
+			if p.status != http.StatusOK || !strings.Contains(p.body, nhs) {
+				t.Fatalf("%s export: status %d, or it lacks the audited access", format, p.status)
+			}
+			checkHeaders(t, "export "+format, p.header, false)
+			if !strings.HasPrefix(p.header.Get("Content-Disposition"), "attachment") {
+				t.Errorf("%s export: Content-Disposition %q, want an attachment", format, p.header.Get("Content-Disposition"))
+			}
+		}
+	})
+	t.Run("ErrorPages", func(t *testing.T) {
+		anon := e.browser()
+		clerk := e.browser()
+		clerk.signIn("/saml/login", "clerk")
+		clerk.giveReason(nhs, "direct-care", "")
+		cases := []struct {
+			name   string
+			b      *browser
+			method string
+			path   string
+			status int
+		}{
+			{"BadRequest", clin, http.MethodGet, "/patients?nhs=9990000019", http.StatusBadRequest},
+			{"BadNHSNumberInPath", clin, http.MethodGet, "/patients/9990000019", http.StatusNotFound},
+			{"Forbidden", clin, http.MethodGet, "/ig/audit", http.StatusForbidden},
+			{"ForbiddenClinicalToClerk", clerk, http.MethodGet, "/patients/" + nhs + "/results", http.StatusForbidden},
+			{"NotFound", clin, http.MethodGet, "/patients/" + nhs + "/no-such-page", http.StatusNotFound},
+			{"DocumentNotFound", clin, http.MethodGet, "/patients/" + nhs + "/document?entry=nothing", http.StatusNotFound},
+			{"Unauthorized", anon, http.MethodPost, "/signout", http.StatusUnauthorized},
+			{"CSRFRefused", clin, http.MethodPost, "/patients/" + nhs + "/refresh", http.StatusForbidden},
+			{"TooLarge", anon, http.MethodPost, "/saml/acs", http.StatusRequestEntityTooLarge},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				var form url.Values
+				if tc.method == http.MethodPost {
+					form = url.Values{"csrf_token": {tc.b.csrf()}}
+					if tc.name == "CSRFRefused" {
+						form = url.Values{}
+					}
+					if tc.name == "TooLarge" {
+						form = url.Values{"SAMLResponse": {strings.Repeat("A", 2<<20)}}
+					}
+				}
+				p := tc.b.do(tc.method, tc.path, form)
+				if p.status != tc.status {
+					t.Fatalf("status %d, want %d", p.status, tc.status)
+				}
+				checkHeaders(t, tc.name, p.header, false)
+			})
+		}
+	})
 }

@@ -1,0 +1,149 @@
+package web
+
+// Fuzz tests of the form parsers, which are unexported; and the one
+// unexported value the external security tests need.
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/views"
+)
+
+// CSRFExempt returns the documented CSRF exemption list, for the security
+// tests in package web_test.
+func CSRFExempt() map[string]string {
+	out := make(map[string]string, len(csrfExempt))
+	for k, v := range csrfExempt {
+		out[k] = v
+	}
+	return out
+}
+
+// fuzzNow is a fixed "today" so that the corpus means the same every run.
+var fuzzNow = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+
+// FuzzParseSearch: the search form parser never panics; every error names
+// a field and says something; an NHS number that fails its check never
+// reaches a query; and an accepted form is a query the connectors accept.
+func FuzzParseSearch(f *testing.F) {
+	f.Add("999 000 0018", "", "", "", "", "", "", "")
+	f.Add("9990000019", "", "", "", "", "", "", "")
+	f.Add("", "Smith", "Jane", "12", "3", "1965", "female", "SE5 9ZZ")
+	f.Add("", "Smith", "", "31", "2", "1965", "", "")
+	f.Add("", "", "", "", "", "", "", "")
+	f.Add(" ", "O'Brien-Smith", "", "1", "1", "3000", "other", "")
+	f.Add("", "smith", "", "-1", "13", "99999999999999999999", "x", "SW1A 1AA EXTRA")
+	f.Fuzz(func(t *testing.T, nhs, family, given, day, month, year, gender, postcode string) {
+		form := &views.SearchForm{NHS: nhs, Family: family, Given: given, Day: day, Month: month, Year: year,
+			Gender: gender, Postcode: postcode}
+		q, errs := parseSearch(form, fuzzNow)
+		for _, e := range errs {
+			if e.Field == "" || e.Message == "" {
+				t.Fatalf("an error without a field or message: %+v", e)
+			}
+		}
+		if q.NHSNumber != "" {
+			n, err := connectors.ParseNHSNumber(q.NHSNumber)
+			if err != nil || n != q.NHSNumber {
+				t.Fatalf("query holds NHS number %q, which does not pass its check (%v)", q.NHSNumber, err)
+			}
+			if len(errs) > 0 {
+				t.Fatalf("an NHS number query beside errors %v", errs)
+			}
+		}
+		if _, err := connectors.ParseNHSNumber(nhs); strings.TrimSpace(nhs) != "" && err != nil && len(errs) == 0 {
+			t.Fatalf("the NHS number %q fails its check (%v) but the form was accepted", nhs, err)
+		}
+		if len(errs) > 0 {
+			return
+		}
+		// Accepted: a query every connector takes.
+		if err := q.Validate(); err != nil {
+			t.Fatalf("accepted form gives a query the connectors refuse: %v (%+v)", err, q)
+		}
+		if q.NHSNumber == "" {
+			if q.BirthDate.Time().After(fuzzNow) {
+				t.Fatalf("accepted a birth date after today: %v", q.BirthDate)
+			}
+			if len(q.Family) > 100 || len(q.Given) > 100 || len(q.Postcode) > 10 {
+				t.Fatalf("accepted an over-long field: %+v", q)
+			}
+		}
+	})
+}
+
+// FuzzParseObjection: the public objection form's parser never panics;
+// every error names a field; and a form it accepts is one the store will
+// take (the same rules as store's own check), so a patient never meets a
+// server error after a form the page called good.
+func FuzzParseObjection(f *testing.F) {
+	f.Add("object", "no", "", "", "", "Jane Smith", "12", "3", "1965", "999 000 0018", "12 Imaginary Road\r\nLondon", "se5 9zz", "jane@example.com", "I do not want my record shared", "yes")
+	f.Add("withdraw", "yes", "John Smith", "Son", "Lasting power of attorney", "Jane Smith", "1", "1", "1940", "", "1 Example Street", "SW1A 2AA", "01632 960 001", "", "yes")
+	f.Add("object", "no", "x", "y", "z", " ", "31", "2", "2020", "9990000019", " ", "SW1A2AA", "@", "", "")
+	f.Add("", "", "", "", "", "", "", "", "", "", "", "", "", "", "")
+	f.Add("object", "maybe", "", "", "", strings.Repeat("A", 201), "29", "2", "2024", "999-000-0018", "a", "A9 9AA", "+441632960001", strings.Repeat("é", 1001), "yes")
+	f.Fuzz(func(t *testing.T, kind, onBehalf, submitter, relationship, authority, fullName, day, month, year, nhs, address, postcode, contact, reason, declaration string) {
+		v := url.Values{"kind": {kind}, "on-behalf": {onBehalf}, "submitter-name": {submitter}, "relationship": {relationship},
+			"authority": {authority}, "full-name": {fullName}, "dob-day": {day}, "dob-month": {month}, "dob-year": {year},
+			"nhs": {nhs}, "address": {address}, "postcode": {postcode}, "contact": {contact}, "reason": {reason},
+			"declaration": {declaration}}
+		_, sf, errs := parseObjection(v, fuzzNow)
+		for _, e := range errs {
+			if e.Field == "" || e.Message == "" {
+				t.Fatalf("an error without a field or message: %+v", e)
+			}
+		}
+		if len(errs) > 0 {
+			return
+		}
+		if msg := objectionProblem(sf); msg != "" {
+			t.Fatalf("accepted a form the store refuses: %s (%+v)", msg, sf)
+		}
+		if sf.BirthDate.Time().After(fuzzNow) {
+			t.Fatalf("accepted a birth date after today: %v", sf.BirthDate)
+		}
+		if declaration != "yes" {
+			t.Fatal("accepted a form without the declaration")
+		}
+	})
+}
+
+// objectionProblem mirrors store's check of an objection form.
+func objectionProblem(f store.ObjectionForm) string {
+	need := func(v string, max int) bool {
+		return strings.TrimSpace(v) != "" && utf8.RuneCountInString(v) <= max
+	}
+	switch {
+	case f.Kind != store.KindObject && f.Kind != store.KindWithdraw:
+		return "kind"
+	case !need(f.FullName, store.MaxObjectionName):
+		return "full name"
+	case f.BirthDate.IsZero():
+		return "birth date"
+	case !need(f.Address, store.MaxObjectionAddress):
+		return "address"
+	case !need(f.Postcode, store.MaxObjectionPostcode):
+		return "postcode"
+	case !need(f.Contact, store.MaxObjectionContact):
+		return "contact"
+	case utf8.RuneCountInString(f.Reason) > store.MaxObjectionReason:
+		return "reason"
+	case f.OnBehalf && (!need(f.SubmitterName, store.MaxObjectionName) || !need(f.Relationship, store.MaxObjectionRelationship) ||
+		!need(f.Authority, store.MaxObjectionAuthority)):
+		return "on-behalf details"
+	case !f.OnBehalf && (f.SubmitterName != "" || f.Relationship != "" || f.Authority != ""):
+		return "on-behalf details on a form for oneself"
+	}
+	if f.NHSNumber != "" {
+		if n, err := connectors.ParseNHSNumber(f.NHSNumber); err != nil || n != f.NHSNumber {
+			return "NHS number"
+		}
+	}
+	return ""
+}
