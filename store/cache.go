@@ -341,8 +341,13 @@ func (db *DB) cacheRowFor(ctx context.Context, nhs, ods string) (cacheRow, bool,
 	if err != nil {
 		return cacheRow{}, false, err
 	}
-	r := cacheRow{patientKey: c.patientKey(nhs), source: ods}
-	err = db.read.QueryRowContext(ctx, `SELECT fetched_at, state, body FROM record_cache WHERE patient_key = ? AND source = ?`,
+	return db.cacheRowByKey(ctx, c.patientKey(nhs), ods)
+}
+
+// cacheRowByKey is cacheRowFor by pseudonymised patient key.
+func (db *DB) cacheRowByKey(ctx context.Context, patientKey []byte, ods string) (cacheRow, bool, error) {
+	r := cacheRow{patientKey: patientKey, source: ods}
+	err := db.read.QueryRowContext(ctx, `SELECT fetched_at, state, body FROM record_cache WHERE patient_key = ? AND source = ?`,
 		r.patientKey, ods).Scan(&r.fetchedAt, &r.state, &r.body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return cacheRow{}, false, nil
@@ -353,21 +358,56 @@ func (db *DB) cacheRowFor(ctx context.Context, nhs, ods string) (cacheRow, bool,
 	return r, true, nil
 }
 
-func (db *DB) decodeCacheRow(r *cacheRow) (CachedRecord, error) {
+// cacheMeta reads a patient's rows without their bodies: enough to judge
+// freshness and to find the rows already decoded in memory. A body is
+// read (cacheRowFor) only for a row that has to be decoded.
+func (db *DB) cacheMeta(ctx context.Context, nhs string) ([]cacheRow, error) {
 	c, err := db.cacheKeys()
 	if err != nil {
-		return CachedRecord{}, err
+		return nil, err
+	}
+	pk := c.patientKey(nhs)
+	rows, err := db.read.QueryContext(ctx, `SELECT source, fetched_at, state FROM record_cache WHERE patient_key = ?`, pk)
+	if err != nil {
+		return nil, fmt.Errorf("store: read record cache: %w", err)
+	}
+	defer rows.Close()
+	var out []cacheRow
+	for rows.Next() {
+		r := cacheRow{patientKey: pk}
+		if err := rows.Scan(&r.source, &r.fetchedAt, &r.state); err != nil {
+			return nil, fmt.Errorf("store: read record cache: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read record cache: %w", err)
+	}
+	return out, nil
+}
+
+func (db *DB) decodeCacheRow(r *cacheRow) (CachedRecord, error) {
+	cr, _, err := db.decodeCacheRowSize(r)
+	return cr, err
+}
+
+// decodeCacheRowSize is decodeCacheRow that also returns the size of the
+// decrypted body.
+func (db *DB) decodeCacheRowSize(r *cacheRow) (CachedRecord, int, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return CachedRecord{}, 0, err
 	}
 	out := CachedRecord{Source: r.source, FetchedAt: r.FetchedAt()}
 	pt, format, err := c.open(r.body, func(format byte) []byte {
 		return rowAD(format, r.patientKey, r.source, r.state, r.fetchedAt)
 	})
 	if err != nil {
-		return CachedRecord{}, fmt.Errorf("store: cached record from %s: %w", r.source, err)
+		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: %w", r.source, err)
 	}
 	defer clear(pt)
 	if format != cacheFormatJSON {
-		return CachedRecord{}, fmt.Errorf("store: cached record from %s: unknown format %d", r.source, format)
+		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: unknown format %d", r.source, format)
 	}
 	switch r.state {
 	case cacheStateNoRecord:
@@ -375,12 +415,12 @@ func (db *DB) decodeCacheRow(r *cacheRow) (CachedRecord, error) {
 	case cacheStateRecord:
 		out.Record = new(connectors.Record)
 		if err := json.Unmarshal(pt, out.Record); err != nil {
-			return CachedRecord{}, fmt.Errorf("store: cached record from %s: %w", r.source, err)
+			return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: %w", r.source, err)
 		}
 	default:
-		return CachedRecord{}, fmt.Errorf("store: cached record from %s: unknown state %q", r.source, r.state)
+		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: unknown state %q", r.source, r.state)
 	}
-	return out, nil
+	return out, len(pt), nil
 }
 
 // PurgeCachedRecords deletes every cached answer for a patient and returns

@@ -103,6 +103,10 @@ type RecordOptions struct {
 	// Logger receives one line per source fetch: identifiers and outcomes,
 	// never clinical content (default slog.Default()).
 	Logger *slog.Logger
+	// MemoryCacheBytes bounds the decoded records held in memory for
+	// repeat views within the fresh period (default
+	// DefaultMemoryCacheBytes; negative turns it off). See recordMemo.
+	MemoryCacheBytes int64
 }
 
 // Defaults for RecordOptions.
@@ -119,8 +123,10 @@ type Records struct {
 	db    *DB
 	conns []connectors.Connector
 	srcs  []connectors.Source
+	ods   []string
 	o     RecordOptions
 	log   *slog.Logger
+	memo  *recordMemo
 
 	// bg parents every background fetch: detached from the request that
 	// started it, but cancelled by Close.
@@ -190,14 +196,18 @@ func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records 
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.MemoryCacheBytes == 0 {
+		o.MemoryCacheBytes = DefaultMemoryCacheBytes
+	}
 	r := &Records{
-		db: db, conns: conns, o: o, log: o.Logger,
+		db: db, conns: conns, o: o, log: o.Logger, memo: newRecordMemo(max(o.MemoryCacheBytes, 0)),
 		flights:  map[flightKey]*flight{},
 		failures: map[flightKey]failure{},
 	}
 	r.bg, r.stop = context.WithCancel(context.Background())
 	for _, c := range conns {
 		r.srcs = append(r.srcs, c.Source())
+		r.ods = append(r.ods, c.Source().ODS)
 	}
 	return r
 }
@@ -213,6 +223,7 @@ func (r *Records) Close() {
 	r.mu.Unlock()
 	r.stop()
 	r.wg.Wait()
+	r.memo.clear()
 }
 
 func (r *Records) deadline(ods string) time.Duration {
@@ -263,7 +274,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 		}
 		row := rows[st.Source.ODS]
 		if !refresh && row != nil && now.Sub(row.FetchedAt()) < r.o.Fresh {
-			if cr, ok := r.decode(row); ok {
+			if cr, ok := r.decode(ctx, row); ok {
 				r.showCached(st, &answers[i], cr, now)
 				st.Pending = r.inFlight(flightKey{st.Source.ODS, nhs})
 				continue
@@ -294,7 +305,7 @@ func (r *Records) await(ctx context.Context, c connectors.Connector, nhs string,
 	row *cacheRow, now time.Time, st *SourceStatus, ans *answer) {
 	f, err := r.startFlight(c, nhs, threshold, time.Until(due))
 	if err != nil {
-		r.fallback(st, ans, row, now, StateFailed, st.Source.Name+": not asked, the service is shutting down")
+		r.fallback(ctx, st, ans, row, now, StateFailed, st.Source.Name+": not asked, the service is shutting down")
 		return
 	}
 	timer := time.NewTimer(time.Until(due))
@@ -307,10 +318,10 @@ func (r *Records) await(ctx context.Context, c connectors.Connector, nhs string,
 	// The answer may have arrived together with the deadline: use it.
 	select {
 	case <-f.answered:
-		r.showAnswer(st, ans, f, row, now)
+		r.showAnswer(ctx, st, ans, f, row, now)
 	default:
 		st.Pending = true
-		r.fallback(st, ans, row, now, StateTimeout, timeoutMessage(st.Source))
+		r.fallback(ctx, st, ans, row, now, StateTimeout, timeoutMessage(st.Source))
 	}
 }
 
@@ -334,10 +345,10 @@ func errorMessage(src connectors.Source, err error) (SourceState, string) {
 }
 
 // showAnswer fills st from an answered flight.
-func (r *Records) showAnswer(st *SourceStatus, ans *answer, f *flight, row *cacheRow, now time.Time) {
+func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer, f *flight, row *cacheRow, now time.Time) {
 	if f.err != nil {
 		state, msg := errorMessage(st.Source, f.err)
-		r.fallback(st, ans, row, now, state, msg)
+		r.fallback(ctx, st, ans, row, now, state, msg)
 		return
 	}
 	st.FetchedAt = f.res.fetchedAt
@@ -370,10 +381,10 @@ func (r *Records) showCached(st *SourceStatus, ans *answer, cr CachedRecord, now
 
 // fallback shows cache within MaxAge for a source that did not answer, or
 // else the given state and reason.
-func (r *Records) fallback(st *SourceStatus, ans *answer, row *cacheRow, now time.Time, state SourceState, msg string) {
+func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, row *cacheRow, now time.Time, state SourceState, msg string) {
 	st.Error = msg
 	if row != nil && now.Sub(row.FetchedAt()) < r.o.MaxAge {
-		if cr, ok := r.decode(row); ok {
+		if cr, ok := r.decode(ctx, row); ok {
 			r.showCached(st, ans, cr, now)
 			return
 		}
@@ -404,8 +415,14 @@ func (r *Records) merge(view *RecordView, answers []answer) {
 
 // loadRows reads the patient's cache rows by source. A cache that cannot
 // be read is logged and treated as empty: the sources can still answer.
+// With the in-memory cache on, bodies are left unread: decode reads one
+// only if its row is not held decoded.
 func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*cacheRow {
-	rows, err := r.db.cacheRows(ctx, nhs)
+	read := r.db.cacheRows
+	if r.memo.enabled() {
+		read = r.db.cacheMeta
+	}
+	rows, err := read(ctx, nhs)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Error("record cache read failed", "err", err)
@@ -419,13 +436,41 @@ func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*cacheRow
 	return m
 }
 
-// decode decrypts a cache row; a row that fails is logged and ignored, so
-// that a damaged cache shows nothing rather than something wrong.
-func (r *Records) decode(row *cacheRow) (CachedRecord, bool) {
-	cr, err := r.db.decodeCacheRow(row)
+// decode decrypts a cache row, or takes it from the in-memory cache if it
+// is held there for exactly this row; a row that fails is logged and
+// ignored, so that a damaged cache shows nothing rather than something
+// wrong. A row read without its body (loadRows) has it read here; if the
+// row has gone meanwhile (purged) nothing is shown from it, and if it was
+// replaced the newer row is used.
+func (r *Records) decode(ctx context.Context, row *cacheRow) (CachedRecord, bool) {
+	freshSince := ms(r.o.Now().Add(-r.o.Fresh))
+	if cr, ok := r.memo.get(row, freshSince); ok {
+		return cr, true
+	}
+	var gen uint64
+	if r.memo.enabled() {
+		gen = r.memo.generation()
+	}
+	if len(row.body) == 0 {
+		full, ok, err := r.db.cacheRowByKey(ctx, row.patientKey, row.source)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("record cache read failed", "source", row.source, "patient_ref", patientRef(row.patientKey), "err", err)
+			}
+			return CachedRecord{}, false
+		}
+		if !ok {
+			return CachedRecord{}, false
+		}
+		row = &full
+	}
+	cr, size, err := r.db.decodeCacheRowSize(row)
 	if err != nil {
 		r.log.Error("record cache row unusable", "source", row.source, "patient_ref", patientRef(row.patientKey), "err", err)
 		return CachedRecord{}, false
+	}
+	if row.fetchedAt >= freshSince {
+		r.memo.put(gen, row, cr, size)
 	}
 	return cr, true
 }
@@ -491,6 +536,8 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 		} else {
 			wrote = true
 		}
+		// The row was replaced: what memory held for it is out of date.
+		r.memo.dropPatient(pk, []string{k.ods})
 		log.Info("source fetched", "no_record", f.res.noRecord)
 	}
 
@@ -510,6 +557,7 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 		if err := r.db.purgeCachedRow(context.WithoutCancel(r.bg), k.nhs, k.ods); err != nil {
 			log.Error("record cache purge after fetch failed", "err", err)
 		}
+		r.memo.dropPatient(pk, []string{k.ods})
 	}
 	close(f.done)
 }
@@ -536,7 +584,7 @@ func (r *Records) noteFailure(k flightKey, f failure) {
 func (r *Records) fetch(ctx context.Context, c connectors.Connector, nhs string, threshold time.Time) (fetchResult, error) {
 	src := c.Source()
 	if row, ok, err := r.db.cacheRowFor(ctx, nhs, src.ODS); err == nil && ok && row.fetchedAt > ms(threshold) {
-		if cr, ok := r.decode(&row); ok {
+		if cr, ok := r.decode(ctx, &row); ok {
 			return fetchResult{rec: cr.Record, noRecord: cr.NoRecord, fetchedAt: cr.FetchedAt, fromCache: true}, nil
 		}
 	}
@@ -623,20 +671,20 @@ func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 			select {
 			case <-f.answered:
 				// Answered, cache write under way: the answer is the news.
-				r.showAnswer(st, &answers[i], f, row, now)
+				r.showAnswer(ctx, st, &answers[i], f, row, now)
 				continue
 			default:
 			}
 			st.Pending = true
-			r.fallback(st, &answers[i], row, now, StatePending, "")
+			r.fallback(ctx, st, &answers[i], row, now, StatePending, "")
 			continue
 		}
 		if failed && (row == nil || fail.at.After(row.FetchedAt())) {
-			r.fallback(st, &answers[i], row, now, fail.state, fail.msg)
+			r.fallback(ctx, st, &answers[i], row, now, fail.state, fail.msg)
 			continue
 		}
 		if row != nil && now.Sub(row.FetchedAt()) < r.o.MaxAge {
-			if cr, ok := r.decode(row); ok {
+			if cr, ok := r.decode(ctx, row); ok {
 				r.showCached(st, &answers[i], cr, now)
 				continue
 			}
@@ -710,16 +758,23 @@ func (r *Records) Purge(ctx context.Context, nhs string) error {
 		}
 	}
 	r.mu.Unlock()
-	if _, err := r.db.PurgeCachedRecords(ctx, nhs); err != nil {
-		return err
+	_, err = r.db.PurgeCachedRecords(ctx, nhs)
+	// After the rows have gone, so that no decode still under way can put
+	// one back in memory; and even if the delete failed.
+	if keys, kerr := r.db.cacheKeys(); kerr == nil {
+		r.memo.dropPatient(keys.patientKey(nhs), r.ods)
 	}
-	return nil
+	return err
 }
 
 // PurgeExpired removes cached answers older than MaxAge and returns how
-// many went.
+// many went, and drops decoded records past the fresh period from memory.
 func (r *Records) PurgeExpired(ctx context.Context) (int, error) {
-	return r.db.PurgeCacheBefore(ctx, r.o.Now().Add(-r.o.MaxAge))
+	now := r.o.Now()
+	n, err := r.db.PurgeCacheBefore(ctx, now.Add(-r.o.MaxAge))
+	// Memory holds decoded rows for the fresh period only.
+	r.memo.dropBefore(ms(now.Add(-r.o.Fresh)))
+	return n, err
 }
 
 // RunPurger calls PurgeExpired now and then every interval until ctx ends.

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/carerecord/carerecord/store"
+)
+
+// The synthetic audit log: a region's worth of users, patients and days,
+// shaped like a busy month (mostly record openings and searches).
+const (
+	logUsers    = 2000
+	logPatients = 50_000
+	logDays     = 30
+)
+
+func logUserID(i int) string { return fmt.Sprintf("5550%08d", i) }
+
+// logPatient returns the i-th NHS number of the log's population, in the
+// 999 test range with a valid Modulus 11 check digit.
+func logPatient(i int) string {
+	for n := 999_000_000 + i*2; ; n++ {
+		s := strconv.Itoa(n)
+		sum := 0
+		for k := range 9 {
+			sum += int(s[k]-'0') * (10 - k)
+		}
+		check := 11 - sum%11
+		if check == 11 {
+			check = 0
+		}
+		if check != 10 {
+			return s + strconv.Itoa(check)
+		}
+	}
+}
+
+// logStart is when the synthetic log begins: logDays before the run, so
+// that the events the load runs add come after it, as time goes on.
+func logStart(now time.Time) time.Time {
+	return now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -logDays)
+}
+
+// generateAuditLog builds the log in a database file. It runs in a child
+// process (see main), so that the memory the bulk load uses is not
+// counted against the server.
+func generateAuditLog(path string, n int, now time.Time) error {
+	users := make([]struct{ id, name, session, ods string }, logUsers)
+	for i := range users {
+		users[i].id = logUserID(i)
+		users[i].name = fmt.Sprintf("Dr User%04d LOGTEST", i)
+		users[i].session = store.HashToken("log session " + strconv.Itoa(i))
+		users[i].ods = []string{"RJZ", "RJ1", "RJ2", "RV5", "RD8", "G85991", "G85992", "G84991"}[i%8]
+	}
+	patients := make([]string, logPatients)
+	for i := range patients {
+		patients[i] = logPatient(i)
+	}
+	actions := []store.Action{store.ActRecordOpen, store.ActRecordOpen, store.ActRecordOpen, store.ActRecordOpen,
+		store.ActSearch, store.ActSearch, store.ActDocumentOpen, store.ActReasonGiven, store.ActSignIn, store.ActAccessRefused}
+	sources := []string{"RJZ", "RJ1", "G85991"}
+	base := logStart(now)
+	step := logDays * 24 * time.Hour / time.Duration(n)
+	rng := rand.New(rand.NewPCG(7, 11))
+	return store.BulkLoadAudit(context.Background(), path, n, func(i int) store.AuditEvent {
+		u := &users[rng.IntN(logUsers)]
+		ev := store.AuditEvent{Time: base.Add(time.Duration(i) * step), UserID: u.id, UserName: u.name,
+			RoleCode: "R8000", ODS: u.ods, SessionHash: u.session, ClientAddr: "10.20.30.40",
+			Action: actions[rng.IntN(len(actions))], Reason: "direct-care", Outcome: store.OutcomeAllowed}
+		switch ev.Action {
+		case store.ActSignIn:
+			ev.Reason = ""
+		case store.ActSearch:
+			ev.Reason, ev.Detail = "", "nhs="+patients[rng.IntN(logPatients)]
+		case store.ActAccessRefused:
+			ev.NHSNumber, ev.Outcome, ev.OutcomeWhy = patients[rng.IntN(logPatients)], store.OutcomeRefused, "no reason for access given"
+		default:
+			ev.NHSNumber = patients[rng.IntN(logPatients)]
+			if ev.Action == store.ActRecordOpen {
+				ev.Sources = sources
+			}
+		}
+		return ev
+	})
+}
+
+// groupCommit measures audit events committed per second by many
+// concurrent callers, each waiting for its own event to be durable, with
+// group commit and with one commit per event. Both use synchronous=FULL,
+// set by store.Open.
+type groupCommitResult struct {
+	grouped, single float64 // events per second
+}
+
+func measureGroupCommit(dir string, callers int, d time.Duration) (groupCommitResult, error) {
+	run := func(name string, opts ...store.Option) (float64, error) {
+		db, err := store.Open(filepath.Join(dir, name), opts...)
+		if err != nil {
+			return 0, err
+		}
+		defer db.Close()
+		if p := db.Pragmas(context.Background())["synchronous"]; p != "2" {
+			return 0, fmt.Errorf("synchronous is %s, not FULL (2)", p)
+		}
+		var n atomic.Int64
+		var firstErr error
+		var once sync.Once
+		start := time.Now()
+		end := start.Add(d)
+		var wg sync.WaitGroup
+		for c := range callers {
+			wg.Go(func() {
+				for i := 0; i < 1_000_000 && time.Now().Before(end); i++ {
+					_, err := db.Audit(context.Background(), store.AuditEvent{UserID: logUserID(c), UserName: "Dr Bench COMMIT",
+						RoleCode: "R8000", ODS: "RJZ", SessionHash: store.HashToken(strconv.Itoa(c)), ClientAddr: "127.0.0.1",
+						Action: store.ActRecordOpen, NHSNumber: logPatient(c*1000 + i%1000), Reason: "direct-care",
+						Outcome: store.OutcomeAllowed, Sources: []string{"RJZ", "RJ1"}})
+					if err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+	}
+	var res groupCommitResult
+	var err error
+	if res.single, err = run("single.db", store.WithAuditBatchLimit(1)); err != nil {
+		return res, fmt.Errorf("one commit per event: %w", err)
+	}
+	if res.grouped, err = run("grouped.db"); err != nil {
+		return res, fmt.Errorf("group commit: %w", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// loadResult is one closed-loop load run.
+type loadResult struct {
+	views    int           // pages answered 200 and read in full
+	errors   int           // anything else
+	elapsed  time.Duration // from the first request to the last answer
+	lat      []time.Duration
+	bytes    int64
+	firstErr error
+}
+
+func (r loadResult) perSecond() float64 { return float64(r.views) / r.elapsed.Seconds() }
+
+func (r loadResult) pct(p float64) time.Duration { return percentile(r.lat, p) }
+
+// percentile of sorted-on-demand durations (nearest rank).
+func percentile(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// runLoad has every browser GET target in a closed loop (the next request
+// as soon as the last page is read) for d, after a warm-up of warm whose
+// requests are not counted. Each loop is bounded by time and by maxPer
+// requests.
+func runLoad(browsers []*browser, target string, warm, d time.Duration, maxPer int) loadResult {
+	type part struct {
+		lat    []time.Duration
+		errors int
+		bytes  int64
+		err    error
+	}
+	parts := make([]part, len(browsers))
+	start := time.Now()
+	measureFrom := start.Add(warm)
+	end := measureFrom.Add(d)
+	var wg sync.WaitGroup
+	for i, b := range browsers {
+		wg.Go(func() {
+			pt := &parts[i]
+			pt.lat = make([]time.Duration, 0, 4096)
+			for n := 0; n < maxPer; n++ {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				p, err := b.get(target)
+				t1 := time.Now()
+				if t0.Before(measureFrom) {
+					continue
+				}
+				switch {
+				case err != nil:
+					pt.errors++
+					if pt.err == nil {
+						pt.err = err
+					}
+				case p.status != http.StatusOK:
+					pt.errors++
+					if pt.err == nil {
+						pt.err = fmt.Errorf("GET %s: status %d", target, p.status)
+					}
+				default:
+					pt.lat = append(pt.lat, t1.Sub(t0))
+					pt.bytes += int64(len(p.body))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res := loadResult{elapsed: time.Since(measureFrom)}
+	for _, pt := range parts {
+		res.lat = append(res.lat, pt.lat...)
+		res.errors += pt.errors
+		res.bytes += pt.bytes
+		if res.firstErr == nil {
+			res.firstErr = pt.err
+		}
+	}
+	res.views = len(res.lat)
+	return res
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// results are every figure of one run.
+type results struct {
+	date     time.Time
+	logBuild time.Duration
+	logBytes int64
+
+	patient        string
+	patientEntries int
+	patientSources int
+	longEntries    int
+
+	sources []sourceLatency
+	slowest sourceLatency
+	cold    []time.Duration
+	hang    []time.Duration
+
+	warm200  loadResult
+	warmLong loadResult
+
+	groupCommit groupCommitResult
+	ig          map[string][]time.Duration
+
+	rss, hwm, rssBefore int64
+	heapInuse, sys      uint64
+	startup             time.Duration
+}
+
+// row is one line of the table.
+type row struct{ what, measured, target, met string }
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func msf(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+// thousands formats n with commas.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func (r results) rows(o options) []row {
+	var rows []row
+	if len(r.cold) > 0 && r.slowest.measured > 0 {
+		page := percentile(r.cold, 50)
+		ratio := float64(page) / float64(r.slowest.measured)
+		rows = append(rows, row{
+			"record page time ÷ slowest source's latency, 8 sources with latencies spread 50-400 ms, cold cache",
+			fmt.Sprintf("%.2f (%s ÷ %s)", ratio, msf(page), msf(r.slowest.measured)), "≤ 1.10", yes(ratio <= 1.10)})
+	}
+	if len(r.hang) > 0 {
+		page := percentile(r.hang, 50)
+		ratio := float64(page) / float64(o.deadline)
+		rows = append(rows, row{"record page time with one source hanging ÷ its deadline",
+			fmt.Sprintf("%.3f (%s ÷ %s)", ratio, msf(page), msf(o.deadline)), "≤ 1.05", yes(ratio <= 1.05)})
+	}
+	if r.warm200.views > 0 {
+		rate, p99 := r.warm200.perSecond(), r.warm200.pct(99)
+		rows = append(rows, row{fmt.Sprintf("audited record views per second, warm cache, patient with %d entries, %d concurrent clinicians, each view writing its audit event durably",
+			r.patientEntries, o.clinicians),
+			fmt.Sprintf("%s /s, p99 %s", thousands(int(rate+0.5)), msf(p99)), "≥ 2,000 /s, p99 ≤ 50 ms",
+			yes(rate >= 2000 && p99 <= 50*time.Millisecond)})
+	}
+	if r.warmLong.views > 0 {
+		rate, p99 := r.warmLong.perSecond(), r.warmLong.pct(99)
+		rows = append(rows, row{fmt.Sprintf("the same for the %s-entry patient (first page of the timeline)", thousands(r.longEntries)),
+			fmt.Sprintf("p99 %s (%s /s)", msf(p99), thousands(int(rate+0.5))), "p99 ≤ 100 ms", yes(p99 <= 100*time.Millisecond)})
+	}
+	if r.groupCommit.single > 0 {
+		ratio := r.groupCommit.grouped / r.groupCommit.single
+		rows = append(rows, row{"audit events committed per second with group commit ÷ one commit per event, both synchronous=FULL",
+			fmt.Sprintf("%.1f (%s ÷ %s /s)", ratio, thousands(int(r.groupCommit.grouped)), thousands(int(r.groupCommit.single))), "≥ 10", yes(ratio >= 10)})
+	}
+	if len(r.ig) > 0 {
+		var parts []string
+		worst := time.Duration(0)
+		for _, k := range []string{"user", "patient", "day"} {
+			p := percentile(r.ig[k], 95)
+			worst = max(worst, p)
+			parts = append(parts, fmt.Sprintf("%s %s", k, msf(p)))
+		}
+		rows = append(rows, row{fmt.Sprintf("IG audit search on a log of %s events (by user, by patient, by day), p95", thousands(o.events)),
+			strings.Join(parts, ", "), "≤ 100 ms", yes(worst <= 100*time.Millisecond)})
+	}
+	if r.rss > 0 {
+		rows = append(rows, row{"resident memory of the server at the end of the load runs",
+			fmt.Sprintf("%d MB (whole process; %d MB before the server started)", r.rss>>20, r.rssBefore>>20), "≤ 200 MB", yes(r.rss <= 200<<20)})
+	}
+	if r.startup > 0 {
+		rows = append(rows, row{fmt.Sprintf("start-up to /readyz = 200 with a %s-event log", thousands(o.events)),
+			msf(r.startup), "≤ 1 s", yes(r.startup <= time.Second)})
+	}
+	return rows
+}
+
+// markdownTable renders the rows.
+func markdownTable(rows []row) string {
+	var b strings.Builder
+	b.WriteString("| what | measured | target | met? |\n| --- | --- | --- | --- |\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.what, r.measured, r.target, r.met)
+	}
+	return b.String()
+}
+
+// details are the figures behind the table.
+func (r results) details(o options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Audit log: %s events built in %s (%d MB file). ", thousands(o.events), r.logBuild.Round(time.Second), r.logBytes>>20)
+	fmt.Fprintf(&b, "Patient for the page and load runs: %s, %d entries at %d of 8 sources; long history %s, %s entries.\n\n",
+		r.patient, r.patientEntries, r.patientSources, longHistory, thousands(r.longEntries))
+	b.WriteString("| source | entries | target | added per request | round trips | record fetch, measured straight from the source |\n| --- | --- | --- | --- | --- | --- |\n")
+	var serial time.Duration
+	for _, s := range r.sources {
+		serial += s.measured
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.1f | %s |\n", s.ods, s.entries, msf(s.target), msf(s.perRequest), s.requests, msf(s.measured))
+	}
+	if r.slowest.measured > 0 {
+		fmt.Fprintf(&b, "\nAsked one after another the sources would take %s, %.1f times the slowest.\n", msf(serial), float64(serial)/float64(r.slowest.measured))
+	}
+	durs := func(ds []time.Duration) string {
+		var s []string
+		for _, d := range ds {
+			s = append(s, msf(d))
+		}
+		return strings.Join(s, ", ")
+	}
+	fmt.Fprintf(&b, "Cold pages: %s. Pages with one source hanging: %s.\n\n", durs(r.cold), durs(r.hang))
+	for _, l := range []struct {
+		name string
+		r    loadResult
+	}{{"warm, " + r.patient, r.warm200}, {"warm, " + longHistory, r.warmLong}} {
+		if l.r.views == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "Load %s: %s views in %s, %.0f /s; p50 %s, p90 %s, p99 %s, max %s; %d KB per page.\n",
+			l.name, thousands(l.r.views), l.r.elapsed.Round(time.Millisecond), l.r.perSecond(),
+			msf(l.r.pct(50)), msf(l.r.pct(90)), msf(l.r.pct(99)), msf(l.r.pct(100)), l.r.bytes/int64(l.r.views)>>10)
+	}
+	if len(r.ig) > 0 {
+		b.WriteString("\nIG searches (over HTTP, each itself audited): ")
+		var parts []string
+		for _, k := range []string{"user", "patient", "day"} {
+			parts = append(parts, fmt.Sprintf("by %s p50 %s, p95 %s, max %s", k, msf(percentile(r.ig[k], 50)), msf(percentile(r.ig[k], 95)), msf(percentile(r.ig[k], 100))))
+		}
+		b.WriteString(strings.Join(parts, "; ") + ".\n")
+	}
+	fmt.Fprintf(&b, "Memory: VmRSS %d MB, VmHWM %d MB, Go heap in use %d MB, Go runtime total %d MB.\n",
+		r.rss>>20, r.hwm>>20, r.heapInuse>>20, r.sys>>20)
+	return b.String()
+}
+
+const (
+	beginMark = "<!-- carerecord-bench: begin (generated; edit outside these marks) -->"
+	endMark   = "<!-- carerecord-bench: end -->"
+)
+
+// writeReport puts the run's table, method and machine between the marks
+// in path, leaving the rest of the file (the analysis) as it is.
+func writeReport(path string, o options, m machine, r results, table string) error {
+	var b strings.Builder
+	b.WriteString(beginMark + "\n")
+	mode := "full run"
+	if o.quick {
+		mode = "quick run (-quick)"
+	}
+	fmt.Fprintf(&b, "Last run: %s, %s: `%s`.\n\n", r.date.UTC().Format("2006-01-02 15:04 MST"), mode, strings.Join(os.Args, " "))
+	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`), %s, %s RAM, Linux %s, %s.\n\n", m.nproc, m.cpu, m.memTotal, m.kernel, m.goVersion)
+	b.WriteString(table)
+	b.WriteString("\n")
+	b.WriteString(r.details(o))
+	b.WriteString(endMark + "\n")
+	block := b.String()
+
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		old = []byte("# Performance\n\n" + beginMark + "\n" + endMark + "\n")
+	} else if err != nil {
+		return err
+	}
+	i, j := bytes.Index(old, []byte(beginMark)), bytes.Index(old, []byte(endMark))
+	var out []byte
+	if i < 0 || j < i {
+		out = append(append(old, '\n'), block...)
+	} else {
+		end := j + len(endMark)
+		if end < len(old) && old[end] == '\n' {
+			end++
+		}
+		out = append(append(append([]byte{}, old[:i]...), block...), old[end:]...)
+	}
+	return os.WriteFile(path, out, 0o644)
+}
+
+// readRSS returns this process's resident set (VmRSS) in bytes.
+func readRSS() int64 { return procStatus("VmRSS") }
+
+// readHWM returns the peak resident set (VmHWM) in bytes.
+func readHWM() int64 { return procStatus("VmHWM") }
+
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func nproc() int        { return runtime.NumCPU() }
+func goVersion() string { return runtime.Version() }
