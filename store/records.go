@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -392,15 +394,14 @@ func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, r
 	st.State = state
 }
 
-// merge builds the view's patients and timeline from the answers.
+// merge builds the view's patients and timeline from the answers. Each
+// source's entries are put newest first (decoded cache rows already are,
+// see decode), and the sources are then merged in one pass, ties going to
+// the source configured first: the order connectors.SortNewestFirst gives
+// the whole list, without sorting thousands of entries on every view.
 func (r *Records) merge(view *RecordView, answers []answer) {
+	lists := make([][]connectors.Entry, 0, len(answers))
 	n := 0
-	for _, a := range answers {
-		if a.rec != nil {
-			n += len(a.rec.Entries)
-		}
-	}
-	view.Entries = make([]connectors.Entry, 0, n)
 	for _, a := range answers {
 		if a.rec == nil {
 			continue
@@ -408,9 +409,57 @@ func (r *Records) merge(view *RecordView, answers []answer) {
 		if a.rec.Patient != nil {
 			view.Patients = append(view.Patients, *a.rec.Patient)
 		}
-		view.Entries = append(view.Entries, a.rec.Entries...)
+		es := a.rec.Entries
+		if !sortedNewestFirst(es) {
+			// Shared with other views (single flight): sort a copy.
+			es = slices.Clone(es)
+			connectors.SortNewestFirst(es)
+		}
+		lists = append(lists, es)
+		n += len(es)
 	}
-	connectors.SortNewestFirst(view.Entries)
+	view.Entries = make([]connectors.Entry, 0, n)
+	heads := make([]int, len(lists))
+	for len(view.Entries) < n {
+		best := -1
+		for i, l := range lists {
+			if heads[i] == len(l) {
+				continue
+			}
+			if best < 0 || newerFirst(&l[heads[i]], &lists[best][heads[best]]) < 0 {
+				best = i
+			}
+		}
+		view.Entries = append(view.Entries, lists[best][heads[best]])
+		heads[best]++
+	}
+}
+
+// newerFirst is connectors.SortNewestFirst's order: clinical date newest
+// first, undated last, then by key.
+func newerFirst(a, b *connectors.Entry) int {
+	switch {
+	case a.Date.IsZero() != b.Date.IsZero():
+		if a.Date.IsZero() {
+			return 1
+		}
+		return -1
+	case !a.Date.Equal(b.Date):
+		return b.Date.Compare(a.Date)
+	case a.Source.ODS == b.Source.ODS:
+		// Same "ODS/" prefix: the IDs decide, with no key to build.
+		return strings.Compare(a.ID, b.ID)
+	}
+	return strings.Compare(a.Key(), b.Key())
+}
+
+func sortedNewestFirst(es []connectors.Entry) bool {
+	for i := 1; i < len(es); i++ {
+		if newerFirst(&es[i-1], &es[i]) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // loadRows reads the patient's cache rows by source. A cache that cannot
@@ -468,6 +517,10 @@ func (r *Records) decode(ctx context.Context, row *cacheRow) (CachedRecord, bool
 	if err != nil {
 		r.log.Error("record cache row unusable", "source", row.source, "patient_ref", patientRef(row.patientKey), "err", err)
 		return CachedRecord{}, false
+	}
+	// Sorted once here, before it is shared, so that merge need not.
+	if cr.Record != nil && !sortedNewestFirst(cr.Record.Entries) {
+		connectors.SortNewestFirst(cr.Record.Entries)
 	}
 	if row.fetchedAt >= freshSince {
 		r.memo.put(gen, row, cr, size)

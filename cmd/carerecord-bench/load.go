@@ -16,6 +16,14 @@ type loadResult struct {
 	lat      []time.Duration
 	bytes    int64
 	firstErr error
+
+	// What else was going on: the share of the machine's CPUs this
+	// process used, the load average as the run began, and how long
+	// requests waited for the database's one writer connection.
+	cpuShare   float64
+	loadAvg    string
+	writeWaits int64
+	writeWait  time.Duration
 }
 
 func (r loadResult) perSecond() float64 { return float64(r.views) / r.elapsed.Seconds() }

@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -107,9 +109,10 @@ type bench struct {
 	now time.Time
 	dir string
 
-	machine   machine
-	res       results
-	rssBefore int64
+	machine     machine
+	res         results
+	rssBefore   int64
+	writerStats func() sql.DBStats
 }
 
 func (b *bench) say(format string, args ...any) {
@@ -123,7 +126,10 @@ func (b *bench) run() error {
 	}
 	defer os.RemoveAll(b.dir)
 	b.machine = describeMachine()
-	b.say("carerecord-bench on %s, %d CPUs, %s; data in %s", b.machine.cpu, b.machine.nproc, b.machine.goVersion, b.dir)
+	b.machine.fsync50, b.machine.fsync99 = probeFsync(b.dir)
+	b.machine.loadAvg = loadAverage()
+	b.say("carerecord-bench on %s, %d CPUs, %s; fsync p50 %s p99 %s; load average %s; data in %s", b.machine.cpu, b.machine.nproc,
+		b.machine.goVersion, b.machine.fsync50, b.machine.fsync99, b.machine.loadAvg, b.dir)
 
 	// The log first, in a child process, so that neither its memory nor
 	// its work is charged to the server.
@@ -144,7 +150,7 @@ func (b *bench) run() error {
 	}
 
 	b.say("group commit: %d callers, %s each way", b.o.clinicians, b.groupCommitDuration())
-	gc, err := measureGroupCommit(b.dir, b.o.clinicians, b.groupCommitDuration())
+	gc, err := measureGroupCommit(b.dir, b.o.profile, b.o.clinicians, b.groupCommitDuration())
 	if err != nil {
 		return fmt.Errorf("group commit: %w", err)
 	}
@@ -196,6 +202,55 @@ type machine struct {
 	goVersion string
 	kernel    string
 	memTotal  string
+	// fsync50 and fsync99 time a 4 KB write and fsync in the data
+	// directory: what one durable commit costs at least.
+	fsync50, fsync99 time.Duration
+	loadAvg          string // at the start of the run
+}
+
+// probeFsync times 200 appends of 4 KB, each followed by fsync.
+func probeFsync(dir string) (p50, p99 time.Duration) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return 0, 0
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var ts []time.Duration
+	for range 200 {
+		t0 := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0
+		}
+		if err := f.Sync(); err != nil {
+			return 0, 0
+		}
+		ts = append(ts, time.Since(t0))
+	}
+	return percentile(ts, 50).Round(time.Microsecond), percentile(ts, 99).Round(time.Microsecond)
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func describeMachine() machine {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -88,6 +89,7 @@ func (b *bench) runProduct(logPath string) error {
 }
 
 func (b *bench) measure(p *product, cluster *synthetic.Cluster, pick patients, users []devidp.User) error {
+	b.writerStats = func() sql.DBStats { w, _ := p.db.PoolStats(); return w }
 	b.say("signing in %d clinicians through the development IdP", b.o.clinicians)
 	clinicians, err := signInAll(p, users[:b.o.clinicians], []string{pick.p200, longHistory, pick.hang})
 	if err != nil {
@@ -216,7 +218,23 @@ func (b *bench) load(clinicians []*browser, target, name string) (loadResult, er
 			}
 		}
 	}
+	var (
+		cpu0  time.Duration
+		w0    sql.DBStats
+		began time.Time
+		load  string
+	)
+	mark := time.AfterFunc(b.o.warmup, func() {
+		cpu0, w0, began, load = processCPU(), b.writerStats(), time.Now(), loadAverage()
+	})
 	res := runLoad(clinicians, target, b.o.warmup, b.o.duration, 10_000_000)
+	mark.Stop()
+	if !began.IsZero() {
+		w1 := b.writerStats()
+		res.cpuShare = float64(processCPU()-cpu0) / float64(time.Since(began)) / float64(nproc())
+		res.loadAvg = load
+		res.writeWaits, res.writeWait = w1.WaitCount-w0.WaitCount, w1.WaitDuration-w0.WaitDuration
+	}
 	if stopProfile != nil {
 		stopProfile()
 	}

@@ -167,9 +167,12 @@ func (r results) details(o options) string {
 		if l.r.views == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "Load %s: %s views in %s, %.0f /s; p50 %s, p90 %s, p99 %s, max %s; %d KB per page.\n",
+		fmt.Fprintf(&b, "Load %s: %s views in %s, %.0f /s; p50 %s, p90 %s, p99 %s, max %s; %d KB per page; "+
+			"this process used %.0f%% of the %d CPUs (load average %s as it began); the writer connection was waited for %s times, %s in all (%s per view).\n",
 			l.name, thousands(l.r.views), l.r.elapsed.Round(time.Millisecond), l.r.perSecond(),
-			msf(l.r.pct(50)), msf(l.r.pct(90)), msf(l.r.pct(99)), msf(l.r.pct(100)), l.r.bytes/int64(l.r.views)>>10)
+			msf(l.r.pct(50)), msf(l.r.pct(90)), msf(l.r.pct(99)), msf(l.r.pct(100)), l.r.bytes/int64(l.r.views)>>10,
+			100*l.r.cpuShare, nproc(), l.r.loadAvg, thousands(int(l.r.writeWaits)), l.r.writeWait.Round(time.Millisecond),
+			msf(l.r.writeWait/time.Duration(l.r.views)))
 	}
 	if len(r.ig) > 0 {
 		b.WriteString("\nIG searches (over HTTP, each itself audited): ")
@@ -199,7 +202,8 @@ func writeReport(path string, o options, m machine, r results, table string) err
 		mode = "quick run (-quick)"
 	}
 	fmt.Fprintf(&b, "Last run: %s, %s: `%s`.\n\n", r.date.UTC().Format("2006-01-02 15:04 MST"), mode, strings.Join(os.Args, " "))
-	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`), %s, %s RAM, Linux %s, %s.\n\n", m.nproc, m.cpu, m.memTotal, m.kernel, m.goVersion)
+	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`), %s, %s RAM, Linux %s, %s; 4 KB write+fsync in the data directory p50 %s, p99 %s; load average %s as the run began.\n\n",
+		m.nproc, m.cpu, m.memTotal, m.kernel, m.goVersion, msf(m.fsync50), msf(m.fsync99), m.loadAvg)
 	b.WriteString(table)
 	b.WriteString("\n")
 	b.WriteString(r.details(o))
