@@ -27,10 +27,11 @@ type Alert struct {
 	ReviewedAt time.Time // zero while open
 }
 
-// Alert statuses.
+// Alert statuses: open, then reviewed (no concern) or escalated.
 const (
-	AlertOpen     = "open"
-	AlertReviewed = "reviewed"
+	AlertOpen      = "open"
+	AlertReviewed  = "reviewed"
+	AlertEscalated = "escalated"
 )
 
 // Alert kinds, one per rule.
@@ -40,7 +41,14 @@ const (
 	AlertSameFamilyName    = "same-family-name"
 	AlertManyPatients      = "many-patients"
 	AlertRepeatedRefusals  = "repeated-refusals"
+	AlertOwnRecord         = "own-record"
+	AlertOutOfHours        = "out-of-hours"
+	AlertRestricted        = "restricted-record"
 )
+
+// AlertKinds lists every rule, for configuration and the IG pages.
+var AlertKinds = []string{AlertBreakGlass, AlertObjectionOverride, AlertSameFamilyName, AlertOwnRecord,
+	AlertOutOfHours, AlertManyPatients, AlertRestricted, AlertRepeatedRefusals}
 
 // ErrAlertReviewed is returned by ReviewAlert for an alert already reviewed:
 // a review is not overwritten.
@@ -61,6 +69,34 @@ type AlertRules struct {
 	// most once within RepeatWindow (a record is opened many times in one
 	// visit: summary, results, documents).
 	RepeatWindow time.Duration
+	// Working hours, London time, [DayStart, DayEnd) on Monday to Friday:
+	// a record opened outside them raises an out-of-hours alert. Zero
+	// DayStart and DayEnd mean 08:00 to 18:30.
+	DayStart, DayEnd time.Duration
+	// Off lists rules (by kind) turned off; every rule is on by default.
+	Off map[string]bool
+}
+
+var alertsLondon = func() *time.Location {
+	l, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()
+
+// outOfHours reports whether t falls outside the working day.
+func (r AlertRules) outOfHours(t time.Time) bool {
+	start, end := r.DayStart, r.DayEnd
+	if start == 0 && end == 0 {
+		start, end = 8*time.Hour, 18*time.Hour+30*time.Minute
+	}
+	l := t.In(alertsLondon)
+	if wd := l.Weekday(); wd == time.Saturday || wd == time.Sunday {
+		return true
+	}
+	since := time.Duration(l.Hour())*time.Hour + time.Duration(l.Minute())*time.Minute + time.Duration(l.Second())*time.Second
+	return since < start || since >= end
 }
 
 // DefaultAlertRules: 30 patients in an hour, 5 refusals in 10 minutes.
@@ -89,6 +125,9 @@ func WithAlertRules(r AlertRules) Option {
 		if r.RepeatWindow <= 0 {
 			r.RepeatWindow = d.RepeatWindow
 		}
+		if r.DayStart == 0 && r.DayEnd == 0 {
+			r.DayStart, r.DayEnd = 8*time.Hour, 18*time.Hour+30*time.Minute
+		}
 		db.audit.rules, db.audit.rulesSet = r, true
 	}
 }
@@ -110,6 +149,9 @@ type alertHistory interface {
 func (r AlertRules) evaluate(ctx context.Context, ev *AuditEvent, h alertHistory) ([]Alert, error) {
 	var out []Alert
 	raise := func(kind, why string) {
+		if r.Off[kind] {
+			return
+		}
 		out = append(out, Alert{Seq: ev.Seq, Kind: kind, Raised: ev.Time, UserID: ev.UserID,
 			UserName: ev.UserName, NHSNumber: ev.NHSNumber, Why: why, Status: AlertOpen})
 	}
@@ -132,6 +174,28 @@ func (r AlertRules) evaluate(ctx context.Context, ev *AuditEvent, h alertHistory
 			if !seen {
 				raise(AlertSameFamilyName, fmt.Sprintf("The user opened the record of a patient who shares their family name (%s).", strings.ToUpper(fam)))
 			}
+		}
+	}
+
+	if opened && ev.UserNHSNumber != "" && ev.UserNHSNumber == ev.NHSNumber {
+		raise(AlertOwnRecord, "The user opened their own record.")
+	}
+	if opened && ev.PatientRestricted && !r.Off[AlertRestricted] {
+		seen, err := h.alerted(ctx, AlertRestricted, ev.UserID, ev.NHSNumber, ev.Time.Add(-r.RepeatWindow))
+		if err != nil {
+			return nil, err
+		}
+		if !seen {
+			raise(AlertRestricted, "The user opened a restricted (sensitive) record, whose address is withheld.")
+		}
+	}
+	if opened && ev.UserID != "" && !r.Off[AlertOutOfHours] && r.outOfHours(ev.Time) {
+		seen, err := h.alerted(ctx, AlertOutOfHours, ev.UserID, ev.NHSNumber, ev.Time.Add(-12*time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		if !seen {
+			raise(AlertOutOfHours, "The record was opened outside working hours ("+ev.Time.In(alertsLondon).Format("Mon 15:04")+").")
 		}
 	}
 
@@ -450,19 +514,30 @@ func (db *DB) Alert(ctx context.Context, id int64) (Alert, error) {
 // It returns ErrNotFound for no such alert and ErrAlertReviewed for one
 // already closed. The caller audits the review (ActAlertReview).
 func (db *DB) ReviewAlert(ctx context.Context, id int64, reviewer, note string) error {
+	return db.CloseAlert(ctx, id, reviewer, note, false)
+}
+
+// CloseAlert closes an open alert: reviewed with no concern, or escalated
+// for investigation. A closed alert is never reopened or overwritten
+// (ErrAlertReviewed); ErrNotFound for no such alert.
+func (db *DB) CloseAlert(ctx context.Context, id int64, reviewer, note string, escalate bool) error {
 	if strings.TrimSpace(reviewer) == "" {
 		return errors.New("store: review alert: no reviewer")
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE audit_alerts SET status = 'reviewed', reviewed_by = ?, review_note = ?, reviewed_at = ?
-		WHERE id = ? AND status = 'open'`, clip(reviewer, maxAuditField), clip(note, maxAuditDetail), ms(db.now()), id)
+	status := AlertReviewed
+	if escalate {
+		status = AlertEscalated
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE audit_alerts SET status = ?, reviewed_by = ?, review_note = ?, reviewed_at = ?
+		WHERE id = ? AND status = 'open'`, status, clip(reviewer, maxAuditField), clip(note, maxAuditDetail), ms(db.now()), id)
 	if err != nil {
 		return fmt.Errorf("store: review alert %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
 	}
-	var status string
-	err = db.write.QueryRowContext(ctx, `SELECT status FROM audit_alerts WHERE id = ?`, id).Scan(&status)
+	var current string
+	err = db.write.QueryRowContext(ctx, `SELECT status FROM audit_alerts WHERE id = ?`, id).Scan(&current)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}

@@ -40,12 +40,16 @@ func nhsFor(i int) string {
 	return base + fmt.Sprint(check)
 }
 
+// inHours keeps the out-of-hours rule out of tests about other rules,
+// which run at whatever time the machine says.
+var inHours = store.WithAlertRules(store.AlertRules{Off: map[string]bool{store.AlertOutOfHours: true}})
+
 func TestAlerts(t *testing.T) {
 	user := store.AuditEvent{UserID: "555000111", UserName: "Dr Jane SMITH", RoleCode: "R8000", ODS: "RX1", Outcome: store.OutcomeAllowed}
 	ev := func(f func(*store.AuditEvent)) store.AuditEvent { e := user; f(&e); return e }
 
 	t.Run("BreakGlassAndOverride", func(t *testing.T) {
-		db := MustOpenDB(t)
+		db := MustOpenDB(t, inHours)
 		bg := mustAudit(t, db, ev(func(e *store.AuditEvent) {
 			e.Action, e.NHSNumber, e.Reason, e.Detail = store.ActBreakGlass, auditPatients[0], "break-glass", "unconscious in ED"
 		}))
@@ -61,7 +65,7 @@ func TestAlerts(t *testing.T) {
 		}
 	})
 	t.Run("SameFamilyName", func(t *testing.T) {
-		db := MustOpenDB(t)
+		db := MustOpenDB(t, inHours)
 		open := func(nhs, family string) {
 			mustAudit(t, db, ev(func(e *store.AuditEvent) {
 				e.Action, e.NHSNumber, e.PatientFamilyName = store.ActRecordOpen, nhs, family
@@ -83,7 +87,8 @@ func TestAlerts(t *testing.T) {
 	})
 	t.Run("ManyPatients", func(t *testing.T) {
 		clock := newAuditClock()
-		db := MustOpenDB(t, store.WithClock(clock.Now), store.WithAlertRules(store.AlertRules{ManyPatients: 3, ManyPatientsWindow: time.Hour}))
+		db := MustOpenDB(t, store.WithClock(clock.Now), store.WithAlertRules(store.AlertRules{ManyPatients: 3, ManyPatientsWindow: time.Hour,
+			Off: map[string]bool{store.AlertOutOfHours: true}}))
 		open := func(i int) {
 			mustAudit(t, db, ev(func(e *store.AuditEvent) { e.Action, e.NHSNumber = store.ActRecordOpen, nhsFor(i) }))
 			clock.Add(time.Minute)
@@ -110,7 +115,7 @@ func TestAlerts(t *testing.T) {
 	})
 	t.Run("RepeatedRefusals", func(t *testing.T) {
 		clock := newAuditClock()
-		db := MustOpenDB(t, store.WithClock(clock.Now))
+		db := MustOpenDB(t, store.WithClock(clock.Now), inHours)
 		refuse := func() {
 			mustAudit(t, db, ev(func(e *store.AuditEvent) {
 				e.Action, e.Outcome, e.OutcomeWhy = store.ActAccessRefused, store.OutcomeRefused, "role may not open records"
@@ -170,4 +175,27 @@ func TestAlerts(t *testing.T) {
 			t.Fatalf("Alert(999): %v, want ErrNotFound", err)
 		}
 	})
+}
+
+func TestCloseAlertEscalate(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t, inHours)
+	mustAudit(t, db, store.AuditEvent{UserID: "u1", UserName: "A B", Action: store.ActBreakGlass, NHSNumber: auditPatients[0], Outcome: store.OutcomeAllowed})
+	as, err := db.Alerts(ctx, store.AlertOpen, 10)
+	if err != nil || len(as) != 1 {
+		t.Fatalf("%v %v", as, err)
+	}
+	if err := db.CloseAlert(ctx, as[0].ID, "ig1", "no clinical reason found", true); err != nil {
+		t.Fatal(err)
+	}
+	esc, _ := db.Alerts(ctx, store.AlertEscalated, 10)
+	if len(esc) != 1 || esc[0].ReviewedBy != "ig1" || esc[0].Status != store.AlertEscalated {
+		t.Fatalf("escalated: %+v", esc)
+	}
+	if err := db.CloseAlert(ctx, as[0].ID, "ig2", "fine", false); !errors.Is(err, store.ErrAlertReviewed) {
+		t.Fatalf("closing twice: %v", err)
+	}
+	if n, _ := db.CountOpenAlerts(ctx); n != 0 {
+		t.Fatal("an escalated alert still counts as open")
+	}
 }

@@ -75,6 +75,11 @@ type AuditEvent struct {
 	// record of someone who shares their family name) and is neither
 	// stored nor hashed: the log keeps identifiers, not demographics.
 	PatientFamilyName string
+	// PatientRestricted (the patient's record is marked sensitive) and
+	// UserNHSNumber (the user's own NHS number, when known) are likewise
+	// read by the alert rules only, never stored or hashed.
+	PatientRestricted bool
+	UserNHSNumber     string
 
 	PrevHash string // hex SHA-256 of the event before (zeros for the first)
 	Hash     string // hex SHA-256 over this event's fields and PrevHash

@@ -85,8 +85,9 @@ func (f fakeHistory) alerted(_ context.Context, kind, _, _ string, _ time.Time) 
 
 func TestAlertRules(t *testing.T) {
 	rules := AlertRules{ManyPatients: 30, ManyPatientsWindow: time.Hour, Refusals: 5,
-		RefusalWindow: 10 * time.Minute, RepeatWindow: 24 * time.Hour}
-	base := AuditEvent{Seq: 7, Time: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC), UserID: "555000111",
+		RefusalWindow: 10 * time.Minute, RepeatWindow: 24 * time.Hour, DayStart: 8 * time.Hour, DayEnd: 18*time.Hour + 30*time.Minute}
+	// Tuesday 4 March 2025, 09:00 in London: within working hours.
+	base := AuditEvent{Seq: 7, Time: time.Date(2025, 3, 4, 9, 0, 0, 0, time.UTC), UserID: "555000111",
 		UserName: "Dr Jane SMITH", Action: ActRecordOpen, NHSNumber: "9990000018", Outcome: OutcomeAllowed, Reason: "direct-care"}
 	with := func(f func(*AuditEvent)) AuditEvent { ev := base; f(&ev); return ev }
 	tests := []struct {
@@ -111,6 +112,15 @@ func TestAlertRules(t *testing.T) {
 		{"RefusalsReached", with(func(e *AuditEvent) { e.Action, e.Outcome = ActAccessRefused, OutcomeRefused }), fakeHistory{refused: 5}, []string{AlertRepeatedRefusals}},
 		{"RefusalsAlreadyRaised", with(func(e *AuditEvent) { e.Action, e.Outcome = ActAccessRefused, OutcomeRefused }), fakeHistory{refused: 9, alertedKinds: map[string]bool{AlertRepeatedRefusals: true}}, nil},
 		{"RefusalsWithoutUser", with(func(e *AuditEvent) { e.Action, e.Outcome, e.UserID = ActSignInRefused, OutcomeRefused, "" }), fakeHistory{refused: 9}, nil},
+		{"OwnRecord", with(func(e *AuditEvent) { e.UserNHSNumber = "9990000018" }), fakeHistory{opened: 1}, []string{AlertOwnRecord}},
+		{"NotOwnRecord", with(func(e *AuditEvent) { e.UserNHSNumber = "9990000026" }), fakeHistory{opened: 1}, nil},
+		{"RestrictedRecord", with(func(e *AuditEvent) { e.PatientRestricted = true }), fakeHistory{opened: 1}, []string{AlertRestricted}},
+		{"RestrictedAlreadyRaised", with(func(e *AuditEvent) { e.PatientRestricted = true }), fakeHistory{opened: 1, alertedKinds: map[string]bool{AlertRestricted: true}}, nil},
+		{"EarlyMorning", with(func(e *AuditEvent) { e.Time = time.Date(2025, 3, 4, 7, 59, 0, 0, time.UTC) }), fakeHistory{opened: 1}, []string{AlertOutOfHours}},
+		{"Evening", with(func(e *AuditEvent) { e.Time = time.Date(2025, 3, 4, 18, 30, 0, 0, time.UTC) }), fakeHistory{opened: 1}, []string{AlertOutOfHours}},
+		{"SummerTimeWorkingHours", with(func(e *AuditEvent) { e.Time = time.Date(2025, 7, 8, 7, 30, 0, 0, time.UTC) }), fakeHistory{opened: 1}, nil}, // 08:30 BST
+		{"Saturday", with(func(e *AuditEvent) { e.Time = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC) }), fakeHistory{opened: 1}, []string{AlertOutOfHours}},
+		{"OutOfHoursAlreadyRaised", with(func(e *AuditEvent) { e.Time = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC) }), fakeHistory{opened: 1, alertedKinds: map[string]bool{AlertOutOfHours: true}}, nil},
 		{"BreakGlassAndSameName", with(func(e *AuditEvent) { e.Action, e.PatientFamilyName = ActBreakGlass, "smith" }), fakeHistory{opened: 1}, []string{AlertBreakGlass}},
 	}
 	for _, tt := range tests {
@@ -156,5 +166,16 @@ func TestAuditHashUnambiguous(t *testing.T) {
 	d.Sources = []string{"RX", "1"}
 	if auditHash(&c) == auditHash(&d) {
 		t.Fatal("splitting a source does not change the hash")
+	}
+}
+
+func TestAlertRulesCanBeTurnedOff(t *testing.T) {
+	rules := DefaultAlertRules()
+	rules.Off = map[string]bool{AlertBreakGlass: true, AlertOutOfHours: true}
+	ev := AuditEvent{Seq: 1, Time: time.Date(2025, 3, 1, 23, 0, 0, 0, time.UTC), UserID: "u", Action: ActBreakGlass,
+		NHSNumber: "9990000018", Outcome: OutcomeAllowed}
+	got, err := rules.evaluate(context.Background(), &ev, fakeHistory{})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("rules that are off raised %v (%v)", got, err)
 	}
 }

@@ -29,8 +29,9 @@ type Session struct {
 	UserID       string
 	DisplayName  string
 	Profiles     []RoleProfile
-	RoleIndex    int // -1 until a profile is chosen
-	Assurance    int // authentication assurance level (3 = smartcard)
+	RoleIndex    int    // -1 until a profile is chosen
+	Assurance    int    // authentication assurance level (3 = smartcard)
+	UserNHS      string // the user's own NHS number, if asserted
 	NameID       string
 	NameIDFormat string
 	SessionIndex string
@@ -59,6 +60,7 @@ type NewSession struct {
 	DisplayName  string
 	Profiles     []RoleProfile
 	Assurance    int
+	UserNHS      string
 	NameID       string
 	NameIDFormat string
 	SessionIndex string
@@ -90,7 +92,7 @@ func (db *DB) CreateSession(ctx context.Context, n NewSession) (string, *Session
 	now := db.now().UTC()
 	s := &Session{
 		IDHash: HashToken(token), UserID: n.UserID, DisplayName: n.DisplayName,
-		Profiles: n.Profiles, RoleIndex: -1, Assurance: n.Assurance,
+		Profiles: n.Profiles, RoleIndex: -1, Assurance: n.Assurance, UserNHS: n.UserNHS,
 		NameID: n.NameID, NameIDFormat: n.NameIDFormat, SessionIndex: n.SessionIndex,
 		ClientAddr: n.ClientAddr, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(n.Lifetime),
 	}
@@ -106,10 +108,10 @@ func (db *DB) CreateSession(ctx context.Context, n NewSession) (string, *Session
 		roleIndex = s.RoleIndex
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO sessions
-		(id_hash, user_id, display_name, profiles, role_index, assurance, name_id, name_id_format,
+		(id_hash, user_id, display_name, profiles, role_index, assurance, user_nhs, name_id, name_id_format,
 		 session_index, client_addr, created_at, last_seen_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.IDHash, s.UserID, s.DisplayName, string(profiles), roleIndex, s.Assurance, s.NameID, s.NameIDFormat,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.IDHash, s.UserID, s.DisplayName, string(profiles), roleIndex, s.Assurance, s.UserNHS, s.NameID, s.NameIDFormat,
 		s.SessionIndex, s.ClientAddr, ms(now), ms(now), ms(s.ExpiresAt))
 	if err != nil {
 		return "", nil, fmt.Errorf("store: create session: %w", err)
@@ -128,7 +130,7 @@ func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error
 	// Read through the writer: a session written a moment ago by this
 	// process must be visible at once, and the writer sees its own commits.
 	row := db.write.QueryRowContext(ctx, `SELECT id_hash, user_id, display_name, profiles, role_index,
-		assurance, name_id, name_id_format, session_index, client_addr, created_at, last_seen_at,
+		assurance, user_nhs, name_id, name_id_format, session_index, client_addr, created_at, last_seen_at,
 		expires_at, ended_at, end_reason FROM sessions WHERE id_hash = ?`, idHash)
 	var (
 		s                      Session
@@ -136,7 +138,7 @@ func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error
 		roleIndex, ended       sql.NullInt64
 		created, seen, expires int64
 	)
-	err := row.Scan(&s.IDHash, &s.UserID, &s.DisplayName, &profiles, &roleIndex, &s.Assurance,
+	err := row.Scan(&s.IDHash, &s.UserID, &s.DisplayName, &profiles, &roleIndex, &s.Assurance, &s.UserNHS,
 		&s.NameID, &s.NameIDFormat, &s.SessionIndex, &s.ClientAddr, &created, &seen, &expires, &ended, &s.EndReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

@@ -242,7 +242,7 @@ func AccessReason(p Page, f ReasonForm) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, " aria-controls=\"conditional-break-glass\" aria-expanded=\"false\"> <label class=\"nhsuk-label nhsuk-radios__label\" for=\"reason-break-glass\">Emergency access (break glass)</label><div class=\"nhsuk-hint nhsuk-radios__hint\" id=\"reason-break-glass-hint\">Only when the patient's care cannot wait and none of the reasons above applies. The privacy officer is told at once.</div></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, " data-aria-controls=\"conditional-break-glass\"> <label class=\"nhsuk-label nhsuk-radios__label\" for=\"reason-break-glass\">Emergency access (break glass)</label><div class=\"nhsuk-hint nhsuk-radios__hint\" id=\"reason-break-glass-hint\">Only when the patient's care cannot wait and none of the reasons above applies. The privacy officer is told at once.</div></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

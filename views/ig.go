@@ -93,3 +93,12 @@ func exportURL(format string, q interface{ Encode() string }) string {
 }
 
 func joinStrings(ss []string) string { return strings.Join(ss, ", ") }
+
+func fieldError(errs []FieldError, field string) string {
+	for _, e := range errs {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}

@@ -15,7 +15,7 @@ import (
 // that are about to show patient data must not show it if this fails.
 func (s *Server) audit(c echo.Context, ev store.AuditEvent) error {
 	if u := UserFrom(c.Request().Context()); u != nil {
-		ev.UserID, ev.UserName, ev.SessionHash = u.ID, u.Name, u.SessionHash
+		ev.UserID, ev.UserName, ev.SessionHash, ev.UserNHSNumber = u.ID, u.Name, u.SessionHash, u.NHSNumber
 		if u.Role != nil {
 			ev.RoleCode, ev.ODS = u.Role.Code, u.Role.ODS
 		}
@@ -72,4 +72,17 @@ func validNHS(n string) string {
 		return n
 	}
 	return ""
+}
+
+// withPatient adds what the alert rules need to know about the patient
+// (never stored in the log): the family name the sources hold and whether
+// the record is restricted.
+func withPatient(ev store.AuditEvent, v *store.RecordView) store.AuditEvent {
+	for _, p := range v.Patients {
+		if ev.PatientFamilyName == "" {
+			ev.PatientFamilyName = p.Family
+		}
+		ev.PatientRestricted = ev.PatientRestricted || p.Restricted
+	}
+	return ev
 }

@@ -198,6 +198,7 @@ func TestIGPages(t *testing.T) {
 			t.Fatalf("empty note: %d", bad.status)
 		}
 		f.Set("note", "Patient seen in clinic; emergency confirmed with the ward.")
+		f.Set("outcome", "reviewed")
 		if r := ig.post(link+"/review", f); r.status != http.StatusSeeOther {
 			t.Fatalf("review: %d", r.status)
 		}

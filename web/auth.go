@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
 
@@ -73,6 +75,14 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 		return Errorf(EINVALID, "No sign-in response was received",
 			"This address receives sign-in responses from your identity provider. Start again from the sign-in page.")
 	}
+	if n, err := countAssertions(r.PostForm.Get("SAMLResponse")); err != nil || n != 1 {
+		// A response carries exactly one assertion. A second one beside a
+		// signed one is the shape of a signature-wrapping attack: the
+		// library would skip the unverifiable one, but there is no honest
+		// reason for it to be there.
+		return s.refuseSignIn(c, "The sign-in response from your identity provider could not be verified.",
+			fmt.Errorf("possible signature wrapping: the response holds %d assertions, want exactly one (%v)", n, err))
+	}
 	var ids []string
 	for _, tr := range s.tracker.GetTrackedRequests(r) {
 		ids = append(ids, tr.SAMLRequestID)
@@ -137,7 +147,7 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 		sessionIndex = assertion.AuthnStatements[0].SessionIndex
 	}
 	token, sess, err := s.db.CreateSession(r.Context(), store.NewSession{
-		UserID: id.UserID, DisplayName: id.DisplayName, Profiles: id.Profiles, Assurance: id.Assurance,
+		UserID: id.UserID, DisplayName: id.DisplayName, Profiles: id.Profiles, Assurance: id.Assurance, UserNHS: id.NHSNumber,
 		NameID: nameID, NameIDFormat: nameIDFormat, SessionIndex: sessionIndex,
 		ClientAddr: c.RealIP(), Lifetime: s.cfg.MaxLifetime,
 	})
@@ -278,4 +288,31 @@ func (s *Server) chooseRole(c echo.Context) error {
 		ret = s.cfg.Roles[u.Profiles[i].Code].Group.Home()
 	}
 	return c.Redirect(http.StatusSeeOther, ret)
+}
+
+// countAssertions counts Assertion and EncryptedAssertion elements
+// anywhere in a base64 SAML response.
+func countAssertions(b64 string) (int, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return 0, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return 0, err
+	}
+	n := 0
+	var walk func(*etree.Element)
+	walk = func(el *etree.Element) {
+		if el.Tag == "Assertion" || el.Tag == "EncryptedAssertion" {
+			n++
+		}
+		for _, ch := range el.ChildElements() {
+			walk(ch)
+		}
+	}
+	if root := doc.Root(); root != nil {
+		walk(root)
+	}
+	return n, nil
 }

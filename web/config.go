@@ -15,6 +15,7 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -88,6 +89,9 @@ type AttributeMap struct {
 	// organisation ODS code and organisation name, in that order.
 	RoleProfileSeparator string
 	Assurance            string // "AAL3", "3", ...
+	// UserNHSNumber, optional, names an attribute holding the user's own
+	// NHS number (for the own-record alert).
+	UserNHSNumber string
 }
 
 // AccessReason is one reason for access a user may choose.
@@ -111,7 +115,8 @@ func DefaultAccessReasons() []AccessReason {
 
 // DefaultAttributes are the names the development IdP asserts.
 func DefaultAttributes() AttributeMap {
-	return AttributeMap{UserID: "uid", DisplayName: "displayName", RoleProfile: "roleProfile", RoleProfileSeparator: "|", Assurance: "assuranceLevel"}
+	return AttributeMap{UserID: "uid", DisplayName: "displayName", RoleProfile: "roleProfile", RoleProfileSeparator: "|",
+		Assurance: "assuranceLevel", UserNHSNumber: "nhsNumber"}
 }
 
 func (c *Config) validate() error {
@@ -173,6 +178,7 @@ type Identity struct {
 	Profiles    []store.RoleProfile // only those with a mapped role code
 	Unmapped    []string            // role codes asserted but not mapped
 	Assurance   int
+	NHSNumber   string // the user's own, if asserted and valid
 }
 
 // identity reads the configured attributes from an assertion.
@@ -224,6 +230,9 @@ func (m AttributeMap) identity(a *saml.Assertion, roles RoleMap) (Identity, erro
 		id.Profiles = append(id.Profiles, p)
 	}
 	id.Assurance = parseAssurance(first(m.Assurance))
+	if n, err := connectors.ParseNHSNumber(first(m.UserNHSNumber)); err == nil {
+		id.NHSNumber = n
+	}
 	return id, nil
 }
 

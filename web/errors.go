@@ -19,6 +19,7 @@ const (
 	EUNAUTHORIZED ErrorCode = "unauthorized"
 	EFORBIDDEN    ErrorCode = "forbidden"
 	ENOTFOUND     ErrorCode = "not_found"
+	ECONFLICT     ErrorCode = "conflict"
 	ETOOMANY      ErrorCode = "too_many_requests"
 	EINTERNAL     ErrorCode = "internal"
 	EUNAVAILABLE  ErrorCode = "unavailable"
@@ -29,6 +30,7 @@ var statusOf = map[ErrorCode]int{
 	EUNAUTHORIZED: http.StatusUnauthorized,
 	EFORBIDDEN:    http.StatusForbidden,
 	ENOTFOUND:     http.StatusNotFound,
+	ECONFLICT:     http.StatusConflict,
 	ETOOMANY:      http.StatusTooManyRequests,
 	EINTERNAL:     http.StatusInternalServerError,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,

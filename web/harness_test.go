@@ -59,6 +59,8 @@ func testUsers() []devidp.User {
 		devidp.User{Username: "norole", UserID: "555000000091", DisplayName: "No Role", Assurance: "AAL3"},
 		devidp.User{Username: "unmapped", UserID: "555000000092", DisplayName: "Unmapped Role", Assurance: "AAL3",
 			Profiles: []devidp.Profile{{Code: "R9999", ODS: "RJZ", OrgName: "King's"}}},
+		devidp.User{Username: "patientstaff", UserID: "555000000094", DisplayName: "Jane Smith", Assurance: "AAL3", NHSNumber: "9990000018",
+			Profiles: []devidp.Profile{{Code: "R8001", ODS: "RJ1", OrgName: "Guy's"}}},
 		devidp.User{Username: "lowaal", UserID: "555000000093", DisplayName: "Password Only", Assurance: "AAL2",
 			Profiles: []devidp.Profile{{Code: "R8000", ODS: "RJZ", OrgName: "King's"}}},
 	)
@@ -133,7 +135,10 @@ var upstreamRequests atomic.Int64
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	keys(t)
-	e := &env{t: t, clock: &clock{t: time.Now().UTC()}, logs: &syncBuffer{}}
+	// The clock starts on a Tuesday at 10:00 in London, within working
+	// hours, so that time-of-day alert rules behave the same whenever the
+	// tests run.
+	e := &env{t: t, clock: &clock{t: time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
 	var handler http.Handler = http.NotFoundHandler()
 	var hmu sync.RWMutex
 	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -157,7 +162,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.idp, err = devidp.New(devidp.Options{
 		BaseURL: e.base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert, Users: testUsers(), Password: "demo", Logger: log,
 		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
-			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance},
+			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance, UserNHSNumber: attrs.UserNHSNumber},
 	})
 	if err != nil {
 		t.Fatal(err)

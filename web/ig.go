@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -220,8 +221,8 @@ func (s *Server) showUserAccess(c echo.Context) error {
 // showAlerts lists alerts for review, open ones first.
 func (s *Server) showAlerts(c echo.Context) error {
 	status := c.QueryParam("status")
-	if status != "reviewed" {
-		status = "open"
+	if status != store.AlertReviewed && status != store.AlertEscalated {
+		status = store.AlertOpen
 	}
 	alerts, err := s.db.Alerts(c.Request().Context(), status, 200)
 	if err != nil {
@@ -246,7 +247,7 @@ func (s *Server) showAlert(c echo.Context) error {
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d", a.ID)}); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.AlertReview(s.page(c, "Review alert"), a, "", ""))
+	return render(c, http.StatusOK, views.AlertReview(s.page(c, "Review alert"), a, "", "", nil))
 }
 
 // reviewAlert closes an alert with the officer's note.
@@ -261,15 +262,25 @@ func (s *Server) reviewAlert(c echo.Context) error {
 		return Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
 	}
 	note := strings.TrimSpace(c.FormValue("note"))
+	outcome := c.FormValue("outcome")
+	var errs []views.FieldError
+	if outcome != store.AlertReviewed && outcome != store.AlertEscalated {
+		errs = append(errs, views.FieldError{Field: "outcome-reviewed", Message: "Select no concern or escalate"})
+	}
 	if len(note) < 5 || len(note) > 2000 {
-		return render(c, http.StatusBadRequest, views.AlertReview(s.page(c, "Error: Review alert"), a, note,
-			"Write what you found, in 5 to 2,000 characters"))
+		errs = append(errs, views.FieldError{Field: "note", Message: "Write what you found, in 5 to 2,000 characters"})
+	}
+	if len(errs) > 0 {
+		return render(c, http.StatusBadRequest, views.AlertReview(s.page(c, "Error: Review alert"), a, note, outcome, errs))
 	}
 	u := UserFrom(ctx)
-	if err := s.audit(c, store.AuditEvent{Action: store.ActAlertReview, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d reviewed", a.ID)}); err != nil {
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAlertReview, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d %s", a.ID, outcome)}); err != nil {
 		return err
 	}
-	if err := s.db.ReviewAlert(ctx, id, u.ID, note); err != nil {
+	if err := s.db.CloseAlert(ctx, id, u.ID, note, outcome == store.AlertEscalated); err != nil {
+		if errors.Is(err, store.ErrAlertReviewed) {
+			return Errorf(ECONFLICT, "This alert has already been reviewed", "Another officer reviewed it first. Go back to the alerts list.")
+		}
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/ig/alerts")

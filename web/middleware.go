@@ -184,7 +184,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		}
-		u := &User{ID: sess.UserID, Name: sess.DisplayName, Profiles: sess.Profiles, Assurance: sess.Assurance, SessionHash: sess.IDHash}
+		u := &User{ID: sess.UserID, Name: sess.DisplayName, Profiles: sess.Profiles, Assurance: sess.Assurance, NHSNumber: sess.UserNHS, SessionHash: sess.IDHash}
 		if role, ok := sess.Role(); ok {
 			if def, ok := s.cfg.Roles[role.Code]; ok {
 				u.Role, u.RoleDef = &role, def

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,8 +134,11 @@ func parseSearch(f *views.SearchForm, now time.Time) (connectors.Query, []views.
 	default:
 		errs = append(errs, views.FieldError{Field: "gender", Message: "Select a gender from the list"})
 	}
-	if len(f.Given) > 100 || len(f.Postcode) > 10 {
-		errs = append(errs, views.FieldError{Field: "given", Message: "Given name or postcode is too long"})
+	if len(f.Given) > 100 {
+		errs = append(errs, views.FieldError{Field: "given", Message: "Given name must be 100 characters or fewer"})
+	}
+	if !postcodePattern.MatchString(f.Postcode) {
+		errs = append(errs, views.FieldError{Field: "postcode", Message: "Enter a postcode like SE5 9RS, or leave it blank"})
 	}
 	q.Family, q.Given, q.Postcode = f.Family, f.Given, strings.ToUpper(f.Postcode)
 	return q, errs
@@ -148,6 +152,10 @@ func ignoreHandled(err error) error {
 	}
 	return err
 }
+
+// postcodePattern accepts what a UK postcode, or the start of one, can
+// hold: letters, digits and a space, at most 8 characters.
+var postcodePattern = regexp.MustCompile(`^[A-Za-z0-9 ]{0,8}$`)
 
 // nhsParam reads and checks the NHS number in the path.
 func nhsParam(c echo.Context) (string, error) {
@@ -191,7 +199,7 @@ func (s *Server) showRecord(c echo.Context) error {
 		return err
 	}
 	// Recorded before anything is sent: if this fails, nothing is shown.
-	if err := s.audit(c, store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: g.Detail, Sources: answered(v)}); err != nil {
+	if err := s.audit(c, withPatient(store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: g.Detail, Sources: answered(v)}, v)); err != nil {
 		return err
 	}
 	u := UserFrom(ctx)
@@ -233,7 +241,7 @@ func (s *Server) showRecordLive(c echo.Context) error {
 		return err
 	}
 	// Each fill-in shows data from sources that answered late: recorded too.
-	if err := s.audit(c, store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: "page filled in as sources answered", Sources: answered(v)}); err != nil {
+	if err := s.audit(c, withPatient(store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: "page filled in as sources answered", Sources: answered(v)}, v)); err != nil {
 		return err
 	}
 	rp := s.recordPage(c, nhs, v)
@@ -387,7 +395,7 @@ func (s *Server) openView(c echo.Context, what store.Action, detail string) (str
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	if err := s.audit(c, store.AuditEvent{Action: what, NHSNumber: nhs, Reason: g.Reason, Detail: detail, Sources: answered(v)}); err != nil {
+	if err := s.audit(c, withPatient(store.AuditEvent{Action: what, NHSNumber: nhs, Reason: g.Reason, Detail: detail, Sources: answered(v)}, v)); err != nil {
 		return "", nil, views.Banner{}, err
 	}
 	return nhs, v, views.NewBanner(nhs, v.Patients, connectors.DateOf(s.now().In(london))), nil

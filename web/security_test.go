@@ -279,7 +279,7 @@ func TestHostileSource(t *testing.T) {
 		// text should reach the page without them.
 		for _, r := range bodyText(rec.doc) {
 			if r < ' ' && r != '\t' && r != '\n' && r != '\r' {
-				t.Skipf("known issue: control character U+%04X from a source reaches the page (text is not cleaned of C0 controls)", r)
+				t.Fatalf("control character U+%04X from a source reaches the page", r)
 			}
 		}
 	})
@@ -293,7 +293,7 @@ func TestHostileSource(t *testing.T) {
 					continue
 				}
 				if n.Data != "bdi" && attr(n, "dir") == "" {
-					t.Skipf("known issue: bidirectional override characters from a source reach the page unisolated, in <%s>: %.60q", n.Data, c.Data)
+					t.Fatalf("bidirectional override characters from a source reach the page unisolated, in <%s>: %.60q", n.Data, c.Data)
 				}
 			}
 		}
@@ -525,9 +525,7 @@ func TestSignatureWrappingRefused(t *testing.T) {
 			if s.UserID != "555000000001" {
 				t.Fatalf("signed in as %s through a wrapped assertion, want refused", s.UserID)
 			}
-			t.Skip("known issue: a response holding a forged, unsigned assertion beside the genuinely signed one is " +
-				"accepted as the signed one's user (web consumeAssertion relies on crewjam/saml ParseResponse, which " +
-				"drops assertions that fail verification and uses the first valid one); it must be refused")
+			t.Fatal("a response holding a forged assertion beside the genuinely signed one was accepted as the signed one's user; it must be refused")
 		}
 		if p.status != http.StatusForbidden {
 			t.Fatalf("status %d, want 403 (Location %q)", p.status, p.header.Get("Location"))
@@ -667,7 +665,7 @@ func TestCSRFEveryRoute(t *testing.T) {
 				header http.Header
 			}{
 				{"NoToken", url.Values{}, nil},
-				{"WrongToken", url.Values{"csrf_token": {"x" + tok[1:]}}, nil},
+				{"WrongToken", url.Values{"csrf_token": {otherFirst(tok)}}, nil},
 				{"CrossSite", url.Values{"csrf_token": {tok}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
 				{"ForeignOrigin", url.Values{"csrf_token": {tok}}, http.Header{"Origin": {foreign}}},
 				{"CrossSiteTokenInHeader", url.Values{}, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {foreign}, "X-Csrf-Token": {tok}}},
@@ -821,4 +819,14 @@ func TestNoStoreOnPatientAndAuditPages(t *testing.T) {
 			})
 		}
 	})
+}
+
+// otherFirst returns tok with a different first character: a wrong token
+// that is surely wrong (a fixed replacement letter would equal the real
+// one whenever the token happens to start with it).
+func otherFirst(tok string) string {
+	if tok[0] == 'x' {
+		return "y" + tok[1:]
+	}
+	return "x" + tok[1:]
 }

@@ -165,7 +165,7 @@ func TestCSRF(t *testing.T) {
 		header http.Header
 	}{
 		{"ErrNoToken", url.Values{"role": {"0"}}, nil},
-		{"ErrWrongToken", url.Values{"role": {"0"}, "csrf_token": {"x" + good.Get("csrf_token")[1:]}}, nil},
+		{"ErrWrongToken", url.Values{"role": {"0"}, "csrf_token": {otherFirst(good.Get("csrf_token"))}}, nil},
 		{"ErrAnotherSessionsToken", url.Values{"role": {"0"}, "csrf_token": {otherToken}}, nil},
 		{"ErrCrossSite", good, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}},
 		{"ErrOtherOrigin", good, http.Header{"Origin": {"https://evil.example"}}},

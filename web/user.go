@@ -14,6 +14,7 @@ type User struct {
 	Role        *store.RoleProfile // nil until a profile is chosen
 	RoleDef     RoleDef            // the chosen profile's definition
 	Assurance   int
+	NHSNumber   string // the user's own NHS number, if the IdP asserts it
 	SessionHash string // the hashed session id, safe for logs and audit
 }
 

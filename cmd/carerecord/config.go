@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
 
 	"github.com/carerecord/carerecord/web"
 )
@@ -45,6 +47,7 @@ type fileConfig struct {
 			RoleProfile          string `toml:"role_profile"`
 			RoleProfileSeparator string `toml:"role_profile_separator"`
 			Assurance            string `toml:"assurance"`
+			UserNHSNumber        string `toml:"user_nhs_number"`
 		} `toml:"attributes"`
 	} `toml:"saml"`
 	Roles   []roleConfig        `toml:"roles"`
@@ -63,6 +66,15 @@ type fileConfig struct {
 	Log struct {
 		Level string `toml:"level"`
 	} `toml:"log"`
+	Alerts struct {
+		Off                []string `toml:"off"`
+		ManyPatients       int      `toml:"many_patients"`
+		ManyPatientsWindow duration `toml:"many_patients_window"`
+		Refusals           int      `toml:"refusals"`
+		RefusalWindow      duration `toml:"refusal_window"`
+		WorkingDayStart    string   `toml:"working_day_start"`
+		WorkingDayEnd      string   `toml:"working_day_end"`
+	} `toml:"alerts"`
 	Access struct {
 		Reasons                []reasonConfig `toml:"reasons"`
 		ReasonLifetime         duration       `toml:"reason_lifetime"`
@@ -285,6 +297,9 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	if a.ReasonLifetime.Duration > fc.Session.Lifetime.Duration {
 		bad("access.reason_lifetime", "must not be longer than session.lifetime (%s)", fc.Session.Lifetime.Duration)
 	}
+	if _, err := fc.alertRules(); err != nil {
+		errs = append(errs, err)
+	}
 	seen := map[string]bool{}
 	for i, src := range fc.Sources {
 		if err := src.Validate(); err != nil {
@@ -406,4 +421,41 @@ func (fc *fileConfig) trustedProxies() []*net.IPNet {
 		}
 	}
 	return out
+}
+
+// alertRules turns [alerts] into the store's rules.
+func (fc *fileConfig) alertRules() (store.AlertRules, error) {
+	a := fc.Alerts
+	r := store.AlertRules{ManyPatients: a.ManyPatients, ManyPatientsWindow: a.ManyPatientsWindow.Duration,
+		Refusals: a.Refusals, RefusalWindow: a.RefusalWindow.Duration, Off: map[string]bool{}}
+	for i, k := range a.Off {
+		if !slices.Contains(store.AlertKinds, k) {
+			return r, fieldError{fmt.Sprintf("alerts.off[%d]", i), fmt.Sprintf("must be one of %v, got %q", store.AlertKinds, k)}
+		}
+		r.Off[k] = true
+	}
+	clock := func(field, v string, def time.Duration) (time.Duration, error) {
+		if v == "" {
+			return def, nil
+		}
+		t, err := time.Parse("15:04", v)
+		if err != nil {
+			return 0, fieldError{field, fmt.Sprintf("must be a time like 08:00, got %q", v)}
+		}
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+	}
+	var err error
+	if r.DayStart, err = clock("alerts.working_day_start", a.WorkingDayStart, 8*time.Hour); err != nil {
+		return r, err
+	}
+	if r.DayEnd, err = clock("alerts.working_day_end", a.WorkingDayEnd, 18*time.Hour+30*time.Minute); err != nil {
+		return r, err
+	}
+	if r.DayEnd <= r.DayStart {
+		return r, fieldError{"alerts.working_day_end", "must be after alerts.working_day_start"}
+	}
+	if a.ManyPatients < 0 || a.Refusals < 0 {
+		return r, fieldError{"alerts", "thresholds must not be negative"}
+	}
+	return r, nil
 }

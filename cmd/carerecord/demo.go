@@ -71,7 +71,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert,
 		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
 		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
-			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance},
+			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance, UserNHSNumber: attrs.UserNHSNumber},
 	})
 	if err != nil {
 		ln.Close()
@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer cluster.Close()
 	// The page waits 1.5 s for each source (3 s in production by
 	// default), so the slow demo source is seen filling in after the page.
-	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, log)
+	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
 	if err != nil {
 		db.Close()
 		ln.Close()

@@ -263,6 +263,8 @@ sp_key_file = "/etc/sp.key"
 		{"ErrBadGroup", good + "\n[[roles]]\ncode = \"R8000\"\nname = \"Doctor\"\ngroup = \"doctors\"\n", withKey, []string{"roles[0].group: must be one of"}},
 		{"ErrReasonIsBreakGlass", good + "\n[[access.reasons]]\ncode = \"break-glass\"\nlabel = \"x\"\n", withKey, []string{"access.reasons[0].code: required, and not"}},
 		{"ErrBreakGlassLongerThanReason", good + "\n[access]\nreason_lifetime = \"1h\"\nbreak_glass_lifetime = \"2h\"\n", withKey, []string{"access.break_glass_lifetime"}},
+		{"ErrUnknownAlertRule", good + "\n[alerts]\noff = [\"lunchtime\"]\n", withKey, []string{"alerts.off[0]: must be one of"}},
+		{"ErrWorkingDay", good + "\n[alerts]\nworking_day_start = \"18:00\"\nworking_day_end = \"08:00\"\n", withKey, []string{"alerts.working_day_end: must be after"}},
 		{"ErrAssurance", strings.Replace(good, "[saml]", "[saml]\nmin_assurance = 5", 1), withKey, []string{"saml.min_assurance: must be 0 to 3"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},

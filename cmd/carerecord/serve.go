@@ -37,7 +37,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	roles, _ := fc.roleMap()
 	a := fc.SAML.Attributes
 	attrs := web.AttributeMap{UserID: a.UserID, DisplayName: a.DisplayName, RoleProfile: a.RoleProfile,
-		RoleProfileSeparator: a.RoleProfileSeparator, Assurance: a.Assurance}
+		RoleProfileSeparator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}
 	cfg := web.Config{
 		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: roles,
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
@@ -66,7 +66,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		idp, err = devidp.New(devidp.Options{BaseURL: base.JoinPath("/devidp"), Key: ik, Cert: ic, Users: devidp.DemoUsers(),
 			Password: demoPassword, Logger: log, Attributes: devidp.Attributes{UserID: a.UserID, DisplayName: a.DisplayName,
-				RoleProfile: a.RoleProfile, Separator: a.RoleProfileSeparator, Assurance: a.Assurance}})
+				RoleProfile: a.RoleProfile, Separator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}})
 		if err != nil {
 			return err
 		}
@@ -81,7 +81,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	var opts []store.Option
+	rules, _ := fc.alertRules()
+	opts := []store.Option{store.WithAlertRules(rules)}
 	if len(fc.Sources) > 0 {
 		key, _ := cacheKey(getenv(fc.Records.CacheKeyEnv))
 		opts = append(opts, store.WithCacheKey(key))
@@ -90,7 +91,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("configuration: database: %w", err)
 	}
-	records, clients, err := buildRecords(db, fc.Sources, getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, log)
+	records, clients, err := buildRecords(db, fc.Sources, getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, true, log)
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("configuration: %w", err)

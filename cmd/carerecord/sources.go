@@ -11,8 +11,11 @@ import (
 )
 
 // buildRecords makes one connector per configured source and the fan-out
-// over them. It returns nil when no source is configured.
-func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) string, fresh, maxAge, deadline time.Duration, log *slog.Logger) (*store.Records, []*fhir.Client, error) {
+// over them. It returns nil when no source is configured. With
+// sourceDeadlines, a source's configured timeout is also how long a page
+// waits for it; otherwise every source gets deadline.
+func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) string, fresh, maxAge, deadline time.Duration,
+	sourceDeadlines bool, log *slog.Logger) (*store.Records, []*fhir.Client, error) {
 	if len(cfgs) == 0 {
 		return nil, nil, nil
 	}
@@ -29,7 +32,7 @@ func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) st
 		}
 		conns = append(conns, c)
 		clients = append(clients, c)
-		if cfg.Timeout > 0 {
+		if sourceDeadlines && cfg.Timeout > 0 {
 			perSource[cfg.ODS] = cfg.Timeout
 		}
 	}

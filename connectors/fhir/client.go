@@ -152,6 +152,7 @@ func (c *Client) FindPatients(ctx context.Context, q connectors.Query) ([]connec
 		}
 	}
 	patients, _, _, err := c.searchPatients(ctx, params)
+	connectors.Clean(patients)
 	return patients, err
 }
 
@@ -237,6 +238,9 @@ func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors
 	for _, t := range truncated {
 		rec.Truncated = rec.Truncated || t
 	}
+	// Everything a source sends is cleaned of control and bidirectional
+	// override characters before anyone else sees it.
+	connectors.Clean(rec)
 	return rec, nil
 }
 

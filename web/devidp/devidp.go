@@ -49,12 +49,14 @@ type User struct {
 	DisplayName string
 	Profiles    []Profile
 	Assurance   string // e.g. "AAL3"
+	NHSNumber   string // the user's own NHS number, asserted when set
 }
 
 // Attributes names the SAML attributes the IdP asserts; they must match
 // the portal's attribute mapping.
 type Attributes struct {
 	UserID, DisplayName, RoleProfile, Separator, Assurance string
+	UserNHSNumber                                          string // optional
 }
 
 // Options configure New.
@@ -245,6 +247,9 @@ func (d *IdP) newSession(u User, r *http.Request) *saml.Session {
 	}
 	if u.Assurance != "" {
 		attrs = append(attrs, attr(a.Assurance, u.Assurance))
+	}
+	if u.NHSNumber != "" && a.UserNHSNumber != "" {
+		attrs = append(attrs, attr(a.UserNHSNumber, u.NHSNumber))
 	}
 	return &saml.Session{
 		ID:         randomID(),
