@@ -188,7 +188,7 @@ func startHostileProduct(t *testing.T) string {
 	if err := cluster.AddHostile(synthetic.HostileOrg()); err != nil {
 		t.Fatal(err)
 	}
-	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 3*time.Second, log)
+	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 3*time.Second, false, log)
 	if err != nil {
 		t.Fatal(err)
 	}
