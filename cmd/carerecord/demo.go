@@ -30,11 +30,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("demo", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data", "./var", "directory for the database and the demo's keys")
+	faultSpec := fs.String("faults", "default", `faults in the synthetic sources: "default" (Lewisham slow, Milton Keynes failing now and then), "none", or e.g. RJ2=latency:2s,RD8=errors:0.1,RV5=down`)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))}
+	}
+	faults, err := parseFaults(*faultSpec)
+	if err != nil {
+		return usageError{err}
 	}
 	log := newLogger(stderr, "info")
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
@@ -90,7 +95,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// The synthetic Trusts and GP practices: real FHIR servers on
 	// loopback, read through the real connector code. One is slow and one
 	// fails now and then, so the per-source status can be seen at work.
-	cluster, err := synthetic.Start(synthetic.Orgs(), synthetic.DemoFaults())
+	cluster, err := synthetic.Start(synthetic.Orgs(), faults)
 	if err != nil {
 		db.Close()
 		ln.Close()

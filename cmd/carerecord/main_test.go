@@ -369,3 +369,18 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Fatalf("verify on an altered log: %v (%s)", err, out.String())
 	}
 }
+
+func TestParseFaults(t *testing.T) {
+	f, err := parseFaults("RJ2=latency:2s;errors:0.5,RV5=down")
+	if err != nil || f["RJ2"].Latency != 2*time.Second || f["RJ2"].ErrorRate != 0.5 || !f["RV5"].Down {
+		t.Fatalf("%+v %v", f, err)
+	}
+	if f, _ := parseFaults("none"); len(f) != 0 {
+		t.Fatal("none must mean no faults")
+	}
+	for _, bad := range []string{"XX1=down", "RJ2=slow", "RJ2=errors:2", "RJ2"} {
+		if _, err := parseFaults(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
