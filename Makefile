@@ -26,9 +26,12 @@ test:
 screenshots:
 	CARERECORD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -tags '$(TAGS)' -count=1 -run '^TestE2E$$' ./cmd/carerecord
 
-## bench: the benchmarks (speed and memory targets live here, never in tests)
+## bench: the product against its performance targets (docs/performance.md; about 5 minutes on 2 cores;
+## BENCHFLAGS=-quick for about a minute), then the store's Go benchmarks once each. Never part of test.
+BENCHFLAGS ?=
 bench:
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem ./...
+	$(GO) run -tags '$(TAGS)' ./cmd/carerecord-bench $(BENCHFLAGS)
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime 1x -benchmem ./store
 
 ## generate: regenerate the templ components (*_templ.go, committed)
 generate:

@@ -201,7 +201,7 @@ func writeReport(path string, o options, m machine, r results, table string) err
 	if o.quick {
 		mode = "quick run (-quick)"
 	}
-	fmt.Fprintf(&b, "Last run: %s, %s: `%s`.\n\n", r.date.UTC().Format("2006-01-02 15:04 MST"), mode, strings.Join(os.Args, " "))
+	fmt.Fprintf(&b, "Last run: %s, %s: `%s`.\n\n", r.date.UTC().Format("2006-01-02 15:04 MST"), mode, strings.Join(append([]string{"carerecord-bench"}, os.Args[1:]...), " "))
 	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`), %s, %s RAM, Linux %s, %s; 4 KB write+fsync in the data directory p50 %s, p99 %s; load average %s as the run began.\n\n",
 		m.nproc, m.cpu, m.memTotal, m.kernel, m.goVersion, msf(m.fsync50), msf(m.fsync99), m.loadAvg)
 	b.WriteString(table)
