@@ -1,0 +1,740 @@
+package main
+
+// The browser journeys of the three kinds of user, run by TestE2E in
+// e2e_test.go with its harness: a clinician opens a record held by many
+// sources, with its results, trends and documents; a privacy officer finds
+// and exports that access and reviews a break-glass alert; a slow and a
+// failing source, on a product of its own; and a member of the public
+// objects, by keyboard, and the objection is upheld and enforced. Every
+// page reached is checked with checkPage.
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/carerecord/carerecord/connectors/synthetic"
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
+	"github.com/carerecord/carerecord/web/devidp"
+)
+
+const (
+	// The demo patient with records at six sources, as the banner names her.
+	richNHS       = synthetic.RichNHSNumber
+	richName      = "SMITH, Jane (Mrs)"
+	clinicianID   = "555000000001"
+	clinicianName = "Dr Amara Okafor"
+	directCare    = "I am providing direct care to this patient"
+	// The clinician's own organisation, King's College Hospital.
+	clinicianODS = synthetic.KingsODS
+)
+
+// Journey: the clinician signs in, searches by NHS number, states a
+// reason, and sees entries from four or more sources; then the results
+// list, a trend (one chart per laboratory) and a document.
+func (e *e2e) clinicianOpensRecord(t *testing.T) {
+	tb := e.newTab(t)
+	tb.signIn("clinician")
+	tb.waitH1("Find a patient")
+
+	tb.searchNHS(richNHS)
+	tb.checkPage("search results", "Find a patient", http.StatusOK, "search-results")
+	hits := run1(tb, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('tr[data-testid="search-hit"]')).map(r => r.textContent.replace(/\s+/g, ' ').trim())`))
+	if len(hits) != 1 || !strings.Contains(hits[0], richName) || !strings.Contains(hits[0], "999 000 0018") {
+		t.Fatalf("search for %s found %q, want one hit: %s, 999 000 0018", richNHS, hits, richName)
+	}
+
+	tb.followClick(`tr[data-testid="search-hit"] a`)
+	tb.waitH1("Why are you opening this record?")
+	tb.checkPage("reason page", "Why are you opening this record?", http.StatusOK, "access-reason")
+	if got := tb.text(`#reason-hint`); !strings.Contains(got, "999 000 0018") {
+		t.Errorf("the reason page does not name the patient's NHS number: %q", got)
+	}
+	tb.giveReason(directCare)
+
+	tb.waitH1(richName)
+	painted := tb.sourceLine(synthetic.LewishamODS)
+	tb.waitSettled()
+	tb.checkPage("record page", richName, http.StatusOK, "record")
+	// The demo's Lewisham takes about 2.1 s to send a record; the page
+	// does not wait past its 1.5 s deadline for it.
+	if painted.State == string(store.StateLive) || painted.State == string(store.StateCached) {
+		t.Errorf("the demo's record page waited for Lewisham (RJ2) past its 1.5 s deadline: %q", painted.Text)
+	}
+	if got := tb.text(`[data-testid="patient-nhs"]`); got != "999 000 0018" {
+		t.Errorf("banner NHS No. is %q, want 999 000 0018", got)
+	}
+	if got := tb.text(`[data-testid="patient-born"]`); !strings.HasPrefix(got, "12-Mar-1965") {
+		t.Errorf("banner born is %q, want 12-Mar-1965 first", got)
+	}
+	seen := tb.entrySources(4)
+	if len(seen) < 4 {
+		t.Errorf("the timeline shows entries from %d sources %v, want four or more", len(seen), seen)
+	}
+
+	// The results list and the trend of a test done at two Trusts in
+	// different units: each laboratory is drawn on its own.
+	tb.navigate(e.base+"/patients/"+richNHS, http.StatusOK)
+	tb.waitSettled()
+	tb.followClick(`//a[normalize-space()="Results and trends"]`)
+	tb.waitH1(richName)
+	tb.wait(`table.nhsuk-table`)
+	tb.checkPage("results list", richName, http.StatusOK, "results")
+	// HbA1c, by its LOINC code: the laboratories name it differently.
+	tb.followClick(`table.nhsuk-table a[href*="59261-8"]`)
+	tb.waitH1(richName)
+	tb.wait(`[data-testid="trend-table"]`)
+	tb.checkPage("trend", richName, http.StatusOK, "trend")
+	if charts := tb.checkTrend(); charts < 2 {
+		t.Errorf("the HbA1c trend draws %d charts, want one per laboratory (two or more)", charts)
+	}
+
+	// A "Trend for ..." link on the record's timeline.
+	tb.navigate(e.base+"/patients/"+richNHS+"?kind=result", http.StatusOK)
+	tb.waitSettled()
+	trendFor := run1(tb, chromedp.Evaluate[string](`(Array.from(document.querySelectorAll('li[data-testid="entry"] a')).find(a => a.textContent.trim().startsWith('Trend for ')) || {}).textContent || ''`))
+	if trendFor == "" {
+		t.Fatal(`no "Trend for ..." link among the record's results`)
+	}
+	tb.followClick(fmt.Sprintf(`//li[@data-testid="entry"]//a[normalize-space()=%q]`, strings.TrimSpace(trendFor)))
+	tb.waitH1(richName)
+	tb.wait(`[data-testid="trend-table"]`)
+	tb.checkPage("trend from the timeline", richName, http.StatusOK, "")
+	want := strings.TrimPrefix(strings.TrimSpace(trendFor), "Trend for ")
+	if got := tb.text(`[data-testid="trend-title"]`); !strings.Contains(got, want) && !strings.Contains(want, got) {
+		t.Errorf("%q opened the trend titled %q", trendFor, got)
+	}
+	tb.checkTrend()
+
+	// A document: its text, or a link to download its PDF.
+	tb.navigate(e.base+"/patients/"+richNHS+"?kind=document", http.StatusOK)
+	tb.waitSettled()
+	tb.followClick(`//li[@data-testid="entry"]//a[starts-with(normalize-space(), "Open ")]`)
+	tb.waitH1(richName)
+	tb.wait(`[data-testid="document-title"]`)
+	tb.checkPage("document", richName, http.StatusOK, "document")
+	text := run1(tb, chromedp.Evaluate[string](`(document.querySelector('[data-testid="document-text"]') || {}).textContent || ''`))
+	pdf := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('a[download]').length`))
+	if strings.TrimSpace(text) == "" && pdf == 0 {
+		t.Errorf("the document page shows neither the document's text nor a PDF to download:\n%s", tb.text("main"))
+	}
+}
+
+// Journey: the privacy officer finds the clinician's access to 9990000018
+// in the audit log and exports it as CSV.
+func (e *e2e) privacyOfficerFindsAccess(t *testing.T) {
+	tb := e.newTab(t)
+	tb.signIn("igofficer")
+	tb.waitH1("Information governance")
+
+	tb.followClick(`//a[normalize-space()="Search the audit log"]`)
+	tb.waitH1("Audit log")
+	tb.do(chromedp.SendKeys(chromedp.CSS(`form[action="/ig/audit"] #nhs`), richNHS))
+	tb.followClick(`//form[@action="/ig/audit"]//button[normalize-space()="Search"]`)
+	tb.waitH1("Audit log")
+	tb.wait(`[data-testid="audit-events"]`)
+	tb.checkPage("audit search", "Audit log", http.StatusOK, "ig-audit-search")
+
+	rows := run1(tb, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('tr[data-testid="audit-event"][data-action="record-open"]')).map(r => r.textContent.replace(/\s+/g, ' ').trim())`))
+	found := false
+	for _, r := range rows {
+		if strings.Contains(r, clinicianName) && strings.Contains(r, clinicianID) && strings.Contains(r, "999 000 0018") && strings.Contains(r, "direct-care") {
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Errorf("the audit log filtered by %s has no record opening by %s (%s) for direct care; record-open rows:\n%s", richNHS, clinicianName, clinicianID, strings.Join(rows, "\n"))
+	}
+	others := run1(tb, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('tr[data-testid="audit-event"] td:nth-child(4)')).map(td => td.textContent.trim()).filter(s => s !== '999 000 0018')`))
+	if len(others) > 0 {
+		t.Errorf("the filter by %s shows events for other patients: %q", richNHS, others)
+	}
+
+	// The export, fetched in the page with the officer's session: the
+	// browser's download would leave the page and the test would lose it.
+	href := run1(tb, chromedp.Evaluate[string](`document.querySelector('a[data-testid="export-csv"]').href`))
+	if u, err := url.Parse(href); err != nil || u.Query().Get("nhs") != richNHS {
+		t.Errorf("the CSV export link %q does not keep the NHS number filter", href)
+	}
+	type fetched struct {
+		Status int    `json:"status"`
+		Type   string `json:"type"`
+		Disp   string `json:"disp"`
+		Body   string `json:"body"`
+	}
+	got := run1(tb, chromedp.Evaluate[fetched](fmt.Sprintf(`fetch(%q, {credentials: 'same-origin'}).then(async r => ({
+		status: r.status, type: r.headers.get('Content-Type') || '', disp: r.headers.get('Content-Disposition') || '', body: await r.text()}))`, href),
+		chromedp.EvalAwaitPromise))
+	if got.Status != http.StatusOK || !strings.HasPrefix(got.Type, "text/csv") || !strings.Contains(got.Disp, "attachment") {
+		t.Fatalf("CSV export: status %d, Content-Type %q, Content-Disposition %q", got.Status, got.Type, got.Disp)
+	}
+	recs, err := csv.NewReader(strings.NewReader(got.Body)).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("CSV export is not CSV with rows (%v):\n%.500s", err, got.Body)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	for _, h := range []string{"user_id", "user_name", "action", "nhs_number", "reason", "hash"} {
+		if _, ok := col[h]; !ok {
+			t.Fatalf("CSV header %q lacks %s", recs[0], h)
+		}
+	}
+	found = false
+	for _, r := range recs[1:] {
+		if r[col["nhs_number"]] != richNHS {
+			t.Errorf("CSV export filtered by %s has a row for %q", richNHS, r[col["nhs_number"]])
+		}
+		if r[col["user_id"]] == clinicianID && r[col["user_name"]] == clinicianName && r[col["action"]] == string(store.ActRecordOpen) && r[col["reason"]] == "direct-care" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the CSV export (%d rows) has no record-open row by %s for direct care", len(recs)-1, clinicianID)
+	}
+}
+
+// Journey: a clinician breaks glass; the privacy officer finds the alert
+// and reviews it.
+func (e *e2e) privacyOfficerReviewsAlert(t *testing.T) {
+	const nhs = synthetic.DeceasedNHSNumber
+	doc := e.newTab(t)
+	doc.signIn("clinician")
+	doc.waitH1("Find a patient")
+	doc.navigate(e.base+"/patients/"+nhs+"/access", http.StatusOK)
+	doc.waitH1("Why are you opening this record?")
+	doc.click(`//label[normalize-space()="Emergency access (break glass)"]`)
+	doc.wait(`#detail`)
+	doc.do(chromedp.SendKeys(chromedp.CSS(`#detail`), "Brought in unconscious to the emergency department; no history available"))
+	doc.followClick(`//button[normalize-space()="Open the record"]`)
+	doc.wait(`[data-testid="patient-nhs"]`)
+	doc.waitSettled()
+
+	tb := e.newTab(t)
+	tb.signIn("igofficer")
+	tb.waitH1("Information governance")
+	tb.followClick(`[data-testid="open-alerts"] a`)
+	tb.waitH1("Alerts to review")
+	tb.wait(`[data-testid="alert"]`)
+	tb.checkPage("alerts list", "Alerts to review", http.StatusOK, "ig-alerts")
+	link := fmt.Sprintf(`//li[@data-testid="alert"][@data-kind=%q][contains(., "999 000 0050")][contains(., "Dr Amara Okafor")]/a`, store.AlertBreakGlass)
+	if n := run1(tb, chromedp.Evaluate[int](fmt.Sprintf(`document.evaluate(%q, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null).snapshotLength`, link))); n == 0 {
+		t.Fatalf("no alert for the clinician's break glass into 999 000 0050:\n%s", tb.text(`[data-testid="alerts"]`))
+	}
+	tb.followClick(link)
+	tb.wait(`form textarea#note`)
+	h1 := tb.text("h1")
+	if h1 != "Alert: "+store.AlertBreakGlass {
+		t.Errorf("the alert page's heading is %q, want Alert: %s", h1, store.AlertBreakGlass)
+	}
+	tb.checkPage("alert review", h1, http.StatusOK, "ig-alert-review")
+	alertURL := run1(tb, chromedp.Location())
+
+	// A review needs an outcome and a finding.
+	tb.followClick(`//button[normalize-space()="Close the alert"]`)
+	tb.wait(`.nhsuk-error-summary`)
+	tb.checkPage("alert review with errors", h1, http.StatusBadRequest, "")
+	tb.click(`label[for="outcome-reviewed"]`)
+	tb.do(chromedp.SendKeys(chromedp.CSS(`#note`), "Confirmed with the emergency department: the patient was being treated"))
+	tb.followClick(`//button[normalize-space()="Close the alert"]`)
+	tb.waitH1("Alerts to review")
+	tb.navigate(alertURL, http.StatusOK)
+	tb.waitH1(h1)
+	if got := tb.text(`.nhsuk-summary-list`); !strings.Contains(got, "Confirmed with the emergency department") {
+		t.Errorf("after the review the alert shows:\n%s", got)
+	}
+	if n := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('form textarea#note').length`)); n != 0 {
+		t.Error("a closed alert still offers the review form")
+	}
+}
+
+// Journey: a slow source and a failing one, on a product of their own so
+// the faults are certain: Lewisham answers each request after 700 ms (a
+// record fetch takes about 2 s, past the page's 1.5 s deadline) and Milton
+// Keynes answers every request with 503. The page paints without Lewisham,
+// fills it in without a reload, and labels Milton Keynes as failed.
+func (e *e2e) slowAndFailingSources(t *testing.T) {
+	base := startFaultyDemo(t, map[string]synthetic.Faults{
+		synthetic.LewishamODS:   {Latency: 700 * time.Millisecond},
+		synthetic.MiltonKeynODS: {Unavailable: true},
+	})
+	fe := &e2e{base: base, browser: e.browser, axe: e.axe, shots: e.shots, known: e.known}
+	tb := fe.newTab(t)
+	tb.signIn("clinician")
+	tb.waitH1("Find a patient")
+	tb.searchNHS(richNHS)
+	tb.checkPage("search results with a failing source", "Find a patient", http.StatusOK, "")
+	tb.followClick(`tr[data-testid="search-hit"] a`)
+	tb.waitH1("Why are you opening this record?")
+	tb.giveReason(directCare)
+	tb.waitH1(richName)
+
+	// As painted: Lewisham is not there yet.
+	lew, mk := tb.sourceLine(synthetic.LewishamODS), tb.sourceLine(synthetic.MiltonKeynODS)
+	if lew.State != string(store.StateTimeout) && lew.State != string(store.StatePending) {
+		t.Errorf("as the page painted, Lewisham (RJ2) was %q (%s), want timeout or pending: the page waited for the slow source", lew.State, lew.Text)
+	}
+	if !strings.Contains(lew.Text, "Did not answer in time") && !strings.Contains(lew.Text, "Still loading") {
+		t.Errorf("as the page painted, Lewisham's line says %q, want that it has not answered yet", lew.Text)
+	}
+	if n := tb.countEntries(synthetic.LewishamODS); n != 0 {
+		t.Errorf("as the page painted, %d entries from Lewisham were shown before it answered", n)
+	}
+	if got := tb.text(`[data-testid="sources"] ~ p[role="status"]`); !strings.Contains(got, "still answering") {
+		t.Errorf("the pending page's status line says %q", got)
+	}
+	before := tb.text(`[data-testid="timeline-count"]`)
+
+	// Then it fills in, without a navigation.
+	navs, docs := tb.navCount(), tb.countRequests(http.MethodGet, "/patients/"+richNHS)
+	tb.step("Lewisham (RJ2) filled in", chromedp.Poll[chromedp.Void](fmt.Sprintf(
+		`['live', 'cached'].includes((%s || {dataset: {}}).dataset.state)`, sourceLineJS(synthetic.LewishamODS)),
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout)))
+	tb.waitSettled()
+	if tb.navCount() != navs || tb.countRequests(http.MethodGet, "/patients/"+richNHS) != docs {
+		t.Errorf("the page navigated to fill in Lewisham; documents requested:\n%s", tb.requestLog())
+	}
+	// Lewisham's entries are in the timeline now (its newest may be past
+	// the first page, so the count says it).
+	if after := tb.text(`[data-testid="timeline-count"]`); after == before {
+		t.Errorf("after Lewisham answered the timeline still says %q", after)
+	}
+	if n := run1(tb, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('#source option[value=%q]').length`, synthetic.LewishamODS))); n != 1 {
+		t.Error("after Lewisham answered, the source filter does not offer it")
+	}
+	lew = tb.sourceLine(synthetic.LewishamODS)
+	if strings.Contains(lew.Text, "Did not answer") || strings.Contains(lew.Text, "Still loading") || strings.Contains(lew.Text, "still trying") {
+		t.Errorf("after filling in, Lewisham's line still says %q", lew.Text)
+	}
+
+	// The failing source is labelled, before and after the fill-in.
+	for _, l := range []sourceState{mk, tb.sourceLine(synthetic.MiltonKeynODS)} {
+		if l.State != string(store.StateFailed) || !strings.Contains(l.Text, "Failed") || !strings.Contains(l.Text, "Milton Keynes") {
+			t.Errorf("Milton Keynes (RD8), which answers 503, is %q: %q; want failed, labelled Failed", l.State, l.Text)
+		}
+	}
+	if n := tb.countEntries(synthetic.MiltonKeynODS); n != 0 {
+		t.Errorf("%d entries from the failing source are shown", n)
+	}
+	if open := run1(tb, chromedp.Evaluate[bool](`document.querySelector('[data-testid="sources"]').closest('details').open`)); !open {
+		t.Error("the sources panel is closed although a source failed")
+	}
+	tb.checkPage("record page with a failed source", richName, http.StatusOK, "record-failed-source")
+}
+
+// Journey: a member of the public objects for 9990000018, with the keyboard
+// only; the privacy officer checks who they are and upholds it; the
+// clinician then sees the objection banner and only King's own entries.
+func (e *e2e) objectionUpheldAndEnforced(t *testing.T) {
+	// The clinician has the record open before the objection.
+	doc := e.newTab(t)
+	doc.signIn("clinician")
+	doc.waitH1("Find a patient")
+	doc.navigate(e.base+"/patients/"+richNHS+"/access", http.StatusOK)
+	doc.waitH1("Why are you opening this record?")
+	doc.giveReason(directCare)
+	doc.waitH1(richName)
+	doc.waitSettled()
+	if n := len(doc.entrySources(2)); n < 2 {
+		t.Fatalf("before the objection the record shows entries from %d source(s), want several", n)
+	}
+
+	pub := e.newTab(t)
+	pub.navigate(e.base+"/objection", http.StatusOK)
+	pub.waitH1("Object to sharing your care record")
+	pub.checkPage("objection start", "Object to sharing your care record", http.StatusOK, "objection-start")
+	pub.tabTo(`a.nhsuk-button[href="/objection/form"]`)
+	pub.followKeys(kb.Enter)
+	pub.wait(`form[action="/objection/form"]`)
+	if p := pub.path(); p != "/objection/form" {
+		t.Fatalf("Enter on Start now went to %s", p)
+	}
+	pub.checkPage("objection form", "Object to sharing your care record", http.StatusOK, "objection-form")
+
+	// Sent empty: every required field is named.
+	pub.tabTo(`form[action="/objection/form"] button[type="submit"]`)
+	pub.followKeys(kb.Enter)
+	pub.wait(`.nhsuk-error-summary`)
+	pub.checkPage("objection form with errors", "Object to sharing your care record", http.StatusBadRequest, "objection-form-errors")
+	errs := run1(pub, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.nhsuk-error-summary a')).map(a => a.getAttribute('href') + ' ' + a.textContent.trim())`))
+	for _, want := range []string{"#kind-object", "#on-behalf-yes", "#full-name", "#dob-day", "#address", "#postcode", "#contact", "#declaration"} {
+		if !slices.ContainsFunc(errs, func(s string) bool { return strings.HasPrefix(s, want+" ") }) {
+			t.Errorf("the error summary does not link to %s: %q", want, errs)
+		}
+	}
+	if a := pub.activeElement(); !strings.Contains(a, "nhsuk-error-summary") {
+		t.Errorf("after the errors, focus is on %s, want the error summary", a)
+	}
+
+	// Filled in by keyboard: Tab between fields, Space for the radio and
+	// the checkbox, the arrow keys within a radio group, Enter to send.
+	pub.tabTo(`#kind-object`)
+	pub.do(chromedp.KeyEvent(" "))
+	pub.tabTo(`#on-behalf-yes`)
+	pub.do(chromedp.KeyEvent(kb.ArrowDown))
+	pub.tabTo(`#full-name`)
+	pub.do(chromedp.KeyEvent("Jane Smith"))
+	pub.tabTo(`#dob-day`)
+	pub.do(chromedp.KeyEvent("12"))
+	pub.tabTo(`#dob-month`)
+	pub.do(chromedp.KeyEvent("3"))
+	pub.tabTo(`#dob-year`)
+	pub.do(chromedp.KeyEvent("1965"))
+	pub.tabTo(`#nhs`)
+	pub.do(chromedp.KeyEvent("999 000 0018"))
+	pub.tabTo(`#address`)
+	pub.do(chromedp.KeyEvent("12 Imaginary Road" + kb.Enter + "Camberwell" + kb.Enter + "London"))
+	pub.tabTo(`#postcode`)
+	pub.do(chromedp.KeyEvent("SE5 9ZZ"))
+	pub.tabTo(`#contact`)
+	pub.do(chromedp.KeyEvent("jane.smith@example.com"))
+	pub.tabTo(`#declaration`)
+	pub.do(chromedp.KeyEvent(" "))
+	type formState struct {
+		Kind, OnBehalf, Conditional bool
+		Declared                    bool
+		Address                     string
+		Honeypot                    string
+	}
+	fs := run1(pub, chromedp.Evaluate[formState](`({
+		Kind: document.getElementById('kind-object').checked,
+		OnBehalf: document.getElementById('on-behalf-no').checked,
+		Conditional: document.getElementById('conditional-on-behalf-yes').checkVisibility(),
+		Declared: document.getElementById('declaration').checked,
+		Address: document.getElementById('address').value,
+		Honeypot: document.getElementById('website').value,
+	})`))
+	if !fs.Kind || !fs.OnBehalf || fs.Conditional || !fs.Declared || fs.Address != "12 Imaginary Road\nCamberwell\nLondon" || fs.Honeypot != "" {
+		t.Fatalf("the form filled by keyboard is %+v", fs)
+	}
+	pub.tabTo(`form[action="/objection/form"] button[type="submit"]`)
+	pub.followKeys(kb.Enter)
+	pub.waitH1("Request sent")
+	pub.checkPage("objection confirmation", "Request sent", http.StatusOK, "objection-done")
+	ref := pub.text(`[data-testid="objection-ref"]`)
+	if _, ok := store.NormaliseRef(ref); !ok {
+		t.Fatalf("the confirmation shows reference %q", ref)
+	}
+	// The page shows whatever well-formed reference its address holds: the
+	// widest letters too, at 320 px.
+	pub.navigate(e.base+"/objection/done?ref=CR-WWWW-MMMM", http.StatusOK)
+	pub.waitH1("Request sent")
+	pub.checkPage("objection confirmation with the widest reference", "Request sent", http.StatusOK, "")
+
+	// The privacy officer checks who sent it and upholds it.
+	ig := e.newTab(t)
+	ig.signIn("igofficer")
+	ig.waitH1("Information governance")
+	ig.navigate(e.base+"/ig/objections", http.StatusOK)
+	ig.waitH1("Objections to sharing")
+	ig.checkPage("case queue", "Objections to sharing", http.StatusOK, "objection-cases")
+	row := fmt.Sprintf(`[data-testid="open"] tr[data-ref=%q] a`, ref)
+	ig.wait(row)
+	ig.followClick(row)
+	ig.waitH1("Case " + ref)
+	ig.wait(fmt.Sprintf(`table[data-testid="candidate"][data-nhs=%q]`, richNHS))
+	ig.checkPage("case review", "Case "+ref, http.StatusOK, "objection-case-review")
+	verdicts := run1(ig, chromedp.Evaluate[[]string](fmt.Sprintf(`Array.from(document.querySelectorAll('table[data-testid="candidate"][data-nhs=%q] tbody tr')).map(r => r.querySelector('th').textContent.trim() + ': ' + r.dataset.verdict)`, richNHS)))
+	for _, v := range verdicts {
+		if strings.HasSuffix(v, ": differs") {
+			t.Errorf("the form gave the details the sources hold, but the identity check marks %q; all: %q", v, verdicts)
+		}
+	}
+	ig.click(fmt.Sprintf(`label[for="matched-%s"]`, richNHS))
+	ig.followClick(`//button[normalize-space()="Confirm identity"]`)
+	ig.wait(`#decision-upheld`)
+	ig.click(`label[for="decision-upheld"]`)
+	ig.followClick(`//button[normalize-space()="Record decision"]`)
+	ig.wait(`.nhsuk-error-summary`)
+	ig.checkPage("case decision without a reason", "Case "+ref, http.StatusBadRequest, "")
+	if got := ig.text(`.nhsuk-error-summary`); !strings.Contains(got, "Enter the reason for your decision") {
+		t.Errorf("a decision without a reason: the error summary says %q", got)
+	}
+	ig.do(chromedp.SendKeys(chromedp.CSS(`#decision-note`), "Identity confirmed by phone; the patient asked us to stop sharing"))
+	if !run1(ig, chromedp.Evaluate[bool](`document.getElementById('decision-upheld').checked`)) {
+		ig.click(`label[for="decision-upheld"]`)
+	}
+	ig.followClick(`//button[normalize-space()="Record decision"]`)
+	ig.waitH1("Case " + ref)
+	if got := ig.text(`[data-testid="case-status"]`); got != "Upheld" {
+		t.Errorf("after upholding, the case status is %q", got)
+	}
+	if got := ig.text(`[data-testid="case-matched"]`); !strings.Contains(got, "999 000 0018") {
+		t.Errorf("the case's matched patient is %q", got)
+	}
+
+	// The clinician, still signed in with a reason, sees the objection.
+	doc.navigate(e.base+"/patients/"+richNHS, http.StatusOK)
+	doc.waitH1(richName)
+	doc.waitSettled()
+	doc.wait(`[data-testid="objection-banner"]`)
+	doc.checkPage("record page under an objection", richName, http.StatusOK, "record-objection")
+	type entry struct {
+		Source string `json:"source"`
+		Also   string `json:"also"`
+	}
+	entries := run1(doc, chromedp.Evaluate[[]entry](`Array.from(document.querySelectorAll('li[data-testid="entry"]')).map(li => ({source: li.dataset.source || '', also: li.dataset.also || ''}))`))
+	if len(entries) == 0 {
+		t.Error("under the objection the record shows nothing, not even King's own entries")
+	}
+	for _, en := range entries {
+		if en.Source != clinicianODS || strings.Trim(strings.ReplaceAll(en.Also, clinicianODS, ""), " ") != "" {
+			t.Errorf("under the objection an entry from %q (also %q) is shown, want %s's own only", en.Source, en.Also, clinicianODS)
+			break
+		}
+	}
+	// The other organisations are named in the sources panel (every
+	// configured source is, whether or not it holds a record) as withheld.
+	lines := run1(doc, chromedp.Evaluate[[]sourceState](`Array.from(document.querySelectorAll('li[data-testid="source"]')).map(li => ({state: li.dataset.state, text: li.textContent.replace(/\s+/g, ' ').trim()}))`))
+	for _, l := range lines {
+		if !strings.Contains(l.Text, "("+clinicianODS+")") && (!strings.Contains(l.Text, "not shown, because the patient has objected") || l.State == string(store.StateLive) || l.State == string(store.StateCached)) {
+			t.Errorf("under the objection another organisation's line is %q: %q, want it withheld", l.State, l.Text)
+		}
+	}
+}
+
+// ---- helpers for the journeys ----
+
+// follow runs an action that leaves the page (a click on a link or a
+// submit button) and waits until the next document is committed.
+func (tb *tab) follow(what string, a chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	n := tb.navCount()
+	tb.step(what, a)
+	tb.waitNavigation(n)
+}
+
+// click clicks the first element the XPath or CSS query finds, waiting
+// for it at most stepTimeout; followClick does so and waits for the
+// next page.
+func (tb *tab) click(query string) {
+	tb.t.Helper()
+	tb.step(query, chromedp.Click(chromedp.Search(query)))
+}
+
+func (tb *tab) followClick(query string) {
+	tb.t.Helper()
+	tb.follow(query, chromedp.Click(chromedp.Search(query)))
+}
+
+// followKeys presses keys on the focused element and waits for the
+// navigation they cause.
+func (tb *tab) followKeys(keys string) {
+	tb.t.Helper()
+	tb.follow("the page after pressing a key", chromedp.KeyEvent(keys))
+}
+
+// searchNHS types an NHS number into the search page and submits it.
+func (tb *tab) searchNHS(nhs string) {
+	tb.t.Helper()
+	tb.do(chromedp.SendKeys(chromedp.CSS("#nhs"), nhs))
+	tb.followClick(`//button[normalize-space()="Search by NHS number"]`)
+	tb.waitH1("Find a patient")
+	tb.wait(`#results`)
+}
+
+// giveReason chooses a reason on the reason page and opens the record.
+func (tb *tab) giveReason(label string) {
+	tb.t.Helper()
+	tb.click(fmt.Sprintf(`//label[normalize-space()=%q]`, label))
+	tb.followClick(`//button[normalize-space()="Open the record"]`)
+}
+
+// waitSettled waits until the record page has stopped polling for sources
+// still answering.
+func (tb *tab) waitSettled() {
+	tb.t.Helper()
+	tb.step("every source answered (#record-live no longer polls)", chromedp.Poll[chromedp.Void](
+		`!!document.getElementById('record-live') && !document.getElementById('record-live').hasAttribute('hx-get') && !document.querySelector('.htmx-request')`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout)))
+}
+
+// entrySources returns the ODS codes of the sources of the timeline's
+// entries (their own and those that also reported them), following the
+// older pages until want are seen or there are none left.
+func (tb *tab) entrySources(want int) []string {
+	tb.t.Helper()
+	seen := map[string]bool{}
+	for range 30 {
+		for _, s := range run1(tb, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('li[data-testid="entry"]'))
+			.flatMap(li => [li.dataset.source || '', ...(li.dataset.also || '').split(' ')]).filter(Boolean)`)) {
+			seen[s] = true
+		}
+		if len(seen) >= want {
+			break
+		}
+		if run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('a.nhsuk-pagination__link--next').length`)) == 0 {
+			break
+		}
+		tb.followClick(`a.nhsuk-pagination__link--next`)
+		tb.wait(`[data-testid="timeline-count"]`)
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (tb *tab) countEntries(ods string) int {
+	tb.t.Helper()
+	return run1(tb, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('li[data-testid="entry"][data-source=%q]').length`, ods)))
+}
+
+// sourceLineJS is a JavaScript expression for the sources panel's line of
+// the source with this ODS code (or undefined).
+func sourceLineJS(ods string) string {
+	return fmt.Sprintf(`Array.from(document.querySelectorAll('li[data-testid="source"]')).find(li => li.querySelector('strong').textContent.includes(%q))`, "("+ods+")")
+}
+
+type sourceState struct {
+	State string `json:"state"`
+	Text  string `json:"text"`
+}
+
+func (tb *tab) sourceLine(ods string) sourceState {
+	tb.t.Helper()
+	s := run1(tb, chromedp.Evaluate[sourceState](fmt.Sprintf(`(li => li ? {state: li.dataset.state, text: li.textContent.replace(/\s+/g, ' ').trim()} : {state: '', text: ''})(%s)`, sourceLineJS(ods))))
+	if s.State == "" {
+		tb.t.Fatalf("the sources panel has no line for %s:\n%s", ods, tb.text(`[data-testid="sources"]`))
+	}
+	return s
+}
+
+// checkTrend checks the trend page's shape (a labelled chart per source,
+// each with points, and the table of every result) and returns the number
+// of charts.
+func (tb *tab) checkTrend() int {
+	tb.t.Helper()
+	type trend struct {
+		Charts, Figures, Unlabelled, Empty, Rows int
+	}
+	tr := run1(tb, chromedp.Evaluate[trend](`(() => {
+		const charts = Array.from(document.querySelectorAll('main svg[role="img"]'));
+		return {
+			Charts: charts.length,
+			Figures: document.querySelectorAll('figure.app-chart').length,
+			Unlabelled: charts.filter(s => !(s.getAttribute('aria-label') || '').trim()).length,
+			Empty: charts.filter(s => s.querySelectorAll('circle').length === 0).length,
+			Rows: document.querySelectorAll('[data-testid="trend-table"] tbody tr').length,
+		};
+	})()`))
+	if tr.Charts == 0 || tr.Charts != tr.Figures || tr.Unlabelled > 0 || tr.Empty > 0 || tr.Rows < 2 {
+		tb.t.Errorf("trend page: %d svg[role=img] charts in %d figures, %d without a label, %d without points; %d table rows (want one labelled chart with points per source and every result in the table)",
+			tr.Charts, tr.Figures, tr.Unlabelled, tr.Empty, tr.Rows)
+	}
+	return tr.Charts
+}
+
+// startFaultyDemo runs the product as `carerecord demo` wires it, but
+// in-process with the synthetic sources' faults chosen by the test, and
+// returns its base URL. It stops when the test ends.
+func startFaultyDemo(t *testing.T, faults map[string]synthetic.Faults) string {
+	t.Helper()
+	dir := t.TempDir()
+	logs := &e2eLog{}
+	log := newLogger(logs, "info")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	fail := func(err error) {
+		t.Helper()
+		ln.Close()
+		t.Fatal(err)
+	}
+	spKey, spCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(dir, "sp.key"), filepath.Join(dir, "sp.crt"), "carerecord test service provider")
+	if err != nil {
+		fail(err)
+	}
+	idpKey, idpCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(dir, "idp.key"), filepath.Join(dir, "idp.crt"), "carerecord test IdP")
+	if err != nil {
+		fail(err)
+	}
+	master, err := loadOrCreateSecret(filepath.Join(dir, "session.key"))
+	if err != nil {
+		fail(err)
+	}
+	attrs := web.DefaultAttributes()
+	idp, err := devidp.New(devidp.Options{
+		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert,
+		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
+		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
+			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance, UserNHSNumber: attrs.UserNHSNumber},
+	})
+	if err != nil {
+		fail(err)
+	}
+	cacheKey, err := store.LoadOrCreateCacheKey(filepath.Join(dir, "cache.key"))
+	if err != nil {
+		fail(err)
+	}
+	db, err := store.Open(filepath.Join(dir, "carerecord.db"), store.WithCacheKey(cacheKey))
+	if err != nil {
+		fail(err)
+	}
+	cluster, err := synthetic.Start(synthetic.Orgs(), faults)
+	if err != nil {
+		db.Close()
+		fail(err)
+	}
+	t.Cleanup(func() { cluster.Close() })
+	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
+	if err != nil {
+		db.Close()
+		fail(err)
+	}
+	closeSources := func() {
+		records.Close()
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	sessionKeys, csrfKey := deriveKeys(master)
+	srv, err := web.New(web.Config{
+		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),
+		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
+		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
+		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,
+	}, db)
+	if err != nil {
+		closeSources()
+		db.Close()
+		fail(err)
+	}
+	idp.AddServiceProvider(srv.SPMetadata())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveUntilDone(ctx, ln, srv, db, "", "", log, closeSources) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("the product stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the product did not stop within 30s")
+		}
+		if t.Failed() {
+			t.Logf("product log:\n%s", logs.String())
+		}
+	})
+	return base.String()
+}
