@@ -47,7 +47,7 @@ func (db *DB) AccessFor(ctx context.Context, sessionHash, nhs string) (AccessGra
 	g := AccessGrant{SessionHash: sessionHash, NHSNumber: nhs}
 	var bg, ov int
 	var granted, expires int64
-	err := db.write.QueryRowContext(ctx, `SELECT reason, detail, break_glass, objection_override, granted_at, expires_at FROM access_grants
+	err := db.read.QueryRowContext(ctx, `SELECT reason, detail, break_glass, objection_override, granted_at, expires_at FROM access_grants
 		WHERE session_hash = ? AND nhs_number = ?`, sessionHash, nhs).Scan(&g.Reason, &g.Detail, &bg, &ov, &granted, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, ErrNotFound

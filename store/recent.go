@@ -15,10 +15,22 @@ type RecentPatient struct {
 // recentKeep is how many recent patients are kept per user.
 const recentKeep = 20
 
+// recentRefresh is how stale an entry's time may be before reopening the
+// patient updates it.
+const recentRefresh = 5 * time.Minute
+
 // TouchRecentPatient records that the user opened the patient now, and
 // trims the user's list.
 func (db *DB) TouchRecentPatient(ctx context.Context, userID, nhs string) error {
 	now := ms(db.now())
+	// A record is opened again and again in one visit (filters, pages):
+	// the list only needs to move when the last opening is a while ago,
+	// and skipping the write keeps it off the writer's queue.
+	var last int64
+	if err := db.read.QueryRowContext(ctx, `SELECT opened_at FROM recent_patients WHERE user_id = ? AND nhs_number = ?`,
+		userID, nhs).Scan(&last); err == nil && now-last < recentRefresh.Milliseconds() {
+		return nil
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: recent patient: %w", err)

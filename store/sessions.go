@@ -127,9 +127,10 @@ func (db *DB) SessionByToken(ctx context.Context, token string) (*Session, error
 
 // SessionByHash returns the session with the given hashed id, or ErrNotFound.
 func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error) {
-	// Read through the writer: a session written a moment ago by this
-	// process must be visible at once, and the writer sees its own commits.
-	row := db.write.QueryRowContext(ctx, `SELECT id_hash, user_id, display_name, profiles, role_index,
+	// Read through the reader pool: under WAL each read sees every commit
+	// made before it starts, and it does not queue behind the one writer
+	// (every request reads its session).
+	row := db.read.QueryRowContext(ctx, `SELECT id_hash, user_id, display_name, profiles, role_index,
 		assurance, user_nhs, name_id, name_id_format, session_index, client_addr, created_at, last_seen_at,
 		expires_at, ended_at, end_reason FROM sessions WHERE id_hash = ?`, idHash)
 	var (

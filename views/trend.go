@@ -112,3 +112,12 @@ func unitsOrNotStated(s string) string {
 }
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+// chartCaption names a series: source, units and the source's range.
+func chartCaption(s Series) string {
+	out := s.Source.Name + ", " + unitsOrNotStated(s.Units)
+	if r := s.Range.String(); r != "" {
+		out += ", range " + r
+	}
+	return out
+}

@@ -303,9 +303,6 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	rp.Filter = parseFilter(q)
 	rp.LiveURL = "/patients/" + nhs + "/live?" + filterQuery(rp.Filter, 0).Encode()
 	items := dedupe(v.Entries)
-	for i := range items {
-		s.decorate(nhs, &items[i], now)
-	}
 	rp.Summary = buildSummary(items, everyAnswered)
 	shown := applyFilter(items, rp.Filter)
 	rp.Total = len(shown)
@@ -321,7 +318,13 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	end := min(start+pageSize, len(shown))
 	if start < end {
 		rp.From, rp.To = start+1, end
-		rp.Groups = groupByDay(shown[start:end])
+		// Only the page shown is decorated: a long history has thousands
+		// of entries and shows fifty. (shown may share items' array.)
+		pageItems := append([]views.Item(nil), shown[start:end]...)
+		for i := range pageItems {
+			s.decorate(nhs, &pageItems[i], now)
+		}
+		rp.Groups = groupByDay(pageItems)
 	}
 	base := "/patients/" + nhs + "?"
 	if pageNo > 1 {

@@ -7,12 +7,15 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -155,10 +158,27 @@ func (s *Server) buildEcho() *echo.Echo {
 // render writes a templ component with the status and the no-store,
 // HTML headers every page gets.
 func render(c echo.Context, status int, t templ.Component) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	// Rendered into a pooled buffer and written once: a page is one
+	// write, not a dozen chunks, and a failed render sends no half page.
+	buf := renderBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			renderBufs.Put(buf)
+		}
+	}()
+	if err := t.Render(c.Request().Context(), buf); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
 	c.Response().WriteHeader(status)
-	return t.Render(c.Request().Context(), c.Response())
+	_, err := c.Response().Write(buf.Bytes())
+	return err
 }
+
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // page is the layout data every page needs.
 func (s *Server) page(c echo.Context, title string) views.Page {

@@ -19,37 +19,42 @@ const pageSize = 50
 // clinical date to the minute, and for results the value and units.
 // Entries that differ in any of these are both shown, so a real
 // difference is never hidden behind "also reported by".
-func sameThing(e *connectors.Entry) string {
-	concept := strings.ToLower(strings.TrimSpace(e.Title))
+func sameThing(e *connectors.Entry) factKey {
+	k := factKey{kind: e.Kind, minute: e.Date.Truncate(time.Minute).Unix()}
 	if len(e.Codes) > 0 {
-		concept = e.Codes[0].System + "|" + e.Codes[0].Code
+		k.system, k.code = e.Codes[0].System, e.Codes[0].Code
+	} else {
+		k.code = strings.ToLower(strings.TrimSpace(e.Title))
 	}
-	var b strings.Builder
-	b.WriteString(string(e.Kind))
-	b.WriteString("\x00")
-	b.WriteString(concept)
-	b.WriteString("\x00")
-	b.WriteString(e.Date.UTC().Truncate(time.Minute).Format(time.RFC3339))
 	switch {
 	case e.Result != nil:
-		b.WriteString("\x00" + e.Result.Comparator + e.Result.Value + "\x00" + e.Result.Units)
+		k.a, k.b, k.c = e.Result.Comparator, e.Result.Value, e.Result.Units
 	case e.Medication != nil:
-		b.WriteString("\x00" + e.Medication.Dose + "\x00" + string(e.Medication.Status))
+		k.a, k.b = e.Medication.Dose, string(e.Medication.Status)
 	case e.Problem != nil:
-		b.WriteString("\x00" + string(e.Problem.Status))
+		k.a = string(e.Problem.Status)
 	case e.Allergy != nil:
-		b.WriteString("\x00" + e.Allergy.Substance + "\x00" + e.Allergy.Reaction)
+		k.a, k.b = e.Allergy.Substance, e.Allergy.Reaction
 	case e.Document != nil:
-		b.WriteString("\x00" + e.Document.Type)
+		k.a = e.Document.Type
 	}
-	return b.String()
+	return k
+}
+
+// factKey is sameThing's identity: a comparable struct, so that building
+// it costs no allocation or formatting per entry.
+type factKey struct {
+	kind         connectors.Kind
+	system, code string
+	minute       int64
+	a, b, c      string
 }
 
 // dedupe folds entries that two or more sources report identically into
 // one item naming the other sources. entries must be sorted newest first.
 func dedupe(entries []connectors.Entry) []views.Item {
 	items := make([]views.Item, 0, len(entries))
-	first := make(map[string]int, len(entries))
+	first := make(map[factKey]int, len(entries))
 	for _, e := range entries {
 		if e.Date.IsZero() {
 			// Without a date there is no safe identity: show each.
@@ -125,6 +130,9 @@ func filterQuery(f views.Filter, page int) url.Values {
 // applyFilter keeps the items the filter asks for. Dates compare as London
 // calendar days, as the clinician typed them.
 func applyFilter(items []views.Item, f views.Filter) []views.Item {
+	if len(f.Kinds) == 0 && f.Source == "" && f.From == "" && f.To == "" && f.Text == "" {
+		return items
+	}
 	var from, to time.Time
 	if f.From != "" {
 		from, _ = time.ParseInLocation("2006-01-02", f.From, london)

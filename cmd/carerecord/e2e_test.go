@@ -1000,12 +1000,7 @@ type knownIssue struct {
 	Where  string // the product file, element and rule at fault
 }
 
-var knownIssues = []knownIssue{
-	{"aria-allowed-attr", "#reason-break-glass", "views/access.templ: the break-glass radio (a conditional reveal) carries aria-expanded, which role radio does not allow (ARIA 1.2; axe critical); nhsuk-frontend 10.6.1's radios script sets it on every input with aria-controls, so removing it from the template alone does not fix it"},
-	{"aria-allowed-attr", "#on-behalf-yes", "views/objection.templ: the \"Yes, I am filling it in for someone else\" radio (conditional reveal) carries aria-expanded, not allowed on role radio (axe critical); set by the template and by nhsuk-frontend 10.6.1's radios script"},
-	{"aria-allowed-attr", "#matched-other", "views/cases.templ: the identity check's \"Another patient\" radio (conditional reveal) carries aria-expanded, not allowed on role radio (axe critical); set by the template and by nhsuk-frontend 10.6.1's radios script"},
-	{"reflow", `[data-testid="objection-ref"]`, "views/objection.templ (ObjectionDone) and static/css/app.css .app-reference: the reference (1.5em, letter-spaced, white-space: nowrap) in the confirmation panel is wider than a 320 px viewport, so the page scrolls sideways by a few pixels (WCAG 1.4.10 reflow) when the reference has wide letters (as CR-WWWW-MMMM has)"},
-}
+var knownIssues = []knownIssue{}
 
 // knownReflowSelectors has one entry per known issue: its selector for
 // reflow issues, "" for the others.
