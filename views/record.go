@@ -318,18 +318,23 @@ func anyProblem(ss []SourceLine) bool {
 
 // sourcesSummary is the one-line state of all sources.
 func sourcesSummary(ss []SourceLine) string {
-	ok, bad, pending := 0, 0, 0
+	ok, bad, pending, withheld := 0, 0, 0, 0
 	for _, s := range ss {
 		switch s.State {
 		case "timeout", "failed":
 			bad++
 		case "pending":
 			pending++
+		case "withheld":
+			withheld++
 		default:
 			ok++
 		}
 	}
-	out := strconv.Itoa(ok) + " of " + strconv.Itoa(len(ss)) + " answered"
+	out := strconv.Itoa(ok) + " of " + strconv.Itoa(len(ss)-withheld) + " answered"
+	if withheld > 0 {
+		out += ", " + strconv.Itoa(withheld) + " not shown because the patient objected"
+	}
 	if pending > 0 {
 		out += ", " + strconv.Itoa(pending) + " still loading"
 	}

@@ -185,3 +185,24 @@ func TestObjectionOverride(t *testing.T) {
 		t.Fatalf("no objection-override alert raised: %v %+v", err, alerts)
 	}
 }
+
+func TestWithheldSourcesSaySo(t *testing.T) {
+	opt, _ := withSources(t, nil, 3e9)
+	e := newEnv(t, opt)
+	if err := e.db.SeedUpheldObjection(context.Background(), objecting, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn("/saml/login", "clinician")
+	b.giveReason(objecting, "direct-care", "")
+	p := b.get("/patients/" + objecting)
+	summary := text(find(p.doc, "span", "class", "nhsuk-details__summary-text"))
+	if !strings.Contains(summary, "1 of 1 answered") || !strings.Contains(summary, "7 not shown because the patient objected") {
+		t.Fatalf("sources summary %q", summary)
+	}
+	for _, s := range findAll(p.doc, "li", "data-testid", "source") {
+		if attr(s, "data-state") == "withheld" && !strings.Contains(text(s), "objected to sharing") {
+			t.Fatalf("withheld source line %q does not say why", text(s))
+		}
+	}
+}

@@ -366,6 +366,9 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 		l.Label = "No record held"
 	case store.StatePending:
 		l.Label = "Still loading"
+	case store.StateWithheld:
+		l.Label = "Not shown: the patient has objected to sharing"
+		l.Detail = ""
 	}
 	if st.Pending && st.State != store.StatePending {
 		l.Label += " (still trying)"
