@@ -219,8 +219,7 @@ func TestHostileSource(t *testing.T) {
 	t.Run("DeepNestingSkippedAndCounted", func(t *testing.T) {
 		line := sourceLineFor(rec, synthetic.NestingODS)
 		if attr(line, "data-state") == "failed" {
-			t.Skipf("known issue: one resource nested %d levels deep fails the whole source (connectors/fhir "+
-				"(*Client).search decodes each page whole); the source line says %q", synthetic.HostileNesting, text(line))
+			t.Fatalf("one resource nested %d levels deep failed the whole source; the source line says %q", synthetic.HostileNesting, text(line))
 		}
 		if attr(line, "data-state") != "live" || !strings.Contains(text(line), "1 item(s) could not be read") {
 			t.Fatalf("nesting source line %q (%s), want live with 1 item that could not be read", text(line), attr(line, "data-state"))

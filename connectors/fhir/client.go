@@ -312,9 +312,14 @@ func (c *Client) search(ctx context.Context, u string, yield func(json.RawMessag
 		if err != nil {
 			return false, err
 		}
-		var b bundle
-		if err := json.Unmarshal(body, &b); err != nil {
+		b, unreadable, err := decodeBundle(body)
+		if err != nil {
 			return false, c.malformed("response is not a FHIR Bundle", err)
+		}
+		// An entry that could not be decoded at all reaches the mapper as
+		// an empty resource, which it counts as skipped.
+		for range unreadable {
+			yield(json.RawMessage(`{}`))
 		}
 		switch b.ResourceType {
 		case "Bundle":
