@@ -66,7 +66,8 @@ type RecordView struct {
 	// Patients holds the demographics as each source holds them (Source
 	// set), in configuration order, for the banner and disagreement checks.
 	Patients []connectors.Patient
-	// Entries is every shown source's entries, newest first.
+	// Entries is every shown source's entries, newest first. It may be
+	// shared with other views of the same answers: never modify it.
 	Entries []connectors.Entry
 	// Sources has one status per configured source, in configuration order.
 	Sources []SourceStatus
@@ -122,13 +123,14 @@ const (
 // Records opens patient records across every configured source, through
 // the encrypted cache. It is safe for concurrent use.
 type Records struct {
-	db    *DB
-	conns []connectors.Connector
-	srcs  []connectors.Source
-	ods   []string
-	o     RecordOptions
-	log   *slog.Logger
-	memo  *recordMemo
+	db     *DB
+	conns  []connectors.Connector
+	srcs   []connectors.Source
+	ods    []string
+	o      RecordOptions
+	log    *slog.Logger
+	memo   *recordMemo
+	merged *mergeMemo
 
 	// bg parents every background fetch: detached from the request that
 	// started it, but cancelled by Close.
@@ -203,6 +205,7 @@ func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records 
 	}
 	r := &Records{
 		db: db, conns: conns, o: o, log: o.Logger, memo: newRecordMemo(max(o.MemoryCacheBytes, 0)),
+		merged:   newMergeMemo(50000),
 		flights:  map[flightKey]*flight{},
 		failures: map[flightKey]failure{},
 	}
@@ -226,6 +229,7 @@ func (r *Records) Close() {
 	r.stop()
 	r.wg.Wait()
 	r.memo.clear()
+	r.merged.clear()
 }
 
 func (r *Records) deadline(ods string) time.Duration {
@@ -401,6 +405,7 @@ func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, r
 // the whole list, without sorting thousands of entries on every view.
 func (r *Records) merge(view *RecordView, answers []answer) {
 	lists := make([][]connectors.Entry, 0, len(answers))
+	recs := make([]*connectors.Record, 0, len(answers))
 	n := 0
 	for _, a := range answers {
 		if a.rec == nil {
@@ -408,6 +413,18 @@ func (r *Records) merge(view *RecordView, answers []answer) {
 		}
 		if a.rec.Patient != nil {
 			view.Patients = append(view.Patients, *a.rec.Patient)
+		}
+		recs = append(recs, a.rec)
+	}
+	key := mergeKey(view.NHSNumber, recs)
+	if es, ok := r.merged.get(key); ok {
+		view.Entries = es
+		return
+	}
+	defer func() { r.merged.put(key, view.NHSNumber, recs, view.Entries) }()
+	for _, a := range answers {
+		if a.rec == nil {
+			continue
 		}
 		es := a.rec.Entries
 		if !sortedNewestFirst(es) {
@@ -817,6 +834,7 @@ func (r *Records) Purge(ctx context.Context, nhs string) error {
 	if keys, kerr := r.db.cacheKeys(); kerr == nil {
 		r.memo.dropPatient(keys.patientKey(nhs), r.ods)
 	}
+	r.merged.dropPatient(nhs)
 	return err
 }
 
@@ -827,6 +845,7 @@ func (r *Records) PurgeExpired(ctx context.Context) (int, error) {
 	n, err := r.db.PurgeCacheBefore(ctx, now.Add(-r.o.MaxAge))
 	// Memory holds decoded rows for the fresh period only.
 	r.memo.dropBefore(ms(now.Add(-r.o.Fresh)))
+	r.merged.clear()
 	return n, err
 }
 

@@ -384,6 +384,7 @@ func (s *Server) decideObjection(c echo.Context) error {
 				if err := s.cfg.Records.Purge(ctx, oc.MatchedNHS); err != nil {
 					return fmt.Errorf("purge cache after objection upheld: %w", err)
 				}
+				s.timelines.forget(oc.MatchedNHS)
 			}
 			return nil
 		})

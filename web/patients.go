@@ -302,7 +302,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	q := c.QueryParams()
 	rp.Filter = parseFilter(q)
 	rp.LiveURL = "/patients/" + nhs + "/live?" + filterQuery(rp.Filter, 0).Encode()
-	items := dedupe(v.Entries)
+	items := s.timelines.items(v)
 	rp.Summary = buildSummary(items, everyAnswered)
 	shown := applyFilter(items, rp.Filter)
 	rp.Total = len(shown)

@@ -42,6 +42,8 @@ type Server struct {
 	echo    *echo.Echo
 	started time.Time
 	routes  []Route
+	// timelines caches folded timelines of recently viewed records.
+	timelines *timelineCache
 }
 
 // New checks cfg and builds the server. The database stays owned by the
@@ -56,7 +58,7 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now()}
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000)}
 
 	base := *cfg.BaseURL
 	base.Path, base.RawQuery, base.Fragment = "", "", ""

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -218,7 +219,9 @@ func buildSummary(items []views.Item, everySourceAnswered bool) views.Summary {
 		first := &(*list)[i]
 		for _, src := range append([]connectors.Source{it.Entry.Source}, it.AlsoReportedBy...) {
 			if src.ODS != first.Entry.Source.ODS && !reportedBy(*first, src) {
-				first.AlsoReportedBy = append(first.AlsoReportedBy, src)
+				// Clipped so the append copies: items may be shared with
+				// the timeline cache and other requests.
+				first.AlsoReportedBy = append(slices.Clip(first.AlsoReportedBy), src)
 			}
 		}
 	}
