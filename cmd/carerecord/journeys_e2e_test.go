@@ -510,7 +510,7 @@ func (e *e2e) objectionUpheldAndEnforced(t *testing.T) {
 	// configured source is, whether or not it holds a record) as withheld.
 	lines := run1(doc, chromedp.Evaluate[[]sourceState](`Array.from(document.querySelectorAll('li[data-testid="source"]')).map(li => ({state: li.dataset.state, text: li.textContent.replace(/\s+/g, ' ').trim()}))`))
 	for _, l := range lines {
-		if !strings.Contains(l.Text, "("+clinicianODS+")") && (!strings.Contains(l.Text, "not shown, because the patient has objected") || l.State == string(store.StateLive) || l.State == string(store.StateCached)) {
+		if !strings.Contains(l.Text, "("+clinicianODS+")") && (!strings.Contains(l.Text, "the patient has objected to sharing") || l.State != string(store.StateWithheld)) {
 			t.Errorf("under the objection another organisation's line is %q: %q, want it withheld", l.State, l.Text)
 		}
 	}
