@@ -175,109 +175,103 @@ func (s *Server) requireRecords() error {
 	return nil
 }
 
+// loaded is one patient's record as this user may see it, and how it
+// was recorded.
+type loaded struct {
+	nhs      string
+	grant    store.AccessGrant
+	view     *store.RecordView
+	objected bool
+}
+
+// load is the one way to a record's data: the NHS number in the path,
+// sources connected, the user's reason for access, the objection rule
+// (only the user's own organisation when the patient objected), the view
+// from the sources (Open, or Status for the fill-in), and the audit event,
+// committed before anything is sent. errNoReason means the redirect to the
+// reason page is already written.
+func (s *Server) load(c echo.Context, ev store.AuditEvent, refresh, status bool) (*loaded, error) {
+	nhs, err := nhsParam(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requireRecords(); err != nil {
+		return nil, err
+	}
+	g, err := s.grantFor(c, nhs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, objected, err := s.recordContext(c, nhs, g)
+	if err != nil {
+		return nil, err
+	}
+	var v *store.RecordView
+	if status {
+		v, err = s.cfg.Records.Status(ctx, nhs)
+	} else {
+		v, err = s.cfg.Records.Open(ctx, nhs, refresh)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev.NHSNumber, ev.Reason, ev.Sources = nhs, g.Reason, answered(v)
+	if ev.Detail == "" {
+		ev.Detail = g.Detail // a break-glass reason goes with every opening under it
+	}
+	if err := s.audit(c, withPatient(ev, v)); err != nil {
+		return nil, err
+	}
+	return &loaded{nhs: nhs, grant: g, view: v, objected: objected}, nil
+}
+
 // showRecord opens a patient's record: every source asked in parallel,
 // each under its own deadline; the page shows what has arrived and says
 // what has not.
 func (s *Server) showRecord(c echo.Context) error {
-	nhs, err := nhsParam(c)
-	if err != nil {
-		return err
-	}
-	if err := s.requireRecords(); err != nil {
-		return err
-	}
-	g, err := s.grantFor(c, nhs)
+	l, err := s.load(c, store.AuditEvent{Action: store.ActRecordOpen}, false, false)
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	ctx, objected, err := s.recordContext(c, nhs, g)
-	if err != nil {
+	ctx := c.Request().Context()
+	if err := s.db.TouchRecentPatient(ctx, UserFrom(ctx).ID, l.nhs); err != nil {
 		return err
 	}
-	v, err := s.cfg.Records.Open(ctx, nhs, false)
-	if err != nil {
-		return err
-	}
-	// Recorded before anything is sent: if this fails, nothing is shown.
-	if err := s.audit(c, withPatient(store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: g.Detail, Sources: answered(v)}, v)); err != nil {
-		return err
-	}
-	u := UserFrom(ctx)
-	if err := s.db.TouchRecentPatient(ctx, u.ID, nhs); err != nil {
-		return err
-	}
-	rp := s.recordPage(c, nhs, v)
-	s.markObjection(&rp, objected, g)
-	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
+	return s.renderRecord(c, l, false)
 }
 
-// markObjection tells the page about an upheld objection.
-func (s *Server) markObjection(rp *views.RecordPage, objected bool, g store.AccessGrant) {
-	rp.Objected = objected
-	rp.Overridden = objected && g.ObjectionOverride
-	rp.CanOverride = objected && !g.ObjectionOverride && s.cfg.AllowObjectionOverride && rp.Clinical
+// renderRecord renders the record page, or only its live part.
+func (s *Server) renderRecord(c echo.Context, l *loaded, live bool) error {
+	rp := s.recordPage(c, l.nhs, l.view)
+	rp.Objected = l.objected
+	rp.Overridden = l.objected && l.grant.ObjectionOverride
+	rp.CanOverride = l.objected && !l.grant.ObjectionOverride && s.cfg.AllowObjectionOverride && rp.Clinical
+	if live {
+		return render(c, http.StatusOK, views.RecordLive(rp))
+	}
+	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
 }
 
 // showRecordLive re-renders the live part of the record page from the
-// cache while sources are still answering; the page polls it.
+// cache while sources are still answering; the page polls it. Each
+// fill-in shows data from sources that answered late: it is recorded too.
 func (s *Server) showRecordLive(c echo.Context) error {
-	nhs, err := nhsParam(c)
-	if err != nil {
-		return err
-	}
-	if err := s.requireRecords(); err != nil {
-		return err
-	}
-	g, err := s.grantFor(c, nhs)
+	l, err := s.load(c, store.AuditEvent{Action: store.ActRecordOpen, Detail: "page filled in as sources answered"}, false, true)
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	ctx, objected, err := s.recordContext(c, nhs, g)
-	if err != nil {
-		return err
-	}
-	v, err := s.cfg.Records.Status(ctx, nhs)
-	if err != nil {
-		return err
-	}
-	// Each fill-in shows data from sources that answered late: recorded too.
-	if err := s.audit(c, withPatient(store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: g.Reason, Detail: "page filled in as sources answered", Sources: answered(v)}, v)); err != nil {
-		return err
-	}
-	rp := s.recordPage(c, nhs, v)
-	s.markObjection(&rp, objected, g)
-	return render(c, http.StatusOK, views.RecordLive(rp))
+	return s.renderRecord(c, l, true)
 }
 
-// refreshRecord asks every source again, ignoring fresh cache.
+// refreshRecord asks every source again, ignoring fresh cache. The page is
+// rendered here rather than redirected to: it must say which sources
+// failed this refresh, which a fresh cache would hide.
 func (s *Server) refreshRecord(c echo.Context) error {
-	nhs, err := nhsParam(c)
-	if err != nil {
-		return err
-	}
-	if err := s.requireRecords(); err != nil {
-		return err
-	}
-	g, err := s.grantFor(c, nhs)
+	l, err := s.load(c, store.AuditEvent{Action: store.ActRefresh}, true, false)
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	ctx, objected, err := s.recordContext(c, nhs, g)
-	if err != nil {
-		return err
-	}
-	v, err := s.cfg.Records.Open(ctx, nhs, true)
-	if err != nil {
-		return err
-	}
-	if err := s.audit(c, store.AuditEvent{Action: store.ActRefresh, NHSNumber: nhs, Reason: g.Reason, Sources: answered(v)}); err != nil {
-		return err
-	}
-	// Rendered here rather than redirected: the page must say which
-	// sources failed this refresh, which a fresh cache would hide.
-	rp := s.recordPage(c, nhs, v)
-	s.markObjection(&rp, objected, g)
-	return render(c, http.StatusOK, views.Record(s.page(c, rp.Banner.Name+" - record"), rp))
+	return s.renderRecord(c, l, false)
 }
 
 func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) views.RecordPage {
@@ -382,29 +376,11 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 // openView returns the record view for the sub-pages (results, trend,
 // document): from fresh cache when there is one.
 func (s *Server) openView(c echo.Context, what store.Action, detail string) (string, *store.RecordView, views.Banner, error) {
-	nhs, err := nhsParam(c)
+	l, err := s.load(c, store.AuditEvent{Action: what, Detail: detail}, false, false)
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	if err := s.requireRecords(); err != nil {
-		return "", nil, views.Banner{}, err
-	}
-	g, err := s.grantFor(c, nhs)
-	if err != nil {
-		return "", nil, views.Banner{}, err
-	}
-	ctx, _, err := s.recordContext(c, nhs, g)
-	if err != nil {
-		return "", nil, views.Banner{}, err
-	}
-	v, err := s.cfg.Records.Open(ctx, nhs, false)
-	if err != nil {
-		return "", nil, views.Banner{}, err
-	}
-	if err := s.audit(c, withPatient(store.AuditEvent{Action: what, NHSNumber: nhs, Reason: g.Reason, Detail: detail, Sources: answered(v)}, v)); err != nil {
-		return "", nil, views.Banner{}, err
-	}
-	return nhs, v, views.NewBanner(nhs, v.Patients, connectors.DateOf(s.now().In(london))), nil
+	return l.nhs, l.view, views.NewBanner(l.nhs, l.view.Patients, connectors.DateOf(s.now().In(london))), nil
 }
 
 // showResults lists the tests that have been done more than once.
