@@ -156,8 +156,8 @@ func printDemoBanner(w io.Writer, base, dataDir string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Username, u.DisplayName, strings.Join(roles, "; "))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "demo patients: 9990000018 (records at six sources), 9990000034 (restricted), 9990000042 (long history),")
-	fmt.Fprintln(w, "  9990000050 (deceased), or search by name and date of birth, e.g. SMITH 12-Mar-1965")
+	fmt.Fprintln(w, "demo patients: 9990000018 (records at six sources), 9990000026 (objected to sharing), 9990000034 (restricted),")
+	fmt.Fprintln(w, "  9990000042 (long history), 9990000050 (deceased), or search by name and date of birth, e.g. SMITH 12-Mar-1965")
 	fmt.Fprintln(w, "press Ctrl-C to stop")
 }
 

@@ -140,7 +140,7 @@ func TestDemo(t *testing.T) {
 func TestDemoBannerListsSignIns(t *testing.T) {
 	var b bytes.Buffer
 	printDemoBanner(&b, "http://127.0.0.1:8080", "./var")
-	for _, u := range []string{"clinician", "nurse", "clerk", "igofficer", "admin", `"demo"`, "Lewisham and Greenwich NHS Trust (RJ2)"} {
+	for _, u := range []string{"clinician", "nurse", "clerk", "igofficer", "admin", `"demo"`, "Lewisham and Greenwich NHS Trust (RJ2)", "9990000026 (objected to sharing)"} {
 		if !strings.Contains(b.String(), u) {
 			t.Errorf("banner lacks %s:\n%s", u, b.String())
 		}
