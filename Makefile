@@ -6,7 +6,6 @@ TAGS  ?= sqlite_omit_load_extension
 ADDR  ?= 127.0.0.1:8080
 DATA  ?= ./var
 BIN   ?= bin/carerecord
-GOFILES = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')
 
 .PHONY: run test bench generate lint build screenshots
 
@@ -40,5 +39,5 @@ generate:
 ## lint: go vet and gofmt
 lint:
 	$(GO) vet -tags '$(TAGS)' ./...
-	@unformatted=$$(gofmt -l $(GOFILES)); \
+	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
