@@ -292,9 +292,18 @@ func (db *DB) auditWriter() {
 	}
 }
 
-const auditInsert = `INSERT INTO audit_events (seq, time, user_id, user_name, role_code, ods,
-	session_hash, client_addr, action, nhs_number, reason, detail, outcome, outcome_why, sources,
-	prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const auditInsert = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// appendAuditArgs appends ev's values in auditColumns order.
+func appendAuditArgs(args []any, ev *AuditEvent) ([]any, error) {
+	sources, err := json.Marshal(ev.Sources)
+	if err != nil {
+		return args, err
+	}
+	return append(args, ev.Seq, ms(ev.Time), ev.UserID, ev.UserName, ev.RoleCode, ev.ODS,
+		ev.SessionHash, ev.ClientAddr, string(ev.Action), ev.NHSNumber, ev.Reason, ev.Detail,
+		string(ev.Outcome), ev.OutcomeWhy, string(sources), ev.PrevHash, ev.Hash), nil
+}
 
 // commitAudit writes a batch in one transaction, chaining each event to
 // the one before, and raises the alerts the rules find. The in-memory head
@@ -334,6 +343,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		now = last
 	}
 	h := sha256.New()
+	var args []any
 	defer func() {
 		if err != nil {
 			a.activity.reset()
@@ -362,13 +372,10 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		ev.PrevHash = prev
 		ev.Hash = auditHashWith(h, ev, ev.Seq)
 		prev = ev.Hash
-		sources, err := json.Marshal(ev.Sources)
-		if err != nil {
+		if args, err = appendAuditArgs(args[:0], ev); err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, ev.Seq, ms(ev.Time), ev.UserID, ev.UserName, ev.RoleCode, ev.ODS,
-			ev.SessionHash, ev.ClientAddr, string(ev.Action), ev.NHSNumber, ev.Reason, ev.Detail,
-			string(ev.Outcome), ev.OutcomeWhy, string(sources), ev.PrevHash, ev.Hash); err != nil {
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return err
 		}
 		if u != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -126,10 +125,10 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 		}
 	}()
 
-	cols := strings.Count(auditInsertColumns, ",") + 1
+	cols := strings.Count(auditColumns, ",") + 1
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	multi := `INSERT INTO audit_events (` + auditInsertColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", rowsPerStmt), ", ")
-	single := `INSERT INTO audit_events (` + auditInsertColumns + `) VALUES ` + one
+	multi := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", rowsPerStmt), ", ")
+	single := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` + one
 
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -183,22 +182,6 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 		return fmt.Errorf("store: bulk audit: back to WAL: %w", err)
 	}
 	return nil
-}
-
-// auditInsertColumns is the column list of auditInsert.
-const auditInsertColumns = `seq, time, user_id, user_name, role_code, ods,
-	session_hash, client_addr, action, nhs_number, reason, detail, outcome, outcome_why, sources,
-	prev_hash, hash`
-
-// appendAuditArgs appends ev's values in auditInsertColumns order.
-func appendAuditArgs(args []any, ev *AuditEvent) ([]any, error) {
-	sources, err := json.Marshal(ev.Sources)
-	if err != nil {
-		return args, err
-	}
-	return append(args, ev.Seq, ms(ev.Time), ev.UserID, ev.UserName, ev.RoleCode, ev.ODS,
-		ev.SessionHash, ev.ClientAddr, string(ev.Action), ev.NHSNumber, ev.Reason, ev.Detail,
-		string(ev.Outcome), ev.OutcomeWhy, string(sources), ev.PrevHash, ev.Hash), nil
 }
 
 // auditIndexes returns the audit_events indexes by name with the SQL that
