@@ -293,7 +293,7 @@ func (db *DB) PutCachedRecord(ctx context.Context, nhs, ods string, fetchedAt ti
 // particular order, or ErrCacheCorrupt (wrapped) if any row fails
 // authentication.
 func (db *DB) CachedRecords(ctx context.Context, nhs string) ([]CachedRecord, error) {
-	rows, err := db.cacheRows(ctx, nhs)
+	rows, err := db.cacheRows(ctx, nhs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -308,14 +308,21 @@ func (db *DB) CachedRecords(ctx context.Context, nhs string) ([]CachedRecord, er
 	return out, nil
 }
 
-// cacheRows reads a patient's rows in one indexed query.
-func (db *DB) cacheRows(ctx context.Context, nhs string) ([]cacheRow, error) {
+// cacheRows reads a patient's rows in one indexed query. Without
+// withBody the bodies are left unread: enough to judge freshness and to
+// find the rows already decoded in memory, and a body is read
+// (cacheRowByKey) only for a row that has to be decoded.
+func (db *DB) cacheRows(ctx context.Context, nhs string, withBody bool) ([]cacheRow, error) {
 	c, err := db.cacheKeys()
 	if err != nil {
 		return nil, err
 	}
 	pk := c.patientKey(nhs)
-	rows, err := db.read.QueryContext(ctx, `SELECT source, fetched_at, state, body FROM record_cache WHERE patient_key = ?`, pk)
+	query := `SELECT source, fetched_at, state FROM record_cache WHERE patient_key = ?`
+	if withBody {
+		query = `SELECT source, fetched_at, state, body FROM record_cache WHERE patient_key = ?`
+	}
+	rows, err := db.read.QueryContext(ctx, query, pk)
 	if err != nil {
 		return nil, fmt.Errorf("store: read record cache: %w", err)
 	}
@@ -323,7 +330,11 @@ func (db *DB) cacheRows(ctx context.Context, nhs string) ([]cacheRow, error) {
 	var out []cacheRow
 	for rows.Next() {
 		r := cacheRow{patientKey: pk}
-		if err := rows.Scan(&r.source, &r.fetchedAt, &r.state, &r.body); err != nil {
+		dest := []any{&r.source, &r.fetchedAt, &r.state}
+		if withBody {
+			dest = append(dest, &r.body)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: read record cache: %w", err)
 		}
 		out = append(out, r)
@@ -356,34 +367,6 @@ func (db *DB) cacheRowByKey(ctx context.Context, patientKey []byte, ods string) 
 		return cacheRow{}, false, fmt.Errorf("store: read record cache: %w", err)
 	}
 	return r, true, nil
-}
-
-// cacheMeta reads a patient's rows without their bodies: enough to judge
-// freshness and to find the rows already decoded in memory. A body is
-// read (cacheRowFor) only for a row that has to be decoded.
-func (db *DB) cacheMeta(ctx context.Context, nhs string) ([]cacheRow, error) {
-	c, err := db.cacheKeys()
-	if err != nil {
-		return nil, err
-	}
-	pk := c.patientKey(nhs)
-	rows, err := db.read.QueryContext(ctx, `SELECT source, fetched_at, state FROM record_cache WHERE patient_key = ?`, pk)
-	if err != nil {
-		return nil, fmt.Errorf("store: read record cache: %w", err)
-	}
-	defer rows.Close()
-	var out []cacheRow
-	for rows.Next() {
-		r := cacheRow{patientKey: pk}
-		if err := rows.Scan(&r.source, &r.fetchedAt, &r.state); err != nil {
-			return nil, fmt.Errorf("store: read record cache: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: read record cache: %w", err)
-	}
-	return out, nil
 }
 
 func (db *DB) decodeCacheRow(r *cacheRow) (CachedRecord, error) {

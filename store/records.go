@@ -484,11 +484,7 @@ func sortedNewestFirst(es []connectors.Entry) bool {
 // With the in-memory cache on, bodies are left unread: decode reads one
 // only if its row is not held decoded.
 func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*cacheRow {
-	read := r.db.cacheRows
-	if r.memo.enabled() {
-		read = r.db.cacheMeta
-	}
-	rows, err := read(ctx, nhs)
+	rows, err := r.db.cacheRows(ctx, nhs, !r.memo.enabled())
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Error("record cache read failed", "err", err)
