@@ -15,7 +15,6 @@ type CaseRow struct {
 	NHS      string // the matched NHS number, else the one submitted
 	Received time.Time
 	AgeDays  int
-	Upheld   time.Time // when it was upheld, for the upheld list
 }
 
 // CasesPage is the privacy officer's objection queue.
@@ -92,12 +91,7 @@ type CasePage struct {
 
 // ErrorFor returns the message for a field, or "".
 func (c CasePage) ErrorFor(field string) string {
-	for _, e := range c.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
+	return fieldError(c.Errors, field)
 }
 
 // CaseStatusLabel names a case status for people.
@@ -187,9 +181,7 @@ func orNone(s string) string {
 
 // FirstMatchID is the id of the first radio of the identity question,
 // where an error summary links to.
-func FirstMatchID(c CasePage) string { return firstMatchID(c) }
-
-func firstMatchID(c CasePage) string {
+func FirstMatchID(c CasePage) string {
 	for _, cand := range c.Candidates {
 		if cand.NHS != "" {
 			return "matched-" + cand.NHS

@@ -1205,7 +1205,7 @@ func identityCheck(c CasePage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		var templ_7745c5c3_Var69 = []any{"nhsuk-form-group", templ.KV("nhsuk-form-group--error", c.ErrorFor(firstMatchID(c)) != "")}
+		var templ_7745c5c3_Var69 = []any{"nhsuk-form-group", templ.KV("nhsuk-form-group--error", c.ErrorFor(FirstMatchID(c)) != "")}
 		templ_7745c5c3_Err = templ.RenderCSSItems(ctx, templ_7745c5c3_Buffer, templ_7745c5c3_Var69...)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -1227,7 +1227,7 @@ func identityCheck(c CasePage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if m := c.ErrorFor(firstMatchID(c)); m != "" {
+		if m := c.ErrorFor(FirstMatchID(c)); m != "" {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 109, "<span class=\"nhsuk-error-message\" id=\"matched-error\"><span class=\"nhsuk-u-visually-hidden\">Error: </span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

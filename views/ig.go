@@ -35,12 +35,7 @@ type AuditForm struct {
 
 // ErrorFor returns the message for a field, or "".
 func (f AuditForm) ErrorFor(field string) string {
-	for _, e := range f.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
+	return fieldError(f.Errors, field)
 }
 
 // AuditPage is the audit search page.
@@ -93,12 +88,3 @@ func exportURL(format string, q interface{ Encode() string }) string {
 }
 
 func joinStrings(ss []string) string { return strings.Join(ss, ", ") }
-
-func fieldError(errs []FieldError, field string) string {
-	for _, e := range errs {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
-}

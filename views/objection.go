@@ -23,12 +23,7 @@ type ObjectionForm struct {
 
 // ErrorFor returns the message for a field, or "".
 func (f ObjectionForm) ErrorFor(field string) string {
-	for _, e := range f.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
+	return fieldError(f.Errors, field)
 }
 
 // The form's field limits, in characters (the store refuses longer).

@@ -1,7 +1,6 @@
 package views
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -260,12 +259,7 @@ type SearchForm struct {
 
 // ErrorFor returns the message for a field, or "".
 func (f SearchForm) ErrorFor(field string) string {
-	for _, e := range f.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
+	return fieldError(f.Errors, field)
 }
 
 // SearchHit is one search result.
@@ -296,11 +290,6 @@ type RecentPatient struct {
 	NHS    string
 	Opened time.Time
 	URL    string
-}
-
-// SortSources orders sources by name.
-func SortSources(s []connectors.Source) {
-	sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
 }
 
 func anyProblem(ss []SourceLine) bool {
@@ -420,12 +409,7 @@ type ReasonOption struct{ Code, Label string }
 
 // ErrorFor returns the message for a field, or "".
 func (f ReasonForm) ErrorFor(field string) string {
-	for _, e := range f.Errors {
-		if e.Field == field {
-			return e.Message
-		}
-	}
-	return ""
+	return fieldError(f.Errors, field)
 }
 
 func (f ReasonForm) reasonError() string {

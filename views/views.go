@@ -63,6 +63,17 @@ type DevLoginForm struct {
 	Users       []string
 }
 
+// fieldError returns the message for field in errs, or "": every form's
+// ErrorFor is this.
+func fieldError(errs []FieldError, field string) string {
+	for _, e := range errs {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
 type csrfKey struct{}
 
 // WithCSRFToken returns a context carrying the request's CSRF token,
