@@ -31,10 +31,12 @@ func TestAccessGrants(t *testing.T) {
 		t.Fatal("a grant for one patient opened another")
 	}
 	// Break glass replaces the grant and carries its written reason.
-	db.GrantAccess(ctx, store.AccessGrant{SessionHash: s.IDHash, NHSNumber: "9990000018", Reason: "break-glass", Detail: "unconscious in ED", BreakGlass: true, ExpiresAt: now.Add(30 * time.Minute)})
-	g, _ = db.AccessFor(ctx, s.IDHash, "9990000018")
-	if !g.BreakGlass || g.Detail != "unconscious in ED" {
-		t.Fatalf("break glass grant %+v", g)
+	if _, err := db.GrantAccess(ctx, store.AccessGrant{SessionHash: s.IDHash, NHSNumber: "9990000018", Reason: "break-glass", Detail: "unconscious in ED", BreakGlass: true, ExpiresAt: now.Add(30 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	g, err = db.AccessFor(ctx, s.IDHash, "9990000018")
+	if err != nil || !g.BreakGlass || g.Reason != "break-glass" || g.Detail != "unconscious in ED" {
+		t.Fatalf("break glass grant %+v %v", g, err)
 	}
 	now = now.Add(31 * time.Minute)
 	if _, err := db.AccessFor(ctx, s.IDHash, "9990000018"); !errors.Is(err, store.ErrNotFound) {

@@ -404,9 +404,7 @@ func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, r
 // the source configured first: the order connectors.SortNewestFirst gives
 // the whole list, without sorting thousands of entries on every view.
 func (r *Records) merge(view *RecordView, answers []answer) {
-	lists := make([][]connectors.Entry, 0, len(answers))
 	recs := make([]*connectors.Record, 0, len(answers))
-	n := 0
 	for _, a := range answers {
 		if a.rec == nil {
 			continue
@@ -422,11 +420,10 @@ func (r *Records) merge(view *RecordView, answers []answer) {
 		return
 	}
 	defer func() { r.merged.put(key, view.NHSNumber, recs, view.Entries) }()
-	for _, a := range answers {
-		if a.rec == nil {
-			continue
-		}
-		es := a.rec.Entries
+	lists := make([][]connectors.Entry, 0, len(recs))
+	n := 0
+	for _, rec := range recs {
+		es := rec.Entries
 		if !sortedNewestFirst(es) {
 			// Shared with other views (single flight): sort a copy.
 			es = slices.Clone(es)
