@@ -50,7 +50,7 @@ func (db *DB) TouchRecentPatient(ctx context.Context, userID, nhs string) error 
 // RecentPatients returns up to limit of the user's recent patients, most
 // recent first.
 func (db *DB) RecentPatients(ctx context.Context, userID string, limit int) ([]RecentPatient, error) {
-	rows, err := db.write.QueryContext(ctx, `SELECT nhs_number, opened_at FROM recent_patients WHERE user_id = ?
+	rows, err := db.read.QueryContext(ctx, `SELECT nhs_number, opened_at FROM recent_patients WHERE user_id = ?
 		ORDER BY opened_at DESC LIMIT ?`, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent patients: %w", err)
