@@ -25,7 +25,7 @@ func Day(t time.Time) string {
 	if t.IsZero() {
 		return NotKnown
 	}
-	return t.In(london).Format("02-Jan-2006")
+	return t.In(London).Format("02-Jan-2006")
 }
 
 // Time shows the London time of day of an instant: 09:05.
@@ -33,7 +33,7 @@ func Time(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(london).Format("15:04")
+	return t.In(London).Format("15:04")
 }
 
 // Age gives an age as clinical screens show it: days under four weeks,

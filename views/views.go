@@ -88,7 +88,9 @@ func CSRFToken(ctx context.Context) string {
 	return t
 }
 
-var london = mustLondon()
+// London is the Europe/London time zone, in which every date and time is
+// shown and every typed date is read.
+var London = mustLondon()
 
 func mustLondon() *time.Location {
 	l, err := time.LoadLocation("Europe/London")
@@ -104,5 +106,5 @@ func DateTime(t time.Time) string {
 	if t.IsZero() {
 		return "Not Known"
 	}
-	return t.In(london).Format("02-Jan-2006 15:04")
+	return t.In(London).Format("02-Jan-2006 15:04")
 }

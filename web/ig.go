@@ -32,8 +32,8 @@ func (s *Server) showIGHome(c echo.Context) error {
 		return err
 	}
 	h.OpenAlerts = n
-	now := s.now().In(london)
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, london)
+	now := s.now().In(views.London)
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, views.London)
 	nums, err := s.db.IGNumbers(ctx, midnight, now.AddDate(0, 0, -7))
 	if err != nil {
 		return err
@@ -101,7 +101,7 @@ func auditFilter(q url.Values) (store.AuditFilter, views.AuditForm) {
 		if d.v == "" {
 			continue
 		}
-		t, err := time.ParseInLocation("2006-01-02", d.v, london)
+		t, err := time.ParseInLocation("2006-01-02", d.v, views.London)
 		if err != nil {
 			form.Errors = append(form.Errors, views.FieldError{Field: d.field, Message: "Enter a date like 2026-03-12"})
 			continue

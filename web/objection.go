@@ -149,7 +149,7 @@ func parseObjection(v url.Values, now time.Time) (views.ObjectionForm, store.Obj
 		case n == 0 && required:
 			add(field, empty)
 		case n > max:
-			add(field, name+" must be "+thousands(max)+" characters or fewer")
+			add(field, name+" must be "+views.Count(max)+" characters or fewer")
 		}
 		return val
 	}
@@ -197,7 +197,7 @@ func parseObjection(v url.Values, now time.Time) (views.ObjectionForm, store.Obj
 	case ct == "":
 		add("contact", "Enter an email address or phone number")
 	case utf8.RuneCountInString(ct) > store.MaxObjectionContact:
-		add("contact", "Email address or phone number must be "+thousands(store.MaxObjectionContact)+" characters or fewer")
+		add("contact", "Email address or phone number must be "+views.Count(store.MaxObjectionContact)+" characters or fewer")
 	case strings.Contains(ct, "@"):
 		if !emailRE.MatchString(ct) {
 			add("contact", "Enter an email address in the correct format, like name@example.com")
@@ -236,15 +236,6 @@ func parseBirthDate(d, m, y string, now time.Time, add func(field, msg string)) 
 		return connectors.Date{}
 	}
 	return date
-}
-
-// thousands writes n with a thousands separator: 1,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	if len(s) <= 3 {
-		return s
-	}
-	return s[:len(s)-3] + "," + s[len(s)-3:]
 }
 
 // rateLimiter counts events per key in a sliding window, in memory. It

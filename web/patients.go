@@ -159,9 +159,8 @@ var postcodePattern = regexp.MustCompile(`^[A-Za-z0-9 ]{0,8}$`)
 
 // nhsParam reads and checks the NHS number in the path.
 func nhsParam(c echo.Context) (string, error) {
-	raw := c.Param("nhs")
-	n, err := connectors.ParseNHSNumber(raw)
-	if err != nil || n != raw {
+	n := validNHS(c.Param("nhs"))
+	if n == "" {
 		return "", Errorf(ENOTFOUND, "This is not a valid NHS number",
 			"The address must end with a 10-digit NHS number. Search for the patient instead.")
 	}
@@ -278,7 +277,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	now := s.now()
 	u := UserFrom(c.Request().Context())
 	rp := views.RecordPage{NHS: nhs, Now: now, Clinical: u.Can(PermClinical),
-		Banner: views.NewBanner(nhs, v.Patients, connectors.DateOf(now.In(london)))}
+		Banner: views.NewBanner(nhs, v.Patients, connectors.DateOf(now.In(views.London)))}
 	everyAnswered := true
 	for _, st := range v.Sources {
 		rp.Sources = append(rp.Sources, sourceLine(st, now))
@@ -380,7 +379,7 @@ func (s *Server) openView(c echo.Context, what store.Action, detail string) (str
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	return l.nhs, l.view, views.NewBanner(l.nhs, l.view.Patients, connectors.DateOf(s.now().In(london))), nil
+	return l.nhs, l.view, views.NewBanner(l.nhs, l.view.Patients, connectors.DateOf(s.now().In(views.London))), nil
 }
 
 // showResults lists the tests that have been done more than once.

@@ -136,10 +136,10 @@ func applyFilter(items []views.Item, f views.Filter) []views.Item {
 	}
 	var from, to time.Time
 	if f.From != "" {
-		from, _ = time.ParseInLocation("2006-01-02", f.From, london)
+		from, _ = time.ParseInLocation("2006-01-02", f.From, views.London)
 	}
 	if f.To != "" {
-		to, _ = time.ParseInLocation("2006-01-02", f.To, london)
+		to, _ = time.ParseInLocation("2006-01-02", f.To, views.London)
 		to = to.AddDate(0, 0, 1)
 	}
 	text := strings.ToLower(f.Text)
@@ -261,11 +261,3 @@ func conceptKey(e *connectors.Entry) string {
 	}
 	return strings.ToLower(strings.TrimSpace(e.Title))
 }
-
-var london = func() *time.Location {
-	l, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		panic(err)
-	}
-	return l
-}()
