@@ -222,20 +222,29 @@ func parseBirthDate(d, m, y string, now time.Time, add func(field, msg string)) 
 		add("dob-day", "Enter the date of birth")
 		return connectors.Date{}
 	}
-	day, derr := strconv.Atoi(d)
-	month, merr := strconv.Atoi(m)
-	year, yerr := strconv.Atoi(y)
-	if derr != nil || merr != nil || yerr != nil || len(y) != 4 || year < 1880 || month < 1 || month > 12 || day < 1 ||
-		day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+	date, ok := calendarDate(d, m, y)
+	if !ok || len(y) != 4 {
 		add("dob-day", "Date of birth must be a real date, like 15 3 1984")
 		return connectors.Date{}
 	}
-	date := connectors.NewDate(year, time.Month(month), day)
 	if date.Time().After(now) {
 		add("dob-day", "Date of birth must be in the past")
 		return connectors.Date{}
 	}
 	return date
+}
+
+// calendarDate reads a date typed as day, month and year, reporting false
+// unless it is a real calendar date from 1880 on.
+func calendarDate(d, m, y string) (connectors.Date, bool) {
+	day, derr := strconv.Atoi(d)
+	month, merr := strconv.Atoi(m)
+	year, yerr := strconv.Atoi(y)
+	if derr != nil || merr != nil || yerr != nil || year < 1880 || month < 1 || month > 12 || day < 1 ||
+		day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return connectors.Date{}, false
+	}
+	return connectors.NewDate(year, time.Month(month), day), true
 }
 
 // rateLimiter counts events per key in a sliding window, in memory. It

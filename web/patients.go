@@ -112,17 +112,13 @@ func parseSearch(f *views.SearchForm, now time.Time) (connectors.Query, []views.
 	} else if len(f.Family) > 100 {
 		errs = append(errs, views.FieldError{Field: "family", Message: "Family name must be 100 characters or fewer"})
 	}
-	day, derr := strconv.Atoi(strings.TrimSpace(f.Day))
-	month, merr := strconv.Atoi(strings.TrimSpace(f.Month))
-	year, yerr := strconv.Atoi(strings.TrimSpace(f.Year))
+	d, ok := calendarDate(strings.TrimSpace(f.Day), strings.TrimSpace(f.Month), strings.TrimSpace(f.Year))
 	switch {
 	case f.Day == "" && f.Month == "" && f.Year == "":
 		errs = append(errs, views.FieldError{Field: "dob-day", Message: "Enter the patient's date of birth"})
-	case derr != nil || merr != nil || yerr != nil || year < 1880 || month < 1 || month > 12 || day < 1 ||
-		day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day():
+	case !ok:
 		errs = append(errs, views.FieldError{Field: "dob-day", Message: "Date of birth must be a real date, like 14 7 1945"})
 	default:
-		d := connectors.NewDate(year, time.Month(month), day)
 		if d.Time().After(now) {
 			errs = append(errs, views.FieldError{Field: "dob-day", Message: "Date of birth must be in the past"})
 		}
