@@ -272,8 +272,7 @@ func (s *Server) refreshRecord(c echo.Context) error {
 func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) views.RecordPage {
 	now := s.now()
 	u := UserFrom(c.Request().Context())
-	rp := views.RecordPage{NHS: nhs, Now: now, Clinical: u.Can(PermClinical),
-		Banner: views.NewBanner(nhs, v.Patients, connectors.DateOf(now.In(views.London)))}
+	rp := views.RecordPage{NHS: nhs, Now: now, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
 	everyAnswered := true
 	for _, st := range v.Sources {
 		rp.Sources = append(rp.Sources, sourceLine(st, now))
@@ -375,7 +374,13 @@ func (s *Server) openView(c echo.Context, what store.Action, detail string) (str
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	return l.nhs, l.view, views.NewBanner(l.nhs, l.view.Patients, connectors.DateOf(s.now().In(views.London))), nil
+	return l.nhs, l.view, patientBanner(l.nhs, l.view, s.now()), nil
+}
+
+// patientBanner is the banner of every record page, ages as of today in
+// London.
+func patientBanner(nhs string, v *store.RecordView, now time.Time) views.Banner {
+	return views.NewBanner(nhs, v.Patients, connectors.DateOf(now.In(views.London)))
 }
 
 // showResults lists the tests that have been done more than once.
