@@ -1,5 +1,7 @@
 package views
 
+import "github.com/carerecord/carerecord/store"
+
 // ObjectionForm is the public objection form as the person typed it, with
 // a message per field that is wrong, in the order the fields appear.
 type ObjectionForm struct {
@@ -26,16 +28,16 @@ func (f ObjectionForm) ErrorFor(field string) string {
 	return fieldError(f.Errors, field)
 }
 
-// The form's field limits, in characters (the store refuses longer).
-// They match store.MaxObjection*; views does not import the store.
+// The form's field limits, in characters: the store's, which refuses
+// longer.
 const (
-	ObjectionMaxName         = 200
-	ObjectionMaxAddress      = 500
-	ObjectionMaxPostcode     = 10
-	ObjectionMaxContact      = 200
-	ObjectionMaxRelationship = 100
-	ObjectionMaxAuthority    = 500
-	ObjectionMaxReason       = 1000
+	ObjectionMaxName         = store.MaxObjectionName
+	ObjectionMaxAddress      = store.MaxObjectionAddress
+	ObjectionMaxPostcode     = store.MaxObjectionPostcode
+	ObjectionMaxContact      = store.MaxObjectionContact
+	ObjectionMaxRelationship = store.MaxObjectionRelationship
+	ObjectionMaxAuthority    = store.MaxObjectionAuthority
+	ObjectionMaxReason       = store.MaxObjectionReason
 	ObjectionMaxNHS          = 20 // ten digits and the spaces people type
 )
 
