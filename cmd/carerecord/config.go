@@ -81,6 +81,15 @@ type fileConfig struct {
 		BreakGlassLifetime     duration       `toml:"break_glass_lifetime"`
 		AllowObjectionOverride bool           `toml:"allow_objection_override"`
 	} `toml:"access"`
+
+	// What check parsed, kept so that start-up uses the values that were
+	// checked instead of parsing them again and ignoring the errors.
+	base          *url.URL
+	roles         web.RoleMap
+	sessionMaster []byte
+	recordsKey    []byte // nil when no source is configured
+	alertRules    store.AlertRules
+	proxies       []*net.IPNet
 }
 
 type reasonConfig struct {
@@ -215,6 +224,8 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		bad("base_url", "must be an absolute http(s) URL, got %q", fc.BaseURL)
 	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		bad("base_url", "must be https unless the host is loopback: session cookies must be Secure")
+	} else {
+		fc.base = u
 	}
 	if fc.Listen == "" {
 		bad("listen", "required: host:port to listen on, e.g. 127.0.0.1:8080")
@@ -222,8 +233,10 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		bad("listen", "must be host:port, got %q", fc.Listen)
 	}
 	for i, p := range fc.TrustedProxies {
-		if _, _, err := net.ParseCIDR(p); err != nil {
+		if _, n, err := net.ParseCIDR(p); err != nil {
 			bad(fmt.Sprintf("trusted_proxies[%d]", i), "must be a network like 10.0.0.0/8, got %q", p)
+		} else {
+			fc.proxies = append(fc.proxies, n)
 		}
 	}
 	if fc.Database == "" {
@@ -266,7 +279,7 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	}
 	roles, rerrs := fc.roleMap()
 	errs = append(errs, rerrs...)
-	_ = roles
+	fc.roles = roles
 	ss := &fc.Session
 	if ss.IdleTimeout.Duration < time.Minute {
 		bad("session.idle_timeout", "must be at least 1m, got %s", ss.IdleTimeout.Duration)
@@ -274,8 +287,10 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	if ss.Lifetime.Duration < ss.IdleTimeout.Duration {
 		bad("session.lifetime", "must be at least session.idle_timeout (%s), got %s", ss.IdleTimeout.Duration, ss.Lifetime.Duration)
 	}
-	if _, err := sessionKey(getenv(ss.KeyEnv)); err != nil {
+	if k, err := sessionKey(getenv(ss.KeyEnv)); err != nil {
 		bad("session.key_env", "environment variable %s: %v", ss.KeyEnv, err)
+	} else {
+		fc.sessionMaster = k
 	}
 	codes := map[string]bool{}
 	for i, r := range fc.Access.Reasons {
@@ -297,8 +312,10 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	if a.ReasonLifetime.Duration > fc.Session.Lifetime.Duration {
 		bad("access.reason_lifetime", "must not be longer than session.lifetime (%s)", fc.Session.Lifetime.Duration)
 	}
-	if _, err := fc.alertRules(); err != nil {
+	if r, err := fc.parseAlertRules(); err != nil {
 		errs = append(errs, err)
+	} else {
+		fc.alertRules = r
 	}
 	seen := map[string]bool{}
 	for i, src := range fc.Sources {
@@ -318,8 +335,10 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		bad("records.max_age", "must be at least records.fresh (%s), got %s", rc.Fresh.Duration, rc.MaxAge.Duration)
 	}
 	if len(fc.Sources) > 0 {
-		if _, err := cacheKey(getenv(rc.CacheKeyEnv)); err != nil {
+		if k, err := cacheKey(getenv(rc.CacheKeyEnv)); err != nil {
 			bad("records.cache_key_env", "environment variable %s: %v", rc.CacheKeyEnv, err)
+		} else {
+			fc.recordsKey = k
 		}
 	}
 	switch fc.Log.Level {
@@ -355,14 +374,24 @@ func (fc *fileConfig) roleMap() (web.RoleMap, []error) {
 	return m, errs
 }
 
-// sessionKey decodes the base64 master key (at least 32 bytes).
-func sessionKey(v string) ([]byte, error) {
+// decodeKey decodes a base64 key from the environment or a file; unset
+// says how to make one.
+func decodeKey(v, howToMake string) ([]byte, error) {
 	if v == "" {
-		return nil, errors.New("is not set (base64 of at least 32 random bytes, e.g. from `openssl rand -base64 48`)")
+		return nil, errors.New("is not set (" + howToMake + ")")
 	}
 	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 	if err != nil {
 		return nil, errors.New("is not valid base64")
+	}
+	return k, nil
+}
+
+// sessionKey decodes the base64 master key (at least 32 bytes).
+func sessionKey(v string) ([]byte, error) {
+	k, err := decodeKey(v, "base64 of at least 32 random bytes, e.g. from `openssl rand -base64 48`")
+	if err != nil {
+		return nil, err
 	}
 	if len(k) < 32 {
 		return nil, fmt.Errorf("decodes to %d bytes; at least 32 are needed", len(k))
@@ -373,12 +402,9 @@ func sessionKey(v string) ([]byte, error) {
 // cacheKey decodes the base64 AES-256 key for the record cache: exactly
 // 32 bytes, so that a key is never silently stretched or cut.
 func cacheKey(v string) ([]byte, error) {
-	if v == "" {
-		return nil, errors.New("is not set (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)")
-	}
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	k, err := decodeKey(v, "base64 of 32 random bytes, e.g. from `openssl rand -base64 32`")
 	if err != nil {
-		return nil, errors.New("is not valid base64")
+		return nil, err
 	}
 	if len(k) != 32 {
 		return nil, fmt.Errorf("decodes to %d bytes; AES-256 needs exactly 32", len(k))
@@ -413,18 +439,8 @@ func (fc *fileConfig) accessReasons() []web.AccessReason {
 	return out
 }
 
-func (fc *fileConfig) trustedProxies() []*net.IPNet {
-	var out []*net.IPNet
-	for _, p := range fc.TrustedProxies {
-		if _, n, err := net.ParseCIDR(p); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// alertRules turns [alerts] into the store's rules.
-func (fc *fileConfig) alertRules() (store.AlertRules, error) {
+// parseAlertRules turns [alerts] into the store's rules.
+func (fc *fileConfig) parseAlertRules() (store.AlertRules, error) {
 	a := fc.Alerts
 	r := store.AlertRules{ManyPatients: a.ManyPatients, ManyPatientsWindow: a.ManyPatientsWindow.Duration,
 		Refusals: a.Refusals, RefusalWindow: a.RefusalWindow.Duration, Off: map[string]bool{}}

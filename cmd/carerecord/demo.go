@@ -74,9 +74,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	attrs := web.DefaultAttributes()
 	idp, err := devidp.New(devidp.Options{
 		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert,
-		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
-		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
-			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance, UserNHSNumber: attrs.UserNHSNumber},
+		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log, Attributes: devIdPAttributes(attrs),
 	})
 	if err != nil {
 		ln.Close()
@@ -159,6 +157,13 @@ func printDemoBanner(w io.Writer, base, dataDir string) {
 	fmt.Fprintln(w, "demo patients: 9990000018 (records at six sources), 9990000026 (objected to sharing), 9990000034 (restricted),")
 	fmt.Fprintln(w, "  9990000042 (long history), 9990000050 (deceased), or search by name and date of birth, e.g. SMITH 12-Mar-1965")
 	fmt.Fprintln(w, "press Ctrl-C to stop")
+}
+
+// devIdPAttributes has the development IdP send the attributes the portal
+// reads.
+func devIdPAttributes(a web.AttributeMap) devidp.Attributes {
+	return devidp.Attributes{UserID: a.UserID, DisplayName: a.DisplayName, RoleProfile: a.RoleProfile,
+		Separator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}
 }
 
 // loadOrCreateSecret reads a base64 secret from path, creating a random

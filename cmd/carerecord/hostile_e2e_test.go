@@ -169,8 +169,7 @@ func startHostileProduct(t *testing.T) string {
 	attrs := web.DefaultAttributes()
 	idp, err := devidp.New(devidp.Options{
 		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert, Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
-		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
-			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance},
+		Attributes: devIdPAttributes(attrs),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -684,8 +684,7 @@ func startFaultyDemo(t *testing.T, faults map[string]synthetic.Faults) string {
 	idp, err := devidp.New(devidp.Options{
 		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert,
 		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
-		Attributes: devidp.Attributes{UserID: attrs.UserID, DisplayName: attrs.DisplayName, RoleProfile: attrs.RoleProfile,
-			Separator: attrs.RoleProfileSeparator, Assurance: attrs.Assurance, UserNHSNumber: attrs.UserNHSNumber},
+		Attributes: devIdPAttributes(attrs),
 	})
 	if err != nil {
 		fail(err)

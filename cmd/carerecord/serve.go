@@ -31,19 +31,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr, fc.Log.Level)
-	base, _ := url.Parse(fc.BaseURL)
-	master, _ := sessionKey(getenv(fc.Session.KeyEnv))
-	sessionKeys, csrfKey := deriveKeys(master)
-	roles, _ := fc.roleMap()
+	base := fc.base
+	sessionKeys, csrfKey := deriveKeys(fc.sessionMaster)
 	a := fc.SAML.Attributes
 	attrs := web.AttributeMap{UserID: a.UserID, DisplayName: a.DisplayName, RoleProfile: a.RoleProfile,
 		RoleProfileSeparator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}
 	cfg := web.Config{
-		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: roles,
+		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: fc.roles,
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
-		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version, TrustedProxies: fc.trustedProxies(),
+		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version, TrustedProxies: fc.proxies,
 		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,
 		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration, AllowObjectionOverride: fc.Access.AllowObjectionOverride,
+	}
+
+	if fc.SAML.SPKeyFile != "" {
+		if cfg.SPKey, cfg.SPCert, err = devidp.LoadKeyPair(fc.SAML.SPKeyFile, fc.SAML.SPCertFile); err != nil {
+			return fmt.Errorf("configuration: saml.sp_key_file/sp_cert_file: %w", err)
+		}
 	}
 
 	var idp *devidp.IdP
@@ -51,13 +55,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// Explicitly enabled: ephemeral keys, demo users, and a warning on
 		// every page (web shows it whenever DevIdP is set).
 		log.Warn("DEVELOPMENT SIGN-IN ENABLED: saml.dev_idp = true; never use this with real patient data")
-		cfg.SPKey, cfg.SPCert, err = devidp.GenerateKeyPair("carerecord service provider")
-		if err != nil {
-			return err
-		}
-		if fc.SAML.SPKeyFile != "" {
-			if cfg.SPKey, cfg.SPCert, err = devidp.LoadKeyPair(fc.SAML.SPKeyFile, fc.SAML.SPCertFile); err != nil {
-				return fmt.Errorf("configuration: saml.sp_key_file/sp_cert_file: %w", err)
+		if fc.SAML.SPKeyFile == "" {
+			if cfg.SPKey, cfg.SPCert, err = devidp.GenerateKeyPair("carerecord service provider"); err != nil {
+				return err
 			}
 		}
 		ik, ic, err := devidp.GenerateKeyPair("carerecord development IdP")
@@ -65,27 +65,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		idp, err = devidp.New(devidp.Options{BaseURL: base.JoinPath("/devidp"), Key: ik, Cert: ic, Users: devidp.DemoUsers(),
-			Password: demoPassword, Logger: log, Attributes: devidp.Attributes{UserID: a.UserID, DisplayName: a.DisplayName,
-				RoleProfile: a.RoleProfile, Separator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}})
+			Password: demoPassword, Logger: log, Attributes: devIdPAttributes(attrs)})
 		if err != nil {
 			return err
 		}
 		cfg.IDPMetadata, cfg.DevIdP = idp.Metadata(), idp
-	} else {
-		if cfg.SPKey, cfg.SPCert, err = devidp.LoadKeyPair(fc.SAML.SPKeyFile, fc.SAML.SPCertFile); err != nil {
-			return fmt.Errorf("configuration: saml.sp_key_file/sp_cert_file: %w", err)
-		}
-		cfg.IDPMetadata, err = loadIDPMetadata(ctx, fc)
-		if err != nil {
-			return err
-		}
+	} else if cfg.IDPMetadata, err = loadIDPMetadata(ctx, fc); err != nil {
+		return err
 	}
 
-	rules, _ := fc.alertRules()
-	opts := []store.Option{store.WithAlertRules(rules)}
-	if len(fc.Sources) > 0 {
-		key, _ := cacheKey(getenv(fc.Records.CacheKeyEnv))
-		opts = append(opts, store.WithCacheKey(key))
+	opts := []store.Option{store.WithAlertRules(fc.alertRules)}
+	if fc.recordsKey != nil {
+		opts = append(opts, store.WithCacheKey(fc.recordsKey))
 	}
 	db, err := store.Open(fc.Database, opts...)
 	if err != nil {
