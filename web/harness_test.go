@@ -95,6 +95,7 @@ type env struct {
 type envSetup struct {
 	cfg      web.Config
 	sources  []connectors.Config
+	conns    []connectors.Connector // in-process sources, beside the FHIR ones
 	deadline time.Duration
 }
 
@@ -179,8 +180,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		o(setup)
 	}
 	cfg = setup.cfg
-	if setup.sources != nil {
-		var conns []connectors.Connector
+	if setup.sources != nil || setup.conns != nil {
+		conns := setup.conns
 		for _, sc := range setup.sources {
 			c, err := fhir.New(sc, nil)
 			if err != nil {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 )
 
@@ -384,4 +386,64 @@ func TestFailingSourceShowsCache(t *testing.T) {
 		}
 	}
 	t.Fatal("no RJZ source line")
+}
+
+// carelessSource holds one restricted patient but, unlike PDS and the
+// FHIR connector, still sends the address, postcode, phone and GP: the
+// portal must show none of them all the same.
+type carelessSource struct{ p connectors.Patient }
+
+func (s carelessSource) Source() connectors.Source {
+	return connectors.Source{Name: "Careless Trust", ODS: "RXX"}
+}
+
+func (s carelessSource) FindPatients(context.Context, connectors.Query) ([]connectors.Patient, error) {
+	return []connectors.Patient{s.p}, nil
+}
+
+func (s carelessSource) FetchRecord(_ context.Context, nhs string) (*connectors.Record, error) {
+	if nhs != s.p.NHSNumber {
+		return nil, connectors.ErrNoRecord
+	}
+	p := s.p
+	return &connectors.Record{Patient: &p, Fetched: time.Now()}, nil
+}
+
+func TestRestrictedDetailsFromCarelessSourceHidden(t *testing.T) {
+	src := carelessSource{connectors.Patient{
+		NHSNumber: synthetic.RestrictedNHSNumber, Family: "Ashdown", Given: []string{"Rowan"},
+		BirthDate: connectors.NewDate(1991, time.December, 4), Gender: connectors.GenderFemale,
+		AddressLines: []string{"7 Hidden Mews"}, Postcode: "SE22 1ZZ", Phone: "020 7946 0034",
+		RegisteredGP: connectors.Organisation{Name: "Peckham Secret Practice", ODS: "G99999"},
+		Restricted:   true, Source: connectors.Source{Name: "Careless Trust", ODS: "RXX"},
+	}}
+	e := newEnv(t, func(s *envSetup) { s.conns, s.deadline = append(s.conns, src), 3*time.Second })
+	b := e.browser()
+	b.signIn("/saml/login", "clinician")
+	secrets := []string{"Hidden Mews", "SE22", "7946 0034", "Peckham Secret Practice", "G99999"}
+
+	t.Run("Search", func(t *testing.T) {
+		p := b.get("/patients?nhs=" + synthetic.RestrictedNHSNumber)
+		hits := findAll(p.doc, "tr", "data-testid", "search-hit")
+		if p.status != http.StatusOK || len(hits) != 1 || !strings.Contains(text(hits[0]), "Restricted record") {
+			t.Fatalf("status %d, %d hits, want the one restricted hit", p.status, len(hits))
+		}
+		for _, s := range secrets {
+			if strings.Contains(p.body, s) {
+				t.Errorf("the search page shows %q of a restricted patient", s)
+			}
+		}
+	})
+	t.Run("Record", func(t *testing.T) {
+		b.giveReason(synthetic.RestrictedNHSNumber, "direct-care", "")
+		p := b.get("/patients/" + synthetic.RestrictedNHSNumber)
+		if p.status != http.StatusOK || find(p.doc, "dd", "data-testid", "patient-restricted") == nil {
+			t.Fatalf("status %d, want the record with its restricted notice", p.status)
+		}
+		for _, s := range secrets {
+			if strings.Contains(p.body, s) {
+				t.Errorf("the record page shows %q of a restricted patient", s)
+			}
+		}
+	})
 }
