@@ -56,7 +56,11 @@ func TestUpheldObjectionEnforced(t *testing.T) {
 		if find(p.doc, "", "data-testid", "objection-banner") == nil {
 			t.Fatal("no objection banner")
 		}
-		for _, en := range findAll(p.doc, "li", "data-testid", "entry") {
+		entries := findAll(p.doc, "li", "data-testid", "entry")
+		if len(entries) == 0 {
+			t.Fatal("no entries at all: the user's own organisation's data should still be shown")
+		}
+		for _, en := range entries {
 			if attr(en, "data-source") != "RJZ" || attr(en, "data-also") != "" {
 				t.Fatalf("an entry from %s %s was shown", attr(en, "data-source"), attr(en, "data-also"))
 			}
