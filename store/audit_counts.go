@@ -32,6 +32,9 @@ func (db *DB) IGNumbers(ctx context.Context, since, week time.Time) (IGNumbers, 
 		n.OpenAlertsByKind[kind] = c
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("store: IG numbers: %w", err)
+	}
 	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events WHERE time >= ? AND action IN (?, ?)`,
 		ms(since), string(ActRecordOpen), string(ActDocumentOpen)).Scan(&n.AccessesToday); err != nil {
 		return n, fmt.Errorf("store: IG numbers: %w", err)

@@ -693,35 +693,6 @@ func (db *DB) HasUpheldObjection(ctx context.Context, nhs string) (bool, error) 
 	return true, nil
 }
 
-// UpheldNHSNumbers returns the NHS numbers of every patient with an
-// objection in force, for marking many search results in one call.
-func (db *DB) UpheldNHSNumbers(ctx context.Context) (map[string]bool, error) {
-	c, err := db.cacheKeys()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT ref, matched_sealed FROM objection_cases INDEXED BY objection_cases_upheld
-		WHERE kind = 'object' AND status = 'upheld' AND matched_key IS NOT NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("store: upheld objections: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var ref string
-		var sealed []byte
-		if err := rows.Scan(&ref, &sealed); err != nil {
-			return nil, fmt.Errorf("store: upheld objections: %w", err)
-		}
-		nhs, err := c.openText(sealed, matchedAD(ref))
-		if err != nil {
-			return nil, fmt.Errorf("store: upheld objection %s: %w", ref, err)
-		}
-		out[nhs] = true
-	}
-	return out, rows.Err()
-}
-
 // Who the demo's seeded case is recorded as decided by.
 const (
 	seedBy     = "carerecord-demo"

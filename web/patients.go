@@ -59,10 +59,6 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	objected, err := s.db.UpheldNHSNumbers(ctx)
-	if err != nil {
-		return err
-	}
 	for _, h := range hits {
 		p := h.Patient
 		hit := views.SearchHit{NHS: h.NHSNumber, Name: views.PatientName(&p), Born: views.Date(p.BirthDate), Gender: views.Gender(p.Gender),
@@ -74,7 +70,15 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 		if h.NHSNumber == "" {
 			hit.URL = "" // no NHS number: no record page to link to
 		}
-		if objected[h.NHSNumber] {
+		// One indexed lookup per hit: a search shows a handful of patients,
+		// while the set of every objection grows without bound.
+		objected := false
+		if h.NHSNumber != "" {
+			if objected, err = s.db.HasUpheldObjection(ctx, h.NHSNumber); err != nil {
+				return err
+			}
+		}
+		if objected {
 			// The patient exists, and has objected: say so, and show no
 			// more of what other organisations hold than needed to know them.
 			hit.Objected, hit.Postcode, hit.Sources = true, "", nil
