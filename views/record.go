@@ -20,7 +20,6 @@ type Banner struct {
 	AgeAtDeath string
 	Restricted bool     // address, phone and GP are never shown
 	Address    []string // with postcode as the last line
-	Phone      string
 	GP         string
 	// Disagreements says where sources hold different demographics for
 	// this NHS number; shown prominently, never silently resolved.
@@ -64,7 +63,6 @@ func NewBanner(nhs string, patients []connectors.Patient, today connectors.Date)
 		for _, q := range patients {
 			if len(q.AddressLines) > 0 || q.Postcode != "" {
 				b.Address = append(append([]string{}, q.AddressLines...), q.Postcode)
-				b.Phone = q.Phone
 				b.GP = joinNonEmpty(" ", q.RegisteredGP.Name, paren(q.RegisteredGP.ODS))
 				break
 			}
