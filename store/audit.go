@@ -399,6 +399,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		return err
 	}
 	a.lastSeq, a.lastHash, a.lastTime = seq, prev, last
+	db.ckpt.wrote()
 	a.batches.Add(1)
 	a.events.Add(int64(len(batch)))
 	return nil

@@ -20,3 +20,6 @@ func (r *Records) Settle(nhs string) {
 		}
 	}
 }
+
+// WALBackstopPages is the writer's own autocheckpoint threshold.
+const WALBackstopPages = walBackstopPages

@@ -48,6 +48,8 @@ type DB struct {
 
 	// The audit log's group-commit writer and alert rules (audit.go).
 	audit auditLog
+	// The WAL checkpointer beside the writer (checkpoint.go).
+	ckpt checkpointer
 }
 
 // Option changes how Open sets up the database.
@@ -82,7 +84,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + abs + "?" + q.Encode()
 
-	db.write, err = sql.Open("sqlite3", dsn)
+	db.write, err = sql.Open(writerDriver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
@@ -117,7 +119,13 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(4)
 	db.read.SetMaxIdleConns(4)
+	if err := db.startCheckpointer(dsn); err != nil {
+		db.read.Close()
+		db.write.Close()
+		return nil, fmt.Errorf("store: open %s for checkpoints: %w", abs, err)
+	}
 	if err := db.startAudit(context.Background()); err != nil {
+		db.ckpt.close()
 		db.read.Close()
 		db.write.Close()
 		return nil, err
@@ -137,12 +145,13 @@ func (db *DB) Close() error {
 	// The audit writer goes first: it finishes the batch in hand, which
 	// needs the writer connection.
 	db.stopAudit()
+	cerr := db.ckpt.close()
 	rerr := db.read.Close()
 	// A final checkpoint folds the WAL into the main file so a copied
 	// database is complete on its own.
 	_, _ = db.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	werr := db.write.Close()
-	return errors.Join(rerr, werr)
+	return errors.Join(cerr, rerr, werr)
 }
 
 // Ping checks that the database answers a read. /readyz uses it.
@@ -253,7 +262,7 @@ func (db *DB) migrate(ctx context.Context) error {
 // concurrency, as SQLite reports them on the writer connection.
 func (db *DB) Pragmas(ctx context.Context) map[string]string {
 	out := map[string]string{}
-	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout"} {
+	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "wal_autocheckpoint"} {
 		var v string
 		if err := db.write.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err == nil {
 			out[p] = v
