@@ -326,8 +326,8 @@ func (s *alertState) sweep(r AlertRules, now time.Time) {
 
 // windowStart returns the first seq whose time is at or after since.
 // Stamped times follow commit order, so the user's events in the window
-// are then an index range (user_id, seq >= start) rather than a scan of
-// the user's whole history.
+// are then a range of the search table (user_id, seq >= start) rather
+// than a scan of the user's whole history.
 func windowStart(ctx context.Context, q querier, since time.Time) (int64, error) {
 	var seq int64
 	err := q.QueryRowContext(ctx, `SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1`, ms(since)).Scan(&seq)
@@ -344,9 +344,10 @@ func loadUserActivity(ctx context.Context, q querier, r AlertRules, userID strin
 	if err != nil {
 		return nil, err
 	}
+	cond, args := byUser(userID, start)
 	rows, err := q.QueryContext(ctx, `SELECT action, outcome, nhs_number, time FROM audit_events
-		WHERE user_id = ? AND seq >= ? AND time >= ? AND (outcome = 'refused' OR action IN (?, ?)) ORDER BY seq`,
-		userID, start, ms(since), string(ActRecordOpen), string(ActDocumentOpen))
+		WHERE `+cond+` AND time >= ? AND (outcome = 'refused' OR action IN (?, ?)) ORDER BY seq`,
+		append(args, ms(since), string(ActRecordOpen), string(ActDocumentOpen))...)
 	if err != nil {
 		return nil, err
 	}

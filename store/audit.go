@@ -125,7 +125,11 @@ type auditLog struct {
 	lastHash string
 	lastTime time.Time
 	stale    bool // the in-memory head may not match the table: re-read it
-	activity alertState
+	// The search tables cover events up to indexed (auditindex.go); the
+	// oldest event after it was committed at tailSince (zero: none).
+	indexed   int64
+	tailSince time.Time
+	activity  alertState
 
 	batches atomic.Int64 // committed transactions, for tests and metrics
 	events  atomic.Int64 // committed events
@@ -176,6 +180,18 @@ func (db *DB) loadAuditHead(ctx context.Context) error {
 		return fmt.Errorf("store: read audit head: %w", err)
 	default:
 		a.lastSeq, a.lastHash, a.lastTime = seq, h, fromMS(t)
+	}
+	if a.indexed, err = indexedUpto(ctx, db.write); err != nil {
+		return fmt.Errorf("store: read audit search index: %w", err)
+	}
+	a.tailSince = time.Time{}
+	if a.lastSeq > a.indexed {
+		// The tail left by the last run has waited since its first event.
+		var first int64
+		if err := db.write.QueryRowContext(ctx, `SELECT time FROM audit_events WHERE seq = ?`, a.indexed+1).Scan(&first); err != nil {
+			return fmt.Errorf("store: read audit search index: %w", err)
+		}
+		a.tailSince = fromMS(first)
 	}
 	a.stale = false
 	return nil
@@ -395,10 +411,24 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		}
 		a.activity.sweep(a.rules, ev.Time)
 	}
+	indexed := a.indexed
+	if seq-indexed >= indexTailEvents || (seq > indexed && !a.tailSince.IsZero() && now.Sub(a.tailSince) >= indexTailAge) {
+		if err := indexAudit(ctx, tx, indexed, seq); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+		indexed = seq
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
 	a.lastSeq, a.lastHash, a.lastTime = seq, prev, last
+	a.indexed = indexed
+	switch {
+	case indexed == seq:
+		a.tailSince = time.Time{}
+	case a.tailSince.IsZero():
+		a.tailSince = now
+	}
 	db.ckpt.wrote()
 	a.batches.Add(1)
 	a.events.Add(int64(len(batch)))
@@ -481,8 +511,16 @@ func (f AuditFilter) where() (string, []any) {
 			args = append(args, v)
 		}
 	}
-	eq("user_id", f.UserID)
-	eq("nhs_number", strings.Join(strings.Fields(f.NHSNumber), ""))
+	// A user's or a patient's events are found through the search tables
+	// (auditindex.go), not an index on audit_events.
+	if f.UserID != "" {
+		c, a := byUser(f.UserID, 0)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if nhs := strings.Join(strings.Fields(f.NHSNumber), ""); nhs != "" {
+		c, a := byPatient(nhs, 0)
+		conds, args = append(conds, c), append(args, a...)
+	}
 	eq("ods", f.ODS)
 	eq("reason", f.Reason)
 	eq("outcome", string(f.Outcome))
@@ -625,9 +663,10 @@ func accessActionsSQL() string {
 	return "(" + strings.Join(q, ", ") + ")"
 }
 
-// accessSummarySQL groups one patient's (or one user's) access events.
-// The names, role and ODS come from the group's latest event.
-func accessSummarySQL(col, groupBy string) string {
+// accessSummarySQL groups one patient's (or one user's) access events,
+// selected by cond (byPatient or byUser). The names, role and ODS come
+// from the group's latest event.
+func accessSummarySQL(cond, groupBy string) string {
 	return `SELECT e.user_id, e.user_name, e.role_code, e.ods, e.nhs_number, g.n, g.refused, g.first, g.last, g.reasons, g.bg
 	FROM (SELECT MAX(seq) AS last_seq,
 			SUM(outcome = 'allowed') AS n, SUM(outcome = 'refused') AS refused,
@@ -635,7 +674,7 @@ func accessSummarySQL(col, groupBy string) string {
 			json_group_array(DISTINCT reason) AS reasons,
 			MAX(action IN ('break-glass', 'objection-override') OR reason = 'break-glass') AS bg
 		FROM audit_events
-		WHERE ` + col + ` = ? AND nhs_number != '' AND action IN ` + accessActionsSQL() + `
+		WHERE ` + cond + ` AND nhs_number != '' AND action IN ` + accessActionsSQL() + `
 		GROUP BY ` + groupBy + `) g
 	JOIN audit_events e ON e.seq = g.last_seq
 	ORDER BY g.last DESC, e.seq DESC`
@@ -645,7 +684,8 @@ func accessSummarySQL(col, groupBy string) string {
 // patient's record, most recent first.
 func (db *DB) PatientAccess(ctx context.Context, nhs string) ([]AccessSummary, error) {
 	nhs = strings.Join(strings.Fields(nhs), "")
-	out, err := db.accessSummaries(ctx, accessSummarySQL("nhs_number", "user_id"), nhs)
+	cond, args := byPatient(nhs, 0)
+	out, err := db.accessSummaries(ctx, accessSummarySQL(cond, "user_id"), args)
 	if err != nil {
 		return nil, fmt.Errorf("store: patient access: %w", err)
 	}
@@ -655,15 +695,16 @@ func (db *DB) PatientAccess(ctx context.Context, nhs string) ([]AccessSummary, e
 // UserAccess returns every patient whose record one user accessed (or
 // tried to), most recent first.
 func (db *DB) UserAccess(ctx context.Context, userID string) ([]AccessSummary, error) {
-	out, err := db.accessSummaries(ctx, accessSummarySQL("user_id", "nhs_number"), userID)
+	cond, args := byUser(userID, 0)
+	out, err := db.accessSummaries(ctx, accessSummarySQL(cond, "nhs_number"), args)
 	if err != nil {
 		return nil, fmt.Errorf("store: user access: %w", err)
 	}
 	return out, nil
 }
 
-func (db *DB) accessSummaries(ctx context.Context, query, arg string) ([]AccessSummary, error) {
-	rows, err := db.read.QueryContext(ctx, query, arg)
+func (db *DB) accessSummaries(ctx context.Context, query string, args []any) ([]AccessSummary, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

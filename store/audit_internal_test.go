@@ -58,6 +58,10 @@ func (db *DB) BulkAudit(ctx context.Context, n int, gen func(i int) AuditEvent) 
 			}
 		}
 		stmt.Close()
+		if err := indexAudit(ctx, tx, a.indexed, seq); err != nil {
+			tx.Rollback()
+			return err
+		}
 		if err := tx.Commit(); err != nil {
 			return err
 		}

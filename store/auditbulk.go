@@ -47,7 +47,8 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 		return err
 	}
 	abs := db.path
-	seq, prev := db.audit.lastSeq, db.audit.lastHash
+	seq, prev, indexed := db.audit.lastSeq, db.audit.lastHash, db.audit.indexed
+	last := seq + int64(n) // the generator below numbers the events up to here
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("store: bulk audit: %w", err)
 	}
@@ -169,6 +170,9 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 			}
 			evs = evs[k:]
 		}
+	}
+	if err := indexAudit(ctx, tx, indexed, last); err != nil {
+		return fmt.Errorf("store: bulk audit: search tables: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: bulk audit: %w", err)

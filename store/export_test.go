@@ -23,3 +23,7 @@ func (r *Records) Settle(nhs string) {
 
 // WALBackstopPages is the writer's own autocheckpoint threshold.
 const WALBackstopPages = walBackstopPages
+
+// AuditIndexed is the last seq the search tables cover. Read it only
+// after an Audit call has returned.
+func (db *DB) AuditIndexed() int64 { return db.audit.indexed }
