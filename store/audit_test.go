@@ -600,6 +600,18 @@ func TestVerifyAudit(t *testing.T) {
 		{"TailDeletedAfterVerification", true, func(t *testing.T, raw *sql.DB, _ string, _ []store.AuditEvent) {
 			mustRawExec(t, raw, `DELETE FROM audit_events WHERE seq >= 9`)
 		}, store.ProblemDeleted, 9},
+		{"RemovedFromUserSearch", false, func(t *testing.T, raw *sql.DB, _ string, _ []store.AuditEvent) {
+			mustRawExec(t, raw, `DROP TRIGGER audit_by_user_no_delete`)
+			mustRawExec(t, raw, `DELETE FROM audit_by_user WHERE seq IN (7, 8)`)
+		}, store.ProblemUnsearchable, 7},
+		{"RemovedFromPatientSearch", true, func(t *testing.T, raw *sql.DB, _ string, _ []store.AuditEvent) {
+			mustRawExec(t, raw, `DROP TRIGGER audit_by_patient_no_delete`)
+			mustRawExec(t, raw, `DELETE FROM audit_by_patient WHERE seq = 3`)
+		}, store.ProblemUnsearchable, 3},
+		{"MovedInUserSearch", false, func(t *testing.T, raw *sql.DB, _ string, evs []store.AuditEvent) {
+			mustRawExec(t, raw, `DROP TRIGGER audit_by_user_no_change`)
+			mustRawExec(t, raw, `UPDATE audit_by_user SET user_id = 'someone-else' WHERE seq = 4`)
+		}, store.ProblemUnsearchable, 4},
 		{"RebuiltAfterVerification", true, func(t *testing.T, raw *sql.DB, path string, _ []store.AuditEvent) {
 			mustRawExec(t, raw, `UPDATE audit_events SET user_id = 'someone-else' WHERE seq = 5`)
 			rehashAudit(t, raw, 5, 10)

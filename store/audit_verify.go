@@ -19,7 +19,7 @@ type VerifyResult struct {
 	Events      int64 // events read
 	OK          bool
 	FirstBadSeq int64  // 0 when OK
-	Problem     string // "altered", "deleted", "inserted" or "reordered", then a sentence; "" when OK
+	Problem     string // "altered", "deleted", "inserted", "reordered" or "unsearchable", then a sentence; "" when OK
 	At          time.Time
 	HeadSeq     int64  // the last event checked good
 	HeadHash    string // its hash: worth copying outside the database as an anchor
@@ -31,6 +31,8 @@ const (
 	ProblemDeleted   = "deleted"
 	ProblemInserted  = "inserted"
 	ProblemReordered = "reordered"
+	// The chain is whole but an event cannot be found by the IG search.
+	ProblemUnsearchable = "unsearchable"
 )
 
 // chainAnchor is the head of an earlier good walk. A chain that no longer
@@ -122,8 +124,44 @@ func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyR
 		return bad(res.HeadSeq+1, ProblemDeleted, fmt.Sprintf("events %d to %d, present when the log was verified at %s, are missing.",
 			res.HeadSeq+1, anchor.seq, anchor.at.Format(time.RFC3339)))
 	}
+	if seq, sentence, err := checkSearchTables(ctx, q); err != nil {
+		return res, err
+	} else if seq > 0 {
+		return bad(seq, ProblemUnsearchable, sentence)
+	}
 	res.OK = true
 	return res, nil
+}
+
+// checkSearchTables finds the first event up to audit_indexed.upto that
+// the search by user or by patient would not find: an entry removed from
+// audit_by_user or audit_by_patient (auditindex.go) hides an access from
+// the IG officer's search without touching the chain. A file from before
+// the search tables has none to check.
+func checkSearchTables(ctx context.Context, q querier) (int64, string, error) {
+	var tables int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_indexed'`).Scan(&tables); err != nil {
+		return 0, "", err
+	}
+	if tables == 0 {
+		return 0, "", nil
+	}
+	for _, c := range []struct{ table, col, by string }{
+		{"audit_by_user", "user_id", "user"},
+		{"audit_by_patient", "nhs_number", "patient"},
+	} {
+		var seq sql.NullInt64
+		err := q.QueryRowContext(ctx, `SELECT MIN(e.seq) FROM audit_events e
+			WHERE e.seq <= (SELECT upto FROM audit_indexed) AND e.`+c.col+` != ''
+			AND NOT EXISTS (SELECT 1 FROM `+c.table+` s WHERE s.`+c.col+` = e.`+c.col+` AND s.seq = e.seq)`).Scan(&seq)
+		if err != nil {
+			return 0, "", err
+		}
+		if seq.Valid {
+			return seq.Int64, fmt.Sprintf("event %d is missing from the search by %s: an entry was removed from %s.", seq.Int64, c.by, c.table), nil
+		}
+	}
+	return 0, "", nil
 }
 
 // classifyBreak names what most plausibly happened where the chain breaks
