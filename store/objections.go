@@ -29,6 +29,7 @@ const (
 // CaseStatus is where a case is in its life:
 //
 //	received -> identity-checked -> upheld | not-upheld
+//	received -> not-upheld (the sender could not be identified)
 //	upheld (an objection) -> withdrawn
 type CaseStatus string
 
@@ -634,6 +635,24 @@ func (db *DB) DecideCase(ctx context.Context, id int64, upheld bool, by, byName,
 			}
 		}
 		return nil
+	})
+}
+
+// CloseUnconfirmed closes a case whose sender could not be matched to a
+// patient: received -> not-upheld. The note (what the officer tried) is
+// required. No patient was matched, so no record changes; the person can
+// send a new form.
+func (db *DB) CloseUnconfirmed(ctx context.Context, id int64, by, byName, note string) error {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return err
+	}
+	if err := stepArgs(by, byName, note, true); err != nil {
+		return fmt.Errorf("store: close case: %w", err)
+	}
+	return db.inTx(ctx, "close case", func(tx *sql.Tx, now int64) error {
+		_, _, err := db.move(ctx, tx, c, id, nil, StatusReceived, StatusNotUpheld, by, byName, note, now, "")
+		return err
 	})
 }
 

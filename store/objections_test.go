@@ -154,7 +154,9 @@ func TestIllegalTransitions(t *testing.T) {
 		{"ErrInvalidMatchedNHS", func() error { return db.CheckIdentity(ctx, oc.ID, "9990000019", "u", "U", "") }, store.ErrInvalidObjection},
 		{"ErrNoOfficer", func() error { return db.CheckIdentity(ctx, oc.ID, "9990000026", "", "", "") }, store.ErrInvalidObjection},
 		{"ErrNotFound", func() error { return db.CheckIdentity(ctx, 9999, "9990000026", "u", "U", "") }, store.ErrNotFound},
+		{"ErrCloseWithoutNote", func() error { return db.CloseUnconfirmed(ctx, oc.ID, "u", "U", "") }, store.ErrInvalidObjection},
 		{"OKCheck", func() error { return db.CheckIdentity(ctx, oc.ID, "9990000026", "u", "U", "") }, nil},
+		{"ErrCloseAfterIdentity", func() error { return db.CloseUnconfirmed(ctx, oc.ID, "u", "U", "no match") }, store.ErrCaseState},
 		{"ErrCheckTwice", func() error { return db.CheckIdentity(ctx, oc.ID, "9990000018", "u", "U", "") }, store.ErrCaseState},
 		{"ErrDecideWithoutReason", func() error { return db.DecideCase(ctx, oc.ID, false, "u", "U", "  ") }, store.ErrInvalidObjection},
 		{"OKNotUpheld", func() error { return db.DecideCase(ctx, oc.ID, false, "u", "U", "not the patient") }, nil},
@@ -171,6 +173,35 @@ func TestIllegalTransitions(t *testing.T) {
 	oc, _ = db.Case(ctx, oc.ID)
 	if len(oc.Steps) != 3 || oc.Status != store.StatusNotUpheld || oc.MatchedNHS != "9990000026" {
 		t.Fatalf("refused steps left a trace: %s, %d steps", oc.Status, len(oc.Steps))
+	}
+}
+
+// A case whose sender cannot be matched to a patient is closed as not
+// upheld from received, with the officer's note; nothing is in force and
+// the case cannot be decided afterwards.
+func TestCloseUnconfirmed(t *testing.T) {
+	ctx := context.Background()
+	db := objectionDB(t, nil)
+	f := sampleForm()
+	ref, _ := db.SubmitObjection(ctx, f)
+	oc, _ := db.CaseByRef(ctx, ref)
+	if err := db.CloseUnconfirmed(ctx, oc.ID, "u1", "Ida Officer", "no patient matched; letter returned"); err != nil {
+		t.Fatal(err)
+	}
+	oc, _ = db.Case(ctx, oc.ID)
+	last := oc.Steps[len(oc.Steps)-1]
+	if oc.Status != store.StatusNotUpheld || oc.MatchedNHS != "" || last.From != store.StatusReceived ||
+		last.To != store.StatusNotUpheld || last.Note != "no patient matched; letter returned" || last.ByName != "Ida Officer" {
+		t.Fatalf("closed case: %s matched %q, last step %+v", oc.Status, oc.MatchedNHS, last)
+	}
+	if in, err := db.HasUpheldObjection(ctx, f.NHSNumber); err != nil || in {
+		t.Fatalf("objection in force after closing unconfirmed: %v %v", in, err)
+	}
+	if err := db.CheckIdentity(ctx, oc.ID, "9990000026", "u", "U", ""); !errors.Is(err, store.ErrCaseState) {
+		t.Fatalf("identity check on a closed case: %v", err)
+	}
+	if err := db.CloseUnconfirmed(ctx, oc.ID, "u", "U", "again"); !errors.Is(err, store.ErrCaseState) {
+		t.Fatalf("closed twice: %v", err)
 	}
 }
 

@@ -87,6 +87,7 @@ type CasePage struct {
 	Decision     string
 	DecisionNote string
 	WithdrawNote string
+	CloseNote    string
 }
 
 // ErrorFor returns the message for a field, or "".

@@ -402,6 +402,19 @@ func (s *Server) withdrawObjection(c echo.Context) error {
 		oc.MatchedNHS, func(u *User) error { return s.db.WithdrawObjection(c.Request().Context(), oc.ID, u.ID, u.Name, note) })
 }
 
+// closeObjection closes a case whose sender could not be matched to a
+// patient, as not upheld, with what the officer tried.
+func (s *Server) closeObjection(c echo.Context) error {
+	oc, err := s.caseParam(c)
+	if err != nil {
+		return err
+	}
+	note := strings.TrimSpace(c.FormValue("close-note"))
+	errs := noteErrors("close-note", note, "Enter why you could not confirm who sent the form")
+	return s.caseStep(c, oc, errs, func(p *views.CasePage) { p.CloseNote = note },
+		"", func(u *User) error { return s.db.CloseUnconfirmed(c.Request().Context(), oc.ID, u.ID, u.Name, note) })
+}
+
 func noteErrors(field, note, empty string) []views.FieldError {
 	switch n := utf8.RuneCountInString(note); {
 	case n == 0:

@@ -266,3 +266,59 @@ func url2(b *browser, kv ...string) url.Values {
 	}
 	return v
 }
+
+// An officer who cannot match the sender to a patient closes the case as
+// not upheld with what they tried: a note is required, the step is
+// audited, nothing is in force, and the case offers no further step.
+func TestObjectionCaseClosedUnconfirmed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	public := e.browser()
+	form := public.objectionForm()
+	ref, _ := public.submitObjection(form)
+	ig := e.browser()
+	ig.signIn("/saml/login", "igofficer")
+	at := caseLink(t, ig.get("/ig/objections"), ref)
+	p := ig.get(at)
+	if p.formAction(t, "form[action='"+at+"/close']") != at+"/close" {
+		t.Fatal("a received case offers no way to close it unconfirmed")
+	}
+
+	t.Run("ErrNoNote", func(t *testing.T) {
+		r := ig.post(at+"/close", url2(ig, "close-note", "  "))
+		if r.status != http.StatusBadRequest || find(find(r.doc, "div", "class", "nhsuk-error-summary"), "a", "href", "#close-note") == nil {
+			t.Fatalf("status %d, want 400 with the error summary linking to the note", r.status)
+		}
+		if oc, _ := e.db.CaseByRef(ctx, ref); oc.Status != store.StatusReceived {
+			t.Fatalf("a refused close moved the case to %s", oc.Status)
+		}
+	})
+
+	r := ig.post(at+"/close", url2(ig, "close-note", "No patient matched the name and date of birth; letter returned."))
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("close: status %d", r.status)
+	}
+	oc, _ := e.db.CaseByRef(ctx, ref)
+	if oc.Status != store.StatusNotUpheld || oc.Steps[len(oc.Steps)-1].Note != "No patient matched the name and date of birth; letter returned." {
+		t.Fatalf("case %s, steps %+v", oc.Status, oc.Steps)
+	}
+	if in, _ := e.db.HasUpheldObjection(ctx, form.Get("nhs-number")); in {
+		t.Fatal("an objection is in force after closing unconfirmed")
+	}
+	evs, _, _ := e.db.SearchAudit(ctx, store.AuditFilter{Actions: []store.Action{store.ActObjectionStep}, Outcome: store.OutcomeAllowed})
+	if len(evs) == 0 || !strings.Contains(evs[0].Detail, "received -> not-upheld") {
+		t.Fatalf("the close was not audited: %+v", evs)
+	}
+	p = ig.get(at)
+	if got := text(find(p.doc, "dd", "data-testid", "case-status")); got != "Not upheld" {
+		t.Fatalf("status shown %q", got)
+	}
+	for _, f := range findAll(p.doc, "form", "method", "post") {
+		if strings.HasPrefix(attr(f, "action"), at+"/") {
+			t.Fatalf("a closed case still offers a step: %s", attr(f, "action"))
+		}
+	}
+	if r := ig.post(at+"/close", url2(ig, "close-note", "again")); r.status != http.StatusConflict {
+		t.Fatalf("closing twice: status %d, want 409", r.status)
+	}
+}

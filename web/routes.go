@@ -83,6 +83,7 @@ func (s *Server) routeTable() []Route {
 		{http.MethodPost, "/ig/objections/:id/identity", PermObjection, s.checkObjectionIdentity, "checkObjectionIdentity"},
 		{http.MethodPost, "/ig/objections/:id/decide", PermObjection, s.decideObjection, "decideObjection"},
 		{http.MethodPost, "/ig/objections/:id/withdraw", PermObjection, s.withdrawObjection, "withdrawObjection"},
+		{http.MethodPost, "/ig/objections/:id/close", PermObjection, s.closeObjection, "closeObjection"},
 	}
 	if s.cfg.DevIdP != nil {
 		h := echo.WrapHandler(s.cfg.DevIdP)
