@@ -40,6 +40,7 @@ const (
 	ActObjectionStep     Action = "objection-step"
 	ActAccessRefused     Action = "access-refused"
 	ActReasonGiven       Action = "access-reason"
+	ActStaffNHSChange    Action = "staff-nhs-change" // the IG list of staff NHS numbers
 )
 
 // Outcome says whether the audited request was allowed.
@@ -212,6 +213,11 @@ func (db *DB) Audit(ctx context.Context, ev AuditEvent) (AuditEvent, error) {
 	ev, err := normaliseAuditEvent(ev)
 	if err != nil {
 		return AuditEvent{}, err
+	}
+	if ev.UserNHSNumber == "" && ev.UserID != "" {
+		// Not asserted at sign-in: the privacy officers' list, if it
+		// has the user (staffnhs.go).
+		ev.UserNHSNumber = db.staffNHSFor(ev.UserID)
 	}
 	a := &db.audit
 	if a.reqs == nil {

@@ -164,7 +164,7 @@ func fhirActionCode(a Action) string {
 	switch a {
 	case ActRecordOpen, ActDocumentOpen, ActRefresh, ActAuditView, ActAuditExport, ActAccessRefused:
 		return "R"
-	case ActAlertReview, ActObjectionStep:
+	case ActAlertReview, ActObjectionStep, ActStaffNHSChange:
 		return "U"
 	}
 	return "E"

@@ -50,6 +50,8 @@ type DB struct {
 	audit auditLog
 	// The WAL checkpointer beside the writer (checkpoint.go).
 	ckpt checkpointer
+	// Staff members' own NHS numbers kept by IG (staffnhs.go).
+	staff staffList
 }
 
 // Option changes how Open sets up the database.
@@ -119,6 +121,11 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(4)
 	db.read.SetMaxIdleConns(4)
+	if err := db.loadStaff(context.Background()); err != nil {
+		db.read.Close()
+		db.write.Close()
+		return nil, err
+	}
 	if err := db.startCheckpointer(dsn); err != nil {
 		db.read.Close()
 		db.write.Close()

@@ -68,6 +68,7 @@ var AuditActions = []ActionOption{
 	{string(store.ActAuditExport), "Audit exported"},
 	{string(store.ActAlertReview), "Alert reviewed"},
 	{string(store.ActObjectionStep), "Objection case step"},
+	{string(store.ActStaffNHSChange), "Staff NHS number changed"},
 }
 
 // ActionLabel names an action.

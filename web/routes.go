@@ -69,6 +69,9 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/ig/alerts", PermAudit, s.showAlerts, "showAlerts"},
 		{http.MethodGet, "/ig/alerts/:id", PermAudit, s.showAlert, "showAlert"},
 		{http.MethodPost, "/ig/alerts/:id/review", PermAudit, s.reviewAlert, "reviewAlert"},
+		{http.MethodGet, "/ig/staff", PermAudit, s.showStaffNHS, "showStaffNHS"},
+		{http.MethodPost, "/ig/staff", PermAudit, s.setStaffNHS, "setStaffNHS"},
+		{http.MethodPost, "/ig/staff/remove", PermAudit, s.removeStaffNHS, "removeStaffNHS"},
 		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
 
 		// Objections to sharing: the public form (no sign-in; CSRF, a size

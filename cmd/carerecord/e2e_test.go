@@ -193,6 +193,19 @@ func (e *e2e) rolesLandOnTheirHomes(t *testing.T) {
 		if h := tb.text(`[data-testid="signed-in-user"]`); !strings.Contains(h, "Helen Marsh") || !strings.Contains(h, "Privacy Officer") {
 			t.Errorf("header %q lacks the IG officer's name and role", h)
 		}
+		// The list of staff NHS numbers, empty, with errors, then with an entry.
+		tb.followClick(`main a[href="/ig/staff"]`)
+		tb.waitH1("Staff NHS numbers")
+		tb.checkPage("staff NHS numbers", "Staff NHS numbers", http.StatusOK, "")
+		tb.do(chromedp.SendKeys(chromedp.CSS(`#staff-nhs`), "999 000 0019"))
+		tb.followClick(`//button[normalize-space()="Save"]`)
+		tb.wait(`.nhsuk-error-summary`)
+		tb.checkPage("staff NHS numbers with errors", "Staff NHS numbers", http.StatusBadRequest, "")
+		tb.do(chromedp.SendKeys(chromedp.CSS(`#staff-user`), "555000000009"))
+		tb.do(chromedp.SetValue(chromedp.CSS(`#staff-nhs`), "999 000 0050"))
+		tb.followClick(`//button[normalize-space()="Save"]`)
+		tb.wait(`[data-testid="staff-list"]`)
+		tb.checkPage("staff NHS numbers listed", "Staff NHS numbers", http.StatusOK, "")
 	})
 	t.Run("Admin", func(t *testing.T) {
 		tb := e.newTab(t)
