@@ -85,11 +85,17 @@ var alertsLondon = func() *time.Location {
 	return l
 }()
 
+// The working day when AlertRules leaves it unset.
+const (
+	defaultDayStart = 8 * time.Hour
+	defaultDayEnd   = 18*time.Hour + 30*time.Minute
+)
+
 // outOfHours reports whether t falls outside the working day.
 func (r AlertRules) outOfHours(t time.Time) bool {
 	start, end := r.DayStart, r.DayEnd
 	if start == 0 && end == 0 {
-		start, end = 8*time.Hour, 18*time.Hour+30*time.Minute
+		start, end = defaultDayStart, defaultDayEnd
 	}
 	l := t.In(alertsLondon)
 	if wd := l.Weekday(); wd == time.Saturday || wd == time.Sunday {
@@ -124,9 +130,6 @@ func WithAlertRules(r AlertRules) Option {
 		}
 		if r.RepeatWindow <= 0 {
 			r.RepeatWindow = d.RepeatWindow
-		}
-		if r.DayStart == 0 && r.DayEnd == 0 {
-			r.DayStart, r.DayEnd = 8*time.Hour, 18*time.Hour+30*time.Minute
 		}
 		db.audit.rules, db.audit.rulesSet = r, true
 	}
