@@ -85,17 +85,17 @@ var alertsLondon = func() *time.Location {
 	return l
 }()
 
-// The working day when AlertRules leaves it unset.
+// The working day when AlertRules (or the configuration) leaves it unset.
 const (
-	defaultDayStart = 8 * time.Hour
-	defaultDayEnd   = 18*time.Hour + 30*time.Minute
+	DefaultDayStart = 8 * time.Hour
+	DefaultDayEnd   = 18*time.Hour + 30*time.Minute
 )
 
 // outOfHours reports whether t falls outside the working day.
 func (r AlertRules) outOfHours(t time.Time) bool {
 	start, end := r.DayStart, r.DayEnd
 	if start == 0 && end == 0 {
-		start, end = defaultDayStart, defaultDayEnd
+		start, end = DefaultDayStart, DefaultDayEnd
 	}
 	l := t.In(alertsLondon)
 	if wd := l.Weekday(); wd == time.Saturday || wd == time.Sunday {

@@ -461,10 +461,10 @@ func (fc *fileConfig) parseAlertRules() (store.AlertRules, error) {
 		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 	}
 	var err error
-	if r.DayStart, err = clock("alerts.working_day_start", a.WorkingDayStart, 8*time.Hour); err != nil {
+	if r.DayStart, err = clock("alerts.working_day_start", a.WorkingDayStart, store.DefaultDayStart); err != nil {
 		return r, err
 	}
-	if r.DayEnd, err = clock("alerts.working_day_end", a.WorkingDayEnd, 18*time.Hour+30*time.Minute); err != nil {
+	if r.DayEnd, err = clock("alerts.working_day_end", a.WorkingDayEnd, store.DefaultDayEnd); err != nil {
 		return r, err
 	}
 	if r.DayEnd <= r.DayStart {
