@@ -313,7 +313,12 @@ func (db *DB) auditWriter() {
 	}
 }
 
-const auditInsert = `INSERT INTO audit_events (` + auditColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// auditRow holds one placeholder per column of auditColumns; auditInsert
+// inserts one row, and the bulk loader appends more rows to it.
+var (
+	auditRow    = "(" + strings.TrimSuffix(strings.Repeat("?, ", strings.Count(auditColumns, ",")+1), ", ") + ")"
+	auditInsert = `INSERT INTO audit_events (` + auditColumns + `) VALUES ` + auditRow
+)
 
 // appendAuditArgs appends ev's values in auditColumns order.
 func appendAuditArgs(args []any, ev *AuditEvent) ([]any, error) {

@@ -126,10 +126,7 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 		}
 	}()
 
-	cols := strings.Count(auditColumns, ",") + 1
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	multi := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", rowsPerStmt), ", ")
-	single := `INSERT INTO audit_events (` + auditColumns + `) VALUES ` + one
+	multi := auditInsert + strings.Repeat(", "+auditRow, rowsPerStmt-1)
 
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -140,11 +137,11 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 	if err != nil {
 		return fmt.Errorf("store: bulk audit: %w", err)
 	}
-	singleStmt, err := tx.PrepareContext(ctx, single)
+	singleStmt, err := tx.PrepareContext(ctx, auditInsert)
 	if err != nil {
 		return fmt.Errorf("store: bulk audit: %w", err)
 	}
-	args := make([]any, 0, cols*rowsPerStmt)
+	var args []any
 	for b := range ch {
 		if b.err != nil {
 			return fmt.Errorf("store: bulk audit: %w", b.err)
