@@ -279,12 +279,9 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 			continue
 		}
 		row := rows[st.Source.ODS]
-		if !refresh && row != nil && now.Sub(row.FetchedAt()) < r.o.Fresh {
-			if cr, ok := r.decode(ctx, row); ok {
-				r.showCached(st, &answers[i], cr, now)
-				st.Pending = r.inFlight(flightKey{st.Source.ODS, nhs})
-				continue
-			}
+		if !refresh && r.showCached(ctx, st, &answers[i], row, now, r.o.Fresh) {
+			st.Pending = r.inFlight(flightKey{st.Source.ODS, nhs})
+			continue
 		}
 		// A fetch that finds the cache filled after this threshold uses
 		// that instead of asking again (see fetch).
@@ -372,30 +369,35 @@ func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer,
 	}
 }
 
-// showCached fills st from a cached answer.
-func (r *Records) showCached(st *SourceStatus, ans *answer, cr CachedRecord, now time.Time) {
+// showCached fills st from the cache row if it was fetched less than age
+// before now and can be decoded, and reports whether it did.
+func (r *Records) showCached(ctx context.Context, st *SourceStatus, ans *answer, row *cacheRow, now time.Time, age time.Duration) bool {
+	if row == nil || now.Sub(row.FetchedAt()) >= age {
+		return false
+	}
+	cr, ok := r.decode(ctx, row)
+	if !ok {
+		return false
+	}
 	st.FetchedAt = cr.FetchedAt
 	st.Stale = now.Sub(cr.FetchedAt) >= r.o.Fresh
 	if cr.NoRecord {
 		st.State = StateNoRecord
-		return
+		return true
 	}
 	st.State = StateCached
 	ans.rec = cr.Record
 	st.Skipped, st.Truncated = cr.Record.Skipped, cr.Record.Truncated
+	return true
 }
 
 // fallback shows cache within MaxAge for a source that did not answer, or
 // else the given state and reason.
 func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, row *cacheRow, now time.Time, state SourceState, msg string) {
 	st.Error = msg
-	if row != nil && now.Sub(row.FetchedAt()) < r.o.MaxAge {
-		if cr, ok := r.decode(ctx, row); ok {
-			r.showCached(st, ans, cr, now)
-			return
-		}
+	if !r.showCached(ctx, st, ans, row, now, r.o.MaxAge) {
+		st.State = state
 	}
-	st.State = state
 }
 
 // merge builds the view's patients and timeline from the answers. Each
@@ -746,11 +748,8 @@ func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 			r.fallback(ctx, st, &answers[i], row, now, fail.state, fail.msg)
 			continue
 		}
-		if row != nil && now.Sub(row.FetchedAt()) < r.o.MaxAge {
-			if cr, ok := r.decode(ctx, row); ok {
-				r.showCached(st, &answers[i], cr, now)
-				continue
-			}
+		if r.showCached(ctx, st, &answers[i], row, now, r.o.MaxAge) {
+			continue
 		}
 		st.State = StateFailed
 		st.Error = st.Source.Name + ": no answer held; reload the page to ask again"
