@@ -21,7 +21,6 @@ type Cluster struct {
 
 type member struct {
 	server *Server
-	ln     net.Listener
 	http   *http.Server
 	url    string
 }
@@ -40,20 +39,28 @@ func Start(orgs []Org, faults map[string]Faults) (*Cluster, error) {
 	c := &Cluster{}
 	for _, s := range servers {
 		s.SetFaults(faults[s.org.ODS])
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if err := c.serve(s); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("synthetic: listen for %s: %w", s.org.ODS, err)
+			return nil, err
 		}
-		hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second,
-			// Injected faults abort connections on purpose; that is not
-			// worth a log line.
-			ErrorLog: log.New(io.Discard, "", 0)}
-		m := &member{server: s, ln: ln, http: hs, url: "http://" + ln.Addr().String() + "/fhir"}
-		go hs.Serve(ln)
-		c.members = append(c.members, m)
 	}
 	return c, nil
+}
+
+// serve starts s on a loopback port of the system's choosing and adds it
+// to the cluster.
+func (c *Cluster) serve(s *Server) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("synthetic: listen for %s: %w", s.org.ODS, err)
+	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second,
+		// Injected faults abort connections on purpose; that is not
+		// worth a log line.
+		ErrorLog: log.New(io.Discard, "", 0)}
+	c.members = append(c.members, &member{server: s, http: hs, url: "http://" + ln.Addr().String() + "/fhir"})
+	go hs.Serve(ln)
+	return nil
 }
 
 // Close stops every server, cutting off requests in flight.
@@ -76,19 +83,10 @@ func (c *Cluster) URL(ods string) string {
 	return ""
 }
 
-// Server returns the organisation's server, to change its faults while it
-// runs.
-func (c *Cluster) Server(ods string) *Server {
-	if m := c.member(ods); m != nil {
-		return m.server
-	}
-	return nil
-}
-
 // SetFaults changes an organisation's faults while it runs.
 func (c *Cluster) SetFaults(ods string, f Faults) {
-	if s := c.Server(ods); s != nil {
-		s.SetFaults(f)
+	if m := c.member(ods); m != nil {
+		m.server.SetFaults(f)
 	}
 }
 
@@ -99,16 +97,6 @@ func (c *Cluster) member(ods string) *member {
 		}
 	}
 	return nil
-}
-
-// Orgs returns the organisations in the cluster, in the order given to
-// Start.
-func (c *Cluster) Orgs() []Org {
-	out := make([]Org, len(c.members))
-	for i, m := range c.members {
-		out[i] = m.server.org
-	}
-	return out
 }
 
 // Configs returns one FHIR source configuration per organisation, ready for

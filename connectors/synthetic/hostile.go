@@ -14,8 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -111,14 +109,7 @@ func (c *Cluster) AddHostile(org Org) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("synthetic: listen for %s: %w", org.ODS, err)
-	}
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
-	c.members = append(c.members, &member{server: s, ln: ln, http: hs, url: "http://" + ln.Addr().String() + "/fhir"})
-	go hs.Serve(ln)
-	return nil
+	return c.serve(s)
 }
 
 // hostileBuilder collects one organisation's resources for the patient.

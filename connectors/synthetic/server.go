@@ -62,9 +62,6 @@ func NewServer(org Org) *Server {
 	return &Server{org: org, data: generate(org), rnd: newRand("faults", org.ODS)}
 }
 
-// Org returns the organisation the server stands for.
-func (s *Server) Org() Org { return s.org }
-
 // SetFaults replaces the server's faults; it takes effect for the next
 // request.
 func (s *Server) SetFaults(f Faults) {
