@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,11 +161,9 @@ func drip(ctx context.Context, w http.ResponseWriter, body []byte, every time.Du
 }
 
 func (s *Server) writeOutcome(w http.ResponseWriter, status int, code, diagnostics string) {
-	body, _ := json.Marshal(operationOutcome{ResourceType: "OperationOutcome",
-		Issue: []issue{{Severity: "error", Code: code, Diagnostics: diagnostics}}})
 	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(body)
+	w.Write(outcome(code, diagnostics))
 }
 
 func outcome(code, diagnostics string) []byte {
@@ -244,11 +243,7 @@ func (s *Server) search(r *http.Request, typ string, q url.Values, offset int) (
 			return http.StatusBadRequest, outcome("invalid", err.Error())
 		}
 	} else {
-		known := false
-		for _, t := range sortedTypes {
-			known = known || t == typ
-		}
-		if !known {
+		if !slices.Contains(sortedTypes, typ) {
 			return http.StatusNotFound, outcome("not-supported", "Resource type "+typ+" is not supported")
 		}
 		ref := q.Get("patient")
