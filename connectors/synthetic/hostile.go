@@ -173,9 +173,13 @@ func (b *hostileBuilder) orgRef() map[string]any {
 	return map[string]any{"identifier": map[string]any{"system": sysODS, "value": b.org.ODS}, "display": b.text("organisation")}
 }
 
-func (b *hostileBuilder) person() *person {
-	return &person{nhs: HostileNHSNumber, title: "Ms", given: []string{"Hostile"}, family: "Testpatient",
+// dataset is the organisation's data: the one patient, with a hostile or
+// an ordinary Patient resource, and the resources added so far.
+func (b *hostileBuilder) dataset(hostilePatient bool) *dataset {
+	p := &person{nhs: HostileNHSNumber, title: "Ms", given: []string{"Hostile"}, family: "Testpatient",
 		gender: connectors.GenderFemale, birth: connectors.NewDate(1970, time.January, 1), postcode: "SE1 9ZZ"}
+	pd := &patientData{p: p, id: b.pid, raw: b.patient(hostilePatient), byType: b.out}
+	return &dataset{org: b.org, patients: []*patientData{pd}, byID: map[string]*patientData{pd.id: pd}}
 }
 
 // patient is the Patient resource: every name part, address line and
@@ -328,9 +332,7 @@ func hostileData(org Org) *dataset {
 	}, false)
 	b.addRaw("Procedure", b.id("bad"), `"<script>alert('not a resource')</script>"`)
 
-	p := b.person()
-	pd := &patientData{p: p, id: b.pid, raw: b.patient(true), byType: b.out}
-	return &dataset{org: org, patients: []*patientData{pd}, byID: map[string]*patientData{pd.id: pd}}
+	return b.dataset(true)
 }
 
 func nestingData(org Org) *dataset {
@@ -361,7 +363,5 @@ func nestingData(org Org) *dataset {
 		`"code":{"text":"Deeply nested (nesting test)"},"subject":{"reference":"Patient/`+b.pid+`"},`+
 		`"effectiveDateTime":"`+when+`","valueString":"deep","extension":[`+nest.String()+`]}`)
 
-	p := b.person()
-	pd := &patientData{p: p, id: b.pid, raw: b.patient(false), byType: b.out}
-	return &dataset{org: org, patients: []*patientData{pd}, byID: map[string]*patientData{pd.id: pd}}
+	return b.dataset(false)
 }
