@@ -653,21 +653,8 @@ func (r *Records) fetch(ctx context.Context, c connectors.Connector, nhs string,
 			return fetchResult{rec: cr.Record, noRecord: cr.NoRecord, fetchedAt: cr.FetchedAt, fromCache: true}, nil
 		}
 	}
-	type result struct {
-		rec *connectors.Record
-		err error
-	}
-	// The connector runs in its own goroutine so that the flight ends at
-	// its limit even if a connector ignores cancellation.
-	ch := make(chan result, 1)
-	go func() {
-		rec, err := c.FetchRecord(ctx, nhs)
-		ch <- result{rec, err}
-	}()
-	var res result
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
+	res, answered := askWithin(ctx, func(ctx context.Context) (*connectors.Record, error) { return c.FetchRecord(ctx, nhs) })
+	if !answered {
 		kind := connectors.ErrTimeout
 		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			kind = connectors.ErrCanceled
@@ -680,11 +667,34 @@ func (r *Records) fetch(ctx context.Context, c connectors.Connector, nhs string,
 		return fetchResult{noRecord: true, fetchedAt: now}, nil
 	case res.err != nil:
 		return fetchResult{}, res.err
-	case res.rec == nil:
+	case res.v == nil:
 		return fetchResult{}, &connectors.SourceError{Source: src, Kind: connectors.ErrMalformed, Err: errors.New("no record and no error")}
 	}
-	normalise(res.rec, src)
-	return fetchResult{rec: res.rec, fetchedAt: now}, nil
+	normalise(res.v, src)
+	return fetchResult{rec: res.v, fetchedAt: now}, nil
+}
+
+// reply is what a connector call returned.
+type reply[T any] struct {
+	v   T
+	err error
+}
+
+// askWithin makes a connector call in its own goroutine, so that the
+// caller is free when ctx ends even if the connector ignores cancellation.
+// answered is false if ctx ended first.
+func askWithin[T any](ctx context.Context, call func(context.Context) (T, error)) (res reply[T], answered bool) {
+	ch := make(chan reply[T], 1)
+	go func() {
+		v, err := call(ctx)
+		ch <- reply[T]{v, err}
+	}()
+	select {
+	case res = <-ch:
+		return res, true
+	case <-ctx.Done():
+		return res, false
+	}
 }
 
 // normalise makes sure everything carries its source and that a

@@ -68,36 +68,26 @@ func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, 
 func (r *Records) searchOne(ctx context.Context, c connectors.Connector, q connectors.Query, due time.Time, st *SourceStatus) []connectors.Patient {
 	ctx, cancel := context.WithDeadline(ctx, due)
 	defer cancel()
-	type result struct {
-		ps  []connectors.Patient
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		ps, err := c.FindPatients(ctx, q)
-		ch <- result{ps, err}
-	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			st.State, st.Error = errorMessage(st.Source, res.err)
-			r.log.Warn("source search failed", "source", st.Source.ODS, "state", st.State, "reason", st.Error)
-			return nil
-		}
-		st.State = StateLive
-		st.FetchedAt = r.o.Now()
-		for i := range res.ps {
-			p := &res.ps[i]
-			if p.Source == (connectors.Source{}) {
-				p.Source = st.Source
-			}
-			p.Redact()
-		}
-		return res.ps
-	case <-ctx.Done():
+	res, answered := askWithin(ctx, func(ctx context.Context) ([]connectors.Patient, error) { return c.FindPatients(ctx, q) })
+	if !answered {
 		st.State, st.Error = StateTimeout, timeoutMessage(st.Source)
 		return nil
 	}
+	if res.err != nil {
+		st.State, st.Error = errorMessage(st.Source, res.err)
+		r.log.Warn("source search failed", "source", st.Source.ODS, "state", st.State, "reason", st.Error)
+		return nil
+	}
+	st.State = StateLive
+	st.FetchedAt = r.o.Now()
+	for i := range res.v {
+		p := &res.v[i]
+		if p.Source == (connectors.Source{}) {
+			p.Source = st.Source
+		}
+		p.Redact()
+	}
+	return res.v
 }
 
 // mergeHits merges per-source patients (in configuration order) by NHS
