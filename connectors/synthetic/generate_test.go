@@ -2,6 +2,7 @@ package synthetic
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		}
 		for i, pa := range a.patients {
 			pb := b.patients[i]
-			if pa.id != pb.id || !bytes.Equal(pa.raw, pb.raw) {
+			if pa.id != pb.id || !bytes.Equal(pa.raw, pb.raw) || len(pa.byType) != len(pb.byType) {
 				t.Fatalf("%s: patient %d differs", org.ODS, i)
 			}
 			for typ, rs := range pa.byType {
@@ -39,22 +40,14 @@ func TestMinimalPDF(t *testing.T) {
 	// The xref table must point at each object.
 	for _, obj := range []string{"1 0 obj", "2 0 obj", "3 0 obj", "4 0 obj", "5 0 obj"} {
 		off := strings.Index(pdf, obj)
-		if off < 0 || !strings.Contains(pdf, strings.Repeat("0", 10-len(itoa(off)))+itoa(off)+" 00000 n") {
+		if off < 0 || !strings.Contains(pdf, fmt.Sprintf("%010d 00000 n", off)) {
 			t.Errorf("%s at %d missing from xref", obj, off)
 		}
 	}
 	if !strings.Contains(pdf, `(Hello \(world\)) Tj`) {
 		t.Error("parentheses not escaped")
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
+	if !strings.Contains(pdf, "(Caf-) Tj") {
+		t.Error("non-ASCII not replaced for the Helvetica font")
 	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
