@@ -337,12 +337,14 @@ func isImagingReport(categories []fhir.CodeableConcept) bool {
 	return false
 }
 
+// categoryModality maps v2 table 0074 sections to DICOM modalities.
+var categoryModality = map[string]string{"CT": "CT", "NMR": "MR", "RUS": "US", "CUS": "US", "VUS": "US",
+	"OUS": "US", "RX": "DX", "XRC": "DX"}
+
 func modalityOf(categories []fhir.CodeableConcept) string {
-	modality := map[string]string{"CT": "CT", "NMR": "MR", "RUS": "US", "CUS": "US", "VUS": "US",
-		"OUS": "US", "RX": "DX", "XRC": "DX"}
 	for _, cc := range categories {
 		for _, c := range cc.Coding {
-			if m, ok := modality[str(c.Code)]; ok {
+			if m, ok := categoryModality[str(c.Code)]; ok {
 				return m
 			}
 		}
@@ -364,8 +366,8 @@ func presentedText(forms []fhir.Attachment) (string, error) {
 	return "", nil
 }
 
-// contained reads a resource's contained resources, which samply's structs
-// do not keep.
+// containedMedication finds the contained Medication that ref ("#id")
+// points to, reading the contained resources samply's structs do not keep.
 func containedMedication(raw json.RawMessage, ref string) (*fhir.Medication, error) {
 	var env struct {
 		Contained []json.RawMessage `json:"contained"`
@@ -510,9 +512,11 @@ func dosage(ds []fhir.Dosage) (dose, route, freq string) {
 	return dose, route, freq
 }
 
+// periodUnits words UCUM units of time (Timing.repeat.periodUnit).
+var periodUnits = map[string]string{"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
+
 func frequency(n int, period, unit string) string {
-	units := map[string]string{"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
-	u, ok := units[unit]
+	u, ok := periodUnits[unit]
 	if !ok {
 		return ""
 	}
