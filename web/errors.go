@@ -94,7 +94,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "route", c.Path(), "status", status, "error", err.Error())
 	}
-	c.Set(ctxKeyErr, err)
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
@@ -103,5 +102,3 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("render error page", "error", rerr.Error())
 	}
 }
-
-const ctxKeyErr = "carerecord.err"

@@ -79,9 +79,6 @@ func Groups() []Group {
 // Valid reports whether g is a known group.
 func (g Group) Valid() bool { _, ok := groupPermissions[g]; return ok }
 
-// Permissions returns what the group may do.
-func (g Group) Permissions() []Permission { return slices.Clone(groupPermissions[g]) }
-
 // Has reports whether the group grants p.
 func (g Group) Has(p Permission) bool { return slices.Contains(groupPermissions[g], p) }
 
