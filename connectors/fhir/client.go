@@ -32,9 +32,8 @@ import (
 
 // Identifier and code systems used on the wire.
 const (
-	SystemNHSNumber       = "https://fhir.nhs.uk/Id/nhs-number"
-	SystemODS             = "https://fhir.nhs.uk/Id/ods-organization-code"
-	SystemConfidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+	SystemNHSNumber = "https://fhir.nhs.uk/Id/nhs-number"
+	SystemODS       = "https://fhir.nhs.uk/Id/ods-organization-code"
 )
 
 const (
@@ -230,13 +229,11 @@ func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors
 		}
 	}
 	rec := &connectors.Record{
-		Patient: &patients[idx],
-		Entries: m.finish(),
-		Skipped: skipped + m.skipped,
-		Fetched: fetched,
-	}
-	for _, t := range truncated {
-		rec.Truncated = rec.Truncated || t
+		Patient:   &patients[idx],
+		Entries:   m.finish(),
+		Skipped:   skipped + m.skipped,
+		Truncated: slices.Contains(truncated, true),
+		Fetched:   fetched,
 	}
 	// Everything a source sends is cleaned of control and bidirectional
 	// override characters before anyone else sees it.

@@ -64,8 +64,6 @@ func splitEntries(body []byte) (envelope []byte, entries [][]byte, err error) {
 				env := append(append(append([]byte{}, body[:arrayStart]...), '[', ']'), body[i+1:]...)
 				return env, entries, nil
 			}
-		case ':':
-			// a value follows a key: the key is no longer pending
 		}
 		if depth < 0 {
 			return nil, nil, errors.New("unbalanced JSON")
