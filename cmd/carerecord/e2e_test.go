@@ -14,15 +14,12 @@ package main
 // PNGs of their key pages there for the README.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -333,75 +330,18 @@ func newE2E(t *testing.T) *e2e {
 }
 
 // startE2EDemo runs `carerecord demo` in-process on a free loopback port with
-// a fresh data directory and returns its base URL. The program stops when
-// the test ends; its log is printed if the test failed.
-func startE2EDemo(t *testing.T) string {
+// a fresh data directory and args after the others, and returns its base
+// URL. The program stops when the test ends; its log is printed if the
+// test failed.
+func startE2EDemo(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	logs := &e2eLog{}
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--data", t.TempDir()},
-			func(string) string { return "" }, pw, logs)
-		pw.Close()
-		done <- err
-	}()
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if line := sc.Text(); strings.Contains(line, "running at ") {
-				f := strings.Fields(line)
-				select {
-				case urls <- f[len(f)-1]:
-				default:
-				}
-			}
-		}
-		close(urls)
-	}()
+	base, stop := startDemo(t, t.TempDir(), args...)
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("demo stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("demo did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("demo log:\n%s", logs.String())
+		if err := stop(); err != nil {
+			t.Errorf("demo stopped with %v", err)
 		}
 	})
-	select {
-	case u, ok := <-urls:
-		if !ok {
-			t.Fatalf("demo ended before printing its address: %v\n%s", <-done, logs.String())
-		}
-		return u
-	case <-time.After(30 * time.Second):
-		t.Fatalf("demo printed no address within 30s\n%s", logs.String())
-	}
-	return ""
-}
-
-type e2eLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *e2eLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *e2eLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return base
 }
 
 // screenshotDir is $CARERECORD_SCREENSHOTS (relative to the repository

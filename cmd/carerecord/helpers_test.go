@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"net/url"
 	"os"
+	"sync"
 )
 
 func writePEM(keyPath, certPath string, key *rsa.PrivateKey, cert *x509.Certificate) error {
@@ -29,3 +31,21 @@ func mustURL(s string) *url.URL {
 }
 
 func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }
+
+// syncBuffer is a buffer the program can log into while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

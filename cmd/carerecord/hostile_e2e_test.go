@@ -150,7 +150,7 @@ func startHostileProduct(t *testing.T) string {
 		t.Fatal(err)
 	}
 	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	logs := &e2eLog{}
+	logs := &syncBuffer{}
 	log := newLogger(logs, "info")
 	t.Cleanup(func() {
 		if t.Failed() {

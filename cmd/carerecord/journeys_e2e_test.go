@@ -656,7 +656,7 @@ func (tb *tab) checkTrend() int {
 func startFaultyDemo(t *testing.T, faults map[string]synthetic.Faults) string {
 	t.Helper()
 	dir := t.TempDir()
-	logs := &e2eLog{}
+	logs := &syncBuffer{}
 	log := newLogger(logs, "info")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

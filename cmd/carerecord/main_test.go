@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,16 +26,21 @@ func env(kv map[string]string) func(string) string { return func(k string) strin
 
 // start runs the program in the background and returns the first line
 // of its standard output that contains marker, and a stop function that
-// cancels it and returns run's error.
+// cancels it and returns run's error. The program's log is printed if the
+// test fails.
 func start(t *testing.T, args []string, getenv func(string) string, marker string) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &bytes.Buffer{}
-	var mu sync.Mutex
+	stderr := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log of %v:\n%s", args, stderr)
+		}
+	})
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, args, getenv, pw, &lockedWriter{w: stderr, mu: &mu})
+		err := run(ctx, args, getenv, pw, stderr)
 		pw.Close()
 		done <- err
 	}()
@@ -76,15 +80,14 @@ func start(t *testing.T, args []string, getenv func(string) string, marker strin
 	}
 }
 
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// startDemo runs `carerecord demo` on a free loopback port with data as
+// its data directory and args after the others, and returns its base URL
+// and a stop function that returns run's error.
+func startDemo(t *testing.T, data string, args ...string) (string, func() error) {
+	t.Helper()
+	line, stop := start(t, append([]string{"demo", "--addr", "127.0.0.1:0", "--data", data}, args...), env(nil), "running at ")
+	f := strings.Fields(line)
+	return f[len(f)-1], stop
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -100,8 +103,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestDemo(t *testing.T) {
 	data := t.TempDir()
-	line, stop := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), "running at")
-	base := strings.Fields(line)[len(strings.Fields(line))-1]
+	base, stop := startDemo(t, data)
 	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz %d", code)
 	}
@@ -127,7 +129,7 @@ func TestDemo(t *testing.T) {
 	// A second start reuses the keys (the IdP and any bookmarked
 	// metadata stay valid).
 	crt1, _ := os.ReadFile(filepath.Join(data, "sp.crt"))
-	_, stop = start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), "running at")
+	_, stop = startDemo(t, data)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -315,8 +317,7 @@ func TestUsage(t *testing.T) {
 
 func TestAuditVerifyCommand(t *testing.T) {
 	data := t.TempDir()
-	line, stop := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data}, env(nil), "running at")
-	base := strings.Fields(line)[len(strings.Fields(line))-1]
+	base, stop := startDemo(t, data)
 	get(t, base+"/readyz")
 	// A refused sign-in response is the one event written without a user.
 	resp, err := http.PostForm(base+"/saml/acs", map[string][]string{"SAMLResponse": {"bm90IHNhbWw="}})
