@@ -768,54 +768,6 @@ func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 	return view, nil
 }
 
-// WaitStatus waits until one of the patient's in-flight fetches answers
-// (at once if none is in flight) and returns Status. A page can long-poll
-// it instead of polling Status on a timer. It returns ctx's error if ctx
-// ends first.
-func (r *Records) WaitStatus(ctx context.Context, nhs string) (*RecordView, error) {
-	n, err := connectors.ParseNHSNumber(nhs)
-	if err != nil {
-		return nil, fmt.Errorf("store: record status: %w", err)
-	}
-	var waits []<-chan struct{}
-	r.mu.Lock()
-	for _, s := range r.srcs {
-		f := r.flights[flightKey{s.ODS, n}]
-		if f == nil {
-			continue
-		}
-		// A flight already answered is only writing the cache; Status
-		// shows its answer, so it is not news.
-		select {
-		case <-f.answered:
-		default:
-			waits = append(waits, f.answered)
-		}
-	}
-	r.mu.Unlock()
-	if len(waits) > 0 {
-		first := make(chan struct{})
-		var once sync.Once
-		stop := make(chan struct{})
-		defer close(stop)
-		for _, w := range waits {
-			go func() {
-				select {
-				case <-w:
-					once.Do(func() { close(first) })
-				case <-stop:
-				}
-			}()
-		}
-		select {
-		case <-first:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("store: record status: %w", ctx.Err())
-		}
-	}
-	return r.Status(ctx, n)
-}
-
 // Purge removes every cached answer for the patient, including any that a
 // fetch still in flight would write. Objections rely on it.
 func (r *Records) Purge(ctx context.Context, nhs string) error {
