@@ -71,10 +71,8 @@ func clean(v reflect.Value) {
 			clean(v.Elem())
 		}
 	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			if f := v.Field(i); f.CanSet() || f.Kind() == reflect.Pointer || f.Kind() == reflect.Slice || f.Kind() == reflect.Struct {
-				clean(f)
-			}
+		for i := range v.NumField() {
+			clean(v.Field(i))
 		}
 	case reflect.Slice:
 		if v.Type() == byteSlice {
