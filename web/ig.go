@@ -232,15 +232,24 @@ func (s *Server) showAlerts(c echo.Context) error {
 	return render(c, http.StatusOK, views.Alerts(s.page(c, "Alerts"), status, alerts))
 }
 
-// showAlert shows one alert and the review form.
-func (s *Server) showAlert(c echo.Context) error {
+// alertParam reads the alert id in the path and loads the alert.
+func (s *Server) alertParam(c echo.Context) (store.Alert, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		return Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
+		return store.Alert{}, Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
 	}
 	a, err := s.db.Alert(c.Request().Context(), id)
 	if err != nil {
-		return Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
+		return store.Alert{}, Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
+	}
+	return a, nil
+}
+
+// showAlert shows one alert and the review form.
+func (s *Server) showAlert(c echo.Context) error {
+	a, err := s.alertParam(c)
+	if err != nil {
+		return err
 	}
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d", a.ID)}); err != nil {
 		return err
@@ -251,13 +260,9 @@ func (s *Server) showAlert(c echo.Context) error {
 // reviewAlert closes an alert with the officer's note.
 func (s *Server) reviewAlert(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	a, err := s.alertParam(c)
 	if err != nil {
-		return Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
-	}
-	a, err := s.db.Alert(ctx, id)
-	if err != nil {
-		return Errorf(ENOTFOUND, "Alert not found", "Go back to the alerts list.")
+		return err
 	}
 	note := strings.TrimSpace(c.FormValue("note"))
 	outcome := c.FormValue("outcome")
@@ -275,7 +280,7 @@ func (s *Server) reviewAlert(c echo.Context) error {
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAlertReview, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d %s", a.ID, outcome)}); err != nil {
 		return err
 	}
-	if err := s.db.CloseAlert(ctx, id, u.ID, note, outcome == store.AlertEscalated); err != nil {
+	if err := s.db.CloseAlert(ctx, a.ID, u.ID, note, outcome == store.AlertEscalated); err != nil {
 		if errors.Is(err, store.ErrAlertReviewed) {
 			return Errorf(ECONFLICT, "This alert has already been reviewed", "Another officer reviewed it first. Go back to the alerts list.")
 		}
