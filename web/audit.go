@@ -48,13 +48,21 @@ func answered(v *store.RecordView) []string {
 
 // searchTerms describes a search for the audit log: identifiers and the
 // demographic terms typed, nothing the sources returned.
-func searchTerms(q map[string]string) string {
+func searchTerms(q connectors.Query) string {
 	var parts []string
-	for _, k := range []string{"nhs", "family", "given", "dob", "gender", "postcode"} {
-		if v := strings.TrimSpace(q[k]); v != "" {
+	add := func(k, v string) {
+		if v = strings.TrimSpace(v); v != "" {
 			parts = append(parts, k+"="+v)
 		}
 	}
+	add("nhs", q.NHSNumber)
+	add("family", q.Family)
+	add("given", q.Given)
+	if !q.BirthDate.IsZero() {
+		add("dob", q.BirthDate.String())
+	}
+	add("gender", q.Gender)
+	add("postcode", q.Postcode)
 	return strings.Join(parts, " ")
 }
 

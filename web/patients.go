@@ -48,11 +48,7 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 	if s.cfg.Records == nil {
 		return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, false))
 	}
-	terms := map[string]string{"nhs": query.NHSNumber, "family": query.Family, "given": query.Given, "gender": query.Gender, "postcode": query.Postcode}
-	if !query.BirthDate.IsZero() {
-		terms["dob"] = query.BirthDate.String()
-	}
-	if err := s.audit(c, store.AuditEvent{Action: store.ActSearch, NHSNumber: query.NHSNumber, Detail: searchTerms(terms)}); err != nil {
+	if err := s.audit(c, store.AuditEvent{Action: store.ActSearch, NHSNumber: query.NHSNumber, Detail: searchTerms(query)}); err != nil {
 		return err
 	}
 	hits, statuses, err := s.cfg.Records.Search(ctx, query)
