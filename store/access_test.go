@@ -24,18 +24,18 @@ func TestAccessGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, err := db.AccessFor(ctx, s.IDHash, "9990000018")
-	if err != nil || g.Reason != "direct-care" || g.BreakGlass {
+	if err != nil || g.Reason != "direct-care" || g.BreakGlass || g.ObjectionOverride || !g.ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("grant %+v %v", g, err)
 	}
 	if _, err := db.AccessFor(ctx, s.IDHash, "9990000026"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("a grant for one patient opened another")
 	}
 	// Break glass replaces the grant and carries its written reason.
-	if _, err := db.GrantAccess(ctx, store.AccessGrant{SessionHash: s.IDHash, NHSNumber: "9990000018", Reason: "break-glass", Detail: "unconscious in ED", BreakGlass: true, ExpiresAt: now.Add(30 * time.Minute)}); err != nil {
+	if _, err := db.GrantAccess(ctx, store.AccessGrant{SessionHash: s.IDHash, NHSNumber: "9990000018", Reason: "break-glass", Detail: "unconscious in ED", BreakGlass: true, ObjectionOverride: true, ExpiresAt: now.Add(30 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	g, err = db.AccessFor(ctx, s.IDHash, "9990000018")
-	if err != nil || !g.BreakGlass || g.Reason != "break-glass" || g.Detail != "unconscious in ED" {
+	if err != nil || !g.BreakGlass || !g.ObjectionOverride || g.Reason != "break-glass" || g.Detail != "unconscious in ED" {
 		t.Fatalf("break glass grant %+v %v", g, err)
 	}
 	now = now.Add(31 * time.Minute)

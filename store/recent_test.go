@@ -20,8 +20,8 @@ func TestRecentPatients(t *testing.T) {
 		}
 	}
 	now = now.Add(time.Minute)
-	db.TouchRecentPatient(ctx, "u1", "9990000010") // reopened: moves to the top
-	db.TouchRecentPatient(ctx, "u2", "9990000042") // another user's list is separate
+	must(t, db.TouchRecentPatient(ctx, "u1", "9990000010")) // reopened: moves to the top
+	must(t, db.TouchRecentPatient(ctx, "u2", "9990000042")) // another user's list is separate
 	got, err := db.RecentPatients(ctx, "u1", 100)
 	if err != nil {
 		t.Fatal(err)
@@ -39,5 +39,12 @@ func TestRecentPatients(t *testing.T) {
 	}
 	if lim, _ := db.RecentPatients(ctx, "u1", 5); len(lim) != 5 {
 		t.Fatalf("limit: %d", len(lim))
+	}
+	// Reopened within minutes: the list keeps the earlier time.
+	opened := now
+	now = now.Add(time.Minute)
+	must(t, db.TouchRecentPatient(ctx, "u1", "9990000010"))
+	if got, _ := db.RecentPatients(ctx, "u1", 1); len(got) != 1 || !got[0].OpenedAt.Equal(opened) {
+		t.Fatalf("reopened at once: %+v, want the time kept at %s", got, opened)
 	}
 }
