@@ -548,9 +548,9 @@ func DevLogin(p Page, f DevLoginForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var26 string
-			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(joinUsers(f.Users))
+			templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(joinStrings(f.Users))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/auth.templ`, Line: 126, Col: 111}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/auth.templ`, Line: 126, Col: 113}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 			if templ_7745c5c3_Err != nil {
@@ -673,17 +673,6 @@ func DevLogin(p Page, f DevLoginForm) templ.Component {
 		}
 		return nil
 	})
-}
-
-func joinUsers(us []string) string {
-	out := ""
-	for i, u := range us {
-		if i > 0 {
-			out += ", "
-		}
-		out += u
-	}
-	return out
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -1,9 +1,6 @@
 package views
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // CaseRow is one objection case in a list.
 type CaseRow struct {
@@ -143,13 +140,10 @@ func caseStatusTag(s string) string {
 
 // Days says how old a case is: "Today", "1 day", "12 days".
 func Days(n int) string {
-	switch n {
-	case 0:
+	if n == 0 {
 		return "Today"
-	case 1:
-		return "1 day"
 	}
-	return strconv.Itoa(n) + " days"
+	return plural(n, "day")
 }
 
 func verdictLabel(v string) string {

@@ -73,9 +73,6 @@ func Gender(g string) string {
 
 // NHSNumber shows an NHS number spaced 3-3-4: 999 000 0018.
 func NHSNumber(n string) string {
-	if len(n) != 10 {
-		return n
-	}
 	return connectors.FormatNHSNumber(n)
 }
 

@@ -296,7 +296,7 @@ func anyProblem(ss []SourceLine) bool {
 		case "timeout", "failed", "pending":
 			return true
 		}
-		if s.Label != "" && strings.Contains(s.Label, "Not answering") {
+		if strings.Contains(s.Label, "Not answering") {
 			return true
 		}
 	}
@@ -329,13 +329,6 @@ func sourcesSummary(ss []SourceLine) string {
 		out += ", " + strconv.Itoa(bad) + " did not"
 	}
 	return out
-}
-
-func entryTitle(e connectors.Entry) string {
-	if e.Title != "" {
-		return e.Title
-	}
-	return NotKnown
 }
 
 func anchor(i int) string {

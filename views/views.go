@@ -104,7 +104,7 @@ func mustLondon() *time.Location {
 // 12-Mar-2026 09:05.
 func DateTime(t time.Time) string {
 	if t.IsZero() {
-		return "Not Known"
+		return NotKnown
 	}
 	return t.In(London).Format("02-Jan-2006 15:04")
 }
