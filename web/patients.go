@@ -329,11 +329,17 @@ func (s *Server) decorate(nhs string, it *views.Item, now time.Time) {
 	e := &it.Entry
 	it.Freshness = "Fetched " + views.Ago(e.Fetched, now)
 	if e.Kind == connectors.KindResult && len(e.Codes) > 0 {
-		it.TrendURL = "/patients/" + nhs + "/trend?" + url.Values{"code": {e.Codes[0].System + "|" + e.Codes[0].Code}}.Encode()
+		it.TrendURL = trendURL(nhs, e.Codes[0])
 	}
 	if e.Kind == connectors.KindDocument || e.Kind == connectors.KindImaging {
 		it.OpenURL = "/patients/" + nhs + "/document?" + url.Values{"entry": {e.Key()}}.Encode()
 	}
+}
+
+// trendURL is the trend page of one coded test; showTrend reads the code
+// back as system|code.
+func trendURL(nhs string, c connectors.Code) string {
+	return "/patients/" + nhs + "/trend?" + url.Values{"code": {c.System + "|" + c.Code}}.Encode()
 }
 
 func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
@@ -398,8 +404,7 @@ func (s *Server) showResults(c echo.Context) error {
 		k := e.Codes[0].System + "|" + e.Codes[0].Code
 		t, ok := byCode[k]
 		if !ok {
-			t = &views.TestSummary{Title: e.Title, Code: e.Codes[0], Latest: e,
-				URL: "/patients/" + nhs + "/trend?" + url.Values{"code": {k}}.Encode()}
+			t = &views.TestSummary{Title: e.Title, Code: e.Codes[0], Latest: e, URL: trendURL(nhs, e.Codes[0])}
 			byCode[k] = t
 			order = append(order, k)
 		}
