@@ -474,13 +474,9 @@ func (db *DB) SearchCases(ctx context.Context, q string) ([]ObjectionCase, error
 	if ref, ok := NormaliseRef(q); ok {
 		// Some names are also well-formed references ("Hartnett"): a
 		// reference that finds no case is searched for as a name.
-		oc, err := db.CaseByRef(ctx, ref)
-		if err == nil {
-			oc.Steps = nil
-			return []ObjectionCase{oc}, nil
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return nil, err
+		cs, err := db.queryCases(ctx, `SELECT `+caseColumns+` FROM objection_cases WHERE ref = ?`, ref)
+		if err != nil || len(cs) > 0 {
+			return cs, err
 		}
 	}
 	if nhs, err := connectors.ParseNHSNumber(q); err == nil {
