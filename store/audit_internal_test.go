@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -14,64 +12,8 @@ import (
 // AuditBatches returns how many transactions the audit writer committed.
 func (db *DB) AuditBatches() int64 { return db.audit.batches.Load() }
 
-// WithAuditMaxBatch caps events per transaction; 1 gives one commit per
-// event, the baseline group commit is measured against.
-func WithAuditMaxBatch(n int) Option { return func(db *DB) { db.audit.maxBatch = n } }
-
 // AuditHash recomputes an event's hash as the writer does.
 func AuditHash(ev AuditEvent) string { return auditHash(&ev) }
-
-// BulkAudit appends n generated events in large transactions, chained as
-// the writer chains them, to build a big log quickly. The writer must be
-// idle.
-func (db *DB) BulkAudit(ctx context.Context, n int, gen func(i int) AuditEvent) error {
-	a := &db.audit
-	const chunk = 20000
-	h := sha256.New()
-	for done := 0; done < n; {
-		tx, err := db.write.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, auditInsert)
-		if err != nil {
-			tx.Rollback()
-			return err
-		}
-		seq, prev := a.lastSeq, a.lastHash
-		for end := min(n, done+chunk); done < end; done++ {
-			ev, err := normaliseAuditEvent(gen(done))
-			if err != nil {
-				tx.Rollback()
-				return err
-			}
-			seq++
-			ev.Seq, ev.PrevHash = seq, prev
-			ev.Hash = auditHashWith(h, &ev, seq)
-			prev = ev.Hash
-			src, _ := json.Marshal(ev.Sources)
-			if _, err := stmt.ExecContext(ctx, ev.Seq, ms(ev.Time), ev.UserID, ev.UserName, ev.RoleCode, ev.ODS,
-				ev.SessionHash, ev.ClientAddr, string(ev.Action), ev.NHSNumber, ev.Reason, ev.Detail,
-				string(ev.Outcome), ev.OutcomeWhy, string(src), ev.PrevHash, ev.Hash); err != nil {
-				tx.Rollback()
-				return err
-			}
-		}
-		stmt.Close()
-		if err := indexAudit(ctx, tx, a.indexed, seq); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-		if err := db.loadAuditHead(ctx); err != nil {
-			return err
-		}
-	}
-	_, err := db.write.ExecContext(ctx, `ANALYZE`)
-	return err
-}
 
 // fakeHistory answers the windowed rules from fixed numbers.
 type fakeHistory struct {
