@@ -210,14 +210,13 @@ type Series struct {
 
 // TrendPage shows one test over time.
 type TrendPage struct {
-	NHS     string
-	Banner  Banner
-	Title   string
-	Code    connectors.Code
-	Rows    []connectors.Entry // the cumulative table, newest first
-	Series  []Series
-	Back    string
-	Sources []SourceLine
+	NHS    string
+	Banner Banner
+	Title  string
+	Code   connectors.Code
+	Rows   []connectors.Entry // the cumulative table, newest first
+	Series []Series
+	Back   string
 }
 
 // ResultsPage lists the tests with more than one result.
