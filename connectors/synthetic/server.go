@@ -296,6 +296,10 @@ func writeLink(b *bytes.Buffer, rel, u string) {
 // with FHIR string matching: case-insensitive and "starts with".
 func (s *Server) searchPatients(q url.Values) ([]res, error) {
 	ident := q.Get("identifier")
+	identSys, identVal, found := strings.Cut(ident, "|")
+	if !found {
+		identSys, identVal = "", ident
+	}
 	family := strings.ToLower(strings.TrimSpace(q.Get("family")))
 	given := strings.ToLower(strings.TrimSpace(q.Get("given")))
 	birth := strings.TrimPrefix(q.Get("birthdate"), "eq")
@@ -307,14 +311,8 @@ func (s *Server) searchPatients(q url.Values) ([]res, error) {
 	var out []res
 	for _, pd := range s.data.patients {
 		p := pd.p
-		if ident != "" {
-			sys, val, found := strings.Cut(ident, "|")
-			if !found {
-				val, sys = sys, ""
-			}
-			if (sys != "" && sys != sysNHS) || val != p.nhs {
-				continue
-			}
+		if ident != "" && ((identSys != "" && identSys != sysNHS) || identVal != p.nhs) {
+			continue
 		}
 		if family != "" && !strings.HasPrefix(strings.ToLower(p.family), family) {
 			continue
