@@ -65,7 +65,12 @@ func TestBanner(t *testing.T) {
 			t.Fatalf("restricted banner shows %v", b.Address)
 		}
 		var out bytes.Buffer
-		views.PatientBanner(b).Render(context.Background(), &out)
+		if err := views.PatientBanner(b).Render(context.Background(), &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), `data-testid="patient-restricted"`) {
+			t.Fatal("the banner does not say the record is restricted")
+		}
 		if strings.Contains(out.String(), "SE5 9ZZ") || strings.Contains(out.String(), "Invented Road") {
 			t.Fatal("the restricted patient's address is in the HTML")
 		}
@@ -92,9 +97,14 @@ func TestBanner(t *testing.T) {
 		evil := jane
 		evil.Family = `<script>alert(1)</script>`
 		var out bytes.Buffer
-		views.PatientBanner(views.NewBanner("9990000018", []connectors.Patient{evil}, today)).Render(context.Background(), &out)
+		if err := views.PatientBanner(views.NewBanner("9990000018", []connectors.Patient{evil}, today)).Render(context.Background(), &out); err != nil {
+			t.Fatal(err)
+		}
 		if strings.Contains(out.String(), "<script>") {
 			t.Fatal("a source's text reached the page as markup")
+		}
+		if !strings.Contains(out.String(), "&lt;SCRIPT&gt;") {
+			t.Fatal("the source's text is not shown as text")
 		}
 	})
 }
