@@ -9,13 +9,10 @@ package main
 // page reached is checked with checkPage.
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,8 +23,6 @@ import (
 
 	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
-	"github.com/carerecord/carerecord/web"
-	"github.com/carerecord/carerecord/web/devidp"
 )
 
 const (
@@ -268,10 +263,7 @@ func (e *e2e) privacyOfficerReviewsAlert(t *testing.T) {
 // Keynes answers every request with 503. The page paints without Lewisham,
 // fills it in without a reload, and labels Milton Keynes as failed.
 func (e *e2e) slowAndFailingSources(t *testing.T) {
-	base := startFaultyDemo(t, map[string]synthetic.Faults{
-		synthetic.LewishamODS:   {Latency: 700 * time.Millisecond},
-		synthetic.MiltonKeynODS: {Unavailable: true},
-	})
+	base := startE2EDemo(t, "--faults", fmt.Sprintf("%s=latency:700ms,%s=unavailable", synthetic.LewishamODS, synthetic.MiltonKeynODS))
 	fe := &e2e{base: base, browser: e.browser, axe: e.axe, shots: e.shots, known: e.known}
 	tb := fe.newTab(t)
 	tb.signIn("clinician")
@@ -648,101 +640,4 @@ func (tb *tab) checkTrend() int {
 			tr.Charts, tr.Figures, tr.Unlabelled, tr.Empty, tr.Rows)
 	}
 	return tr.Charts
-}
-
-// startFaultyDemo runs the product as `carerecord demo` wires it, but
-// in-process with the synthetic sources' faults chosen by the test, and
-// returns its base URL. It stops when the test ends.
-func startFaultyDemo(t *testing.T, faults map[string]synthetic.Faults) string {
-	t.Helper()
-	dir := t.TempDir()
-	logs := &syncBuffer{}
-	log := newLogger(logs, "info")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	fail := func(err error) {
-		t.Helper()
-		ln.Close()
-		t.Fatal(err)
-	}
-	spKey, spCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(dir, "sp.key"), filepath.Join(dir, "sp.crt"), "carerecord test service provider")
-	if err != nil {
-		fail(err)
-	}
-	idpKey, idpCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(dir, "idp.key"), filepath.Join(dir, "idp.crt"), "carerecord test IdP")
-	if err != nil {
-		fail(err)
-	}
-	master, err := loadOrCreateSecret(filepath.Join(dir, "session.key"))
-	if err != nil {
-		fail(err)
-	}
-	attrs := web.DefaultAttributes()
-	idp, err := devidp.New(devidp.Options{
-		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert,
-		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
-		Attributes: devIdPAttributes(attrs),
-	})
-	if err != nil {
-		fail(err)
-	}
-	cacheKey, err := store.LoadOrCreateCacheKey(filepath.Join(dir, "cache.key"))
-	if err != nil {
-		fail(err)
-	}
-	db, err := store.Open(filepath.Join(dir, "carerecord.db"), store.WithCacheKey(cacheKey))
-	if err != nil {
-		fail(err)
-	}
-	cluster, err := synthetic.Start(synthetic.Orgs(), faults)
-	if err != nil {
-		db.Close()
-		fail(err)
-	}
-	t.Cleanup(func() { cluster.Close() })
-	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
-	if err != nil {
-		db.Close()
-		fail(err)
-	}
-	closeSources := func() {
-		records.Close()
-		for _, c := range clients {
-			c.Close()
-		}
-	}
-	sessionKeys, csrfKey := deriveKeys(master)
-	srv, err := web.New(web.Config{
-		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),
-		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
-		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
-		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,
-	}, db)
-	if err != nil {
-		closeSources()
-		db.Close()
-		fail(err)
-	}
-	idp.AddServiceProvider(srv.SPMetadata())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serveUntilDone(ctx, ln, srv, db, "", "", log, closeSources) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("the product stopped with %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the product did not stop within 30s")
-		}
-		if t.Failed() {
-			t.Logf("product log:\n%s", logs.String())
-		}
-	})
-	return base.String()
 }
