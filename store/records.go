@@ -108,7 +108,8 @@ type RecordOptions struct {
 	Logger *slog.Logger
 	// MemoryCacheBytes bounds the decoded records held in memory for
 	// repeat views within the fresh period (default
-	// DefaultMemoryCacheBytes; negative turns it off). See recordMemo.
+	// DefaultMemoryCacheBytes; negative turns it off, and with it the
+	// merged timelines kept for those records). See recordMemo.
 	MemoryCacheBytes int64
 }
 
@@ -205,9 +206,14 @@ func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records 
 	}
 	r := &Records{
 		db: db, conns: conns, o: o, log: o.Logger, memo: newRecordMemo(max(o.MemoryCacheBytes, 0)),
-		merged:   newMergeMemo(50000),
 		flights:  map[flightKey]*flight{},
 		failures: map[flightKey]failure{},
+	}
+	if r.memo.enabled() {
+		// A merged timeline is found again by the identity of the records
+		// it was merged from, which only the memory cache keeps: without
+		// it the memo would hold timelines no view can reuse.
+		r.merged = newMergeMemo(50000)
 	}
 	r.bg, r.stop = context.WithCancel(context.Background())
 	for _, c := range conns {
