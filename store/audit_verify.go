@@ -139,12 +139,8 @@ func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyR
 // the IG officer's search without touching the chain. A file from before
 // the search tables has none to check.
 func checkSearchTables(ctx context.Context, q querier) (int64, string, error) {
-	var tables int
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_indexed'`).Scan(&tables); err != nil {
+	if ok, err := hasTable(ctx, q, "audit_indexed"); err != nil || !ok {
 		return 0, "", err
-	}
-	if tables == 0 {
-		return 0, "", nil
 	}
 	for _, c := range []struct{ table, col, by string }{
 		{"audit_by_user", "user_id", "user"},
@@ -186,6 +182,13 @@ func classifyBreak(h hash.Hash, cur, nxt *AuditEvent, prevHash, prevprevHash str
 		return bad(n-1, ProblemAltered, fmt.Sprintf("event %d does not match the hash event %d recorded for it: it was changed and re-hashed, or events between them were removed.", n-1, n))
 	}
 	return bad(n, ProblemAltered, fmt.Sprintf("event %d's contents do not match its hash.", n))
+}
+
+// hasTable reports whether the database has a table of that name.
+func hasTable(ctx context.Context, q querier, name string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, name).Scan(&n)
+	return n > 0, err
 }
 
 // lastAnchor returns the head of the last good verification, if any.
@@ -263,18 +266,15 @@ func verifyFile(ctx context.Context, abs string, immutable bool) (VerifyResult, 
 	}
 	defer conn.Close()
 	conn.SetMaxOpenConns(1)
-	var n int
-	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_events'`).Scan(&n); err != nil {
+	if ok, err := hasTable(ctx, conn, "audit_events"); err != nil {
 		return VerifyResult{}, err
-	}
-	if n == 0 {
+	} else if !ok {
 		return VerifyResult{}, errors.New("the file holds no audit log")
 	}
 	var anchor chainAnchor
-	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit_verifications'`).Scan(&n); err != nil {
+	if ok, err := hasTable(ctx, conn, "audit_verifications"); err != nil {
 		return VerifyResult{}, err
-	}
-	if n == 1 {
+	} else if ok {
 		if anchor, err = lastAnchor(ctx, conn); err != nil {
 			return VerifyResult{}, err
 		}
