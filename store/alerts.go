@@ -135,21 +135,21 @@ func WithAlertRules(r AlertRules) Option {
 	}
 }
 
-// alertHistory answers the windowed rules' questions about what is
-// already in the log, including the event being evaluated.
+// alertHistory answers the windowed rules' questions about the user's
+// events already in the log, including the event being evaluated.
 type alertHistory interface {
 	// patientsOpened counts distinct patients whose record the user
 	// opened at or after since.
-	patientsOpened(ctx context.Context, userID string, since time.Time) (int, error)
+	patientsOpened(since time.Time) int
 	// refusals counts the user's refused requests at or after since.
-	refusals(ctx context.Context, userID string, since time.Time) (int, error)
+	refusals(since time.Time) int
 	// alerted reports whether an alert of kind was raised for the user
 	// (and the patient, unless nhs is "") at or after since.
-	alerted(ctx context.Context, kind, userID, nhs string, since time.Time) (bool, error)
+	alerted(kind, nhs string, since time.Time) bool
 }
 
 // evaluate returns the alerts ev raises.
-func (r AlertRules) evaluate(ctx context.Context, ev *AuditEvent, h alertHistory) ([]Alert, error) {
+func (r AlertRules) evaluate(ev *AuditEvent, h alertHistory) []Alert {
 	var out []Alert
 	raise := func(kind, why string) {
 		if r.Off[kind] {
@@ -169,74 +169,37 @@ func (r AlertRules) evaluate(ctx context.Context, ev *AuditEvent, h alertHistory
 	}
 
 	if opened && ev.UserID != "" && ev.PatientFamilyName != "" {
-		if fam := familyName(ev.UserName); fam != "" && strings.EqualFold(fam, normaliseName(ev.PatientFamilyName)) {
-			seen, err := h.alerted(ctx, AlertSameFamilyName, ev.UserID, ev.NHSNumber, ev.Time.Add(-r.RepeatWindow))
-			if err != nil {
-				return nil, err
-			}
-			if !seen {
-				raise(AlertSameFamilyName, fmt.Sprintf("The user opened the record of a patient who shares their family name (%s).", strings.ToUpper(fam)))
-			}
+		if fam := familyName(ev.UserName); fam != "" && strings.EqualFold(fam, normaliseName(ev.PatientFamilyName)) &&
+			!h.alerted(AlertSameFamilyName, ev.NHSNumber, ev.Time.Add(-r.RepeatWindow)) {
+			raise(AlertSameFamilyName, fmt.Sprintf("The user opened the record of a patient who shares their family name (%s).", strings.ToUpper(fam)))
 		}
 	}
 
 	if opened && ev.UserNHSNumber != "" && ev.UserNHSNumber == ev.NHSNumber {
 		raise(AlertOwnRecord, "The user opened their own record.")
 	}
-	if opened && ev.PatientRestricted && !r.Off[AlertRestricted] {
-		seen, err := h.alerted(ctx, AlertRestricted, ev.UserID, ev.NHSNumber, ev.Time.Add(-r.RepeatWindow))
-		if err != nil {
-			return nil, err
-		}
-		if !seen {
-			raise(AlertRestricted, "The user opened a restricted (sensitive) record, whose address is withheld.")
-		}
+	if opened && ev.PatientRestricted && !h.alerted(AlertRestricted, ev.NHSNumber, ev.Time.Add(-r.RepeatWindow)) {
+		raise(AlertRestricted, "The user opened a restricted (sensitive) record, whose address is withheld.")
 	}
-	if opened && ev.UserID != "" && !r.Off[AlertOutOfHours] && r.outOfHours(ev.Time) {
-		seen, err := h.alerted(ctx, AlertOutOfHours, ev.UserID, ev.NHSNumber, ev.Time.Add(-12*time.Hour))
-		if err != nil {
-			return nil, err
-		}
-		if !seen {
-			raise(AlertOutOfHours, "The record was opened outside working hours ("+ev.Time.In(alertsLondon).Format("Mon 15:04")+").")
-		}
+	if opened && ev.UserID != "" && r.outOfHours(ev.Time) && !h.alerted(AlertOutOfHours, ev.NHSNumber, ev.Time.Add(-12*time.Hour)) {
+		raise(AlertOutOfHours, "The record was opened outside working hours ("+ev.Time.In(alertsLondon).Format("Mon 15:04")+").")
 	}
 
 	if opened && ev.UserID != "" {
 		since := ev.Time.Add(-r.ManyPatientsWindow)
-		n, err := h.patientsOpened(ctx, ev.UserID, since)
-		if err != nil {
-			return nil, err
-		}
-		if n > r.ManyPatients {
-			seen, err := h.alerted(ctx, AlertManyPatients, ev.UserID, "", since)
-			if err != nil {
-				return nil, err
-			}
-			if !seen {
-				raise(AlertManyPatients, fmt.Sprintf("The user opened %d different patients' records within %s (threshold %d).",
-					n, r.ManyPatientsWindow, r.ManyPatients))
-			}
+		if n := h.patientsOpened(since); n > r.ManyPatients && !h.alerted(AlertManyPatients, "", since) {
+			raise(AlertManyPatients, fmt.Sprintf("The user opened %d different patients' records within %s (threshold %d).",
+				n, r.ManyPatientsWindow, r.ManyPatients))
 		}
 	}
 
 	if ev.Outcome == OutcomeRefused && ev.UserID != "" {
 		since := ev.Time.Add(-r.RefusalWindow)
-		n, err := h.refusals(ctx, ev.UserID, since)
-		if err != nil {
-			return nil, err
-		}
-		if n >= r.Refusals {
-			seen, err := h.alerted(ctx, AlertRepeatedRefusals, ev.UserID, "", since)
-			if err != nil {
-				return nil, err
-			}
-			if !seen {
-				raise(AlertRepeatedRefusals, fmt.Sprintf("The user was refused %d times within %s.", n, r.RefusalWindow))
-			}
+		if n := h.refusals(since); n >= r.Refusals && !h.alerted(AlertRepeatedRefusals, "", since) {
+			raise(AlertRepeatedRefusals, fmt.Sprintf("The user was refused %d times within %s.", n, r.RefusalWindow))
 		}
 	}
-	return out, nil
+	return out
 }
 
 func orNone(s string) string {
@@ -411,40 +374,40 @@ func (u *userActivity) noteAlert(a Alert) { u.alerts[alertKey{a.Kind, a.NHSNumbe
 // has left the window as it goes.
 type memHistory struct{ u *userActivity }
 
-func (h memHistory) patientsOpened(_ context.Context, _ string, since time.Time) (int, error) {
+func (h memHistory) patientsOpened(since time.Time) int {
 	if h.u == nil {
-		return 0, nil
+		return 0
 	}
 	for nhs, t := range h.u.opened {
 		if t.Before(since) {
 			delete(h.u.opened, nhs)
 		}
 	}
-	return len(h.u.opened), nil
+	return len(h.u.opened)
 }
 
-func (h memHistory) refusals(_ context.Context, _ string, since time.Time) (int, error) {
+func (h memHistory) refusals(since time.Time) int {
 	if h.u == nil {
-		return 0, nil
+		return 0
 	}
 	i := 0
 	for i < len(h.u.refused) && h.u.refused[i].Before(since) {
 		i++
 	}
 	h.u.refused = h.u.refused[i:]
-	return len(h.u.refused), nil
+	return len(h.u.refused)
 }
 
-func (h memHistory) alerted(_ context.Context, kind, _, nhs string, since time.Time) (bool, error) {
+func (h memHistory) alerted(kind, nhs string, since time.Time) bool {
 	if h.u == nil {
-		return false, nil
+		return false
 	}
 	for k, t := range h.u.alerts {
 		if k.kind == kind && (nhs == "" || k.nhs == nhs) && !t.Before(since) {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 func insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {

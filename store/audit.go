@@ -407,11 +407,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		if u != nil {
 			u.observe(ev)
 		}
-		alerts, err := a.rules.evaluate(ctx, ev, memHistory{u})
-		if err != nil {
-			return fmt.Errorf("alert rules: %w", err)
-		}
-		for _, al := range alerts {
+		for _, al := range a.rules.evaluate(ev, memHistory{u}) {
 			if err := insertAlert(ctx, tx, al); err != nil {
 				return err
 			}
