@@ -27,6 +27,19 @@ type KindCount struct {
 	Count int
 }
 
+// StaffPage is the privacy officers' list of staff NHS numbers.
+type StaffPage struct {
+	List   []store.StaffNHS
+	UserID string // the add form's values, kept after an error
+	NHS    string
+	Errors []FieldError
+}
+
+// ErrorFor returns the message for a field, or "".
+func (s StaffPage) ErrorFor(field string) string {
+	return fieldError(s.Errors, field)
+}
+
 // AuditForm is the audit search form as submitted.
 type AuditForm struct {
 	User, NHS, ODS, Action, Reason, Outcome, From, To string
