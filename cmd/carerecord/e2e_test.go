@@ -56,12 +56,7 @@ const (
 )
 
 func TestE2E(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Chromium is required in CI (.ci/run installs Debian's chromium): %v", err)
-		}
-		t.Skipf("no Chromium at %s: %v", chromiumPath, err)
-	}
+	needChromium(t)
 	e := newE2E(t)
 
 	t.Run("ClinicianSignsInWithKeyboard", e.clinicianSignsInWithKeyboard)
@@ -300,8 +295,25 @@ func newE2E(t *testing.T) *e2e {
 	if sum := sha256.Sum256(axe); hex.EncodeToString(sum[:]) != axeSHA256 {
 		t.Fatalf("testdata/axe/axe.min.js has sha256 %x, want %s (see testdata/axe/VENDORED.md)", sum, axeSHA256)
 	}
-	e := &e2e{base: startE2EDemo(t), axe: string(axe) + "\n;typeof axe === 'object'", shots: screenshotDir(t), known: &knownLog{}}
+	return &e2e{base: startE2EDemo(t), browser: startBrowser(t), axe: string(axe) + "\n;typeof axe === 'object'", shots: screenshotDir(t), known: &knownLog{}}
+}
 
+// needChromium skips the test when Chromium is not installed, except in
+// CI, where it fails.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Chromium is required in CI (.ci/run installs Debian's chromium): %v", err)
+		}
+		t.Skipf("no Chromium at %s: %v", chromiumPath, err)
+	}
+}
+
+// startBrowser starts headless Chromium with a fresh profile; it closes
+// when the test ends.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
 	t.Cleanup(cancel)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -325,8 +337,7 @@ func newE2E(t *testing.T) *e2e {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("starting %s: %v", chromiumPath, err)
 	}
-	e.browser = bctx
-	return e
+	return bctx
 }
 
 // startE2EDemo runs `carerecord demo` in-process on a free loopback port with

@@ -6,11 +6,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,12 +25,7 @@ import (
 )
 
 func TestHostileSourceInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Chromium is required in CI (.ci/run installs Debian's chromium): %v", err)
-		}
-		t.Skipf("no Chromium at %s: %v", chromiumPath, err)
-	}
+	needChromium(t)
 	e := &e2e{base: startHostileProduct(t), browser: startBrowser(t)}
 
 	var (
@@ -212,31 +205,4 @@ func startHostileProduct(t *testing.T) string {
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	return base.String()
-}
-
-// startBrowser starts headless Chromium as newE2E does.
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
-	t.Cleanup(cancel)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(acancel)
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return bctx
 }
