@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestApplyFilter(t *testing.T) {
 		for _, it := range got {
 			ids = append(ids, it.Entry.ID)
 		}
-		if len(ids) != len(tc.want) || (len(ids) > 0 && ids[0] != tc.want[0]) {
+		if !slices.Equal(ids, tc.want) {
 			t.Errorf("%q: got %v, want %v", tc.q, ids, tc.want)
 		}
 	}

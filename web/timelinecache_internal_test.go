@@ -26,6 +26,9 @@ func TestTimelineCache(t *testing.T) {
 	if b := c.items(view("9990000018", at.Add(time.Minute), store.StateLive, 4)); &a[0] == &b[0] {
 		t.Fatal("a newer answer reused the old timeline")
 	}
+	if b := c.items(view("9990000018", at, store.StateCached, 4)); &a[0] == &b[0] {
+		t.Fatal("the same answers in another state reused the old timeline")
+	}
 	if b := c.items(view("9990000018", at, store.StateWithheld, 0)); len(b) != 0 {
 		t.Fatal("a withheld view got the shared timeline")
 	}
