@@ -94,20 +94,26 @@ func Open(path string, opts ...Option) (*DB, error) {
 	db.write.SetMaxIdleConns(1)
 	db.write.SetConnMaxLifetime(0)
 	db.write.SetConnMaxIdleTime(0)
+	// fail closes whatever has been opened so far.
+	fail := func(err error) (*DB, error) {
+		db.ckpt.close()
+		if db.read != nil {
+			db.read.Close()
+		}
+		db.write.Close()
+		return nil, err
+	}
 
 	// Touch the file with the writer first so that WAL mode is set before
 	// readers open it.
 	if err := db.write.Ping(); err != nil {
-		db.write.Close()
-		return nil, fmt.Errorf("store: open %s: %w", abs, err)
+		return fail(fmt.Errorf("store: open %s: %w", abs, err))
 	}
 	if err := db.migrate(context.Background()); err != nil {
-		db.write.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := db.initCache(context.Background()); err != nil {
-		db.write.Close()
-		return nil, err
+		return fail(err)
 	}
 
 	rq := url.Values{}
@@ -116,26 +122,18 @@ func Open(path string, opts ...Option) (*DB, error) {
 	rq.Set("mode", "ro")
 	db.read, err = sql.Open("sqlite3", "file:"+abs+"?"+rq.Encode())
 	if err != nil {
-		db.write.Close()
-		return nil, fmt.Errorf("store: open %s read-only: %w", abs, err)
+		return fail(fmt.Errorf("store: open %s read-only: %w", abs, err))
 	}
 	db.read.SetMaxOpenConns(4)
 	db.read.SetMaxIdleConns(4)
 	if err := db.loadStaff(context.Background()); err != nil {
-		db.read.Close()
-		db.write.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := db.startCheckpointer(dsn); err != nil {
-		db.read.Close()
-		db.write.Close()
-		return nil, fmt.Errorf("store: open %s for checkpoints: %w", abs, err)
+		return fail(fmt.Errorf("store: open %s for checkpoints: %w", abs, err))
 	}
 	if err := db.startAudit(context.Background()); err != nil {
-		db.ckpt.close()
-		db.read.Close()
-		db.write.Close()
-		return nil, err
+		return fail(err)
 	}
 	return db, nil
 }
