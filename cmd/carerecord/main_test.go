@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -169,12 +170,8 @@ func writeFile(t *testing.T, dir, name, body string) string {
 
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
-	key, cert, err := devidp.GenerateKeyPair("sp")
-	if err != nil {
-		t.Fatal(err)
-	}
 	kp, cp := filepath.Join(dir, "sp.key"), filepath.Join(dir, "sp.crt")
-	if err := writePEM(kp, cp, key, cert); err != nil {
+	if _, _, err := devidp.LoadOrCreateKeyPair(kp, cp, "sp"); err != nil {
 		t.Fatal(err)
 	}
 	// IdP metadata from a file, as an operator would save it.
@@ -309,7 +306,7 @@ func TestUsage(t *testing.T) {
 	for _, args := range [][]string{nil, {"frobnicate"}, {"serve"}} {
 		err := run(context.Background(), args, env(nil), io.Discard, io.Discard)
 		var ue usageError
-		if err == nil || !asUsage(err, &ue) {
+		if !errors.As(err, &ue) {
 			t.Errorf("run(%v) = %v, want a usage error", args, err)
 		}
 	}
