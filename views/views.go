@@ -1,5 +1,6 @@
-// Package views holds carerecord's templ components: the layout, the
-// sign-in and role pages, the role homes and the error page.
+// Package views holds carerecord's templ components (the layout and every
+// page), the typed values each page takes, and the functions that write
+// dates, names and numbers as clinical screens show them.
 //
 // Components take typed values and only ever print them through templ's
 // escaping; nothing here may bypass it (no templ.Raw) for data that came
