@@ -131,7 +131,7 @@ func WithAlertRules(r AlertRules) Option {
 		if r.RepeatWindow <= 0 {
 			r.RepeatWindow = d.RepeatWindow
 		}
-		db.audit.rules, db.audit.rulesSet = r, true
+		db.audit.rules = r
 	}
 }
 

@@ -115,7 +115,6 @@ type auditReply struct {
 // touches lastSeq, lastHash, lastTime and stale.
 type auditLog struct {
 	rules    AlertRules
-	rulesSet bool
 	maxBatch int
 
 	reqs chan auditReq
@@ -139,12 +138,6 @@ type auditLog struct {
 // so start-up does not grow with the log) and starts the writer.
 func (db *DB) startAudit(ctx context.Context) error {
 	a := &db.audit
-	if !a.rulesSet {
-		a.rules = DefaultAlertRules()
-	}
-	if a.maxBatch <= 0 {
-		a.maxBatch = maxAuditBatch
-	}
 	if err := db.loadAuditHead(ctx); err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db := &DB{path: abs, now: time.Now}
+	db := &DB{path: abs, now: time.Now, audit: auditLog{rules: DefaultAlertRules(), maxBatch: maxAuditBatch}}
 	for _, o := range opts {
 		o(db)
 	}
