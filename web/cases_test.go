@@ -302,8 +302,9 @@ func TestObjectionCaseClosedUnconfirmed(t *testing.T) {
 	if oc.Status != store.StatusNotUpheld || oc.Steps[len(oc.Steps)-1].Note != "No patient matched the name and date of birth; letter returned." {
 		t.Fatalf("case %s, steps %+v", oc.Status, oc.Steps)
 	}
-	if in, _ := e.db.HasUpheldObjection(ctx, form.Get("nhs-number")); in {
-		t.Fatal("an objection is in force after closing unconfirmed")
+	// The form names synthetic.OrdinaryNHSNumber.
+	if in, err := e.db.HasUpheldObjection(ctx, synthetic.OrdinaryNHSNumber); in || err != nil {
+		t.Fatalf("an objection is in force after closing unconfirmed (%v)", err)
 	}
 	evs, _, _ := e.db.SearchAudit(ctx, store.AuditFilter{Actions: []store.Action{store.ActObjectionStep}, Outcome: store.OutcomeAllowed})
 	if len(evs) == 0 || !strings.Contains(evs[0].Detail, "received -> not-upheld") {
