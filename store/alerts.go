@@ -513,12 +513,3 @@ func (db *DB) CloseAlert(ctx context.Context, id int64, reviewer, note string, e
 	}
 	return ErrAlertReviewed
 }
-
-// CountOpenAlerts returns how many alerts await review.
-func (db *DB) CountOpenAlerts(ctx context.Context) (int, error) {
-	var n int
-	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_alerts WHERE status = 'open'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store: count open alerts: %w", err)
-	}
-	return n, nil
-}
