@@ -50,7 +50,7 @@ const (
 var AlertKinds = []string{AlertBreakGlass, AlertObjectionOverride, AlertSameFamilyName, AlertOwnRecord,
 	AlertOutOfHours, AlertManyPatients, AlertRestricted, AlertRepeatedRefusals}
 
-// ErrAlertReviewed is returned by ReviewAlert for an alert already reviewed:
+// ErrAlertReviewed is returned by CloseAlert for an alert already closed:
 // a review is not overwritten.
 var ErrAlertReviewed = errors.New("alert already reviewed")
 
@@ -475,13 +475,6 @@ func (db *DB) Alert(ctx context.Context, id int64) (Alert, error) {
 		return Alert{}, fmt.Errorf("store: alert %d: %w", id, err)
 	}
 	return a, nil
-}
-
-// ReviewAlert closes an open alert with the reviewer's user id and note.
-// It returns ErrNotFound for no such alert and ErrAlertReviewed for one
-// already closed. The caller audits the review (ActAlertReview).
-func (db *DB) ReviewAlert(ctx context.Context, id int64, reviewer, note string) error {
-	return db.CloseAlert(ctx, id, reviewer, note, false)
 }
 
 // CloseAlert closes an open alert: reviewed with no concern, or escalated

@@ -149,7 +149,7 @@ func TestAlerts(t *testing.T) {
 		}
 		clock.Add(time.Hour)
 		id := as[0].ID
-		if err := db.ReviewAlert(context.Background(), id, "555000999", "Clinician confirmed emergency; no action."); err != nil {
+		if err := db.CloseAlert(context.Background(), id, "555000999", "Clinician confirmed emergency; no action.", false); err != nil {
 			t.Fatal(err)
 		}
 		a, err := db.Alert(context.Background(), id)
@@ -162,13 +162,13 @@ func TestAlerts(t *testing.T) {
 		if got := alertKinds(t, db, store.AlertReviewed); len(got) != 1 {
 			t.Fatalf("reviewed alerts = %v", got)
 		}
-		if err := db.ReviewAlert(context.Background(), id, "555000888", "again"); !errors.Is(err, store.ErrAlertReviewed) {
+		if err := db.CloseAlert(context.Background(), id, "555000888", "again", false); !errors.Is(err, store.ErrAlertReviewed) {
 			t.Fatalf("second review: %v, want ErrAlertReviewed", err)
 		}
-		if err := db.ReviewAlert(context.Background(), 999, "555000999", ""); !errors.Is(err, store.ErrNotFound) {
+		if err := db.CloseAlert(context.Background(), 999, "555000999", "", false); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown alert: %v, want ErrNotFound", err)
 		}
-		if err := db.ReviewAlert(context.Background(), as[1].ID, " ", ""); err == nil {
+		if err := db.CloseAlert(context.Background(), as[1].ID, " ", "", false); err == nil {
 			t.Fatal("want an error for a review without a reviewer")
 		}
 		if _, err := db.Alert(context.Background(), 999); !errors.Is(err, store.ErrNotFound) {
