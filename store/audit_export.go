@@ -17,7 +17,6 @@ import (
 const (
 	FHIRSystemNHSNumber   = "https://fhir.nhs.uk/Id/nhs-number"
 	FHIRSystemSDSUserID   = "https://fhir.nhs.uk/Id/sds-user-id"
-	FHIRSystemODS         = "https://fhir.nhs.uk/Id/ods-organization-code"
 	FHIRSystemAction      = "https://carerecord.nhs.uk/fhir/CodeSystem/audit-action"
 	FHIRSystemReason      = "https://carerecord.nhs.uk/fhir/CodeSystem/access-reason"
 	FHIRSystemRole        = "https://carerecord.nhs.uk/fhir/CodeSystem/job-role-code"
