@@ -157,7 +157,11 @@ type flight struct {
 	done     chan struct{}
 	res      fetchResult // set before answered is closed
 	err      error
-	purged   bool // guarded by Records.mu: the patient's cache was purged meanwhile
+	// write guards purged and the cache write: Purge sets purged under it,
+	// so an answer is either written before Purge deletes the patient's
+	// rows or not written at all.
+	write  sync.Mutex
+	purged bool
 }
 
 type fetchResult struct {
@@ -593,27 +597,29 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 		pk = keys.patientKey(k.nhs)
 	}
 	log := r.log.With("source", k.ods, "patient_ref", patientRef(pk), "ms", time.Since(began).Milliseconds())
-	wrote := false
 	switch {
 	case f.err != nil:
 		state, msg := errorMessage(c.Source(), f.err)
 		log.Warn("source fetch failed", "state", state, "reason", msg)
 	case f.res.fromCache:
 	default:
-		// Not ctx: an answer that arrived just inside the limit, or just
-		// as the service began to shut down, is still worth keeping.
-		if err := r.db.PutCachedRecord(context.WithoutCancel(r.bg), k.nhs, k.ods, f.res.fetchedAt, f.res.rec); err != nil {
-			log.Error("record cache write failed", "err", err)
-		} else {
-			wrote = true
+		f.write.Lock()
+		// A purge while this fetch was out (an upheld objection) means
+		// the answer must not be kept.
+		if !f.purged {
+			// Not ctx: an answer that arrived just inside the limit, or
+			// just as the service began to shut down, is still worth keeping.
+			if err := r.db.PutCachedRecord(context.WithoutCancel(r.bg), k.nhs, k.ods, f.res.fetchedAt, f.res.rec); err != nil {
+				log.Error("record cache write failed", "err", err)
+			}
 		}
+		f.write.Unlock()
 		// The row was replaced: what memory held for it is out of date.
 		r.memo.dropPatient(pk, []string{k.ods})
 		log.Info("source fetched", "no_record", f.res.noRecord)
 	}
 
 	r.mu.Lock()
-	purged := f.purged
 	delete(r.flights, k)
 	if f.err != nil {
 		state, msg := errorMessage(c.Source(), f.err)
@@ -622,14 +628,6 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 		delete(r.failures, k)
 	}
 	r.mu.Unlock()
-	// Purge ran while this fetch was out: what was just written must not
-	// outlive it (an upheld objection relies on this).
-	if purged && wrote {
-		if err := r.db.purgeCachedRow(context.WithoutCancel(r.bg), k.nhs, k.ods); err != nil {
-			log.Error("record cache purge after fetch failed", "err", err)
-		}
-		r.memo.dropPatient(pk, []string{k.ods})
-	}
 	close(f.done)
 }
 
@@ -782,12 +780,21 @@ func (r *Records) Purge(ctx context.Context, nhs string) error {
 		return fmt.Errorf("store: purge record: %w", err)
 	}
 	r.mu.Lock()
+	var out []*flight
 	for _, s := range r.srcs {
 		if f := r.flights[flightKey{s.ODS, nhs}]; f != nil {
-			f.purged = true
+			out = append(out, f)
 		}
 	}
 	r.mu.Unlock()
+	// A fetch still out writes nothing from now on; one writing now
+	// finishes first, and its row goes with the others below. So when
+	// Purge returns, the cache holds nothing for the patient.
+	for _, f := range out {
+		f.write.Lock()
+		f.purged = true
+		f.write.Unlock()
+	}
 	_, err = r.db.PurgeCachedRecords(ctx, nhs)
 	// After the rows have gone, so that no decode still under way can put
 	// one back in memory; and even if the delete failed.
