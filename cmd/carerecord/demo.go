@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -49,26 +50,40 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo: listen on %s: %w", *addr, err)
 	}
+	// The synthetic Trusts and GP practices: real FHIR servers on
+	// loopback, read through the real connector code. One is slow and one
+	// fails now and then, so the per-source status can be seen at work.
+	cluster, err := synthetic.Start(synthetic.Orgs(), faults)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: synthetic sources: %w", err)
+	}
+	defer cluster.Close()
+	return serveDemo(ctx, ln, *dataDir, cluster, stdout, log)
+}
+
+// serveDemo serves the demo on ln until ctx is cancelled, with its keys
+// and database in dataDir and cluster as its sources. It closes ln.
+func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *synthetic.Cluster, stdout io.Writer, log *slog.Logger) error {
 	host := ln.Addr().(*net.TCPAddr)
 	shown := host.String()
 	if host.IP.IsUnspecified() {
 		shown = fmt.Sprintf("127.0.0.1:%d", host.Port)
 	}
 	base := &url.URL{Scheme: "http", Host: shown}
+	// The server closes ln when it stops; this is for the errors before.
+	defer ln.Close()
 
-	spKey, spCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(*dataDir, "sp.key"), filepath.Join(*dataDir, "sp.crt"), "carerecord demo service provider")
+	spKey, spCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(dataDir, "sp.key"), filepath.Join(dataDir, "sp.crt"), "carerecord demo service provider")
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("demo: service provider key: %w", err)
 	}
-	idpKey, idpCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(*dataDir, "idp.key"), filepath.Join(*dataDir, "idp.crt"), "carerecord development IdP")
+	idpKey, idpCert, err := devidp.LoadOrCreateKeyPair(filepath.Join(dataDir, "idp.key"), filepath.Join(dataDir, "idp.crt"), "carerecord development IdP")
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("demo: development IdP key: %w", err)
 	}
-	master, err := loadOrCreateSecret(filepath.Join(*dataDir, "session.key"))
+	master, err := loadOrCreateSecret(filepath.Join(dataDir, "session.key"))
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("demo: session key: %w", err)
 	}
 	attrs := web.DefaultAttributes()
@@ -77,35 +92,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Users: devidp.DemoUsers(), Password: demoPassword, Logger: log, Attributes: devIdPAttributes(attrs),
 	})
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	cacheKey, err := store.LoadOrCreateCacheKey(filepath.Join(*dataDir, "cache.key"))
+	cacheKey, err := store.LoadOrCreateCacheKey(filepath.Join(dataDir, "cache.key"))
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("demo: cache key: %w", err)
 	}
-	db, err := store.Open(filepath.Join(*dataDir, "carerecord.db"), store.WithCacheKey(cacheKey))
+	db, err := store.Open(filepath.Join(dataDir, "carerecord.db"), store.WithCacheKey(cacheKey))
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
-	// The synthetic Trusts and GP practices: real FHIR servers on
-	// loopback, read through the real connector code. One is slow and one
-	// fails now and then, so the per-source status can be seen at work.
-	cluster, err := synthetic.Start(synthetic.Orgs(), faults)
-	if err != nil {
-		db.Close()
-		ln.Close()
-		return fmt.Errorf("demo: synthetic sources: %w", err)
-	}
-	defer cluster.Close()
 	// The page waits 1.5 s for each source (3 s in production by
 	// default), so the slow demo source is seen filling in after the page.
 	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
 	if err != nil {
 		db.Close()
-		ln.Close()
 		return err
 	}
 	closeSources := func() {
@@ -118,7 +119,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := db.SeedUpheldObjection(ctx, "9990000026", "Demo: the patient asked not to share their record"); err != nil {
 		closeSources()
 		db.Close()
-		ln.Close()
 		return fmt.Errorf("demo: seed objection: %w", err)
 	}
 	go records.RunPurger(ctx, 10*time.Minute)
@@ -133,12 +133,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		closeSources()
 		db.Close()
-		ln.Close()
 		return err
 	}
 	idp.AddServiceProvider(srv.SPMetadata())
-	printDemoBanner(stdout, base.String(), *dataDir)
-	log.Info("carerecord demo started", "url", base.String(), "data", *dataDir)
+	printDemoBanner(stdout, base.String(), dataDir)
+	log.Info("carerecord demo started", "url", base.String(), "data", dataDir)
 	return serveUntilDone(ctx, ln, srv, db, "", "", log, closeSources)
 }
 

@@ -5,11 +5,10 @@ package main
 // and a clinician opening the record it holds in a real Chromium.
 
 import (
-	"bytes"
+	"context"
+	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +18,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/carerecord/carerecord/connectors/synthetic"
-	"github.com/carerecord/carerecord/store"
-	"github.com/carerecord/carerecord/web"
-	"github.com/carerecord/carerecord/web/devidp"
 )
 
 func TestHostileSourceInBrowser(t *testing.T) {
@@ -51,6 +47,7 @@ func TestHostileSourceInBrowser(t *testing.T) {
 	)
 	tb.wait(`[data-testid="patient-name"]`)
 	tb.wait(`li[data-source="` + synthetic.HostileODS + `"]`)
+	tb.waitSettled()
 	tb.assertNoProblems("hostile record page")
 
 	t.Run("NoDialog", func(t *testing.T) {
@@ -132,46 +129,11 @@ func TestHostileSourceInBrowser(t *testing.T) {
 	tb.assertNoProblems("hostile record page after the checks")
 }
 
-// startHostileProduct wires the product as runDemo does (store, synthetic
-// sources read through the FHIR connector, development IdP, web server),
-// with the hostile organisation among the sources, and serves it on a free
+// startHostileProduct runs the demo (serveDemo, as `carerecord demo` runs
+// it) with the hostile organisation among the synthetic sources, on a free
 // loopback port until the test ends. It returns the base URL.
 func startHostileProduct(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	logs := &syncBuffer{}
-	log := newLogger(logs, "info")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("product log:\n%s", logs.String())
-		}
-	})
-
-	spKey, spCert, err := devidp.GenerateKeyPair("hostile test sp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idpKey, idpCert, err := devidp.GenerateKeyPair("hostile test idp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs := web.DefaultAttributes()
-	idp, err := devidp.New(devidp.Options{
-		BaseURL: base.JoinPath("/devidp"), Key: idpKey, Cert: idpCert, Users: devidp.DemoUsers(), Password: demoPassword, Logger: log,
-		Attributes: devIdPAttributes(attrs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "carerecord.db"), store.WithCacheKey(bytes.Repeat([]byte("k"), 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	cluster, err := synthetic.Start(synthetic.Orgs(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -180,29 +142,27 @@ func startHostileProduct(t *testing.T) string {
 	if err := cluster.AddHostile(synthetic.HostileOrg()); err != nil {
 		t.Fatal(err)
 	}
-	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 3*time.Second, false, log)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	data, logs := t.TempDir(), &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveDemo(ctx, ln, data, cluster, io.Discard, newLogger(logs, "info")) }()
 	t.Cleanup(func() {
-		records.Close()
-		for _, c := range clients {
-			c.Close()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("the product stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the product did not stop within 30s")
+		}
+		if t.Failed() {
+			t.Logf("product log:\n%s", logs)
 		}
 	})
-	sessionKeys, csrfKey := deriveKeys(bytes.Repeat([]byte("m"), 48))
-	srv, err := web.New(web.Config{
-		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),
-		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
-		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
-		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: "test", Records: records,
-	}, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp.AddServiceProvider(srv.SPMetadata())
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	return base.String()
+	return "http://" + ln.Addr().String()
 }
