@@ -421,18 +421,6 @@ func (db *DB) PurgeCachedRecords(ctx context.Context, nhs string) (int, error) {
 	return int(n), nil
 }
 
-// purgeCachedRow deletes one source's row for a patient.
-func (db *DB) purgeCachedRow(ctx context.Context, nhs, ods string) error {
-	c, err := db.cacheKeys()
-	if err != nil {
-		return err
-	}
-	if _, err := db.write.ExecContext(ctx, `DELETE FROM record_cache WHERE patient_key = ? AND source = ?`, c.patientKey(nhs), ods); err != nil {
-		return fmt.Errorf("store: purge record cache: %w", err)
-	}
-	return nil
-}
-
 // PurgeCacheBefore deletes every cached answer fetched before t and returns
 // how many rows went. It needs no key: age is not secret.
 func (db *DB) PurgeCacheBefore(ctx context.Context, t time.Time) (int, error) {
