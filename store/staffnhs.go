@@ -143,6 +143,9 @@ func (db *DB) loadStaff(ctx context.Context) error {
 	return nil
 }
 
+// OnStaffList reports whether the user is on the list (from memory).
+func (db *DB) OnStaffList(userID string) bool { return db.staffNHSFor(userID) != "" }
+
 // staffNHSFor returns the listed NHS number of a user, or "".
 func (db *DB) staffNHSFor(userID string) string {
 	db.staff.mu.RLock()

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -71,12 +70,8 @@ func (s *Server) setStaffNHS(c echo.Context) error {
 func (s *Server) removeStaffNHS(c echo.Context) error {
 	ctx := c.Request().Context()
 	user := c.FormValue("user")
-	list, err := s.db.StaffNHSList(ctx)
-	if err != nil {
-		return err
-	}
 	ev := store.AuditEvent{Action: store.ActStaffNHSChange, Detail: "staff NHS number removed for user " + user}
-	if !slices.ContainsFunc(list, func(e store.StaffNHS) bool { return e.UserID == user }) {
+	if !s.db.OnStaffList(user) {
 		ev.Outcome, ev.OutcomeWhy = store.OutcomeRefused, "the user is not on the list"
 	}
 	if err := s.audit(c, ev); err != nil {
