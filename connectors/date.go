@@ -3,7 +3,21 @@ package connectors
 import (
 	"fmt"
 	"time"
+	_ "time/tzdata" // Europe/London must work on a machine without tzdata
 )
+
+// London is the Europe/London time zone, in which every date and time is
+// shown, every typed date is read, and the working day and the date of an
+// instant from a source are reckoned.
+var London = mustLondon()
+
+func mustLondon() *time.Location {
+	l, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		panic("connectors: Europe/London time zone: " + err.Error())
+	}
+	return l
+}
 
 // Date is a calendar date with no time of day and no zone. Dates of birth and
 // death are dates, not instants: held as a time.Time they shift by a day when

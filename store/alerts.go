@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/carerecord/carerecord/connectors"
 )
 
 // Alert is a suspicious access raised for a privacy officer to review.
@@ -77,14 +79,6 @@ type AlertRules struct {
 	Off map[string]bool
 }
 
-var alertsLondon = func() *time.Location {
-	l, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		panic(err)
-	}
-	return l
-}()
-
 // The working day when AlertRules (or the configuration) leaves it unset.
 const (
 	DefaultDayStart = 8 * time.Hour
@@ -97,7 +91,7 @@ func (r AlertRules) outOfHours(t time.Time) bool {
 	if start == 0 && end == 0 {
 		start, end = DefaultDayStart, DefaultDayEnd
 	}
-	l := t.In(alertsLondon)
+	l := t.In(connectors.London)
 	if wd := l.Weekday(); wd == time.Saturday || wd == time.Sunday {
 		return true
 	}
@@ -182,7 +176,7 @@ func (r AlertRules) evaluate(ev *AuditEvent, h alertHistory) []Alert {
 		raise(AlertRestricted, "The user opened a restricted (sensitive) record, whose address is withheld.")
 	}
 	if opened && ev.UserID != "" && r.outOfHours(ev.Time) && !h.alerted(AlertOutOfHours, ev.NHSNumber, ev.Time.Add(-12*time.Hour)) {
-		raise(AlertOutOfHours, "The record was opened outside working hours ("+ev.Time.In(alertsLondon).Format("Mon 15:04")+").")
+		raise(AlertOutOfHours, "The record was opened outside working hours ("+ev.Time.In(connectors.London).Format("Mon 15:04")+").")
 	}
 
 	if opened && ev.UserID != "" {

@@ -10,7 +10,8 @@ package views
 import (
 	"context"
 	"time"
-	_ "time/tzdata" // Europe/London must work on a machine without tzdata
+
+	"github.com/carerecord/carerecord/connectors"
 )
 
 // Page is what the layout needs on every page.
@@ -91,15 +92,7 @@ func CSRFToken(ctx context.Context) string {
 
 // London is the Europe/London time zone, in which every date and time is
 // shown and every typed date is read.
-var London = mustLondon()
-
-func mustLondon() *time.Location {
-	l, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		panic("views: Europe/London time zone: " + err.Error())
-	}
-	return l
-}
+var London = connectors.London
 
 // DateTime shows a UTC instant in Europe/London as on clinical screens:
 // 12-Mar-2026 09:05.

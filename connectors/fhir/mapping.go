@@ -830,7 +830,7 @@ func mapPatient(raw json.RawMessage, src connectors.Source) (connectors.Patient,
 				return connectors.Patient{}, "", err
 			}
 			// The date of death as the source recorded it, in UK time.
-			s = t.In(london).Format(time.DateOnly)
+			s = t.In(connectors.London).Format(time.DateOnly)
 		}
 		d, err := connectors.ParseDate(s)
 		if err != nil {
@@ -862,14 +862,6 @@ func mapPatient(raw json.RawMessage, src connectors.Source) (connectors.Patient,
 	p.Redact()
 	return p, *fp.Id, nil
 }
-
-var london = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}()
 
 func pickName(names []fhir.HumanName) *fhir.HumanName {
 	for i, n := range names {
