@@ -190,7 +190,6 @@ type RecordPage struct {
 	Overridden  bool
 	CanOverride bool
 	LiveURL     string // fragment to poll while pending
-	Now         time.Time
 }
 
 // TrendPoint is one value on a trend.
@@ -213,7 +212,6 @@ type TrendPage struct {
 	NHS    string
 	Banner Banner
 	Title  string
-	Code   connectors.Code
 	Rows   []connectors.Entry // the cumulative table, newest first
 	Series []Series
 	Back   string
@@ -229,7 +227,6 @@ type ResultsPage struct {
 // TestSummary is one repeated test.
 type TestSummary struct {
 	Title  string
-	Code   connectors.Code
 	Count  int
 	Latest connectors.Entry
 	URL    string

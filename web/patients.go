@@ -272,7 +272,7 @@ func (s *Server) refreshRecord(c echo.Context) error {
 func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) views.RecordPage {
 	now := s.now()
 	u := UserFrom(c.Request().Context())
-	rp := views.RecordPage{NHS: nhs, Now: now, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
+	rp := views.RecordPage{NHS: nhs, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
 	everyAnswered := true
 	for _, st := range v.Sources {
 		rp.Sources = append(rp.Sources, sourceLine(st, now))
@@ -404,7 +404,7 @@ func (s *Server) showResults(c echo.Context) error {
 		k := e.Codes[0].System + "|" + e.Codes[0].Code
 		t, ok := byCode[k]
 		if !ok {
-			t = &views.TestSummary{Title: e.Title, Code: e.Codes[0], Latest: e, URL: trendURL(nhs, e.Codes[0])}
+			t = &views.TestSummary{Title: e.Title, Latest: e, URL: trendURL(nhs, e.Codes[0])}
 			byCode[k] = t
 			order = append(order, k)
 		}
@@ -442,7 +442,7 @@ func (s *Server) showTrend(c echo.Context) error {
 			continue
 		}
 		if page.Title == "" {
-			page.Title, page.Code = e.Title, connectors.Code{System: system, Code: code}
+			page.Title = e.Title
 		}
 		page.Rows = append(page.Rows, e)
 		if e.Result.Numeric == nil {
