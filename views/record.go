@@ -121,6 +121,9 @@ type SourceLine struct {
 	State     string // live, cached, timeout, failed, no-record, pending
 	Label     string // what the page says
 	Detail    string
+	// NotAnswering: cached data is shown because the source did not
+	// answer now (or the cache is past its fresh period).
+	NotAnswering bool
 }
 
 // Item is one timeline entry as shown, with the other sources that
@@ -292,7 +295,7 @@ func anyProblem(ss []SourceLine) bool {
 		case "timeout", "failed", "pending":
 			return true
 		}
-		if strings.Contains(s.Label, "Not answering") {
+		if s.NotAnswering {
 			return true
 		}
 	}

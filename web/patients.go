@@ -349,7 +349,7 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 		l.Label = "Up to date"
 	case store.StateCached:
 		l.Label = "Last updated " + views.Ago(st.FetchedAt, now)
-		if st.Stale || st.Error != "" {
+		if l.NotAnswering = st.Stale || st.Error != ""; l.NotAnswering {
 			l.Label = "Not answering: showing data last updated " + views.Ago(st.FetchedAt, now)
 		}
 	case store.StateTimeout:
