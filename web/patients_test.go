@@ -382,7 +382,16 @@ func TestFailingSourceShowsCache(t *testing.T) {
 			if attr(s, "data-state") != "cached" || !strings.Contains(text(s), "Not answering") {
 				t.Fatalf("failing source: %s (%s)", text(s), attr(s, "data-state"))
 			}
-			return
+			// The source list opens by itself when a source is not answering.
+			for d := s.Parent; d != nil; d = d.Parent {
+				if d.Data == "details" {
+					if !hasAttr(d, "open", "*") {
+						t.Fatal("the source list is closed although a source is not answering")
+					}
+					return
+				}
+			}
+			t.Fatal("the source line is not in the source list's details")
 		}
 	}
 	t.Fatal("no RJZ source line")
