@@ -53,8 +53,8 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// walkAuditChain reads every event in seq order in one read transaction
-// and returns where the chain first breaks. It keeps one event of
+// walkAuditChain reads every event in seq order from q, a read
+// transaction (one snapshot), and returns where the chain first breaks. It keeps one event of
 // lookahead, which is what tells an insertion or a swap from an edit.
 //
 // A plain hash chain proves the log was not edited by anyone who did not
@@ -214,14 +214,22 @@ func lastAnchor(ctx context.Context, q querier) (chainAnchor, error) {
 // returns it. A broken chain is a result with OK false, not an error; the
 // error is for failing to walk at all.
 func (db *DB) VerifyAudit(ctx context.Context) (VerifyResult, error) {
-	anchor, err := lastAnchor(ctx, db.read)
+	// One read transaction: the anchor, the chain and the search tables
+	// are read from one snapshot.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
 	}
-	res, err := walkAuditChain(ctx, db.read, anchor)
+	defer tx.Rollback()
+	anchor, err := lastAnchor(ctx, tx)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
 	}
+	res, err := walkAuditChain(ctx, tx, anchor)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
+	}
+	_ = tx.Rollback()
 	res.At = db.now().UTC().Truncate(time.Millisecond)
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO audit_verifications (at, ok, events, first_bad_seq, problem, head_seq, head_hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, ms(res.At), res.OK, res.Events, res.FirstBadSeq, res.Problem, res.HeadSeq, res.HeadHash); err != nil {
@@ -271,15 +279,20 @@ func verifyFile(ctx context.Context, abs string, immutable bool) (VerifyResult, 
 	} else if !ok {
 		return VerifyResult{}, errors.New("the file holds no audit log")
 	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	defer tx.Rollback()
 	var anchor chainAnchor
-	if ok, err := hasTable(ctx, conn, "audit_verifications"); err != nil {
+	if ok, err := hasTable(ctx, tx, "audit_verifications"); err != nil {
 		return VerifyResult{}, err
 	} else if ok {
-		if anchor, err = lastAnchor(ctx, conn); err != nil {
+		if anchor, err = lastAnchor(ctx, tx); err != nil {
 			return VerifyResult{}, err
 		}
 	}
-	res, err := walkAuditChain(ctx, conn, anchor)
+	res, err := walkAuditChain(ctx, tx, anchor)
 	if err != nil {
 		return VerifyResult{}, err
 	}
