@@ -103,9 +103,10 @@ type ObjectionCase struct {
 	Steps      []CaseStep
 }
 
-// check reports what is wrong with a form, or nil. The web layer gives a
-// message per field; this is the last line, so nothing malformed is stored.
-func (f *ObjectionForm) check() error {
+// Check reports what is wrong with a form (ErrInvalidObjection, wrapped),
+// or nil. The web layer gives a message per field; this is the last line,
+// so nothing malformed is stored.
+func (f *ObjectionForm) Check() error {
 	var probs []string
 	need := func(name, v string, max int) {
 		switch n := utf8.RuneCountInString(v); {
@@ -254,7 +255,7 @@ func (db *DB) SubmitObjection(ctx context.Context, f ObjectionForm) (string, err
 	if err != nil {
 		return "", err
 	}
-	if err := f.check(); err != nil {
+	if err := f.Check(); err != nil {
 		return "", fmt.Errorf("store: submit objection: %w", err)
 	}
 	plain, err := json.Marshal(f)

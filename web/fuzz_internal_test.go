@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/carerecord/carerecord/connectors"
-	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -117,8 +116,8 @@ func FuzzParseObjection(f *testing.F) {
 		if len(errs) > 0 {
 			return
 		}
-		if msg := objectionProblem(sf); msg != "" {
-			t.Fatalf("accepted a form the store refuses: %s (%+v)", msg, sf)
+		if err := sf.Check(); err != nil {
+			t.Fatalf("accepted a form the store refuses: %v (%+v)", err, sf)
 		}
 		if sf.BirthDate.Time().After(fuzzNow) {
 			t.Fatalf("accepted a birth date after today: %v", sf.BirthDate)
@@ -127,38 +126,4 @@ func FuzzParseObjection(f *testing.F) {
 			t.Fatal("accepted a form without the declaration")
 		}
 	})
-}
-
-// objectionProblem mirrors store's check of an objection form.
-func objectionProblem(f store.ObjectionForm) string {
-	need := func(v string, max int) bool {
-		return strings.TrimSpace(v) != "" && utf8.RuneCountInString(v) <= max
-	}
-	switch {
-	case f.Kind != store.KindObject && f.Kind != store.KindWithdraw:
-		return "kind"
-	case !need(f.FullName, store.MaxObjectionName):
-		return "full name"
-	case f.BirthDate.IsZero():
-		return "birth date"
-	case !need(f.Address, store.MaxObjectionAddress):
-		return "address"
-	case !need(f.Postcode, store.MaxObjectionPostcode):
-		return "postcode"
-	case !need(f.Contact, store.MaxObjectionContact):
-		return "contact"
-	case utf8.RuneCountInString(f.Reason) > store.MaxObjectionReason:
-		return "reason"
-	case f.OnBehalf && (!need(f.SubmitterName, store.MaxObjectionName) || !need(f.Relationship, store.MaxObjectionRelationship) ||
-		!need(f.Authority, store.MaxObjectionAuthority)):
-		return "on-behalf details"
-	case !f.OnBehalf && (f.SubmitterName != "" || f.Relationship != "" || f.Authority != ""):
-		return "on-behalf details on a form for oneself"
-	}
-	if f.NHSNumber != "" {
-		if n, err := connectors.ParseNHSNumber(f.NHSNumber); err != nil || n != f.NHSNumber {
-			return "NHS number"
-		}
-	}
-	return ""
 }
