@@ -399,15 +399,16 @@ func sessionKey(v string) ([]byte, error) {
 	return k, nil
 }
 
-// cacheKey decodes the base64 AES-256 key for the record cache: exactly
-// 32 bytes, so that a key is never silently stretched or cut.
+// cacheKey decodes the AES-256 key for the record cache as the store reads
+// one (store.ParseCacheKey: exactly 32 bytes, so that a key is never
+// silently stretched or cut, in base64 or in hex as the demo writes it).
 func cacheKey(v string) ([]byte, error) {
-	k, err := decodeKey(v, "base64 of 32 random bytes, e.g. from `openssl rand -base64 32`")
-	if err != nil {
-		return nil, err
+	if strings.TrimSpace(v) == "" {
+		return nil, errors.New("is not set (base64 of 32 random bytes, e.g. from `openssl rand -base64 32`)")
 	}
-	if len(k) != 32 {
-		return nil, fmt.Errorf("decodes to %d bytes; AES-256 needs exactly 32", len(k))
+	k, err := store.ParseCacheKey(v)
+	if err != nil {
+		return nil, errors.New("is not 32 bytes written as base64 or as 64 hex digits")
 	}
 	return k, nil
 }

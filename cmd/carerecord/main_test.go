@@ -382,3 +382,19 @@ func TestParseFaults(t *testing.T) {
 		}
 	}
 }
+
+// The configured cache key is read as the store reads one: base64 or the
+// hex the demo writes, exactly 32 bytes.
+func TestCacheKey(t *testing.T) {
+	for _, v := range []string{testCacheKey, strings.Repeat("ab", 32), " " + strings.Repeat("ab", 32) + "\n"} {
+		if k, err := cacheKey(v); err != nil || len(k) != 32 {
+			t.Errorf("cacheKey(%q) = %d bytes, %v", v, len(k), err)
+		}
+	}
+	for v, want := range map[string]string{"": "is not set", "  ": "is not set", "c2hvcnQ=": "is not 32 bytes",
+		strings.Repeat("ab", 31): "is not 32 bytes", "not a key at all!": "is not 32 bytes"} {
+		if _, err := cacheKey(v); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("cacheKey(%q) = %v, want %q", v, err, want)
+		}
+	}
+}
