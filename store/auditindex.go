@@ -16,20 +16,16 @@ import (
 // The writer indexes the tail of the log, in the transaction of the batch
 // in hand, once it holds indexTailEvents events or its oldest event has
 // waited indexTailAge. Searches read the tables for events up to
-// audit_indexed.upto and the tail from audit_events (userEvents,
-// patientEvents), so an event is found from the moment it is committed.
+// audit_indexed.upto and the tail from audit_events (byUser, byPatient),
+// so an event is found from the moment it is committed.
 const (
 	indexTailEvents = 16384
 	indexTailAge    = 250 * time.Millisecond
 )
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 // indexAudit adds the events after seq `after` up to `upto` to the search
-// tables and moves audit_indexed.upto to `upto`.
-func indexAudit(ctx context.Context, ex execer, after, upto int64) error {
+// tables and moves audit_indexed.upto to `upto`, in tx.
+func indexAudit(ctx context.Context, tx *sql.Tx, after, upto int64) error {
 	if upto <= after {
 		return nil
 	}
@@ -40,7 +36,7 @@ func indexAudit(ctx context.Context, ex execer, after, upto int64) error {
 			WHERE seq > ?1 AND seq <= ?2 AND nhs_number != '' ORDER BY nhs_number, seq`,
 		`UPDATE audit_indexed SET upto = ?2 WHERE one = 1`,
 	} {
-		if _, err := ex.ExecContext(ctx, q, after, upto); err != nil {
+		if _, err := tx.ExecContext(ctx, q, after, upto); err != nil {
 			return err
 		}
 	}
