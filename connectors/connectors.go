@@ -123,11 +123,16 @@ const (
 	KindProblem    Kind = "problem"
 	KindAllergy    Kind = "allergy"
 	KindDocument   Kind = "document"
+	// KindImmunization is a vaccination given (or recorded as not given).
+	KindImmunization Kind = "immunization"
+	// KindAlert is a flag on the record (FHIR Flag): safeguarding,
+	// reasonable adjustments and other warnings shown beside the banner.
+	KindAlert Kind = "alert"
 )
 
 // Kinds lists every Kind in the order the product presents filters.
 var Kinds = []Kind{KindResult, KindImaging, KindMedication, KindEncounter,
-	KindProcedure, KindProblem, KindAllergy, KindDocument}
+	KindProcedure, KindProblem, KindAllergy, KindDocument, KindImmunization, KindAlert}
 
 // Code is a coded concept, keeping the system it came from.
 type Code struct {
@@ -146,7 +151,12 @@ type Entry struct {
 	Source Source `json:"source"`
 	// Date is the clinical date (when the test was taken, the medicine
 	// started, the encounter began), in UTC. Zero when the source gave none.
+	// For a date without a time, or a partial date, it is the start of that
+	// day, month or year (midnight UTC) and Precision says so.
 	Date time.Time `json:"date"`
+	// Precision is how much of Date the source gave: a page shows no time
+	// for PrecisionDay, and only "May-1957" or "1957" for a partial date.
+	Precision Precision `json:"precision,omitempty"`
 	// Fetched is when the connector read the entry from the source; the
 	// timeline shows how fresh each entry is from it.
 	Fetched time.Time `json:"fetched"`
@@ -162,7 +172,13 @@ type Entry struct {
 	Problem    *Problem    `json:"problem,omitempty"`
 	Allergy    *Allergy    `json:"allergy,omitempty"`
 	Document   *Document   `json:"document,omitempty"`
+	// Immunization and Alert are set for KindImmunization and KindAlert.
+	Immunization *Immunization `json:"immunization,omitempty"`
+	Alert        *Alert        `json:"alert,omitempty"`
 }
+
+// When returns the entry's clinical date with its precision.
+func (e *Entry) When() When { return When{Time: e.Date, Precision: e.Precision} }
 
 // Key identifies the entry across sources: the source's ODS code and the
 // entry's identifier there.
@@ -244,17 +260,32 @@ func (f Flag) Label() string {
 // Result is a test result (pathology, observation).
 type Result struct {
 	// Value is the result as the source wrote it ("4.2", "Positive",
-	// "<5"), so that nothing is lost by number formatting.
+	// "1:64", "14:30"), so that nothing is lost by number formatting. It
+	// never includes the comparator: a page shows Comparator then Value.
 	Value string `json:"value"`
 	// Numeric is the value as a number when the source gave a quantity.
 	Numeric *float64 `json:"numeric,omitempty"`
 	// Comparator is "<", "<=", ">=" or ">" when the value is a bound.
 	Comparator string `json:"comparator,omitempty"`
 	Units      string `json:"units,omitempty"`
-	// Range is the reference range as the source states it; sources differ.
+	// Absent says why there is no value (FHIR dataAbsentReason: "Not
+	// performed", "Error"...); Value is then empty.
+	Absent string `json:"absent,omitempty"`
+	// Range is the reference range a page shows beside the value: the
+	// normal range that applies to this patient where the source says
+	// which; sources differ.
 	Range RefRange `json:"range,omitzero"`
-	Flag  Flag     `json:"flag,omitempty"`
-	// Status is the source's result status ("final", "preliminary", ...).
+	// OtherRanges are the source's other reference ranges (treatment
+	// targets, severity bands, ranges for other groups), available on
+	// request, never shown as if they were the normal range.
+	OtherRanges []RefRange `json:"other_ranges,omitempty"`
+	Flag        Flag       `json:"flag,omitempty"`
+	// Components are the parts of a result measured together (systolic
+	// and diastolic blood pressure), each with its own value, units,
+	// range, flag and absent reason.
+	Components []Component `json:"components,omitempty"`
+	// Status is the source's result status ("final", "preliminary",
+	// "amended", "corrected", ...); see StatusLabel.
 	Status string `json:"status,omitempty"`
 	// Group identifies the report or panel the result belongs to (e.g.
 	// "DiagnosticReport/abc"), so results from one specimen can be shown
@@ -265,11 +296,80 @@ type Result struct {
 	Comment string `json:"comment,omitempty"`
 }
 
+// Component is one part of a result measured with others.
+type Component struct {
+	Title      string   `json:"title"`
+	Codes      []Code   `json:"codes,omitempty"`
+	Value      string   `json:"value,omitempty"`
+	Numeric    *float64 `json:"numeric,omitempty"`
+	Comparator string   `json:"comparator,omitempty"`
+	Units      string   `json:"units,omitempty"`
+	Absent     string   `json:"absent,omitempty"`
+	Range      RefRange `json:"range,omitzero"`
+	Flag       Flag     `json:"flag,omitempty"`
+}
+
+// Critical reports whether the result or any of its components is
+// critically abnormal.
+func (r *Result) Critical() bool {
+	if r.Flag.Critical() {
+		return true
+	}
+	for _, c := range r.Components {
+		if c.Flag.Critical() {
+			return true
+		}
+	}
+	return false
+}
+
+// Abnormal reports whether the result or any of its components is outside
+// normal.
+func (r *Result) Abnormal() bool {
+	if r.Flag.Abnormal() {
+		return true
+	}
+	for _, c := range r.Components {
+		if c.Flag.Abnormal() {
+			return true
+		}
+	}
+	return false
+}
+
+// StatusLabel words a result status that a clinician must notice before
+// acting on the value ("Preliminary", "Amended", "Corrected"), or "" for a
+// final result. FHIR ObservationStatus and DiagnosticReportStatus codes.
+func StatusLabel(status string) string {
+	switch status {
+	case "registered":
+		return "Registered, no result yet"
+	case "preliminary":
+		return "Preliminary"
+	case "partial":
+		return "Partial"
+	case "amended":
+		return "Amended"
+	case "corrected":
+		return "Corrected"
+	case "appended":
+		return "Appended"
+	case "unknown":
+		return "Status unknown"
+	}
+	return ""
+}
+
 // RefRange is a result's reference range.
 type RefRange struct {
 	Low  *float64 `json:"low,omitempty"`
 	High *float64 `json:"high,omitempty"`
 	Text string   `json:"text,omitempty"`
+	// Type names the kind of range where it is not the normal range
+	// ("Treatment range", "Severe"), from referenceRange.type; AppliesTo
+	// says who it is for ("Female", "Age 18–65"), from appliesTo and age.
+	Type      string `json:"type,omitempty"`
+	AppliesTo string `json:"applies_to,omitempty"`
 }
 
 // String gives the range as a screen shows it: "133–146", "< 5", or the
@@ -314,9 +414,15 @@ type Medication struct {
 	Route     string `json:"route,omitempty"`
 	Frequency string `json:"frequency,omitempty"`
 	// Start and End are zero when unknown.
-	Start  time.Time        `json:"start,omitzero"`
-	End    time.Time        `json:"end,omitzero"`
+	Start  When             `json:"start,omitzero"`
+	End    When             `json:"end,omitzero"`
 	Status MedicationStatus `json:"status"`
+	// SourceStatus is the source's own status code ("active", "on-hold",
+	// "stopped", "completed", ...), shown where it says more than Status.
+	SourceStatus string `json:"source_status,omitempty"`
+	// Ingredients names the medicine's ingredients with their strengths
+	// where it has no code of its own (a compounded ointment, TPN).
+	Ingredients []string `json:"ingredients,omitempty"`
 	// Prescribed is true for a prescription (MedicationRequest), false for
 	// a medicine recorded as taken (MedicationStatement).
 	Prescribed bool `json:"prescribed,omitempty"`
@@ -330,15 +436,15 @@ type Encounter struct {
 	Location string `json:"location,omitempty"`
 	Status   string `json:"status,omitempty"`
 	// Start and End are zero when unknown; End is zero while ongoing.
-	Start time.Time `json:"start,omitzero"`
-	End   time.Time `json:"end,omitzero"`
+	Start When `json:"start,omitzero"`
+	End   When `json:"end,omitzero"`
 }
 
 // Procedure is an operation or other procedure.
 type Procedure struct {
-	Performed time.Time `json:"performed,omitzero"`
-	Status    string    `json:"status,omitempty"`
-	BodySite  string    `json:"body_site,omitempty"`
+	Performed When   `json:"performed,omitzero"`
+	Status    string `json:"status,omitempty"`
+	BodySite  string `json:"body_site,omitempty"`
 }
 
 // ProblemStatus says whether a problem is current.
@@ -352,9 +458,10 @@ const (
 // Problem is a diagnosis or condition on the problem list.
 type Problem struct {
 	Status ProblemStatus `json:"status"`
-	// Onset and Abatement are zero when unknown.
-	Onset     time.Time `json:"onset,omitzero"`
-	Abatement time.Time `json:"abatement,omitzero"`
+	// Onset and Abatement are zero when unknown; a source may give an
+	// age, a range or words instead of a date (When.Text).
+	Onset     When `json:"onset,omitzero"`
+	Abatement When `json:"abatement,omitzero"`
 }
 
 // Allergy is an allergy or intolerance, or a source's assertion that the
@@ -369,34 +476,175 @@ type Allergy struct {
 	Severity         string `json:"severity,omitempty"`    // "mild", "moderate", "severe"
 	Criticality      string `json:"criticality,omitempty"` // "low", "high", "unable-to-assess"
 	Status           string `json:"status,omitempty"`      // "active", "inactive", "resolved"
+	// Verification is the source's verification status ("confirmed",
+	// "unconfirmed"); refuted and entered-in-error allergies are hidden.
+	Verification string `json:"verification,omitempty"`
+	// Category is "food", "medication", "environment" or "biologic".
+	Category string `json:"category,omitempty"`
 }
+
+// HighRisk reports whether the allergy must be made prominent: high
+// criticality, or a severe or life-threatening reaction.
+func (a *Allergy) HighRisk() bool { return a.Criticality == "high" || a.Severity == "severe" }
+
+// Immunization is a vaccination given, or recorded as not given.
+type Immunization struct {
+	Vaccine string `json:"vaccine"`
+	// Status is the source's status: "completed", or "not-done" with
+	// NotDoneReason saying why.
+	Status        string `json:"status,omitempty"`
+	NotDoneReason string `json:"not_done_reason,omitempty"`
+	Dose          string `json:"dose,omitempty"`        // "0.5 mL"
+	DoseNumber    string `json:"dose_number,omitempty"` // "2 of 3"
+	Site          string `json:"site,omitempty"`
+	Route         string `json:"route,omitempty"`
+	Lot           string `json:"lot,omitempty"`
+	Performer     string `json:"performer,omitempty"`
+}
+
+// Alert is a flag on the record: a warning a clinician must see before
+// anything else (FHIR Flag).
+type Alert struct {
+	// Category is "Safeguarding", "Reasonable adjustment", "Clinical",
+	// ... as the source words it; Entry.Title holds the flag itself.
+	Category string `json:"category,omitempty"`
+	Status   string `json:"status,omitempty"` // "active", "inactive"
+	Start    When   `json:"start,omitzero"`
+	End      When   `json:"end,omitzero"`
+	// Author is who raised it, as the source names them.
+	Author string `json:"author,omitempty"`
+}
+
+// Active reports whether the flag is in force.
+func (a *Alert) Active() bool { return a.Status == "" || a.Status == "active" }
 
 // Document is a clinical document such as a clinic letter or discharge
 // summary.
 type Document struct {
 	Type string `json:"type"` // "Clinic letter", "Discharge summary", ...
-	// ContentType is the attachment's MIME type, e.g. "text/plain" or
-	// "application/pdf".
+	// ContentType is the attachment's MIME type, e.g. "text/plain",
+	// "text/html" or "application/pdf".
 	ContentType string `json:"content_type,omitempty"`
-	// Text holds the document when it is text; Data holds other inline
-	// content (a PDF); URL is set when the source only links to it.
+	// Text holds the document when it is text (for text/html, the HTML as
+	// the source sent it: a page shows it only through the sanitiser);
+	// Data holds other content (a PDF); URL is where the source holds it,
+	// kept when its content could not be read (Unavailable says why).
 	Text   string `json:"text,omitempty"`
 	Data   []byte `json:"data,omitempty"`
 	URL    string `json:"url,omitempty"`
 	Author string `json:"author,omitempty"`
+	// Unavailable says why the content is not here: held at a URL that
+	// could not be read, too large, or of a type that cannot be shown.
+	Unavailable string `json:"unavailable,omitempty"`
+	// Report is the entry ID of the report this document presents (a
+	// DiagnosticReport's presentedForm), so pages can link the two.
+	Report string `json:"report,omitempty"`
 }
 
-// Record is everything one source holds for one patient.
+// Record is everything one source holds for one patient, with an account
+// of every resource the source sent: each is shown as (part of) an entry,
+// hidden by a named rule (Hidden), or unreadable (Unreadable); and every
+// kind the source could not give in full is a Gap.
 type Record struct {
 	Patient *Patient `json:"patient"`
 	Entries []Entry  `json:"entries"`
-	// Skipped counts resources the source sent that could not be read and
-	// were left out; the page can say the record is incomplete.
-	Skipped int `json:"skipped,omitempty"`
-	// Truncated is true when the source had more pages than the connector
-	// is configured to follow, so the record is incomplete.
-	Truncated bool      `json:"truncated,omitempty"`
-	Fetched   time.Time `json:"fetched"`
+	// PatientRecords is how many Patient resources the source holds with
+	// this NHS number (more than one: their data is merged and the page
+	// says the source holds duplicate records).
+	PatientRecords int `json:"patient_records,omitempty"`
+	// Hidden lists the resources left out by a rule (see HideRules).
+	Hidden []Omission `json:"hidden,omitempty"`
+	// Unreadable lists the resources that could not be read, with why.
+	Unreadable []Omission `json:"unreadable,omitempty"`
+	// Gaps lists the kinds the source could not give in full: a search
+	// that failed, or a list cut off by the page cap.
+	Gaps    []Gap     `json:"gaps,omitempty"`
+	Fetched time.Time `json:"fetched"`
+}
+
+// Skipped counts the resources that could not be read.
+func (r *Record) Skipped() int { return len(r.Unreadable) }
+
+// Truncated reports whether any list was cut off.
+func (r *Record) Truncated() bool {
+	for _, g := range r.Gaps {
+		if g.Truncated {
+			return true
+		}
+	}
+	return false
+}
+
+// Complete reports whether the record says everything the source holds of
+// kind k: no gap and nothing unreadable of that kind. A summary may claim
+// absence ("No known allergies", "None recorded") for k only when every
+// source's record is complete for k.
+func (r *Record) Complete(k Kind) bool {
+	for _, g := range r.Gaps {
+		if g.Kind == k {
+			return false
+		}
+	}
+	for _, u := range r.Unreadable {
+		if u.Kind == k || u.Kind == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Omission is one resource a source sent that is not shown.
+type Omission struct {
+	// Kind is the kind the resource would have been; empty when not even
+	// its type could be read.
+	Kind Kind `json:"kind,omitempty"`
+	// Resource is "Type/id" as the source gave it, or "" when unreadable.
+	Resource string `json:"resource,omitempty"`
+	// Reason is the HideRule for a hidden resource, or a short reason for
+	// an unreadable one ("no medicine named", "bad date"): never content
+	// from the resource itself.
+	Reason string `json:"reason"`
+}
+
+// Rules that hide a resource a source sent. They are the only reasons a
+// readable resource is not shown, and every page that counts hidden items
+// names them with HideRuleLabel.
+const (
+	HideEnteredInError = "entered-in-error" // the source says it was recorded by mistake
+	HideRefuted        = "refuted"          // a condition or allergy the source says was ruled out
+	HideCancelled      = "cancelled"        // a test, report or prescription withdrawn before it was done
+	HideSuperseded     = "superseded"       // replaced by a newer version the source also sent
+)
+
+// HideRuleLabel words a hide rule for a page.
+func HideRuleLabel(rule string) string {
+	switch rule {
+	case HideEnteredInError:
+		return "entered in error"
+	case HideRefuted:
+		return "refuted"
+	case HideCancelled:
+		return "cancelled"
+	case HideSuperseded:
+		return "superseded by a newer version"
+	}
+	return rule
+}
+
+// Gap is one kind a source could not give in full.
+type Gap struct {
+	Kind Kind `json:"kind"`
+	// Failed: the search for this kind failed and nothing of it is shown;
+	// Reason is a short category ("timed out", "HTTP 500", "refused"),
+	// never the source's own error text.
+	Failed bool   `json:"failed,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Truncated: the list was cut off by the page cap; Read is how many
+	// resources were read (the newest, where the source sorts), Total the
+	// source's own count when it gave one (0 when unknown: "at least").
+	Truncated bool `json:"truncated,omitempty"`
+	Read      int  `json:"read,omitempty"`
+	Total     int  `json:"total,omitempty"`
 }
 
 // Query is a patient search: by NHS number, or by demographics.

@@ -81,8 +81,8 @@ func TestRecordJSONRoundTrip(t *testing.T) {
 			Kind: connectors.KindDocument, ID: "DocumentReference/2", Title: "Letter",
 			Document: &connectors.Document{Type: "Clinic letter", ContentType: "application/pdf", Data: []byte("%PDF-1.4")},
 		}},
-		Skipped: 1,
-		Fetched: time.Date(2026, 1, 2, 9, 30, 0, 0, time.UTC),
+		Unreadable: []connectors.Omission{{Kind: connectors.KindResult, Resource: "Observation/9", Reason: "bad date"}},
+		Fetched:    time.Date(2026, 1, 2, 9, 30, 0, 0, time.UTC),
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {

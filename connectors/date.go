@@ -41,8 +41,8 @@ func DateOf(t time.Time) Date {
 }
 
 // ParseDate parses "2006-01-02". FHIR also allows "2006-01" and "2006" for
-// partial dates; those give the first day of the month or year, because the
-// model has no place for precision and a banner must show something.
+// partial dates; those keep their precision (Day, and for a year Month too,
+// stay 0), so that no day is invented and no age computed from one.
 func ParseDate(s string) (Date, error) {
 	for _, layout := range []string{time.DateOnly, "2006-01", "2006"} {
 		if len(s) != len(layout) {
@@ -52,7 +52,14 @@ func ParseDate(s string) (Date, error) {
 		if err != nil {
 			return Date{}, fmt.Errorf("parse date %q: %w", s, err)
 		}
-		return DateOf(t), nil
+		d := DateOf(t)
+		switch layout {
+		case "2006":
+			d.Month, d.Day = 0, 0
+		case "2006-01":
+			d.Day = 0
+		}
+		return d, nil
 	}
 	return Date{}, fmt.Errorf("parse date %q: want YYYY-MM-DD", s)
 }
@@ -60,22 +67,59 @@ func ParseDate(s string) (Date, error) {
 // IsZero reports whether d is the zero Date ("not known").
 func (d Date) IsZero() bool { return d == Date{} }
 
-// Time returns midnight UTC at the start of d.
-func (d Date) Time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+// Partial reports whether d gives only a year, or a year and month.
+func (d Date) Partial() bool { return !d.IsZero() && (d.Month == 0 || d.Day == 0) }
 
-// String gives "2006-01-02", or "" for the zero Date.
+// Precision is how much of the date is known: PrecisionDay for a whole
+// date, PrecisionMonth or PrecisionYear for a partial one.
+func (d Date) Precision() Precision {
+	switch {
+	case d.Month == 0:
+		return PrecisionYear
+	case d.Day == 0:
+		return PrecisionMonth
+	}
+	return PrecisionDay
+}
+
+// Time returns midnight UTC at the start of d (of its month or year when d
+// is partial).
+func (d Date) Time() time.Time {
+	m, day := d.Month, d.Day
+	if m == 0 {
+		m = time.January
+	}
+	if day == 0 {
+		day = 1
+	}
+	return time.Date(d.Year, m, day, 0, 0, 0, 0, time.UTC)
+}
+
+// String gives "2006-01-02", "2006-01" or "2006" as precise as d is, or ""
+// for the zero Date.
 func (d Date) String() string {
-	if d.IsZero() {
+	switch {
+	case d.IsZero():
 		return ""
+	case d.Month == 0:
+		return fmt.Sprintf("%04d", d.Year)
+	case d.Day == 0:
+		return fmt.Sprintf("%04d-%02d", d.Year, d.Month)
 	}
 	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
 }
 
 // Format formats d with a time layout, e.g. "02-Jan-2006" for clinical
-// screens.
+// screens. A partial date is formatted only as far as it is known:
+// "Jan-2006" or "2006", whatever the layout.
 func (d Date) Format(layout string) string {
-	if d.IsZero() {
+	switch {
+	case d.IsZero():
 		return ""
+	case d.Month == 0:
+		return fmt.Sprintf("%04d", d.Year)
+	case d.Day == 0:
+		return d.Time().Format("Jan-2006")
 	}
 	return d.Time().Format(layout)
 }
@@ -84,7 +128,8 @@ func (d Date) Format(layout string) string {
 func (d Date) Before(e Date) bool { return d.Time().Before(e.Time()) }
 
 // AgeOn returns the age in whole years on the given date (birthdays on
-// 29 February count from 1 March in non-leap years).
+// 29 February count from 1 March in non-leap years). For a partial d the
+// age is not known to the year: callers check Partial first and show none.
 func (d Date) AgeOn(on Date) int {
 	age := on.Year - d.Year
 	if on.Month < d.Month || (on.Month == d.Month && on.Day < d.Day) {
@@ -110,3 +155,39 @@ func (d *Date) UnmarshalText(b []byte) error {
 	*d = v
 	return nil
 }
+
+// Precision is how much of a clinical date or time a source gave. The zero
+// value is a full date and time; the mapping of every source sets the
+// others, so that a page never shows a time or day the source did not give.
+type Precision uint8
+
+const (
+	// PrecisionTime: a date and a time of day.
+	PrecisionTime Precision = iota
+	// PrecisionDay: a date with no time ("2024-03-12").
+	PrecisionDay
+	// PrecisionMonth: a year and month ("1957-05").
+	PrecisionMonth
+	// PrecisionYear: a year only ("1957").
+	PrecisionYear
+)
+
+// When is a clinical date or time as precise as its source gave it, or
+// what the source gave instead of one (an age, a range of ages, free text):
+// Condition.onset[x] has all of these.
+type When struct {
+	// Time is the instant, in UTC; for a partial date, the start of its
+	// day, month or year (midnight UTC). Zero when the source gave Text
+	// instead, or nothing.
+	Time      time.Time `json:"time,omitzero"`
+	Precision Precision `json:"precision,omitempty"`
+	// Text is what the source gave instead of a date ("age 52 years",
+	// "in childhood"), shown as it is.
+	Text string `json:"text,omitempty"`
+}
+
+// IsZero reports whether the source gave nothing.
+func (w When) IsZero() bool { return w.Time.IsZero() && w.Text == "" }
+
+// At returns a When for an instant with a time of day.
+func At(t time.Time) When { return When{Time: t} }

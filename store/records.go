@@ -375,7 +375,7 @@ func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer,
 	}
 	if f.res.rec != nil {
 		ans.rec = f.res.rec
-		st.Skipped, st.Truncated = f.res.rec.Skipped, f.res.rec.Truncated
+		st.Skipped, st.Truncated = f.res.rec.Skipped(), f.res.rec.Truncated()
 	}
 }
 
@@ -397,7 +397,7 @@ func (r *Records) showCached(ctx context.Context, st *SourceStatus, ans *answer,
 	}
 	st.State = StateCached
 	ans.rec = cr.Record
-	st.Skipped, st.Truncated = cr.Record.Skipped, cr.Record.Truncated
+	st.Skipped, st.Truncated = cr.Record.Skipped(), cr.Record.Truncated()
 	return true
 }
 

@@ -40,7 +40,8 @@ func Time(t time.Time) string {
 // weeks under three months... kept simple and unambiguous: "23d" under a
 // month, "14m" under two years, otherwise "81y".
 func Age(born, on connectors.Date) string {
-	if born.IsZero() || on.IsZero() || on.Before(born) {
+	if born.IsZero() || on.IsZero() || born.Partial() || on.Partial() || on.Before(born) {
+		// No age from a partial date: it would rest on an invented day.
 		return ""
 	}
 	b, o := born.Time(), on.Time()

@@ -359,10 +359,10 @@ func medicationLine(e connectors.Entry) string {
 	m := e.Medication
 	out := joinNonEmpty(", ", m.Dose, m.Route, m.Frequency)
 	if !m.Start.IsZero() {
-		out = joinNonEmpty(", ", out, "from "+Day(m.Start))
+		out = joinNonEmpty(", ", out, "from "+WhenDay(m.Start))
 	}
 	if !m.End.IsZero() {
-		out = joinNonEmpty(" ", out, "to "+Day(m.End))
+		out = joinNonEmpty(" ", out, "to "+WhenDay(m.End))
 	}
 	if out == "" {
 		return ""

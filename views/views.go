@@ -102,3 +102,35 @@ func DateTime(t time.Time) string {
 	}
 	return t.In(London).Format("02-Jan-2006 15:04")
 }
+
+// When shows a clinical date or time no more precisely than its source gave
+// it: "12-Mar-2026 09:05" (in Europe/London), "12-Mar-2026" for a date with
+// no time, "May-1957" or "1957" for a partial date, or the source's own
+// words for an onset given as an age or text. A date without a time is a
+// calendar date, not an instant, so it is never moved between zones.
+func When(w connectors.When) string {
+	if w.Time.IsZero() {
+		if w.Text != "" {
+			return w.Text
+		}
+		return NotKnown
+	}
+	switch w.Precision {
+	case connectors.PrecisionDay:
+		return w.Time.UTC().Format("02-Jan-2006")
+	case connectors.PrecisionMonth:
+		return w.Time.UTC().Format("Jan-2006")
+	case connectors.PrecisionYear:
+		return w.Time.UTC().Format("2006")
+	}
+	return DateTime(w.Time)
+}
+
+// WhenDay is When without the time of day: the London calendar day of an
+// instant, or the date as precise as the source gave it.
+func WhenDay(w connectors.When) string {
+	if w.Precision == connectors.PrecisionTime && !w.Time.IsZero() {
+		return Day(w.Time)
+	}
+	return When(w)
+}

@@ -54,6 +54,16 @@ var recordTypes = []string{
 	"AllergyIntolerance", "DocumentReference",
 }
 
+// kindOf is the kind of entry each record type's resources become.
+var kindOf = map[string]connectors.Kind{
+	"Observation": connectors.KindResult, "ImagingStudy": connectors.KindImaging,
+	"DiagnosticReport": connectors.KindResult, "MedicationRequest": connectors.KindMedication,
+	"MedicationStatement": connectors.KindMedication, "Encounter": connectors.KindEncounter,
+	"Procedure": connectors.KindProcedure, "Condition": connectors.KindProblem,
+	"AllergyIntolerance": connectors.KindAllergy, "DocumentReference": connectors.KindDocument,
+	"Immunization": connectors.KindImmunization, "Flag": connectors.KindAlert,
+}
+
 // Client reads one FHIR R4 server. It is safe for concurrent use.
 type Client struct {
 	cfg   connectors.Config
@@ -229,11 +239,17 @@ func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors
 		}
 	}
 	rec := &connectors.Record{
-		Patient:   &patients[idx],
-		Entries:   m.finish(),
-		Skipped:   skipped + m.skipped,
-		Truncated: slices.Contains(truncated, true),
-		Fetched:   fetched,
+		Patient: &patients[idx],
+		Entries: m.finish(),
+		Fetched: fetched,
+	}
+	for range skipped + m.skipped {
+		rec.Unreadable = append(rec.Unreadable, connectors.Omission{Reason: "could not be read"})
+	}
+	for i, t := range truncated {
+		if t {
+			rec.Gaps = append(rec.Gaps, connectors.Gap{Kind: kindOf[recordTypes[i]], Truncated: true})
+		}
 	}
 	// Everything a source sends is cleaned of control and bidirectional
 	// override characters before anyone else sees it.

@@ -50,10 +50,10 @@ func TestFetchRecord(t *testing.T) {
 	t.Run("Skipped", func(t *testing.T) {
 		// bad1 (unknown status), "garbage", bad2 (bad date), mr-bad
 		// (missing contained medication), d-bad (bad base64).
-		if rec.Skipped != 5 {
-			t.Errorf("Skipped = %d, want 5", rec.Skipped)
+		if rec.Skipped() != 5 {
+			t.Errorf("Skipped = %d, want 5", rec.Skipped())
 		}
-		if rec.Truncated {
+		if rec.Truncated() {
 			t.Error("Truncated on a single page")
 		}
 	})
@@ -124,26 +124,26 @@ func TestFetchRecord(t *testing.T) {
 		{"MedicationRequest/mr1", connectors.Entry{Kind: connectors.KindMedication, Date: utc("2019-05-01T00:00:00Z"), Title: "Metformin 500mg tablets",
 			Codes: []connectors.Code{{System: connectors.SystemDMD, Code: "42109611000001108", Display: "Metformin 500mg tablets"}},
 			Medication: &connectors.Medication{Drug: "Metformin 500mg tablets", Dose: "500 mg", Route: "Oral", Frequency: "twice a day",
-				Start: utc("2019-05-01T00:00:00Z"), Status: connectors.MedicationCurrent, Prescribed: true}}},
+				Start: connectors.At(utc("2019-05-01T00:00:00Z")), Status: connectors.MedicationCurrent, Prescribed: true}}},
 		{"MedicationStatement/ms1", connectors.Entry{Kind: connectors.KindMedication, Date: utc("2021-01-10T00:00:00Z"), Title: "Amoxicillin 500mg capsules",
 			Codes: []connectors.Code{{System: connectors.SystemDMD, Code: "39732311000001104", Display: "Amoxicillin 500mg capsules"}},
 			Medication: &connectors.Medication{Drug: "Amoxicillin 500mg capsules", Dose: "500mg three times a day", Frequency: "Three times a day",
-				Start: utc("2021-01-10T00:00:00Z"), End: utc("2021-01-17T00:00:00Z"), Status: connectors.MedicationPast}}},
+				Start: connectors.At(utc("2021-01-10T00:00:00Z")), End: connectors.At(utc("2021-01-17T00:00:00Z")), Status: connectors.MedicationPast}}},
 		{"Encounter/enc1", connectors.Entry{Kind: connectors.KindEncounter, Date: utc("2023-06-01T12:00:00Z"), Title: "Emergency hospital admission",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "183452005", Display: "Emergency hospital admission"}},
 			Encounter: &connectors.Encounter{Type: "Emergency hospital admission", Class: "inpatient", Location: "Princess Royal University Hospital",
-				Status: "finished", Start: utc("2023-06-01T12:00:00Z"), End: utc("2023-06-04T10:00:00Z")}}},
+				Status: "finished", Start: connectors.At(utc("2023-06-01T12:00:00Z")), End: connectors.At(utc("2023-06-04T10:00:00Z"))}}},
 		{"Encounter/enc2", connectors.Entry{Kind: connectors.KindEncounter, Date: utc("2024-05-01T09:00:00Z"), Title: "Outpatient encounter",
-			Encounter: &connectors.Encounter{Class: "outpatient", Location: "Diabetes clinic", Status: "in-progress", Start: utc("2024-05-01T09:00:00Z")}}},
+			Encounter: &connectors.Encounter{Class: "outpatient", Location: "Diabetes clinic", Status: "in-progress", Start: connectors.At(utc("2024-05-01T09:00:00Z"))}}},
 		{"Procedure/proc1", connectors.Entry{Kind: connectors.KindProcedure, Date: utc("2018-07-07T09:00:00Z"), Title: "Colonoscopy",
 			Codes:     []connectors.Code{{System: connectors.SystemSNOMED, Code: "73761001", Display: "Colonoscopy"}},
-			Procedure: &connectors.Procedure{Performed: utc("2018-07-07T09:00:00Z"), Status: "completed", BodySite: "Colon"}}},
+			Procedure: &connectors.Procedure{Performed: connectors.At(utc("2018-07-07T09:00:00Z")), Status: "completed", BodySite: "Colon"}}},
 		{"Condition/c1", connectors.Entry{Kind: connectors.KindProblem, Date: utc("2019-04-01T00:00:00Z"), Title: "Type 2 diabetes mellitus",
 			Codes:   []connectors.Code{{System: connectors.SystemSNOMED, Code: "44054006", Display: "Type 2 diabetes mellitus"}},
-			Problem: &connectors.Problem{Status: connectors.ProblemActive, Onset: utc("2019-04-01T00:00:00Z")}}},
+			Problem: &connectors.Problem{Status: connectors.ProblemActive, Onset: connectors.At(utc("2019-04-01T00:00:00Z"))}}},
 		{"Condition/c2", connectors.Entry{Kind: connectors.KindProblem, Date: utc("2020-12-01T00:00:00Z"), Title: "Pneumonia",
 			Codes:   []connectors.Code{{System: connectors.SystemSNOMED, Code: "233604007", Display: "Pneumonia"}},
-			Problem: &connectors.Problem{Status: connectors.ProblemResolved, Onset: utc("2020-12-01T00:00:00Z"), Abatement: utc("2021-01-02T00:00:00Z")}}},
+			Problem: &connectors.Problem{Status: connectors.ProblemResolved, Onset: connectors.At(utc("2020-12-01T00:00:00Z")), Abatement: connectors.At(utc("2021-01-02T00:00:00Z"))}}},
 		{"AllergyIntolerance/a1", connectors.Entry{Kind: connectors.KindAllergy, Date: utc("2010-02-02T00:00:00Z"), Title: "Penicillin",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "764146007", Display: "Penicillin"}},
 			Allergy: &connectors.Allergy{Substance: "Penicillin", Reaction: "Anaphylaxis", Severity: "severe", Criticality: "high",
@@ -374,9 +374,9 @@ func TestPaging(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rec.Entries) != tt.entries || requests.Load() != tt.requests || rec.Truncated != tt.truncated {
+			if len(rec.Entries) != tt.entries || requests.Load() != tt.requests || rec.Truncated() != tt.truncated {
 				t.Errorf("entries %d requests %d truncated %v; want %d %d %v",
-					len(rec.Entries), requests.Load(), rec.Truncated, tt.entries, tt.requests, tt.truncated)
+					len(rec.Entries), requests.Load(), rec.Truncated(), tt.entries, tt.requests, tt.truncated)
 			}
 			if rec.Entries[0].ID != fmt.Sprintf("Observation/o%d", tt.entries-1) {
 				t.Errorf("newest entry %s", rec.Entries[0].ID)

@@ -61,8 +61,8 @@ func fuzzClient(t *testing.T, typ string, page []byte) *Client {
 // checkRecord holds for every record a client returns, whatever it read.
 func checkRecord(t *testing.T, c *Client, rec *connectors.Record) {
 	t.Helper()
-	if rec.Skipped < 0 {
-		t.Fatalf("skipped %d", rec.Skipped)
+	if rec.Skipped() < 0 {
+		t.Fatalf("skipped %d", rec.Skipped())
 	}
 	if rec.Patient == nil || rec.Patient.NHSNumber != fuzzNHS {
 		t.Fatalf("record for the wrong patient: %+v", rec.Patient)

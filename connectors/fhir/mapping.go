@@ -95,7 +95,9 @@ func (m *mapper) finish() []connectors.Entry {
 	return m.entries
 }
 
-func (m *mapper) push(e connectors.Entry) {
+// push adds an entry dated w, with w's precision.
+func (m *mapper) push(w connectors.When, e connectors.Entry) {
+	e.Date, e.Precision = w.Time, w.Precision
 	e.Source = m.src
 	e.Fetched = m.fetched
 	m.index[e.ID] = len(m.entries)
@@ -150,7 +152,7 @@ func (m *mapper) observation(raw json.RawMessage) error {
 	for _, n := range o.Note {
 		res.Comment = joinNonEmpty("\n", res.Comment, n.Text)
 	}
-	m.push(connectors.Entry{Kind: connectors.KindResult, ID: key, Date: date,
+	m.push(date, connectors.Entry{Kind: connectors.KindResult, ID: key,
 		Codes: conceptCodes(&o.Code), Title: conceptText(&o.Code), Result: res})
 	return nil
 }
@@ -252,7 +254,7 @@ func (m *mapper) imagingStudy(raw json.RawMessage) error {
 		codes = conceptCodes(&s.ProcedureCode[0])
 		title = firstNonEmpty(title, conceptText(&s.ProcedureCode[0]))
 	}
-	m.push(connectors.Entry{Kind: connectors.KindImaging, ID: "ImagingStudy/" + *s.Id, Date: date,
+	m.push(date, connectors.Entry{Kind: connectors.KindImaging, ID: "ImagingStudy/" + *s.Id,
 		Codes: codes, Title: firstNonEmpty(title, "Imaging study"), Imaging: img})
 	return nil
 }
@@ -295,7 +297,7 @@ func (m *mapper) diagnosticReport(raw json.RawMessage) error {
 		if merged {
 			return nil
 		}
-		m.push(connectors.Entry{Kind: connectors.KindImaging, ID: key, Date: date, Codes: conceptCodes(&r.Code),
+		m.push(date, connectors.Entry{Kind: connectors.KindImaging, ID: key, Codes: conceptCodes(&r.Code),
 			Title: title, Imaging: &connectors.Imaging{Status: r.Status.Code(), Report: report, Conclusion: conclusion,
 				Modality: modalityOf(r.Category)}})
 		return nil
@@ -306,7 +308,7 @@ func (m *mapper) diagnosticReport(raw json.RawMessage) error {
 	}
 	if len(r.Result) == 0 && (conclusion != "" || report != "") {
 		// A narrative-only report (e.g. histopathology) is a result in itself.
-		m.push(connectors.Entry{Kind: connectors.KindResult, ID: key, Date: date, Codes: conceptCodes(&r.Code),
+		m.push(date, connectors.Entry{Kind: connectors.KindResult, ID: key, Codes: conceptCodes(&r.Code),
 			Title: title, Result: &connectors.Result{Value: firstNonEmpty(conclusion, "See report"),
 				Status: r.Status.Code(), Comment: report, Group: key, GroupTitle: title}})
 	}
@@ -442,8 +444,8 @@ func (m *mapper) medicationRequest(raw json.RawMessage) error {
 		med.Status = connectors.MedicationCurrent
 	}
 	med.Dose, med.Route, med.Frequency = dosage(mr.DosageInstruction)
-	m.push(connectors.Entry{Kind: connectors.KindMedication, ID: "MedicationRequest/" + *mr.Id,
-		Date: firstTime(authored, med.Start), Codes: codes, Title: drug, Medication: med})
+	m.push(firstTime(authored, med.Start), connectors.Entry{Kind: connectors.KindMedication, ID: "MedicationRequest/" + *mr.Id,
+		Codes: codes, Title: drug, Medication: med})
 	return nil
 }
 
@@ -478,8 +480,8 @@ func (m *mapper) medicationStatement(raw json.RawMessage) error {
 		med.Status = connectors.MedicationCurrent
 	}
 	med.Dose, med.Route, med.Frequency = dosage(ms.Dosage)
-	m.push(connectors.Entry{Kind: connectors.KindMedication, ID: "MedicationStatement/" + *ms.Id,
-		Date: firstTime(med.Start, asserted), Codes: codes, Title: drug, Medication: med})
+	m.push(firstTime(med.Start, asserted), connectors.Entry{Kind: connectors.KindMedication, ID: "MedicationStatement/" + *ms.Id,
+		Codes: codes, Title: drug, Medication: med})
 	return nil
 }
 
@@ -580,7 +582,7 @@ func (m *mapper) encounter(raw json.RawMessage) error {
 	if title == "" && enc.Class != "" {
 		title = strings.ToUpper(enc.Class[:1]) + enc.Class[1:] + " encounter"
 	}
-	m.push(connectors.Entry{Kind: connectors.KindEncounter, ID: "Encounter/" + *e.Id, Date: enc.Start,
+	m.push(enc.Start, connectors.Entry{Kind: connectors.KindEncounter, ID: "Encounter/" + *e.Id,
 		Codes: codes, Title: firstNonEmpty(title, "Encounter"), Encounter: enc})
 	return nil
 }
@@ -608,7 +610,7 @@ func (m *mapper) procedure(raw json.RawMessage) error {
 	if len(p.BodySite) > 0 {
 		proc.BodySite = conceptText(&p.BodySite[0])
 	}
-	m.push(connectors.Entry{Kind: connectors.KindProcedure, ID: "Procedure/" + *p.Id, Date: performed,
+	m.push(performed, connectors.Entry{Kind: connectors.KindProcedure, ID: "Procedure/" + *p.Id,
 		Codes: conceptCodes(p.Code), Title: conceptText(p.Code), Procedure: proc})
 	return nil
 }
@@ -647,7 +649,7 @@ func (m *mapper) condition(raw json.RawMessage) error {
 			prob.Status = connectors.ProblemResolved
 		}
 	}
-	m.push(connectors.Entry{Kind: connectors.KindProblem, ID: "Condition/" + *c.Id, Date: firstTime(prob.Onset, recorded),
+	m.push(firstTime(prob.Onset, recorded), connectors.Entry{Kind: connectors.KindProblem, ID: "Condition/" + *c.Id,
 		Codes: conceptCodes(c.Code), Title: conceptText(c.Code), Problem: prob})
 	return nil
 }
@@ -707,7 +709,7 @@ func (m *mapper) allergy(raw json.RawMessage) error {
 			al.Severity = r.Severity.Code()
 		}
 	}
-	m.push(connectors.Entry{Kind: connectors.KindAllergy, ID: "AllergyIntolerance/" + *a.Id, Date: date,
+	m.push(date, connectors.Entry{Kind: connectors.KindAllergy, ID: "AllergyIntolerance/" + *a.Id,
 		Codes: conceptCodes(a.Code), Title: conceptText(a.Code), Allergy: al})
 	return nil
 }
@@ -754,7 +756,7 @@ func (m *mapper) document(raw json.RawMessage) error {
 	if len(d.Author) > 0 {
 		doc.Author = str(d.Author[0].Display)
 	}
-	m.push(connectors.Entry{Kind: connectors.KindDocument, ID: "DocumentReference/" + *d.Id, Date: date,
+	m.push(date, connectors.Entry{Kind: connectors.KindDocument, ID: "DocumentReference/" + *d.Id,
 		Codes: conceptCodes(d.Type), Title: firstNonEmpty(str(d.Description), str(att.Title), doc.Type, "Document"),
 		Document: doc})
 	return nil
@@ -915,22 +917,36 @@ func pickPhone(cps []fhir.ContactPoint) string {
 // so that a resource with an unreadable date is skipped, not misdated.
 type timeParser struct{ err error }
 
-func (p *timeParser) at(s *string) time.Time {
+func (p *timeParser) at(s *string) connectors.When {
 	if s == nil {
-		return time.Time{}
+		return connectors.When{}
 	}
 	t, err := parseFHIRTime(*s)
 	if err != nil && p.err == nil {
 		p.err = err
 	}
-	return t
+	return connectors.When{Time: t, Precision: precisionOf(*s)}
 }
 
-func (p *timeParser) period(pe *fhir.Period) time.Time {
+func (p *timeParser) period(pe *fhir.Period) connectors.When {
 	if pe == nil {
-		return time.Time{}
+		return connectors.When{}
 	}
 	return p.at(pe.Start)
+}
+
+// precisionOf says how much of a FHIR date, dateTime or instant is given:
+// "1957", "1957-05", "1957-05-12", or a date with a time.
+func precisionOf(s string) connectors.Precision {
+	switch len(s) {
+	case 4:
+		return connectors.PrecisionYear
+	case 7:
+		return connectors.PrecisionMonth
+	case 10:
+		return connectors.PrecisionDay
+	}
+	return connectors.PrecisionTime
 }
 
 // parseFHIRTime parses a FHIR date, dateTime or instant into UTC. A date
@@ -944,13 +960,13 @@ func parseFHIRTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad FHIR date %q", s)
 }
 
-func firstTime(ts ...time.Time) time.Time {
+func firstTime(ts ...connectors.When) connectors.When {
 	for _, t := range ts {
 		if !t.IsZero() {
 			return t
 		}
 	}
-	return time.Time{}
+	return connectors.When{}
 }
 
 // refKey reduces a reference ("Observation/1", a full URL, a versioned

@@ -64,8 +64,8 @@ func TestHostileSource(t *testing.T) {
 		if err != nil {
 			t.Fatalf("FetchRecord: %v", err)
 		}
-		if rec.Skipped != synthetic.HostileUnreadable {
-			t.Errorf("skipped %d resources, want %d (the ones that do not fit R4)", rec.Skipped, synthetic.HostileUnreadable)
+		if rec.Skipped() != synthetic.HostileUnreadable {
+			t.Errorf("skipped %d resources, want %d (the ones that do not fit R4)", rec.Skipped(), synthetic.HostileUnreadable)
 		}
 		kinds := map[connectors.Kind]bool{}
 		for _, e := range rec.Entries {
@@ -123,9 +123,9 @@ func TestHostileSource(t *testing.T) {
 		if err != nil {
 			t.Fatalf("FetchRecord: %v", err)
 		}
-		if rec.Skipped != 1 || len(rec.Entries) != synthetic.HostileNestingOK {
+		if rec.Skipped() != 1 || len(rec.Entries) != synthetic.HostileNestingOK {
 			t.Fatalf("skipped %d, %d entries; want the nested resource skipped and the %d others read",
-				rec.Skipped, len(rec.Entries), synthetic.HostileNestingOK)
+				rec.Skipped(), len(rec.Entries), synthetic.HostileNestingOK)
 		}
 	})
 	t.Run("NestingIsReal", func(t *testing.T) {

@@ -77,8 +77,8 @@ func TestRichPatient(t *testing.T) {
 	sourcesByKind := map[connectors.Kind]map[string]bool{}
 	flags := map[connectors.Flag]int{}
 	for ods, rec := range recs {
-		if rec.Skipped != 0 || rec.Truncated {
-			t.Errorf("%s: skipped %d, truncated %v", ods, rec.Skipped, rec.Truncated)
+		if rec.Skipped() != 0 || rec.Truncated() {
+			t.Errorf("%s: skipped %d, truncated %v", ods, rec.Skipped(), rec.Truncated())
 		}
 		p := rec.Patient
 		if p.NHSNumber != synthetic.RichNHSNumber || p.Family != "Smith" || p.BirthDate != connectors.NewDate(1965, time.March, 12) {
@@ -215,8 +215,8 @@ func TestLongHistory(t *testing.T) {
 		ids[e.ID] = true
 	}
 	// Distinct identifiers show that pages follow on rather than repeat.
-	if len(rec.Entries) < 5000 || len(ids) != len(rec.Entries) || rec.Truncated || rec.Skipped != 0 {
-		t.Fatalf("%d entries (%d distinct), truncated %v, skipped %d", len(rec.Entries), len(ids), rec.Truncated, rec.Skipped)
+	if len(rec.Entries) < 5000 || len(ids) != len(rec.Entries) || rec.Truncated() || rec.Skipped() != 0 {
+		t.Fatalf("%d entries (%d distinct), truncated %v, skipped %d", len(rec.Entries), len(ids), rec.Truncated(), rec.Skipped())
 	}
 
 	// With the default page cap the same record is cut short, and says so.
@@ -233,8 +233,8 @@ func TestLongHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cut.Truncated || len(cut.Entries) >= len(rec.Entries) || len(cut.Entries) < 300 {
-		t.Errorf("capped at 3 pages: %d entries, truncated %v", len(cut.Entries), cut.Truncated)
+	if !cut.Truncated() || len(cut.Entries) >= len(rec.Entries) || len(cut.Entries) < 300 {
+		t.Errorf("capped at 3 pages: %d entries, truncated %v", len(cut.Entries), cut.Truncated())
 	}
 }
 
