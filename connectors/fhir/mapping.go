@@ -34,7 +34,37 @@ type mapper struct {
 	index   map[string]int   // "Observation/1" -> position in entries
 	groupOf map[string]group // "Observation/1" -> report or panel it belongs to
 	skipped int
+	// included holds resources the client obtained for resolving
+	// references (an _include'd or separately read Medication), by
+	// "Type/id".
+	included map[string]json.RawMessage
+	// hidden and unreadable are filled by finish: every resource that is
+	// not shown, and why.
+	hidden, unreadable []connectors.Omission
 }
+
+// include registers a resource that came with a search or was read by id
+// so that references to it can be resolved; it is not an entry itself.
+func (m *mapper) include(raw json.RawMessage) {
+	var r struct {
+		ResourceType string `json:"resourceType"`
+		ID           string `json:"id"`
+	}
+	if json.Unmarshal(raw, &r) != nil || r.ResourceType == "" || r.ID == "" {
+		return
+	}
+	if m.included == nil {
+		m.included = map[string]json.RawMessage{}
+	}
+	m.included[r.ResourceType+"/"+r.ID] = raw
+}
+
+// unresolved lists the literal references ("Medication/123") the mapping
+// needs that were neither added nor included, for the client to read.
+func (m *mapper) unresolved() []string { return nil }
+
+// account says, for every resource key the mapper saw, what became of it.
+func (m *mapper) account() map[string]string { return map[string]string{} }
 
 func newMapper(src connectors.Source, fetched time.Time) *mapper {
 	return &mapper{src: src, fetched: fetched, index: map[string]int{}, groupOf: map[string]group{}}
