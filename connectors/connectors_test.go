@@ -21,8 +21,10 @@ func TestParseDate(t *testing.T) {
 		ok   bool
 	}{
 		{"1965-03-12", connectors.NewDate(1965, time.March, 12), true},
-		{"1965-03", connectors.NewDate(1965, time.March, 1), true},
-		{"1965", connectors.NewDate(1965, time.January, 1), true},
+		// Partial dates keep their precision: no day (or month) is invented.
+		{"1965-03", connectors.NewDate(1965, time.March, 0), true},
+		{"1965", connectors.NewDate(1965, 0, 0), true},
+		{"1965-13", connectors.Date{}, false},
 		{"1965-02-30", connectors.Date{}, false},
 		{"12/03/1965", connectors.Date{}, false},
 		{"", connectors.Date{}, false},
@@ -32,6 +34,45 @@ func TestParseDate(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("ParseDate(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestPartialDate checks that a partial date shows, encodes and orders as
+// far as it is known and never as the first of the month or year.
+func TestPartialDate(t *testing.T) {
+	tests := []struct {
+		in, text, screen string
+		precision        connectors.Precision
+		partial          bool
+	}{
+		{"1957", "1957", "1957", connectors.PrecisionYear, true},
+		{"1957-05", "1957-05", "May-1957", connectors.PrecisionMonth, true},
+		{"1957-05-12", "1957-05-12", "12-May-1957", connectors.PrecisionDay, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			d, err := connectors.ParseDate(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.String(); got != tt.text {
+				t.Errorf("String() = %q, want %q", got, tt.text)
+			}
+			if got := d.Format("02-Jan-2006"); got != tt.screen {
+				t.Errorf("Format() = %q, want %q", got, tt.screen)
+			}
+			if d.Precision() != tt.precision || d.Partial() != tt.partial {
+				t.Errorf("Precision() = %v, Partial() = %v; want %v, %v", d.Precision(), d.Partial(), tt.precision, tt.partial)
+			}
+			b, _ := d.MarshalText()
+			var back connectors.Date
+			if err := back.UnmarshalText(b); err != nil || back != d {
+				t.Errorf("round trip through text = %v, %v; want %v", back, err, d)
+			}
+			if y := d.Time().Year(); y != 1957 {
+				t.Errorf("Time() in year %d, want 1957 (a zero month must not fall into the year before)", y)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/views"
@@ -21,11 +22,45 @@ func TestAge(t *testing.T) {
 		{connectors.NewDate(2025, 1, 24), "22m"},
 		{connectors.NewDate(2026, 11, 1), "23d"},
 		{connectors.Date{}, ""},
+		// A partial date of birth gives no age: it would rest on an
+		// invented day.
+		{connectors.NewDate(1957, 0, 0), ""},
+		{connectors.NewDate(1957, 5, 0), ""},
 	}
 	for _, c := range cases {
 		if got := views.Age(c.born, on); got != c.want {
 			t.Errorf("Age(%v) = %q, want %q", c.born, got, c.want)
 		}
+	}
+}
+
+// TestWhen checks that a clinical date is shown no more precisely than its
+// source gave it, and that a date without a time is never shifted by the
+// summer-time offset into a time of day.
+func TestWhen(t *testing.T) {
+	summer := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		w       connectors.When
+		when    string
+		whenDay string
+	}{
+		{"DateAndTime", connectors.At(time.Date(2024, 7, 1, 13, 5, 0, 0, time.UTC)), "01-Jul-2024 14:05", "01-Jul-2024"},
+		{"DateOnlyInSummer", connectors.When{Time: summer, Precision: connectors.PrecisionDay}, "01-Jul-2024", "01-Jul-2024"},
+		{"MonthOnly", connectors.When{Time: time.Date(1957, 5, 1, 0, 0, 0, 0, time.UTC), Precision: connectors.PrecisionMonth}, "May-1957", "May-1957"},
+		{"YearOnly", connectors.When{Time: time.Date(1957, 1, 1, 0, 0, 0, 0, time.UTC), Precision: connectors.PrecisionYear}, "1957", "1957"},
+		{"AgeText", connectors.When{Text: "age 52 years"}, "age 52 years", "age 52 years"},
+		{"Nothing", connectors.When{}, views.NotKnown, views.NotKnown},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := views.When(c.w); got != c.when {
+				t.Errorf("When = %q, want %q", got, c.when)
+			}
+			if got := views.WhenDay(c.w); got != c.whenDay {
+				t.Errorf("WhenDay = %q, want %q", got, c.whenDay)
+			}
+		})
 	}
 }
 
