@@ -18,8 +18,11 @@ run: build
 	exec ./$(BIN) demo --addr $(ADDR) --data $(DATA)
 
 ## test: every test, against real SQLite files and real HTTP servers on loopback
+CHROMIUM ?= /usr/bin/chromium
 test:
+	@test -x $(CHROMIUM) || echo "make test: NOTE: no Chromium at $(CHROMIUM), so the browser journeys in ./cmd/carerecord are SKIPPED. Install it with: sudo apt-get install chromium fonts-liberation fonts-dejavu-core"
 	$(GO) test -tags '$(TAGS)' -count=1 ./...
+	@test -x $(CHROMIUM) || echo "make test: the browser journeys were SKIPPED (no Chromium at $(CHROMIUM)); the other tests passed."
 
 ## screenshots: regenerate docs/screenshots/*.png from the browser tests (needs Chromium)
 screenshots:
