@@ -232,7 +232,7 @@ func AccessReason(p Page, f ReasonForm) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<div class=\"nhsuk-radios__divider\">or</div><div class=\"nhsuk-radios__item\"><input class=\"nhsuk-radios__input\" id=\"reason-break-glass\" name=\"reason\" type=\"radio\" value=\"break-glass\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<div class=\"nhsuk-radios__divider\">or</div><div class=\"nhsuk-radios__item\"><input class=\"nhsuk-radios__input\" id=\"reason-break-glass\" name=\"reason\" type=\"radio\" value=\"break-glass\" data-reveal=\"conditional-break-glass\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -1360,7 +1360,7 @@ func identityCheck(c CasePage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 123, "<div class=\"nhsuk-radios__item\"><input class=\"nhsuk-radios__input\" id=\"matched-other\" name=\"matched\" type=\"radio\" value=\"other\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 123, "<div class=\"nhsuk-radios__item\"><input class=\"nhsuk-radios__input\" id=\"matched-other\" name=\"matched\" type=\"radio\" value=\"other\" data-reveal=\"conditional-matched-other\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -172,7 +172,7 @@ func ObjectionFormPage(p Page, f ObjectionForm) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<div class=\"nhsuk-radios nhsuk-radios--conditional\" data-module=\"nhsuk-radios\"><div class=\"nhsuk-radios__item\"><input class=\"nhsuk-radios__input\" id=\"on-behalf-yes\" name=\"on-behalf\" type=\"radio\" value=\"yes\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<div class=\"nhsuk-radios nhsuk-radios--conditional\" data-module=\"nhsuk-radios\"><div class=\"nhsuk-radios__item\"><input class=\"nhsuk-radios__input\" id=\"on-behalf-yes\" name=\"on-behalf\" type=\"radio\" value=\"yes\" data-reveal=\"conditional-on-behalf-yes\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

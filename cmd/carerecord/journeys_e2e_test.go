@@ -212,8 +212,17 @@ func (e *e2e) privacyOfficerReviewsAlert(t *testing.T) {
 	doc.waitH1("Find a patient")
 	doc.navigate(e.base+"/patients/"+nhs+"/access", http.StatusOK)
 	doc.waitH1("Why are you opening this record?")
+	// The break-glass explanation is a conditional reveal: hidden until
+	// break glass is chosen (it stays visible without JavaScript).
+	const detailShown = `document.getElementById("detail").offsetParent !== null`
+	if run1(doc, chromedp.Evaluate[bool](detailShown)) {
+		t.Error("the break-glass explanation shows before emergency access is chosen")
+	}
 	doc.click(`//label[normalize-space()="Emergency access (break glass)"]`)
 	doc.wait(`#detail`)
+	if !run1(doc, chromedp.Evaluate[bool](detailShown)) {
+		t.Error("choosing emergency access does not reveal the box for its explanation")
+	}
 	doc.do(chromedp.SendKeys(chromedp.CSS(`#detail`), "Brought in unconscious to the emergency department; no history available"))
 	doc.followClick(`//button[normalize-space()="Open the record"]`)
 	doc.wait(`[data-testid="patient-nhs"]`)
@@ -356,6 +365,23 @@ func (e *e2e) objectionUpheldAndEnforced(t *testing.T) {
 		t.Fatalf("Enter on Start now went to %s", p)
 	}
 	pub.checkPage("objection form", "Object to sharing your care record", http.StatusOK, "objection-form")
+	// The questions for someone filling the form in for another person
+	// show only once they say so.
+	const onBehalfShown = `document.getElementById("submitter-name").offsetParent !== null`
+	if run1(pub, chromedp.Evaluate[bool](onBehalfShown)) {
+		t.Error("the questions for someone else show before the form says it is filled in for someone else")
+	}
+	pub.click(`//label[@for="on-behalf-yes"]`)
+	if !run1(pub, chromedp.Evaluate[bool](onBehalfShown)) {
+		t.Error("choosing 'for someone else' does not reveal the questions about them")
+	}
+	pub.click(`//label[@for="on-behalf-no"]`)
+	if run1(pub, chromedp.Evaluate[bool](onBehalfShown)) {
+		t.Error("the questions for someone else still show after choosing 'my own record'")
+	}
+	// Start again with nothing chosen, for the empty submission below.
+	pub.navigate(e.base+"/objection/form", http.StatusOK)
+	pub.wait(`form[action="/objection/form"]`)
 
 	// Sent empty: every required field is named.
 	pub.tabTo(`form[action="/objection/form"] button[type="submit"]`)

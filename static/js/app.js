@@ -25,3 +25,24 @@ window.addEventListener('pageshow', function (event) {
     window.location.reload()
   }
 })
+
+// Conditional reveal: a follow-up question shows only under the option
+// that asks it. nhsuk-frontend's own reveal marks the radio aria-expanded,
+// which ARIA does not allow on a radio (axe: aria-allowed-attr), so radios
+// name their follow-up with data-reveal instead and this keeps it hidden
+// while another option is chosen. Without JavaScript every follow-up shows.
+function syncReveals () {
+  document.querySelectorAll('input[type="radio"][data-reveal]').forEach(function (input) {
+    const panel = document.getElementById(input.dataset.reveal)
+    if (panel) {
+      panel.classList.toggle('nhsuk-radios__conditional--hidden', !input.checked)
+    }
+  })
+}
+document.addEventListener('change', function (event) {
+  if (event.target instanceof HTMLInputElement && event.target.type === 'radio') {
+    syncReveals()
+  }
+})
+window.addEventListener('pageshow', syncReveals)
+syncReveals()
