@@ -31,7 +31,7 @@ const (
 
 // showObjectionStart is the start page at /objection.
 func (s *Server) showObjectionStart(c echo.Context) error {
-	return render(c, http.StatusOK, views.ObjectionStart(s.page(c, objectionTitle)))
+	return render(c, http.StatusOK, views.ObjectionStart(s.page(c, objectionTitle), s.cfg.AllowObjectionOverride))
 }
 
 // showObjectionForm is the empty form.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
 )
 
 var refRE = regexp.MustCompile(`CR-[34679ACDEFGHJKMNPQRTUVWXY]{4}-[34679ACDEFGHJKMNPQRTUVWXY]{4}`)
@@ -78,6 +79,15 @@ func TestObjectionPublicPages(t *testing.T) {
 	}
 	if attr(find(start.doc, "a", "role", "button"), "href") != "/objection/form" {
 		t.Error("no Start now button to the form")
+	}
+	// What the page promises about emergencies follows the configuration:
+	// override is off by default, so staff cannot see the record even then.
+	if got := text(find(start.doc, "p", "data-testid", "emergency-override")); !strings.Contains(got, "even to keep you safe") || strings.Contains(got, "may still be able") {
+		t.Errorf("with emergency override off, the start page says %q", got)
+	}
+	on := newEnv(t, withConfig(func(c *web.Config) { c.AllowObjectionOverride = true })).browser().get("/objection")
+	if got := text(find(on.doc, "p", "data-testid", "emergency-override")); !strings.Contains(got, "may still be able to see your record") {
+		t.Errorf("with emergency override on, the start page says %q", got)
 	}
 	form := b.get("/objection/form")
 	if n := len(findAll(form.doc, "h1", "", "")); n != 1 {
