@@ -7,8 +7,15 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +24,7 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
 	"golang.org/x/net/html"
 
 	"github.com/carerecord/carerecord/connectors"
@@ -828,4 +836,236 @@ func otherFirst(tok string) string {
 		return "y" + tok[1:]
 	}
 	return "x" + tok[1:]
+}
+
+// resignAssertion re-signs the response's assertion after edit, with the
+// development IdP's key and crewjam/saml's own signing settings, and drops
+// the response's signature: the result is a response the IdP could have
+// sent, signed on its assertion alone (ControlOnlyAssertionSigned in
+// TestSignatureWrappingRefused shows that is accepted).
+func resignAssertion(t *testing.T, doc *etree.Document, edit func(a *etree.Element) int) int {
+	t.Helper()
+	p := xswSplit(t, doc)
+	p.resp.RemoveChild(p.respSig)
+	p.assertion.RemoveChild(p.assertSig)
+	n := edit(p.assertion)
+	ks := dsig.TLSCertKeyStore(tls.Certificate{Certificate: [][]byte{idpCert.Raw}, PrivateKey: idpKey, Leaf: idpCert})
+	sc := dsig.NewDefaultSigningContext(ks)
+	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if err := sc.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := sc.SignEnveloped(p.assertion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// goxmldsig appends the Signature (without setting its parent); the
+	// schema puts it right after the Issuer, where there is one.
+	sig := signed.Child[len(signed.Child)-1].(*etree.Element)
+	signed.Child = signed.Child[:len(signed.Child)-1]
+	at := 0
+	if iss := signed.SelectElement("Issuer"); iss != nil {
+		at = iss.Index() + 1
+	}
+	signed.InsertChildAt(at, sig)
+	p.resp.RemoveChild(p.assertion)
+	insertBefore(p.resp, nil, signed)
+	return n + 1
+}
+
+// GO-2026-6909 (crewjam/saml v0.5.1, no fixed release): a signed assertion
+// without an Issuer made the library panic after verifying the signature,
+// and a NameID in a foreign namespace was read as the Subject's NameID.
+// web refuses both before the library parses the response.
+func TestSAMLGuard(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name    string
+		respond func(t *testing.T, b *browser) saml.IdpAuthnRequestForm
+		why     string // in the sign-in refused log line; "" for accepted
+	}{
+		{"EncryptedAssertionWithEmptyIssuerRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{
+				Mutate: func(a *saml.Assertion) { a.Issuer = saml.Issuer{} }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(decodeResponse(t, f), "EncryptedAssertion") {
+				t.Fatal("the response is not encrypted")
+			}
+			return f
+		}, "Issuer is \\\"\\\""},
+		{"AssertionWithoutIssuerRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{Plaintext: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return editResponse(t, f, func(doc *etree.Document) int {
+				return resignAssertion(t, doc, func(a *etree.Element) int {
+					a.RemoveChild(a.SelectElement("Issuer"))
+					return 1
+				})
+			})
+		}, "no saml:Issuer"},
+		// v0.5.1 dereferences Subject and Conditions unchecked too: signed
+		// assertions without them panicked the same way.
+		{"EncryptedAssertionWithoutSubjectRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{
+				Mutate: func(a *saml.Assertion) { a.Subject = nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, "no saml:Subject"},
+		{"EncryptedAssertionWithoutConditionsRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{
+				Mutate: func(a *saml.Assertion) { a.Conditions = nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, "no saml:Conditions"},
+		{"IssuerOfAnotherEntityRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{Plaintext: true,
+				Mutate: func(a *saml.Assertion) { a.Issuer.Value = "https://evil.example/idp" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}, "evil.example"},
+		{"ForeignNamespaceNameIDRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{Plaintext: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return editResponse(t, f, func(doc *etree.Document) int {
+				return resignAssertion(t, doc, func(a *etree.Element) int {
+					subj := a.SelectElement("Subject")
+					nid := subj.SelectElement("NameID")
+					subj.RemoveChild(nid)
+					evil := etree.NewElement("x:NameID")
+					evil.CreateAttr("xmlns:x", "urn:example:not-saml")
+					evil.SetText(forgedUserID)
+					subj.InsertChildAt(0, evil)
+					return 1
+				})
+			})
+		}, "namespace"},
+		{"NameIDWithForeignFormatRefused", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{Plaintext: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return editResponse(t, f, func(doc *etree.Document) int {
+				return resignAssertion(t, doc, func(a *etree.Element) int {
+					a.SelectElement("Subject").SelectElement("NameID").CreateAttr("Format", "urn:example:evil-format")
+					return 1
+				})
+			})
+		}, "format"},
+		// The control: re-signing alone is accepted, so the refusals above
+		// are for what was changed.
+		{"ControlResignedAccepted", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
+			f, err := e.idp.Respond(b.authnRedirect("/patients"), "clinician", devidp.RespondOptions{Plaintext: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return editResponse(t, f, func(doc *etree.Document) int {
+				return resignAssertion(t, doc, func(*etree.Element) int { return 0 })
+			})
+		}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.browser()
+			f := tc.respond(t, b)
+			before := strings.Count(e.logs.String(), "sign-in refused")
+			p := b.postResponse(f)
+			if tc.why == "" {
+				if p.status != http.StatusSeeOther || p.header.Get("Location") != "/patients" {
+					t.Fatalf("status %d Location %q, want 303 to /patients: %s", p.status, p.header.Get("Location"), lastLine(e.logs.String(), "sign-in refused"))
+				}
+				return
+			}
+			if p.status != http.StatusForbidden {
+				t.Fatalf("status %d, want 403 (a panic shows as 500)", p.status)
+			}
+			if b.cookie("carerecord_session") != "" {
+				t.Fatal("a refused sign-in set a session cookie")
+			}
+			if n := strings.Count(e.logs.String(), "sign-in refused"); n != before+1 {
+				t.Fatalf("%d new sign-in refused log lines, want 1", n-before)
+			}
+			if line := lastLine(e.logs.String(), "sign-in refused"); !strings.Contains(line, tc.why) {
+				t.Fatalf("the log does not say %q: %s", tc.why, line)
+			}
+		})
+	}
+	if strings.Contains(e.logs.String(), "panic") {
+		t.Fatal("a crafted response made the server panic")
+	}
+}
+
+func decodeResponse(t *testing.T, f saml.IdpAuthnRequestForm) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(f.SAMLResponse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// TestEchoMiddlewareNotAffected backs .ci/vuln-allow.txt: echo v4's
+// GO-2026-6872 (middleware.RateLimiter's default identifier trusts
+// X-Forwarded-For) and GO-2026-6875 (middleware.Proxy forwards X-Real-IP)
+// have no fixed release and are allowed because carerecord uses neither.
+// It fails when any program in the module starts using echo middleware
+// beyond what was reviewed.
+func TestEchoMiddlewareNotAffected(t *testing.T) {
+	const mw = "github.com/labstack/echo/v4/middleware"
+	reviewed := map[string]bool{"BodyLimit": true}
+	used := map[string]bool{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if strings.Trim(imp.Path.Value, `"`) != mw {
+				continue
+			}
+			name := "middleware"
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					if id, ok := sel.X.(*ast.Ident); ok && id.Name == name {
+						used[sel.Sel.Name] = true
+						if !reviewed[sel.Sel.Name] {
+							t.Errorf("%s uses %s.%s: check it against echo's advisories (GO-2026-6872, GO-2026-6875 affect Proxy and RateLimiter) and .ci/vuln-allow.txt", fset.Position(sel.Pos()), mw, sel.Sel.Name)
+						}
+					}
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !used["BodyLimit"] {
+		t.Fatal("found no use of middleware.BodyLimit: the walk missed web/server.go")
+	}
 }

@@ -23,6 +23,7 @@ var testPackages = map[string]string{
 	"views":      "views",
 	"main":       "cmd/carerecord",
 	"devidp":     "web/devidp",
+	"vulnallow":  "cmd/vulnallow",
 }
 
 // hazardFields are the rows every hazard must have.
