@@ -280,6 +280,10 @@ type Result struct {
 	// request, never shown as if they were the normal range.
 	OtherRanges []RefRange `json:"other_ranges,omitempty"`
 	Flag        Flag       `json:"flag,omitempty"`
+	// Interpretation is the source's interpretation in words where Flag
+	// does not say it all: "Positive", "Resistant", "Off scale high",
+	// "Significantly high", or a local code's own text.
+	Interpretation string `json:"interpretation,omitempty"`
 	// Components are the parts of a result measured together (systolic
 	// and diastolic blood pressure), each with its own value, units,
 	// range, flag and absent reason.
@@ -307,6 +311,8 @@ type Component struct {
 	Absent     string   `json:"absent,omitempty"`
 	Range      RefRange `json:"range,omitzero"`
 	Flag       Flag     `json:"flag,omitempty"`
+	// Interpretation is as Result.Interpretation, for this component.
+	Interpretation string `json:"interpretation,omitempty"`
 }
 
 // Critical reports whether the result or any of its components is
@@ -490,6 +496,9 @@ func (a *Allergy) HighRisk() bool { return a.Criticality == "high" || a.Severity
 // Immunization is a vaccination given, or recorded as not given.
 type Immunization struct {
 	Vaccine string `json:"vaccine"`
+	// Occurred is when it was given (or was to be), as the source gave it:
+	// a date, or words such as "in childhood" (Entry.Date is then zero).
+	Occurred When `json:"occurred,omitzero"`
 	// Status is the source's status: "completed", or "not-done" with
 	// NotDoneReason saying why.
 	Status        string `json:"status,omitempty"`

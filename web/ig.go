@@ -222,23 +222,14 @@ func (s *Server) showAlerts(c echo.Context) error {
 	if status != store.AlertReviewed && status != store.AlertEscalated {
 		status = store.AlertOpen
 	}
-	ctx := c.Request().Context()
-	alerts, err := s.db.Alerts(ctx, status, 200)
+	alerts, err := s.db.Alerts(c.Request().Context(), status, 200)
 	if err != nil {
 		return err
-	}
-	// After a review the list confirms what was recorded, read back from
-	// the store so that the words are true whatever the address says.
-	var done *store.Alert
-	if id, err := strconv.ParseInt(c.QueryParam("reviewed"), 10, 64); err == nil {
-		if a, err := s.db.Alert(ctx, id); err == nil && a.Status != store.AlertOpen {
-			done = &a
-		}
 	}
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, Detail: "alerts: " + status}); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.Alerts(s.page(c, "Alerts"), status, alerts, done))
+	return render(c, http.StatusOK, views.Alerts(s.page(c, "Alerts"), status, alerts))
 }
 
 // alertParam reads the alert id in the path and loads the alert.
@@ -295,7 +286,7 @@ func (s *Server) reviewAlert(c echo.Context) error {
 		}
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/ig/alerts?reviewed="+strconv.FormatInt(a.ID, 10))
+	return c.Redirect(http.StatusSeeOther, "/ig/alerts")
 }
 
 // findPatientAccess turns the IG home's NHS number box into its page.

@@ -233,6 +233,7 @@ func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors
 	}
 
 	m := newMapper(c.src, fetched)
+	m.patient = &patients[idx]
 	for i, typ := range recordTypes {
 		for _, raw := range results[i] {
 			m.add(typ, raw)
@@ -243,9 +244,11 @@ func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors
 		Entries: m.finish(),
 		Fetched: fetched,
 	}
-	for range skipped + m.skipped {
+	for range skipped {
 		rec.Unreadable = append(rec.Unreadable, connectors.Omission{Reason: "could not be read"})
 	}
+	rec.Unreadable = append(rec.Unreadable, m.unreadable...)
+	rec.Hidden = m.hidden
 	for i, t := range truncated {
 		if t {
 			rec.Gaps = append(rec.Gaps, connectors.Gap{Kind: kindOf[recordTypes[i]], Truncated: true})

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -47,11 +48,25 @@ func TestFetchRecord(t *testing.T) {
 		}
 	})
 
-	t.Run("Skipped", func(t *testing.T) {
-		// bad1 (unknown status), "garbage", bad2 (bad date), mr-bad
-		// (missing contained medication), d-bad (bad base64).
-		if rec.Skipped() != 5 {
-			t.Errorf("Skipped = %d, want 5", rec.Skipped())
+	t.Run("Omissions", func(t *testing.T) {
+		// Unreadable: bad1 (a status R4 does not have), "garbage" (not a
+		// resource), bad2 (a bad date). mr-bad (its contained medicine
+		// missing) and d-bad (content not base64) are shown, saying what
+		// is missing. Hidden: eie (entered in error), c3 (refuted).
+		want := []connectors.Omission{
+			{Kind: connectors.KindResult, Resource: "Observation/bad1", Reason: "does not fit FHIR R4"},
+			{Kind: connectors.KindResult, Reason: "not a FHIR resource"},
+			{Kind: connectors.KindResult, Resource: "Observation/bad2", Reason: "bad date"},
+		}
+		if !sameOmissions(rec.Unreadable, want) {
+			t.Errorf("Unreadable = %+v, want %+v", rec.Unreadable, want)
+		}
+		wantHidden := []connectors.Omission{
+			{Kind: connectors.KindResult, Resource: "Observation/eie", Reason: connectors.HideEnteredInError},
+			{Kind: connectors.KindProblem, Resource: "Condition/c3", Reason: connectors.HideRefuted},
+		}
+		if !sameOmissions(rec.Hidden, wantHidden) {
+			t.Errorf("Hidden = %+v, want %+v", rec.Hidden, wantHidden)
 		}
 		if rec.Truncated() {
 			t.Error("Truncated on a single page")
@@ -77,7 +92,8 @@ func TestFetchRecord(t *testing.T) {
 	wantIDs := []string{"Observation/hb1", "Observation/egfr1", "Observation/plt1", "Observation/k1", "Observation/covid", "Observation/note1",
 		"Observation/bp1", "ImagingStudy/ct1", "DiagnosticReport/cxr", "DiagnosticReport/histo", "MedicationRequest/mr1",
 		"MedicationStatement/ms1", "Encounter/enc1", "Encounter/enc2", "Procedure/proc1", "Condition/c1", "Condition/c2",
-		"AllergyIntolerance/a1", "AllergyIntolerance/nka", "DocumentReference/d1", "DocumentReference/d2", "DocumentReference/d3"}
+		"AllergyIntolerance/a1", "AllergyIntolerance/nka", "DocumentReference/d1", "DocumentReference/d2", "DocumentReference/d3",
+		"MedicationRequest/mr-bad", "DocumentReference/d-bad"}
 	if len(rec.Entries) != len(wantIDs) {
 		t.Errorf("got %d entries, want %d", len(rec.Entries), len(wantIDs))
 	}
@@ -99,18 +115,20 @@ func TestFetchRecord(t *testing.T) {
 			Codes: []connectors.Code{{System: connectors.SystemLOINC, Code: "777-3", Display: "Platelets [#/volume] in Blood"}},
 			Result: &connectors.Result{Value: "250.0", Numeric: fptr(250), Units: "10*9/L", Flag: connectors.FlagNormal, Status: "final",
 				Range: connectors.RefRange{Text: "150 - 400"}, Group: "DiagnosticReport/fbc1", GroupTitle: "Full blood count"}}},
-		{"Observation/k1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2023-11-20T00:00:00Z"), Title: "Potassium",
+		{"Observation/k1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2023-11-20T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Potassium",
 			Codes: []connectors.Code{{System: connectors.SystemLOINC, Code: "2823-3", Display: "Potassium"}},
-			Result: &connectors.Result{Value: ">6.9", Numeric: fptr(6.9), Comparator: ">", Units: "mmol/L", Flag: connectors.FlagCriticalHigh,
+			Result: &connectors.Result{Value: "6.9", Numeric: fptr(6.9), Comparator: ">", Units: "mmol/L", Flag: connectors.FlagCriticalHigh,
 				Status: "final", Comment: "Haemolysed sample", Group: "Observation/ue-panel", GroupTitle: "Urea and electrolytes"}}},
-		{"Observation/egfr1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2023-11-20T00:00:00Z"), Title: "eGFR",
-			Result: &connectors.Result{Value: ">90", Numeric: fptr(90), Comparator: ">", Units: "mL/min/1.73m2", Status: "final"}}},
+		{"Observation/egfr1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2023-11-20T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "eGFR",
+			Result: &connectors.Result{Value: "90", Numeric: fptr(90), Comparator: ">", Units: "mL/min/1.73m2", Status: "final"}}},
 		{"Observation/covid", connectors.Entry{Kind: connectors.KindResult, Date: utc("2022-01-05T10:00:00Z"), Title: "SARS-CoV-2 RNA",
 			Result: &connectors.Result{Value: "Negative", Status: "final"}}},
 		{"Observation/note1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2022-01-06T10:00:00Z"), Title: "Urine appearance",
 			Result: &connectors.Result{Value: "Cloudy", Status: "preliminary"}}},
 		{"Observation/bp1", connectors.Entry{Kind: connectors.KindResult, Date: utc("2022-01-07T10:00:00Z"), Title: "Blood pressure",
-			Result: &connectors.Result{Value: "Systolic 150 mmHg; Diastolic 95 mmHg", Status: "final"}}},
+			Result: &connectors.Result{Status: "final", Components: []connectors.Component{
+				{Title: "Systolic", Value: "150", Numeric: fptr(150), Units: "mmHg"},
+				{Title: "Diastolic", Value: "95", Numeric: fptr(95), Units: "mmHg"}}}}},
 		{"ImagingStudy/ct1", connectors.Entry{Kind: connectors.KindImaging, Date: utc("2023-06-01T13:30:00Z"), Title: "CT of head",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "303653007", Display: "CT of head"}},
 			Imaging: &connectors.Imaging{Modality: "CT", BodySite: "Head structure", Status: "available",
@@ -121,14 +139,17 @@ func TestFetchRecord(t *testing.T) {
 		{"DiagnosticReport/histo", connectors.Entry{Kind: connectors.KindResult, Date: utc("2020-03-03T08:00:00Z"), Title: "Skin biopsy histology",
 			Result: &connectors.Result{Value: "Benign naevus.", Status: "final", Comment: "Macroscopy: ellipse of skin.",
 				Group: "DiagnosticReport/histo", GroupTitle: "Skin biopsy histology"}}},
-		{"MedicationRequest/mr1", connectors.Entry{Kind: connectors.KindMedication, Date: utc("2019-05-01T00:00:00Z"), Title: "Metformin 500mg tablets",
+		{"MedicationRequest/mr1", connectors.Entry{Kind: connectors.KindMedication, Date: utc("2019-05-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Metformin 500mg tablets",
 			Codes: []connectors.Code{{System: connectors.SystemDMD, Code: "42109611000001108", Display: "Metformin 500mg tablets"}},
 			Medication: &connectors.Medication{Drug: "Metformin 500mg tablets", Dose: "500 mg", Route: "Oral", Frequency: "twice a day",
-				Start: connectors.At(utc("2019-05-01T00:00:00Z")), Status: connectors.MedicationCurrent, Prescribed: true}}},
-		{"MedicationStatement/ms1", connectors.Entry{Kind: connectors.KindMedication, Date: utc("2021-01-10T00:00:00Z"), Title: "Amoxicillin 500mg capsules",
+				Start: onDay("2019-05-01"), Status: connectors.MedicationCurrent, SourceStatus: "active", Prescribed: true}}},
+		{"MedicationRequest/mr-bad", connectors.Entry{Kind: connectors.KindMedication, Title: "Medicine not named by the source",
+			Medication: &connectors.Medication{Drug: "Medicine not named by the source", Status: connectors.MedicationCurrent,
+				SourceStatus: "active", Prescribed: true}}},
+		{"MedicationStatement/ms1", connectors.Entry{Kind: connectors.KindMedication, Date: utc("2021-01-10T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Amoxicillin 500mg capsules",
 			Codes: []connectors.Code{{System: connectors.SystemDMD, Code: "39732311000001104", Display: "Amoxicillin 500mg capsules"}},
 			Medication: &connectors.Medication{Drug: "Amoxicillin 500mg capsules", Dose: "500mg three times a day", Frequency: "Three times a day",
-				Start: connectors.At(utc("2021-01-10T00:00:00Z")), End: connectors.At(utc("2021-01-17T00:00:00Z")), Status: connectors.MedicationPast}}},
+				Start: onDay("2021-01-10"), End: onDay("2021-01-17"), Status: connectors.MedicationPast, SourceStatus: "completed"}}},
 		{"Encounter/enc1", connectors.Entry{Kind: connectors.KindEncounter, Date: utc("2023-06-01T12:00:00Z"), Title: "Emergency hospital admission",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "183452005", Display: "Emergency hospital admission"}},
 			Encounter: &connectors.Encounter{Type: "Emergency hospital admission", Class: "inpatient", Location: "Princess Royal University Hospital",
@@ -138,27 +159,29 @@ func TestFetchRecord(t *testing.T) {
 		{"Procedure/proc1", connectors.Entry{Kind: connectors.KindProcedure, Date: utc("2018-07-07T09:00:00Z"), Title: "Colonoscopy",
 			Codes:     []connectors.Code{{System: connectors.SystemSNOMED, Code: "73761001", Display: "Colonoscopy"}},
 			Procedure: &connectors.Procedure{Performed: connectors.At(utc("2018-07-07T09:00:00Z")), Status: "completed", BodySite: "Colon"}}},
-		{"Condition/c1", connectors.Entry{Kind: connectors.KindProblem, Date: utc("2019-04-01T00:00:00Z"), Title: "Type 2 diabetes mellitus",
+		{"Condition/c1", connectors.Entry{Kind: connectors.KindProblem, Date: utc("2019-04-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Type 2 diabetes mellitus",
 			Codes:   []connectors.Code{{System: connectors.SystemSNOMED, Code: "44054006", Display: "Type 2 diabetes mellitus"}},
-			Problem: &connectors.Problem{Status: connectors.ProblemActive, Onset: connectors.At(utc("2019-04-01T00:00:00Z"))}}},
-		{"Condition/c2", connectors.Entry{Kind: connectors.KindProblem, Date: utc("2020-12-01T00:00:00Z"), Title: "Pneumonia",
+			Problem: &connectors.Problem{Status: connectors.ProblemActive, Onset: onDay("2019-04-01")}}},
+		{"Condition/c2", connectors.Entry{Kind: connectors.KindProblem, Date: utc("2020-12-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Pneumonia",
 			Codes:   []connectors.Code{{System: connectors.SystemSNOMED, Code: "233604007", Display: "Pneumonia"}},
-			Problem: &connectors.Problem{Status: connectors.ProblemResolved, Onset: connectors.At(utc("2020-12-01T00:00:00Z")), Abatement: connectors.At(utc("2021-01-02T00:00:00Z"))}}},
-		{"AllergyIntolerance/a1", connectors.Entry{Kind: connectors.KindAllergy, Date: utc("2010-02-02T00:00:00Z"), Title: "Penicillin",
+			Problem: &connectors.Problem{Status: connectors.ProblemResolved, Onset: onDay("2020-12-01"), Abatement: onDay("2021-01-02")}}},
+		{"AllergyIntolerance/a1", connectors.Entry{Kind: connectors.KindAllergy, Date: utc("2010-02-02T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Penicillin",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "764146007", Display: "Penicillin"}},
 			Allergy: &connectors.Allergy{Substance: "Penicillin", Reaction: "Anaphylaxis", Severity: "severe", Criticality: "high",
 				Status: "active"}}},
-		{"AllergyIntolerance/nka", connectors.Entry{Kind: connectors.KindAllergy, Date: utc("2024-01-01T00:00:00Z"), Title: "No known allergy",
+		{"AllergyIntolerance/nka", connectors.Entry{Kind: connectors.KindAllergy, Date: utc("2024-01-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "No known allergy",
 			Codes:   []connectors.Code{{System: connectors.SystemSNOMED, Code: "716186003", Display: "No known allergy"}},
 			Allergy: &connectors.Allergy{NoKnownAllergies: true, Status: "active"}}},
 		{"DocumentReference/d1", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2023-06-04T11:00:00Z"), Title: "Discharge summary",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "373942005", Display: "Discharge summary"}},
 			Document: &connectors.Document{Type: "Discharge summary", ContentType: "text/plain",
 				Text: "Discharged home. Follow up in clinic.", Author: "Dr A Fictional"}}},
-		{"DocumentReference/d2", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2024-05-01T00:00:00Z"), Title: "Diabetes clinic letter",
+		{"DocumentReference/d2", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2024-05-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Diabetes clinic letter",
 			Document: &connectors.Document{Type: "Clinic letter", ContentType: "application/pdf", Data: []byte("%PDF-1.4 fake")}}},
-		{"DocumentReference/d3", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2024-06-01T00:00:00Z"), Title: "Clinic letter",
+		{"DocumentReference/d3", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2024-06-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Clinic letter",
 			Document: &connectors.Document{Type: "Clinic letter", ContentType: "application/pdf", URL: "https://fhir.example/R4/Binary/d3"}}},
+		{"DocumentReference/d-bad", connectors.Entry{Kind: connectors.KindDocument, Title: "Clinic letter",
+			Document: &connectors.Document{Type: "Clinic letter", ContentType: "text/plain", Unavailable: "content could not be decoded"}}},
 	}
 	if len(tests) != len(wantIDs) {
 		t.Fatalf("test table covers %d of %d entries", len(tests), len(wantIDs))
@@ -177,9 +200,31 @@ func TestFetchRecord(t *testing.T) {
 	}
 }
 
+// onDay is a date without a time, as a detail date.
+func onDay(s string) connectors.When {
+	return connectors.When{Time: utc(s + "T00:00:00Z"), Precision: connectors.PrecisionDay}
+}
+
+// sameOmissions compares omissions in any order.
+func sameOmissions(got, want []connectors.Omission) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	left := slices.Clone(want)
+	for _, g := range got {
+		i := slices.Index(left, g)
+		if i < 0 {
+			return false
+		}
+		left = slices.Delete(left, i, i+1)
+	}
+	return true
+}
+
 func dump(e connectors.Entry) string {
 	s := fmt.Sprintf("%+v", e)
-	for _, d := range []any{e.Result, e.Imaging, e.Medication, e.Encounter, e.Procedure, e.Problem, e.Allergy, e.Document} {
+	for _, d := range []any{e.Result, e.Imaging, e.Medication, e.Encounter, e.Procedure, e.Problem, e.Allergy, e.Document,
+		e.Immunization, e.Alert} {
 		if !reflect.ValueOf(d).IsNil() {
 			s += fmt.Sprintf(" detail=%+v", d)
 		}

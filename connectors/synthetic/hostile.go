@@ -38,10 +38,12 @@ const (
 	// HostileNesting is how many extensions deep NestingODS nests one.
 	HostileNesting = 10000
 	// HostileUnreadable is how many of HostileODS's resources do not fit
-	// R4 (a bad status code, no id, an unparseable date, attachment data
-	// that is not base64, a value of the wrong JSON type, an entry that is
-	// not a resource): a reader must skip and count each.
-	HostileUnreadable = 6
+	// R4 (a bad status code, no id, an unparseable date, a value of the
+	// wrong JSON type, an entry that is not a resource): a reader must skip
+	// and count each. A document whose attachment data is not base64 is
+	// readable but for its content: it is shown, saying its content is
+	// unavailable.
+	HostileUnreadable = 5
 	// HostileNestingOK is how many ordinary entries NestingODS sends beside
 	// the deeply nested one.
 	HostileNestingOK = 2
@@ -307,7 +309,8 @@ func hostileData(org Org) *dataset {
 	}, false)
 
 	// What does not fit R4: each must be skipped and counted
-	// (HostileUnreadable of them).
+	// (HostileUnreadable of them), but for the document, shown without its
+	// content.
 	b.add("Observation", b.id("bad"), map[string]any{
 		"resourceType": "Observation", "id": b.pid + "-bad-status", "status": HostilePayloads[0],
 		"code": b.concept("bad status"), "subject": b.subject(), "effectiveDateTime": when(13), "valueString": "x",
