@@ -13,7 +13,10 @@ import (
 	"github.com/carerecord/carerecord/connectors"
 )
 
-var testSource = connectors.Source{Name: "Test Trust", ODS: "RXX"}
+var (
+	testSource  = connectors.Source{Name: "Test Trust", ODS: "RXX"}
+	testFetched = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // checkAccount checks the mapper's account after finish: every line says
 // one of the things the contract allows; every omission has its line and
@@ -121,7 +124,7 @@ func (r mapped) entry(t testing.TB, id string) connectors.Entry {
 // the patient p (nil: not known), and checks the account.
 func mapResources(t testing.TB, p *connectors.Patient, resources ...string) mapped {
 	t.Helper()
-	m := newMapper(testSource, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	m := newMapper(testSource, testFetched)
 	m.patient = p
 	for _, r := range resources {
 		typ, _ := identify(json.RawMessage(r))
