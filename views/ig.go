@@ -102,3 +102,12 @@ func exportURL(format string, q interface{ Encode() string }) string {
 }
 
 func joinStrings(ss []string) string { return strings.Join(ss, ", ") }
+
+// alertPatient follows an alert's user name on the alerts list:
+// ", NHS No. 999 000 0018", or nothing when the alert names no patient.
+func alertPatient(nhs string) string {
+	if nhs == "" {
+		return ""
+	}
+	return ", NHS No. " + NHSNumber(nhs)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,9 +79,13 @@ func TestAlertEscalation(t *testing.T) {
 	ig := e.browser()
 	ig.signIn("/saml/login", "igofficer")
 	list := ig.get("/ig/alerts")
-	link := attr(find(find(list.doc, "li", "data-kind", store.AlertBreakGlass), "a", "", ""), "href")
+	item := find(list.doc, "li", "data-kind", store.AlertBreakGlass)
+	link := attr(find(item, "a", "", ""), "href")
 	if link == "" {
 		t.Fatal("no break-glass alert listed")
+	}
+	if got := text(item); strings.Contains(got, " ,") || !strings.Contains(got, ", NHS No. ") {
+		t.Errorf("the alert's line reads %q: want the name, a comma and the NHS number with no stray space", got)
 	}
 	page := ig.get(link)
 	f := page.form(t, "form[action='"+link+"/review']")
@@ -89,8 +94,15 @@ func TestAlertEscalation(t *testing.T) {
 		t.Fatalf("no outcome chosen: %d", r.status)
 	}
 	f.Set("outcome", store.AlertEscalated)
-	if r := ig.post(link+"/review", f); r.status != http.StatusSeeOther {
+	r := ig.post(link+"/review", f)
+	if r.status != http.StatusSeeOther {
 		t.Fatalf("escalate: %d", r.status)
+	}
+	if got := text(find(ig.follow(r).doc, "", "data-testid", "alert-confirmation")); !strings.Contains(got, "escalated for investigation") {
+		t.Errorf("after escalating, the alerts page confirms %q", got)
+	}
+	if b := text(find(find(page.doc, "form", "action", link+"/review"), "button", "type", "submit")); b != "Record the outcome" {
+		t.Errorf("the review button says %q, which is wrong for an escalation", b)
 	}
 	if esc := ig.get("/ig/alerts?status=escalated"); find(esc.doc, "li", "data-kind", store.AlertBreakGlass) == nil {
 		t.Fatal("the escalated alert is not in the escalated list")

@@ -199,8 +199,14 @@ func TestIGPages(t *testing.T) {
 		}
 		f.Set("note", "Patient seen in clinic; emergency confirmed with the ward.")
 		f.Set("outcome", "reviewed")
-		if r := ig.post(link+"/review", f); r.status != http.StatusSeeOther {
+		r := ig.post(link+"/review", f)
+		if r.status != http.StatusSeeOther {
 			t.Fatalf("review: %d", r.status)
+		}
+		// The list it lands on confirms what was recorded.
+		done := ig.follow(r)
+		if got := text(find(done.doc, "", "data-testid", "alert-confirmation")); !strings.Contains(got, "closed with no concern") {
+			t.Errorf("after the review the alerts page confirms %q", got)
 		}
 		if len(events(t, e, store.AuditFilter{Actions: []store.Action{store.ActAlertReview}})) != 1 {
 			t.Fatal("the review was not audited")

@@ -222,14 +222,23 @@ func (s *Server) showAlerts(c echo.Context) error {
 	if status != store.AlertReviewed && status != store.AlertEscalated {
 		status = store.AlertOpen
 	}
-	alerts, err := s.db.Alerts(c.Request().Context(), status, 200)
+	ctx := c.Request().Context()
+	alerts, err := s.db.Alerts(ctx, status, 200)
 	if err != nil {
 		return err
+	}
+	// After a review the list confirms what was recorded, read back from
+	// the store so that the words are true whatever the address says.
+	var done *store.Alert
+	if id, err := strconv.ParseInt(c.QueryParam("reviewed"), 10, 64); err == nil {
+		if a, err := s.db.Alert(ctx, id); err == nil && a.Status != store.AlertOpen {
+			done = &a
+		}
 	}
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, Detail: "alerts: " + status}); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.Alerts(s.page(c, "Alerts"), status, alerts))
+	return render(c, http.StatusOK, views.Alerts(s.page(c, "Alerts"), status, alerts, done))
 }
 
 // alertParam reads the alert id in the path and loads the alert.
@@ -286,7 +295,7 @@ func (s *Server) reviewAlert(c echo.Context) error {
 		}
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/ig/alerts")
+	return c.Redirect(http.StatusSeeOther, "/ig/alerts?reviewed="+strconv.FormatInt(a.ID, 10))
 }
 
 // findPatientAccess turns the IG home's NHS number box into its page.

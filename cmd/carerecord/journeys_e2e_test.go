@@ -249,13 +249,16 @@ func (e *e2e) privacyOfficerReviewsAlert(t *testing.T) {
 	alertURL := run1(tb, chromedp.Location())
 
 	// A review needs an outcome and a finding.
-	tb.followClick(`//button[normalize-space()="Close the alert"]`)
+	tb.followClick(`//button[normalize-space()="Record the outcome"]`)
 	tb.wait(`.nhsuk-error-summary`)
 	tb.checkPage("alert review with errors", h1, http.StatusBadRequest, "")
 	tb.click(`label[for="outcome-reviewed"]`)
 	tb.do(chromedp.SendKeys(chromedp.CSS(`#note`), "Confirmed with the emergency department: the patient was being treated"))
-	tb.followClick(`//button[normalize-space()="Close the alert"]`)
+	tb.followClick(`//button[normalize-space()="Record the outcome"]`)
 	tb.waitH1("Alerts to review")
+	if got := tb.text(`[data-testid="alert-confirmation"]`); !strings.Contains(got, "closed with no concern") {
+		t.Errorf("after the review the alerts page confirms %q", got)
+	}
 	tb.navigate(alertURL, http.StatusOK)
 	tb.waitH1(h1)
 	if got := tb.text(`.nhsuk-summary-list`); !strings.Contains(got, "Confirmed with the emergency department") {
