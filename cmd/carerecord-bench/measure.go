@@ -23,7 +23,8 @@ import (
 	"github.com/carerecord/carerecord/web/devidp"
 )
 
-// longHistory is the demo patient with over 5,000 entries.
+// longHistory is the demo patient with the longest history (about 3,000
+// entries, nearly all at one source).
 const longHistory = "9990000042"
 
 // targetLatencies are what the eight sources take to answer a record

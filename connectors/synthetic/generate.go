@@ -14,10 +14,13 @@ import (
 	"github.com/carerecord/carerecord/connectors"
 )
 
-// res is one generated resource, already encoded.
+// res is one generated resource, already encoded, with its clinical date
+// (for _sort) and the keys of the resources a search may _include with it.
 type res struct {
-	id  string
-	raw json.RawMessage
+	id       string
+	raw      json.RawMessage
+	date     string
+	includes []string
 }
 
 // patientData is everything one organisation holds for one patient.
@@ -33,18 +36,21 @@ type dataset struct {
 	org      Org
 	patients []*patientData
 	byID     map[string]*patientData
+	// shared are the resources read by id rather than searched by
+	// patient (Medication, Binary), by "Type/id".
+	shared map[string]json.RawMessage
 }
 
 // generate builds the organisation's data. The same Org gives the same
 // bytes on every call: each patient's data comes from a generator seeded by
 // the organisation and the NHS number alone.
 func generate(org Org) *dataset {
-	ds := &dataset{org: org, byID: map[string]*patientData{}}
+	ds := &dataset{org: org, byID: map[string]*patientData{}, shared: map[string]json.RawMessage{}}
 	for i, p := range population() {
 		if !p.holds(org.ODS) {
 			continue
 		}
-		b := &builder{org: org, p: p, r: newRand(org.ODS, p.nhs), out: map[string][]res{},
+		b := &builder{org: org, p: p, r: newRand(org.ODS, p.nhs), out: map[string][]res{}, shared: ds.shared,
 			pid: fmt.Sprintf("%s-%04d", strings.ToLower(org.ODS), i+1), style: labStyles[org.ODS]}
 		b.until = DataDate
 		if !p.death.IsZero() {
@@ -63,14 +69,16 @@ func generate(org Org) *dataset {
 }
 
 type builder struct {
-	org   Org
-	p     *person
-	pid   string
-	r     *rand.Rand
-	n     int
-	out   map[string][]res
-	style map[string]func(labTest) labTest
-	until time.Time
+	org Org
+	p   *person
+	pid string
+	r   *rand.Rand
+	n   int
+	out map[string][]res
+	// shared is the organisation's store of resources read by id.
+	shared map[string]json.RawMessage
+	style  map[string]func(labTest) labTest
+	until  time.Time
 	// current medicines recorded so far, for letters.
 	current []string
 }
@@ -85,7 +93,67 @@ func (b *builder) add(typ, id string, v any) {
 	if err != nil {
 		panic(fmt.Sprintf("synthetic: encode %s: %v", typ, err)) // the structs always encode
 	}
-	b.out[typ] = append(b.out[typ], res{id: id, raw: raw})
+	r := res{id: id, raw: raw, date: dateOf(v)}
+	if mr, ok := v.(medicationRequestRes); ok && mr.MedicationReference != nil && strings.HasPrefix(mr.MedicationReference.Reference, "Medication/") {
+		r.includes = []string{mr.MedicationReference.Reference}
+	}
+	b.out[typ] = append(b.out[typ], r)
+}
+
+// addShared stores a resource that is read by id (a Medication, a Binary).
+func (b *builder) addShared(typ, id string, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("synthetic: encode %s: %v", typ, err)) // the structs always encode
+	}
+	b.shared[typ+"/"+id] = raw
+}
+
+// dateOf is the clinical date a search sorts a resource by: the one the
+// FHIR search parameter date (authoredon, onset-date, ...) reads.
+func dateOf(v any) string {
+	switch r := v.(type) {
+	case observationRes:
+		return r.EffectiveDateTime
+	case diagnosticReportRes:
+		return r.EffectiveDateTime
+	case imagingStudyRes:
+		return r.Started
+	case medicationRequestRes:
+		return r.AuthoredOn
+	case medicationStatementRes:
+		if r.EffectivePeriod != nil {
+			return r.EffectivePeriod.Start
+		}
+	case encounterRes:
+		if r.Period != nil {
+			return r.Period.Start
+		}
+	case procedureRes:
+		return r.PerformedDateTime
+	case conditionRes:
+		return firstNonEmpty(r.OnsetDateTime, r.RecordedDate)
+	case allergyRes:
+		return r.RecordedDate
+	case documentReferenceRes:
+		return r.Date
+	case immunizationRes:
+		return r.OccurrenceDateTime
+	case flagRes:
+		if r.Period != nil {
+			return r.Period.Start
+		}
+	}
+	return ""
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func (b *builder) subject() reference { return reference{Reference: "Patient/" + b.pid} }
@@ -313,11 +381,19 @@ func (b *builder) prescribe(key string, start, end time.Time) {
 		vp.End = ds(end)
 	}
 	mr.DispenseRequest = &dispenseRequest{ValidityPeriod: vp}
-	if b.n%2 == 0 {
+	// Sources name the medicine in each of the three ways FHIR allows:
+	// a code, a contained Medication, or a reference to a Medication
+	// resource of their own (read by id, or sent by _include).
+	switch b.n % 3 {
+	case 0:
 		mr.Contained = []medicationRes{{ResourceType: "Medication", ID: "med1", Code: code}}
 		mr.MedicationReference = &reference{Reference: "#med1"}
-	} else {
+	case 1:
 		mr.MedicationCodeableConcept = &code
+	default:
+		medID := "med-" + m.dmd
+		b.addShared("Medication", medID, medicationRes{ResourceType: "Medication", ID: medID, Code: code})
+		mr.MedicationReference = &reference{Reference: "Medication/" + medID}
 	}
 	b.add("MedicationRequest", id, mr)
 }
@@ -552,10 +628,11 @@ func (b *builder) practice() {
 		for y := DataDate.Year() - 4; y <= DataDate.Year(); y++ {
 			t := b.at(time.Date(y, time.October, 1+b.r.IntN(28), 0, 0, 0, 0, time.UTC))
 			if t.Before(b.until) && t.After(p.birth.Time()) {
-				b.procedure("flu", t)
+				b.immunization("flu", t, 0, 0)
 			}
 		}
 	}
+	b.practiceExtras()
 }
 
 // managedHere reports whether this Trust manages the problem: pinned
@@ -635,6 +712,7 @@ func (b *builder) trust() {
 	if managed || p.level > 0 || b.r.IntN(2) == 0 {
 		b.allergies(b.at(DataDate.AddDate(-5, 0, b.r.IntN(300))))
 	}
+	b.trustExtras()
 }
 
 func (b *builder) clinics(o onset, pb problem, from, to time.Time) {
@@ -736,11 +814,11 @@ func (b *builder) admission(o onset, pb problem) {
 	b.letter("discharge", end, site, fmt.Sprintf("Admitted with %s.\n\n%s", strings.ToLower(pb.display), outcome))
 }
 
-// dialysis generates twenty years of thrice-weekly haemodialysis with
-// monthly bloods: the long-history record.
+// dialysis generates ten years of thrice-weekly haemodialysis with monthly
+// bloods: the long-history record, about 3,000 resources at one source.
 func (b *builder) dialysis() {
 	site := "Guy's Hospital"
-	start := day(2005, time.October, 3)
+	start := dialysisStart
 	month := -1
 	for t := start; t.Before(b.until); t = t.AddDate(0, 0, 1) {
 		switch t.Weekday() {
@@ -776,7 +854,7 @@ func min64(a, b time.Time) time.Time {
 // sortedTypes lists the resource types a dataset serves.
 var sortedTypes = func() []string {
 	t := []string{"Observation", "DiagnosticReport", "ImagingStudy", "MedicationRequest", "MedicationStatement",
-		"Encounter", "Procedure", "Condition", "AllergyIntolerance", "DocumentReference"}
+		"Encounter", "Procedure", "Condition", "AllergyIntolerance", "DocumentReference", "Immunization", "Flag"}
 	slices.Sort(t)
 	return t
 }()

@@ -308,6 +308,19 @@ func hostileData(org Org) *dataset {
 		"content":     []any{map[string]any{"attachment": map[string]any{"contentType": "application/pdf", "url": HostileScriptURL, "title": b.text("pdf")}}},
 	}, false)
 
+	b.add("Immunization", b.id("imm"), map[string]any{
+		"resourceType": "Immunization", "id": b.pid + "-imm", "status": "completed",
+		"vaccineCode": b.concept("vaccine"), "patient": b.subject(), "occurrenceDateTime": when(16),
+		"lotNumber": b.text("lot"), "site": b.concept("vaccination site"), "route": b.concept("vaccination route"),
+		"performer": []any{map[string]any{"actor": map[string]any{"display": b.text("vaccinator"), "reference": HostileScriptURL}}},
+		"note":      []any{map[string]any{"text": b.text("vaccination note")}},
+	}, false)
+	b.add("Flag", b.id("flag"), map[string]any{
+		"resourceType": "Flag", "id": b.pid + "-flag", "status": "active",
+		"category": []any{b.concept("alert category")}, "code": b.concept("alert"), "subject": b.subject(),
+		"period": map[string]any{"start": when(17)}, "author": map[string]any{"display": b.text("alert author"), "reference": HostileScriptURL},
+	}, true)
+
 	// What does not fit R4: each must be skipped and counted
 	// (HostileUnreadable of them), but for the document, shown without its
 	// content.

@@ -82,9 +82,11 @@ func OrgByODS(ods string) (Org, bool) {
 // The fixed demo patients' NHS numbers (valid under Modulus 11, in the 999
 // test range).
 const (
-	// RichNHSNumber has entries of every kind at five sources, abnormal
-	// results, and HbA1c and creatinine repeated over years at King's and
-	// Guy's and St Thomas', whose units and ranges differ slightly.
+	// RichNHSNumber has entries of most kinds at four sources or more,
+	// abnormal results, and HbA1c and creatinine repeated over years at
+	// King's and Guy's and St Thomas', whose units and ranges differ
+	// slightly; vaccinations, a safeguarding alert and a reasonable
+	// adjustment; and the less common shapes of FHIR (extras.go).
 	RichNHSNumber = "9990000018"
 	// OrdinaryNHSNumber is an ordinary patient (used for an upheld
 	// objection in the demo).
@@ -92,8 +94,8 @@ const (
 	// RestrictedNHSNumber is a restricted (sensitive) record: FHIR
 	// meta.security R, no address, phone or GP.
 	RestrictedNHSNumber = "9990000034"
-	// LongHistoryNHSNumber has more than 5,000 entries at Guy's and St
-	// Thomas' (twenty years of haemodialysis).
+	// LongHistoryNHSNumber has about 3,000 resources (2,700 entries) at
+	// Guy's and St Thomas' (ten years of haemodialysis).
 	LongHistoryNHSNumber = "9990000042"
 	// DeceasedNHSNumber has died (Patient.deceasedDateTime).
 	DeceasedNHSNumber = "9990000050"

@@ -235,7 +235,7 @@ func fixedPeople() []*person {
 		orgs: []string{BromleyGPODS, GSTTODS, KingsODS}, allergy: &allergens[2], level: 1, longDialysis: true,
 		problems: []onset{
 			{key: "htn", start: day(1990, time.January, 15)},
-			{key: "eskd", start: day(2005, time.October, 3), at: GSTTODS},
+			{key: "eskd", start: dialysisStart, at: GSTTODS},
 			{key: "af", start: day(2016, time.May, 5)},
 		},
 		overrides: map[string]func(time.Time) float64{
@@ -258,6 +258,9 @@ func fixedPeople() []*person {
 	}
 	return []*person{rich, ordinary, restricted, long, deceased}
 }
+
+// dialysisStart is when the long-history patient's haemodialysis began.
+var dialysisStart = day(2016, time.November, 7)
 
 func yearsSince(t, from time.Time) float64 { return t.Sub(from).Hours() / (24 * 365.25) }
 

@@ -48,7 +48,11 @@ const (
 
 // Server is one synthetic organisation's FHIR R4 endpoint. It serves
 // searches under /fhir: Patient by identifier and demographics, and each
-// clinical resource type by patient, paging with opaque tokens.
+// clinical resource type by patient (comma-separated alternatives), with
+// Bundle.total, paging with opaque tokens, _sort by the clinical date ("-"
+// for newest first) and _include of the Medications prescriptions name;
+// and reads of Medication/{id} and Binary/{id} (a Binary as its own
+// content unless FHIR JSON is asked for).
 type Server struct {
 	org  Org
 	data *dataset
@@ -123,6 +127,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status, body := s.route(r)
 	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	if ct := s.binaryType(r); ct != "" && status == http.StatusOK {
+		w.Header().Set("Content-Type", ct)
+	}
 	if f.DripInterval > 0 {
 		w.WriteHeader(status)
 		drip(r.Context(), w, body, f.DripInterval, f.DripBytes)
@@ -175,7 +182,7 @@ func outcome(code, diagnostics string) []byte {
 // route answers a request with a status and a FHIR JSON body.
 func (s *Server) route(r *http.Request) (int, []byte) {
 	if r.Method != http.MethodGet {
-		return http.StatusMethodNotAllowed, outcome("not-supported", "Only GET (search) is supported")
+		return http.StatusMethodNotAllowed, outcome("not-supported", "Only GET (search and read) is supported")
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/fhir/")
 	if !ok {
@@ -196,10 +203,41 @@ func (s *Server) route(r *http.Request) (int, []byte) {
 		}
 		return s.search(r, tok.Type, vals, tok.Offset)
 	}
-	if strings.Contains(rest, "/") {
-		return http.StatusNotFound, outcome("not-supported", "Only search is supported")
+	if typ, id, ok := strings.Cut(rest, "/"); ok {
+		return s.read(r, typ, id)
 	}
 	return s.search(r, rest, q, 0)
+}
+
+// read answers GET [type]/[id] for the resources held by id (Medication,
+// Binary). A Binary is sent as its own content unless FHIR JSON is asked
+// for, as the FHIR REST API says.
+func (s *Server) read(r *http.Request, typ, id string) (int, []byte) {
+	raw, ok := s.data.shared[typ+"/"+id]
+	if !ok {
+		return http.StatusNotFound, outcome("not-found", "Resource "+typ+"/"+id+" is not known")
+	}
+	if typ == "Binary" && !strings.Contains(r.Header.Get("Accept"), "fhir+json") {
+		var b binaryRes
+		if err := json.Unmarshal(raw, &b); err == nil {
+			return http.StatusOK, append([]byte(nil), b.Data...)
+		}
+	}
+	return http.StatusOK, raw
+}
+
+// binaryType is the content type of a Binary answered as its content.
+func (s *Server) binaryType(r *http.Request) string {
+	rest := strings.TrimPrefix(r.URL.Path, "/fhir/")
+	typ, id, ok := strings.Cut(rest, "/")
+	if !ok || typ != "Binary" || strings.Contains(r.Header.Get("Accept"), "fhir+json") {
+		return ""
+	}
+	var b binaryRes
+	if json.Unmarshal(s.data.shared["Binary/"+id], &b) != nil {
+		return ""
+	}
+	return b.ContentType
 }
 
 type pageToken struct {
@@ -253,10 +291,27 @@ func (s *Server) search(r *http.Request, typ string, q url.Values, offset int) (
 		if ref == "" {
 			return http.StatusBadRequest, outcome("invalid", "Search by patient is required")
 		}
-		if pd, ok := s.data.byID[strings.TrimPrefix(ref, "Patient/")]; ok {
-			matches = pd.byType[typ]
+		// Alternatives are separated by commas (one patient's several
+		// records, say).
+		for ref := range strings.SplitSeq(ref, ",") {
+			if pd, ok := s.data.byID[strings.TrimPrefix(ref, "Patient/")]; ok {
+				matches = append(matches, pd.byType[typ]...)
+			}
+		}
+		if sort := q.Get("_sort"); sort != "" {
+			// Every type is sorted by its clinical date, whichever date
+			// parameter is named; "-" is newest first.
+			matches = slices.Clone(matches)
+			desc := strings.HasPrefix(sort, "-")
+			slices.SortStableFunc(matches, func(a, b res) int {
+				if desc {
+					return strings.Compare(b.date, a.date)
+				}
+				return strings.Compare(a.date, b.date)
+			})
 		}
 	}
+	include := slices.Contains(strings.Split(q.Get("_include"), ","), typ+":medication")
 
 	base := "http://" + r.Host + "/fhir"
 	var b bytes.Buffer
@@ -272,6 +327,7 @@ func (s *Server) search(r *http.Request, typ string, q url.Values, offset int) (
 		writeLink(&b, "next", base+"/_page?token="+encodeToken(pageToken{typ, q.Encode(), end}))
 	}
 	b.WriteString(`],"entry":[`)
+	included := map[string]bool{}
 	for i := offset; i < end; i++ {
 		if i > offset {
 			b.WriteByte(',')
@@ -279,6 +335,17 @@ func (s *Server) search(r *http.Request, typ string, q url.Values, offset int) (
 		fmt.Fprintf(&b, `{"fullUrl":%q,"resource":`, base+"/"+typ+"/"+matches[i].id)
 		b.Write(matches[i].raw)
 		b.WriteString(`,"search":{"mode":"match"}}`)
+	}
+	// _include: the Medications the page's prescriptions name, once each.
+	for i := offset; include && i < end; i++ {
+		for _, key := range matches[i].includes {
+			if raw, ok := s.data.shared[key]; ok && !included[key] {
+				included[key] = true
+				fmt.Fprintf(&b, `,{"fullUrl":%q,"resource":`, base+"/"+key)
+				b.Write(raw)
+				b.WriteString(`,"search":{"mode":"include"}}`)
+			}
+		}
 	}
 	b.WriteString("]}")
 	return http.StatusOK, b.Bytes()
@@ -352,15 +419,25 @@ func (s *Server) capabilities() []byte {
 		Name string `json:"name"`
 		Type string `json:"type"`
 	}
+	type interaction struct {
+		Code string `json:"code"`
+	}
 	type resource struct {
-		Type        string  `json:"type"`
-		SearchParam []param `json:"searchParam"`
+		Type          string        `json:"type"`
+		Interaction   []interaction `json:"interaction,omitempty"`
+		SearchInclude []string      `json:"searchInclude,omitempty"`
+		SearchParam   []param       `json:"searchParam,omitempty"`
 	}
 	rs := []resource{{Type: "Patient", SearchParam: []param{{"identifier", "token"}, {"family", "string"}, {"given", "string"},
 		{"birthdate", "date"}, {"gender", "token"}, {"address-postalcode", "string"}}}}
 	for _, t := range sortedTypes {
-		rs = append(rs, resource{Type: t, SearchParam: []param{{"patient", "reference"}}})
+		r := resource{Type: t, SearchParam: []param{{"patient", "reference"}, {"subject", "reference"}}}
+		if t == "MedicationRequest" || t == "MedicationStatement" {
+			r.SearchInclude = []string{t + ":medication"}
+		}
+		rs = append(rs, r)
 	}
+	rs = append(rs, resource{Type: "Medication", Interaction: []interaction{{"read"}}}, resource{Type: "Binary", Interaction: []interaction{{"read"}}})
 	b, _ := json.Marshal(struct {
 		ResourceType string   `json:"resourceType"`
 		Status       string   `json:"status"`

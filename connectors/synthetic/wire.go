@@ -98,23 +98,19 @@ type patientRes struct {
 	GeneralPractitioner []reference    `json:"generalPractitioner,omitempty"`
 }
 
-type observationRes struct {
-	ResourceType      string      `json:"resourceType"`
-	ID                string      `json:"id"`
-	Status            string      `json:"status"`
-	Category          []concept   `json:"category,omitempty"`
-	Code              concept     `json:"code"`
-	Subject           reference   `json:"subject"`
-	EffectiveDateTime string      `json:"effectiveDateTime,omitempty"`
-	Issued            string      `json:"issued,omitempty"`
-	Performer         []reference `json:"performer,omitempty"`
-	ValueQuantity     *quantity   `json:"valueQuantity,omitempty"`
-	ValueString       string      `json:"valueString,omitempty"`
-	Interpretation    []concept   `json:"interpretation,omitempty"`
-	ReferenceRange    []refRange  `json:"referenceRange,omitempty"`
+type component struct {
+	Code             concept    `json:"code"`
+	ValueQuantity    *quantity  `json:"valueQuantity,omitempty"`
+	DataAbsentReason *concept   `json:"dataAbsentReason,omitempty"`
+	Interpretation   []concept  `json:"interpretation,omitempty"`
+	ReferenceRange   []refRange `json:"referenceRange,omitempty"`
 }
 
-type diagnosticReportRes struct {
+type annotation struct {
+	Text string `json:"text"`
+}
+
+type observationRes struct {
 	ResourceType      string       `json:"resourceType"`
 	ID                string       `json:"id"`
 	Status            string       `json:"status"`
@@ -124,10 +120,30 @@ type diagnosticReportRes struct {
 	EffectiveDateTime string       `json:"effectiveDateTime,omitempty"`
 	Issued            string       `json:"issued,omitempty"`
 	Performer         []reference  `json:"performer,omitempty"`
-	Result            []reference  `json:"result,omitempty"`
-	ImagingStudy      []reference  `json:"imagingStudy,omitempty"`
-	Conclusion        string       `json:"conclusion,omitempty"`
-	PresentedForm     []attachment `json:"presentedForm,omitempty"`
+	ValueQuantity     *quantity    `json:"valueQuantity,omitempty"`
+	ValueString       string       `json:"valueString,omitempty"`
+	DataAbsentReason  *concept     `json:"dataAbsentReason,omitempty"`
+	Interpretation    []concept    `json:"interpretation,omitempty"`
+	Note              []annotation `json:"note,omitempty"`
+	ReferenceRange    []refRange   `json:"referenceRange,omitempty"`
+	Component         []component  `json:"component,omitempty"`
+}
+
+type diagnosticReportRes struct {
+	ResourceType      string           `json:"resourceType"`
+	ID                string           `json:"id"`
+	Contained         []observationRes `json:"contained,omitempty"`
+	Status            string           `json:"status"`
+	Category          []concept        `json:"category,omitempty"`
+	Code              concept          `json:"code"`
+	Subject           reference        `json:"subject"`
+	EffectiveDateTime string           `json:"effectiveDateTime,omitempty"`
+	Issued            string           `json:"issued,omitempty"`
+	Performer         []reference      `json:"performer,omitempty"`
+	Result            []reference      `json:"result,omitempty"`
+	ImagingStudy      []reference      `json:"imagingStudy,omitempty"`
+	Conclusion        string           `json:"conclusion,omitempty"`
+	PresentedForm     []attachment     `json:"presentedForm,omitempty"`
 }
 
 type imagingSeries struct {
@@ -281,6 +297,50 @@ type documentReferenceRes struct {
 	Custodian    *reference   `json:"custodian,omitempty"`
 	Description  string       `json:"description,omitempty"`
 	Content      []docContent `json:"content"`
+}
+
+type immunizationRes struct {
+	ResourceType       string      `json:"resourceType"`
+	ID                 string      `json:"id"`
+	Status             string      `json:"status"`
+	VaccineCode        concept     `json:"vaccineCode"`
+	Patient            reference   `json:"patient"`
+	OccurrenceDateTime string      `json:"occurrenceDateTime"`
+	PrimarySource      bool        `json:"primarySource"`
+	Location           *reference  `json:"location,omitempty"`
+	LotNumber          string      `json:"lotNumber,omitempty"`
+	Site               *concept    `json:"site,omitempty"`
+	Route              *concept    `json:"route,omitempty"`
+	DoseQuantity       *quantity   `json:"doseQuantity,omitempty"`
+	Performer          []performer `json:"performer,omitempty"`
+	ProtocolApplied    []protocol  `json:"protocolApplied,omitempty"`
+}
+
+type performer struct {
+	Actor reference `json:"actor"`
+}
+
+type protocol struct {
+	DoseNumberPositiveInt  int `json:"doseNumberPositiveInt"`
+	SeriesDosesPositiveInt int `json:"seriesDosesPositiveInt,omitempty"`
+}
+
+type flagRes struct {
+	ResourceType string     `json:"resourceType"`
+	ID           string     `json:"id"`
+	Status       string     `json:"status"`
+	Category     []concept  `json:"category,omitempty"`
+	Code         concept    `json:"code"`
+	Subject      reference  `json:"subject"`
+	Period       *period    `json:"period,omitempty"`
+	Author       *reference `json:"author,omitempty"`
+}
+
+type binaryRes struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	ContentType  string `json:"contentType"`
+	Data         []byte `json:"data"`
 }
 
 type issue struct {
