@@ -94,23 +94,28 @@ func New(opts Options) *Server {
 // URL) are rewritten to "Type/id", as a server does when it stores a
 // transaction. A resource with the key of one already loaded replaces it.
 func (s *Server) Load(raw []byte) error {
-	var head struct {
+	var rt struct {
 		ResourceType string `json:"resourceType"`
-		ID           string `json:"id"`
-		Type         string `json:"type"`
-		Entry        []struct {
+	}
+	if err := json.Unmarshal(raw, &rt); err != nil {
+		return fmt.Errorf("fhirtest: %w", err)
+	}
+	if rt.ResourceType == "" {
+		return errors.New("fhirtest: not a FHIR resource (no resourceType)")
+	}
+	if rt.ResourceType != "Bundle" {
+		return s.Put(raw)
+	}
+	var head struct {
+		ID    string `json:"id"`
+		Type  string `json:"type"`
+		Entry []struct {
 			FullURL  string          `json:"fullUrl"`
 			Resource json.RawMessage `json:"resource"`
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return fmt.Errorf("fhirtest: %w", err)
-	}
-	if head.ResourceType == "" {
-		return errors.New("fhirtest: not a FHIR resource (no resourceType)")
-	}
-	if head.ResourceType != "Bundle" {
-		return s.Put(raw)
 	}
 	switch head.Type {
 	case "collection", "document", "transaction", "batch", "searchset":

@@ -114,7 +114,9 @@ func TestLoadBundleResolvesFullURLReferences(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
-	_, base := newServer(t, fhirtest.Options{}, transaction)
+	// A resource whose type element is not a string, loaded on its own.
+	doc := `{"resourceType":"DocumentReference","id":"d1","status":"current","type":{"text":"Letter"},"subject":{"reference":"Patient/elsewhere"}}`
+	_, base := newServer(t, fhirtest.Options{}, transaction, doc)
 	_, pp := search(t, base+"/Patient?identifier="+url.QueryEscape("https://fhir.nhs.uk/Id/nhs-number|9990000018"))
 	if len(pp.Entry) != 1 {
 		t.Fatalf("identifier search found %d patients", len(pp.Entry))

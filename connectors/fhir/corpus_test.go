@@ -1,0 +1,379 @@
+package fhir
+
+// The corpus test: HL7's published FHIR R4 examples and the International
+// Patient Summary examples (testdata/corpus, CC0), served from a FHIR
+// server on loopback and read through the real client, patient by patient.
+// For every resource of a type the connector reads that the server holds
+// for the patient, the connector must account for it exactly once: shown,
+// part of another entry, hidden by a named rule, or unreadable with a
+// reason. What it does with each is recorded in testdata/corpus-golden.tsv;
+// a change fails the test until the table is rewritten with -update,
+// reviewed and committed.
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/fhir/fhirtest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/corpus-golden.tsv from what the connector does now")
+
+const corpusGolden = "testdata/corpus-golden.tsv"
+
+// corpusSource is what one test server holds: the loose resources of a
+// corpus folder, or one Bundle from it.
+type corpusSource struct {
+	name  string
+	files []string
+}
+
+func corpusSources(t *testing.T) []corpusSource {
+	t.Helper()
+	var out []corpusSource
+	for _, corpus := range []string{"r4", "ips"} {
+		files, err := filepath.Glob(filepath.Join("testdata", "corpus", corpus, "*.json"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("corpus %s: %d files, %v", corpus, len(files), err)
+		}
+		loose := corpusSource{name: corpus}
+		for _, f := range files {
+			if base := filepath.Base(f); strings.HasPrefix(base, "Bundle-") {
+				out = append(out, corpusSource{name: corpus + "/" + strings.TrimSuffix(base, ".json"), files: []string{f}})
+			} else {
+				loose.files = append(loose.files, f)
+			}
+		}
+		out = append(out, loose)
+	}
+	slices.SortFunc(out, func(a, b corpusSource) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// syntheticNHS returns the nth NHS number from 999 100 0000 up with a
+// valid check digit.
+func syntheticNHS(n *int) string {
+	for {
+		first9 := fmt.Sprintf("9991%05d", *n)
+		*n++
+		if d, ok := connectors.NHSNumberCheckDigit(first9); ok {
+			return first9 + string('0'+d)
+		}
+	}
+}
+
+// withNHSNumber returns the Patient with the NHS number added to its
+// identifiers, as the test server's copy.
+func withNHSNumber(t *testing.T, raw json.RawMessage, nhs string) []byte {
+	t.Helper()
+	var p map[string]any
+	d := json.NewDecoder(strings.NewReader(string(raw)))
+	d.UseNumber()
+	if err := d.Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := p["identifier"].([]any)
+	p["identifier"] = append(ids, map[string]any{"system": SystemNHSNumber, "value": nhs})
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// corpusFetch reads a patient's record through the real client and
+// returns it with the mapper's account of every resource it saw. Until the
+// client returns that account (its fetch), the account is empty and the
+// table records what is shown.
+func corpusFetch(ctx context.Context, c *Client, nhs string) (*connectors.Record, map[string]string, error) {
+	rec, err := c.FetchRecord(ctx, nhs)
+	return rec, map[string]string{}, err
+}
+
+func TestCorpus(t *testing.T) {
+	var (
+		lines      []string
+		n          int
+		unbalanced int
+		accounted  int
+	)
+	for _, src := range corpusSources(t) {
+		srv := fhirtest.New(fhirtest.Options{})
+		for _, f := range src.files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Load(raw); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+		}
+		patients := srv.Keys("Patient")
+		nhsOf := map[string]string{}
+		for _, key := range patients {
+			nhsOf[key] = syntheticNHS(&n)
+			if err := srv.Put(withNHSNumber(t, srv.Resource(key), nhsOf[key])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts := httptest.NewServer(srv)
+		c, err := New(connectors.Config{Name: "Corpus " + src.name, ODS: "XC001", Kind: "fhir", BaseURL: ts.URL,
+			Timeout: time.Minute}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pkey := range patients {
+			pid := strings.TrimPrefix(pkey, "Patient/")
+			var held []string
+			for _, key := range srv.ForPatient(pid) {
+				if _, clinical := kindOf[strings.Split(key, "/")[0]]; clinical {
+					held = append(held, key)
+				}
+			}
+			rec, account, err := corpusFetch(t.Context(), c, nhsOf[pkey])
+			if err != nil {
+				// The Patient itself could not be read or found: nothing
+				// of theirs is shown, and the table says so.
+				lines = append(lines, strings.Join([]string{src.name, pkey, pkey, "record not read: " + errorCategory(err)}, "\t"))
+				for _, key := range held {
+					lines = append(lines, strings.Join([]string{src.name, pkey, key, "NOT ACCOUNTED FOR (no record)"}, "\t"))
+					unbalanced++
+				}
+				continue
+			}
+			accounted += len(account)
+			entries := map[string]*connectors.Entry{}
+			for i := range rec.Entries {
+				entries[rec.Entries[i].ID] = &rec.Entries[i]
+			}
+			keys := slices.Sorted(maps.Keys(account))
+			for _, key := range held {
+				if _, ok := account[key]; !ok {
+					keys = append(keys, key)
+				}
+			}
+			for _, key := range keys {
+				what, ok := account[key]
+				if !ok || !balanced(what) {
+					if slices.Contains(held, key) || !ok {
+						if what != "" {
+							what = " (" + what + ")"
+						}
+						what = "NOT ACCOUNTED FOR" + what
+						unbalanced++
+					}
+				}
+				if e := entries[key]; e != nil {
+					what += " | " + describe(e)
+				}
+				lines = append(lines, strings.Join([]string{src.name, pkey, key, what}, "\t"))
+			}
+		}
+		c.Close()
+		ts.Close()
+	}
+	slices.Sort(lines)
+	got := "# corpus\tpatient\tresource\twhat the connector does with it\n" + strings.Join(lines, "\n") + "\n"
+
+	t.Run("EveryResourceAccountedFor", func(t *testing.T) {
+		if accounted == 0 {
+			t.Skip("the mapper's account() is not implemented yet")
+		}
+		if unbalanced > 0 {
+			t.Errorf("%d resources not accounted for exactly once: see the NOT ACCOUNTED FOR lines of %s (run with -update to see them)", unbalanced, corpusGolden)
+		}
+	})
+	t.Run("GoldenTable", func(t *testing.T) {
+		if *update {
+			if err := os.WriteFile(corpusGolden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		want, err := os.ReadFile(corpusGolden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("what the connector does with the corpora changed:\n%s\nRun go test ./connectors/fhir -run Corpus -update, review the diff of %s for clinical sense, and commit it.",
+				lineDiff(string(want), got), corpusGolden)
+		}
+	})
+}
+
+// balanced reports whether an account says one of the outcomes the
+// record may give a resource.
+func balanced(what string) bool {
+	for _, p := range []string{"shown as ", "part of ", "hidden: ", "unreadable: ", "used by "} {
+		if strings.HasPrefix(what, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func errorCategory(err error) string {
+	if se, ok := err.(*connectors.SourceError); ok {
+		return string(se.Kind)
+	}
+	if strings.Contains(err.Error(), connectors.ErrNoRecord.Error()) {
+		return "no record"
+	}
+	return "error"
+}
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for _, l := range w {
+		if !slices.Contains(g, l) {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range g {
+		if !slices.Contains(w, l) {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// describe says in one line what a clinician is shown of an entry.
+func describe(e *connectors.Entry) string {
+	parts := []string{string(e.Kind), quote(e.Title), "on " + when(e.When())}
+	add := func(label, v string) {
+		if v != "" {
+			parts = append(parts, label+" "+quote(v))
+		}
+	}
+	switch {
+	case e.Result != nil:
+		r := e.Result
+		parts = append(parts, "value "+value(r.Comparator, r.Value, r.Units, r.Absent, r.Flag))
+		add("status", r.Status)
+		add("range", r.Range.String())
+		if len(r.OtherRanges) > 0 {
+			parts = append(parts, strconv.Itoa(len(r.OtherRanges))+" other ranges")
+		}
+		for _, c := range r.Components {
+			parts = append(parts, "component "+quote(c.Title)+" "+value(c.Comparator, c.Value, c.Units, c.Absent, c.Flag))
+		}
+		add("in", r.GroupTitle)
+		if r.Comment != "" {
+			parts = append(parts, "with comment")
+		}
+	case e.Imaging != nil:
+		add("modality", e.Imaging.Modality)
+		add("status", e.Imaging.Status)
+		add("conclusion", e.Imaging.Conclusion)
+		if e.Imaging.Report != "" {
+			parts = append(parts, "with report")
+		}
+	case e.Medication != nil:
+		m := e.Medication
+		add("drug", cmp.Or(m.Drug, "(none)"))
+		add("dose", m.Dose)
+		add("route", m.Route)
+		add("frequency", m.Frequency)
+		parts = append(parts, "status "+string(m.Status))
+		add("source status", m.SourceStatus)
+		if len(m.Ingredients) > 0 {
+			add("ingredients", strings.Join(m.Ingredients, "; "))
+		}
+	case e.Encounter != nil:
+		add("class", e.Encounter.Class)
+		add("status", e.Encounter.Status)
+	case e.Procedure != nil:
+		add("status", e.Procedure.Status)
+		add("site", e.Procedure.BodySite)
+	case e.Problem != nil:
+		parts = append(parts, "status "+string(e.Problem.Status))
+		if !e.Problem.Onset.IsZero() {
+			parts = append(parts, "onset "+when(e.Problem.Onset))
+		}
+		if !e.Problem.Abatement.IsZero() {
+			parts = append(parts, "abated "+when(e.Problem.Abatement))
+		}
+	case e.Allergy != nil:
+		a := e.Allergy
+		if a.NoKnownAllergies {
+			parts = append(parts, "no known allergies")
+		}
+		add("substance", a.Substance)
+		add("reaction", a.Reaction)
+		add("severity", a.Severity)
+		add("criticality", a.Criticality)
+		add("status", a.Status)
+		add("verification", a.Verification)
+	case e.Document != nil:
+		d := e.Document
+		add("type", d.Type)
+		add("content", d.ContentType)
+		if len(d.Data) > 0 || d.Text != "" {
+			parts = append(parts, "with content")
+		}
+		add("unavailable", d.Unavailable)
+	case e.Immunization != nil:
+		im := e.Immunization
+		add("vaccine", cmp.Or(im.Vaccine, "(none)"))
+		add("status", im.Status)
+		add("not done", im.NotDoneReason)
+		add("dose", im.DoseNumber)
+	case e.Alert != nil:
+		add("category", e.Alert.Category)
+		add("status", e.Alert.Status)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func quote(s string) string {
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+func value(comparator, v, units, absent string, flag connectors.Flag) string {
+	s := strings.TrimSpace(comparator + v + " " + units)
+	if absent != "" {
+		s = strings.TrimSpace(s + " absent: " + absent)
+	}
+	if s == "" {
+		s = "(empty)"
+	}
+	if flag != "" {
+		s += " [" + flag.Label() + "]"
+	}
+	return strconv.Quote(s)
+}
+
+// when writes a date as precisely as it is known, in Europe/London.
+func when(w connectors.When) string {
+	if w.Time.IsZero() {
+		return cmp.Or(w.Text, "no date")
+	}
+	t := w.Time.In(connectors.London)
+	switch w.Precision {
+	case connectors.PrecisionYear:
+		return w.Time.Format("2006")
+	case connectors.PrecisionMonth:
+		return w.Time.Format("Jan-2006")
+	case connectors.PrecisionDay:
+		return w.Time.Format("02-Jan-2006")
+	}
+	return t.Format("02-Jan-2006 15:04")
+}
