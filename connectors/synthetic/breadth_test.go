@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 )
 
@@ -245,4 +246,68 @@ func TestDemoBreadth(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestDemoBreadthThroughTheClient checks what the real client and mapping
+// make of the demo's breadth: what a clinician would be shown.
+func TestDemoBreadthThroughTheClient(t *testing.T) {
+	cls := clients(t, startCluster(t, nil))
+	recs := fetchAll(t, cls, synthetic.RichNHSNumber)
+	var entries []connectors.Entry
+	for _, rec := range recs {
+		entries = append(entries, rec.Entries...)
+	}
+	find := func(pred func(e connectors.Entry) bool) bool { return slices.ContainsFunc(entries, pred) }
+	loinc := func(e connectors.Entry, code string) bool {
+		c, ok := e.Code(connectors.SystemLOINC)
+		return ok && c.Code == code
+	}
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"the blood gas results held only inside their report", find(func(e connectors.Entry) bool {
+			return loinc(e, "2744-1") && e.Result != nil && e.Result.Value == "7.31" && e.Result.Flag == connectors.FlagLow
+		})},
+		{"the blood pressure's missing diastolic", find(func(e connectors.Entry) bool {
+			return loinc(e, "85354-9") && e.Result != nil && slices.ContainsFunc(e.Result.Components, func(c connectors.Component) bool { return c.Absent != "" })
+		})},
+		{"the critically high systolic", find(func(e connectors.Entry) bool {
+			return loinc(e, "85354-9") && e.Result != nil && e.Result.Critical()
+		})},
+		{"the preliminary blood culture", find(func(e connectors.Entry) bool {
+			return loinc(e, "600-7") && e.Result != nil && e.Result.Status == "preliminary"
+		})},
+		{"the amended potassium", find(func(e connectors.Entry) bool {
+			return loinc(e, "2823-3") && e.Result != nil && e.Result.Status == "amended"
+		})},
+		{"the echocardiogram that is only a PDF", find(func(e connectors.Entry) bool {
+			return e.Document != nil && e.Document.ContentType == "application/pdf" && strings.Contains(e.Title, "Echocardiogram")
+		})},
+		{"the discharge summary held as a Binary, fetched", find(func(e connectors.Entry) bool {
+			return e.Document != nil && strings.HasPrefix(string(e.Document.Data), "%PDF-") && strings.Contains(string(e.Document.Data), "Day-case admission")
+		})},
+		{"the wrist fracture dated to the month", find(func(e connectors.Entry) bool {
+			return e.Problem != nil && e.Title == "Fractured left wrist" && e.Problem.Onset.Precision == connectors.PrecisionMonth
+		})},
+		{"vaccinations", find(func(e connectors.Entry) bool { return e.Kind == connectors.KindImmunization })},
+		{"the safeguarding alert", find(func(e connectors.Entry) bool { return e.Alert != nil && strings.HasPrefix(e.Title, "Safeguarding") })},
+		{"the reasonable adjustment", find(func(e connectors.Entry) bool {
+			return e.Alert != nil && strings.HasPrefix(e.Title, "Reasonable adjustment")
+		})},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("the record does not show %s", c.name)
+		}
+	}
+	// Every medicine is named: those named by a reference to a
+	// Medication resource too, with the medicine's dm+d code.
+	for _, e := range entries {
+		if e.Medication != nil {
+			if _, ok := e.Code(connectors.SystemDMD); !ok {
+				t.Errorf("%s %s: medicine %q without its dm+d code", e.Source.ODS, e.ID, e.Medication.Drug)
+			}
+		}
+	}
 }
