@@ -54,10 +54,33 @@ type SourceStatus struct {
 	// Pending is true while a fetch for this source runs in the
 	// background; the page can fill it in later.
 	Pending bool
-	// Skipped and Truncated say that the source's record is incomplete
-	// (see connectors.Record).
-	Skipped   int
-	Truncated bool
+	// The account of what the record shown does not show, from the
+	// source's connectors.Record (live or cached alike): resources hidden
+	// by a named rule, resources that could not be read, kinds the source
+	// could not give in full, and how many Patient resources it holds for
+	// this NHS number. All empty when no record is shown.
+	Hidden         []connectors.Omission
+	Unreadable     []connectors.Omission
+	Gaps           []connectors.Gap
+	PatientRecords int
+}
+
+// Complete reports whether the record shown for this source says
+// everything the source holds of kind k (connectors.Record.Complete). It
+// says nothing of whether a record is shown at all: see State.
+func (s *SourceStatus) Complete(k connectors.Kind) bool {
+	r := connectors.Record{Unreadable: s.Unreadable, Gaps: s.Gaps}
+	return r.Complete(k)
+}
+
+// Incomplete reports whether the record shown lacks anything the source
+// holds: a kind that failed or was cut off, or resources that could not
+// be read.
+func (s *SourceStatus) Incomplete() bool { return len(s.Gaps) > 0 || len(s.Unreadable) > 0 }
+
+// account copies the record's account of itself into s.
+func (s *SourceStatus) account(rec *connectors.Record) {
+	s.Hidden, s.Unreadable, s.Gaps, s.PatientRecords = rec.Hidden, rec.Unreadable, rec.Gaps, rec.PatientRecords
 }
 
 // RecordView is everything a record page shows for one patient.
@@ -375,7 +398,7 @@ func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer,
 	}
 	if f.res.rec != nil {
 		ans.rec = f.res.rec
-		st.Skipped, st.Truncated = f.res.rec.Skipped(), f.res.rec.Truncated()
+		st.account(f.res.rec)
 	}
 }
 
@@ -397,7 +420,7 @@ func (r *Records) showCached(ctx context.Context, st *SourceStatus, ans *answer,
 	}
 	st.State = StateCached
 	ans.rec = cr.Record
-	st.Skipped, st.Truncated = cr.Record.Skipped(), cr.Record.Truncated()
+	st.account(cr.Record)
 	return true
 }
 

@@ -120,6 +120,10 @@ func KindLabel(k connectors.Kind) string {
 		return "Allergy"
 	case connectors.KindDocument:
 		return "Document"
+	case connectors.KindImmunization:
+		return "Vaccination"
+	case connectors.KindAlert:
+		return "Alert"
 	}
 	return string(k)
 }

@@ -124,6 +124,12 @@ type SourceLine struct {
 	// NotAnswering: cached data is shown because the source did not
 	// answer now (or the cache is past its fresh period).
 	NotAnswering bool
+	// Incomplete: the record shown lacks some of what the source holds
+	// (a kind failed or was cut off, or resources could not be read);
+	// Notes says what, and what else the page should know of the record
+	// (duplicate Patient records, items hidden by rule).
+	Incomplete bool
+	Notes      []string
 }
 
 // Item is one timeline entry as shown, with the other sources that
@@ -134,6 +140,10 @@ type Item struct {
 	Freshness      string
 	TrendURL       string // results with a code: the trend page
 	OpenURL        string // documents and imaging: the full text
+	// ReportURL links a report and the document that presents it (a
+	// DiagnosticReport's PDF) both ways; ReportTitle names the other end.
+	ReportURL   string
+	ReportTitle string
 }
 
 // DateGroup is the timeline's entries for one London calendar day.
@@ -149,6 +159,9 @@ type Filter struct {
 	From   string // yyyy-mm-dd
 	To     string
 	Text   string
+	// Report keeps one report's results (its key, "ODS/DiagnosticReport/id"),
+	// reached from the document that presents it.
+	Report string
 }
 
 // Has reports whether kind k is ticked.
@@ -161,15 +174,18 @@ func (f Filter) Has(k connectors.Kind) bool {
 	return false
 }
 
-// Summary is the record's at-a-glance panel.
+// Summary is the record's at-a-glance panel: one box per kind, allergies
+// first.
 type Summary struct {
-	Problems    []Item
-	Medications []Item
-	Allergies   []Item
-	// AllergyState is "recorded", "none known" (a source asserts no known
-	// allergies), "not recorded" (sources answered, none holds an allergy
-	// record) or "unavailable" (a source that might hold them did not answer).
-	AllergyState string
+	Allergies    SummaryBox
+	Problems     SummaryBox
+	Medications  SummaryBox
+	Vaccinations SummaryBox
+}
+
+// Boxes gives the boxes in the order the page shows them.
+func (s Summary) Boxes() []SummaryBox {
+	return []SummaryBox{s.Allergies, s.Problems, s.Medications, s.Vaccinations}
 }
 
 // RecordPage is everything the record page shows.
@@ -179,6 +195,11 @@ type RecordPage struct {
 	Sources  []SourceLine
 	Clinical bool // the user may see clinical data; clerks see demographics only
 	Summary  Summary
+	// Alerts are the record's active alerts (FHIR Flag: safeguarding,
+	// reasonable adjustments...), shown before any other clinical content.
+	Alerts []Item
+	// Account says what the sources hold that the page does not show.
+	Account  Account
 	Filter   Filter
 	Options  []connectors.Source // for the source filter
 	Groups   []DateGroup

@@ -209,4 +209,16 @@ func TestWithheldSourcesSaySo(t *testing.T) {
 			t.Fatalf("withheld source line %q does not say why", text(s))
 		}
 	}
+	// The allergy box says what is true: what the patient's own Trust
+	// holds, and that the others are withheld, not that they did not answer.
+	box := find(p.doc, "div", "data-testid", "summary-allergies")
+	if got := text(find(box, "", "data-testid", "allergies")); got != "No known allergies at King's College Hospital NHS Foundation Trust" {
+		t.Errorf("allergies %q", got)
+	}
+	if got := text(find(box, "p", "data-testid", "allergies-withheld")); got != "Not shown: 7 other organisations' records, because the patient objected to sharing." {
+		t.Errorf("withheld %q", got)
+	}
+	if strings.Contains(text(box), "did not answer") || strings.Contains(text(box), "unavailable") {
+		t.Errorf("the allergy box calls withheld sources unanswered: %q", text(box))
+	}
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -273,14 +272,11 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	now := s.now()
 	u := UserFrom(c.Request().Context())
 	rp := views.RecordPage{NHS: nhs, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
-	everyAnswered := true
 	for _, st := range v.Sources {
 		rp.Sources = append(rp.Sources, sourceLine(st, now))
 		rp.Options = append(rp.Options, st.Source)
-		switch st.State {
-		case store.StateLive, store.StateCached, store.StateNoRecord:
-		default:
-			everyAnswered = false
+		if st.State == store.StateLive || st.State == store.StateCached {
+			rp.Account.AddSource(st.Source, st.Hidden, st.Unreadable, st.Gaps, st.PatientRecords)
 		}
 	}
 	rp.Pending = v.Pending()
@@ -291,7 +287,8 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	rp.Filter = parseFilter(q)
 	rp.LiveURL = "/patients/" + nhs + "/live?" + filterQuery(rp.Filter, 0).Encode()
 	items := s.timelines.items(v)
-	rp.Summary = buildSummary(items, everyAnswered)
+	rp.Summary = buildSummary(nhs, items, v.Sources)
+	rp.Alerts = activeAlerts(items)
 	shown := applyFilter(items, rp.Filter)
 	rp.Total = len(shown)
 	pageNo, _ := strconv.Atoi(q.Get("page"))
@@ -309,8 +306,10 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 		// Only the page shown is decorated: a long history has thousands
 		// of entries and shows fifty. (shown may share items' array.)
 		pageItems := append([]views.Item(nil), shown[start:end]...)
+		reports := linkReports(items)
 		for i := range pageItems {
 			s.decorate(nhs, &pageItems[i], now)
+			reports.decorate(nhs, &pageItems[i])
 		}
 		rp.Groups = groupByDay(pageItems)
 	}
@@ -332,7 +331,7 @@ func (s *Server) decorate(nhs string, it *views.Item, now time.Time) {
 		it.TrendURL = trendURL(nhs, e.Codes[0])
 	}
 	if e.Kind == connectors.KindDocument || e.Kind == connectors.KindImaging {
-		it.OpenURL = "/patients/" + nhs + "/document?" + url.Values{"entry": {e.Key()}}.Encode()
+		it.OpenURL = documentURL(nhs, e.Key())
 	}
 }
 
@@ -344,13 +343,20 @@ func trendURL(nhs string, c connectors.Code) string {
 
 func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 	l := views.SourceLine{Name: st.Source.Name, ODS: st.Source.ODS, State: string(st.State), Detail: st.Error}
+	l.Incomplete = st.Incomplete()
 	switch st.State {
 	case store.StateLive:
 		l.Label = "Up to date"
+		if l.Incomplete {
+			l.Label = "Answered, but incomplete"
+		}
 	case store.StateCached:
 		l.Label = "Last updated " + views.Ago(st.FetchedAt, now)
 		if l.NotAnswering = st.Stale || st.Error != ""; l.NotAnswering {
 			l.Label = "Not answering: showing data last updated " + views.Ago(st.FetchedAt, now)
+		}
+		if l.Incomplete {
+			l.Label += "; incomplete"
 		}
 	case store.StateTimeout:
 		l.Label = "Did not answer in time"
@@ -367,8 +373,17 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 	if st.Pending && st.State != store.StatePending {
 		l.Label += " (still trying)"
 	}
-	if st.Skipped > 0 {
-		l.Detail = strings.TrimSpace(l.Detail + fmt.Sprintf(" %d item(s) could not be read and are not shown.", st.Skipped))
+	for _, g := range st.Gaps {
+		l.Notes = append(l.Notes, views.Sentence(views.GapText(g)))
+	}
+	for _, t := range views.UnreadableCounts(st.Unreadable) {
+		l.Notes = append(l.Notes, views.Sentence(views.UnreadableText(t)))
+	}
+	if d := views.DuplicateText(st.PatientRecords); d != "" {
+		l.Notes = append(l.Notes, "This source "+d+".")
+	}
+	if len(st.Hidden) > 0 {
+		l.Notes = append(l.Notes, "Hidden by rule: "+views.HiddenText(st.Hidden)+".")
 	}
 	return l
 }

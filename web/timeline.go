@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -30,6 +31,11 @@ func sameThing(e *connectors.Entry) factKey {
 	switch {
 	case e.Result != nil:
 		k.a, k.b, k.c = e.Result.Comparator, e.Result.Value, e.Result.Units
+		if k.b == "" {
+			// No value of its own: its components' values (or why
+			// there is none) tell two results apart.
+			k.b = views.ResultValue(e.Result)
+		}
 	case e.Medication != nil:
 		k.a, k.b = e.Medication.Dose, string(e.Medication.Status)
 	case e.Problem != nil:
@@ -38,6 +44,10 @@ func sameThing(e *connectors.Entry) factKey {
 		k.a, k.b = e.Allergy.Substance, e.Allergy.Reaction
 	case e.Document != nil:
 		k.a = e.Document.Type
+	case e.Immunization != nil:
+		k.a, k.b = e.Immunization.Vaccine, e.Immunization.Status
+	case e.Alert != nil:
+		k.a, k.b = e.Alert.Category, e.Alert.Status
 	}
 	return k
 }
@@ -101,6 +111,9 @@ func parseFilter(q url.Values) views.Filter {
 	if len(f.Text) > 100 {
 		f.Text = f.Text[:100]
 	}
+	if r := q.Get("report"); len(r) <= 300 {
+		f.Report = r
+	}
 	return f
 }
 
@@ -122,6 +135,9 @@ func filterQuery(f views.Filter, page int) url.Values {
 	if f.Text != "" {
 		q.Set("q", f.Text)
 	}
+	if f.Report != "" {
+		q.Set("report", f.Report)
+	}
 	if page > 1 {
 		q.Set("page", strconv.Itoa(page))
 	}
@@ -131,7 +147,7 @@ func filterQuery(f views.Filter, page int) url.Values {
 // applyFilter keeps the items the filter asks for. Dates compare as London
 // calendar days, as the clinician typed them.
 func applyFilter(items []views.Item, f views.Filter) []views.Item {
-	if len(f.Kinds) == 0 && f.Source == "" && f.From == "" && f.To == "" && f.Text == "" {
+	if len(f.Kinds) == 0 && f.Source == "" && f.From == "" && f.To == "" && f.Text == "" && f.Report == "" {
 		return items
 	}
 	var from, to time.Time
@@ -161,6 +177,9 @@ func applyFilter(items []views.Item, f views.Filter) []views.Item {
 		if text != "" && !strings.Contains(strings.ToLower(searchText(e)), text) {
 			continue
 		}
+		if f.Report != "" && e.Key() != f.Report && (e.Result == nil || e.Source.ODS+"/"+e.Result.Group != f.Report) {
+			continue
+		}
 		out = append(out, it)
 	}
 	return out
@@ -184,15 +203,21 @@ func searchText(e *connectors.Entry) string {
 		parts = append(parts, e.Encounter.Type, e.Encounter.Location)
 	case e.Allergy != nil:
 		parts = append(parts, e.Allergy.Substance, e.Allergy.Reaction)
+	case e.Immunization != nil:
+		parts = append(parts, e.Immunization.Vaccine, e.Immunization.NotDoneReason)
+	case e.Alert != nil:
+		parts = append(parts, e.Alert.Category)
 	}
 	return strings.Join(parts, " ")
 }
 
-// groupByDay splits items (newest first) into London calendar days.
+// groupByDay splits items (newest first) into London calendar days; an
+// entry with a date but no time falls on that date, and one with a partial
+// date under its month or year ("May-1957", "1957"), never an invented day.
 func groupByDay(items []views.Item) []views.DateGroup {
 	var gs []views.DateGroup
 	for _, it := range items {
-		day := views.Day(it.Entry.Date)
+		day := views.EntryDay(it.Entry)
 		if len(gs) == 0 || gs[len(gs)-1].Day != day {
 			gs = append(gs, views.DateGroup{Day: day})
 		}
@@ -201,13 +226,22 @@ func groupByDay(items []views.Item) []views.DateGroup {
 	return gs
 }
 
-// buildSummary picks active problems, current medicines and allergies,
-// each once however many sources hold it (the others named), and says
-// which of the allergy states applies. everySourceAnswered is false when
-// a source that might hold allergies did not answer.
-func buildSummary(items []views.Item, everySourceAnswered bool) views.Summary {
-	var s views.Summary
-	noneKnown := false
+// vaccinationsListed is how many vaccinations the summary lists, newest
+// first; the rest are a link to the timeline.
+const vaccinationsListed = 5
+
+// buildSummary picks allergies, active problems, current medicines and
+// vaccinations given, each once however many sources hold it (the others
+// named), and says for each box which sources' word on its kind is
+// complete, not known (and why) or withheld: a box claims absence only
+// when it can speak for every source.
+func buildSummary(nhs string, items []views.Item, sources []store.SourceStatus) views.Summary {
+	s := views.Summary{
+		Allergies:    views.SummaryBox{Kind: connectors.KindAllergy, Heading: "Allergies", TestID: "allergies"},
+		Problems:     views.SummaryBox{Kind: connectors.KindProblem, Heading: "Active problems", TestID: "problems"},
+		Medications:  views.SummaryBox{Kind: connectors.KindMedication, Heading: "Current medicines", TestID: "medicines"},
+		Vaccinations: views.SummaryBox{Kind: connectors.KindImmunization, Heading: "Vaccinations", TestID: "vaccinations"},
+	}
 	index := map[string]int{} // key -> position in its list
 	add := func(list *[]views.Item, key string, it views.Item) {
 		i, ok := index[key]
@@ -225,34 +259,89 @@ func buildSummary(items []views.Item, everySourceAnswered bool) views.Summary {
 			}
 		}
 	}
+	var vaccinations []views.Item
 	for _, it := range items {
 		e := it.Entry
 		switch {
 		case e.Problem != nil && e.Problem.Status == connectors.ProblemActive:
-			add(&s.Problems, "p\x00"+conceptKey(&e), it)
+			add(&s.Problems.Items, "p\x00"+conceptKey(&e), it)
 		case e.Medication != nil && e.Medication.Status == connectors.MedicationCurrent:
-			add(&s.Medications, "m\x00"+strings.ToLower(e.Medication.Drug)+"\x00"+strings.ToLower(e.Medication.Dose), it)
+			add(&s.Medications.Items, "m\x00"+strings.ToLower(e.Medication.Drug)+"\x00"+strings.ToLower(e.Medication.Dose), it)
 		case e.Allergy != nil:
 			if e.Allergy.NoKnownAllergies {
-				noneKnown = true
+				for _, src := range append([]connectors.Source{e.Source}, it.AlsoReportedBy...) {
+					if !slices.ContainsFunc(s.Allergies.NoneKnownAt, func(x connectors.Source) bool { return x.ODS == src.ODS }) {
+						s.Allergies.NoneKnownAt = append(s.Allergies.NoneKnownAt, src)
+					}
+				}
 			} else if e.Allergy.Status == "" || e.Allergy.Status == "active" {
-				add(&s.Allergies, "a\x00"+strings.ToLower(e.Allergy.Substance), it)
+				add(&s.Allergies.Items, "a\x00"+strings.ToLower(e.Allergy.Substance), it)
 			}
+		case e.Immunization != nil && e.Immunization.Status != "not-done":
+			add(&vaccinations, "i\x00"+strings.ToLower(e.Immunization.Vaccine)+"\x00"+views.EntryDay(e), it)
 		}
 	}
-	switch {
-	case len(s.Allergies) > 0:
-		s.AllergyState = "recorded"
-	case !everySourceAnswered:
-		// An allergy may be held by a source we could not ask: never
-		// say "none" on partial information.
-		s.AllergyState = "unavailable"
-	case noneKnown:
-		s.AllergyState = "none known"
-	default:
-		s.AllergyState = "not recorded"
+	// High-risk allergies first, each group in the order found.
+	slices.SortStableFunc(s.Allergies.Items, func(a, b views.Item) int {
+		ra, rb := a.Entry.Allergy.HighRisk(), b.Entry.Allergy.HighRisk()
+		switch {
+		case ra && !rb:
+			return -1
+		case rb && !ra:
+			return 1
+		}
+		return 0
+	})
+	s.Vaccinations.Items = vaccinations[:min(len(vaccinations), vaccinationsListed)]
+	if n := len(vaccinations) - vaccinationsListed; n > 0 {
+		s.Vaccinations.More = n
+		s.Vaccinations.MoreURL = "/patients/" + nhs + "?" + url.Values{"kind": {string(connectors.KindImmunization)}}.Encode()
+	}
+	for _, b := range []*views.SummaryBox{&s.Allergies, &s.Problems, &s.Medications, &s.Vaccinations} {
+		coverage(b, sources)
 	}
 	return s
+}
+
+// coverage says, for a summary box, which sources' word on its kind is
+// complete, which is not known and why, and how many are withheld.
+func coverage(b *views.SummaryBox, sources []store.SourceStatus) {
+	for i := range sources {
+		st := &sources[i]
+		switch st.State {
+		case store.StateWithheld:
+			b.Withheld++
+		case store.StateNoRecord:
+			// Holds no record for the patient: nothing of any kind.
+		case store.StateLive, store.StateCached:
+			if st.Complete(b.Kind) {
+				b.Complete = append(b.Complete, st.Source)
+			} else {
+				b.Unknown = append(b.Unknown, views.Unknown{Source: st.Source, Why: views.UnknownWhy(b.Kind, st.Unreadable, st.Gaps)})
+			}
+		default:
+			why := "did not answer"
+			switch {
+			case st.State == store.StatePending || st.Pending:
+				why = "still loading"
+			case st.State == store.StateTimeout:
+				why = "did not answer in time"
+			}
+			b.Unknown = append(b.Unknown, views.Unknown{Source: st.Source, Why: why})
+		}
+	}
+}
+
+// activeAlerts are the alerts in force, shown before any other clinical
+// content; the timeline keeps every alert, active or not.
+func activeAlerts(items []views.Item) []views.Item {
+	var out []views.Item
+	for _, it := range items {
+		if it.Entry.Alert != nil && it.Entry.Alert.Active() {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func conceptKey(e *connectors.Entry) string {

@@ -79,38 +79,6 @@ func TestApplyFilter(t *testing.T) {
 	}
 }
 
-func TestBuildSummaryAllergyStates(t *testing.T) {
-	nka := connectors.Entry{Kind: connectors.KindAllergy, ID: "n", Source: kings, Allergy: &connectors.Allergy{NoKnownAllergies: true}}
-	pen := func(src connectors.Source) connectors.Entry {
-		return connectors.Entry{Kind: connectors.KindAllergy, ID: "p", Source: src, Date: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Title: "Penicillin",
-			Allergy: &connectors.Allergy{Substance: "Penicillin", Status: "active"}}
-	}
-	cases := []struct {
-		name     string
-		entries  []connectors.Entry
-		answered bool
-		want     string
-		count    int
-	}{
-		{"Recorded", []connectors.Entry{pen(kings)}, true, "recorded", 1},
-		{"OneLineForTwoSources", []connectors.Entry{pen(kings), pen(guys)}, true, "recorded", 1},
-		{"NoneKnown", []connectors.Entry{nka}, true, "none known", 0},
-		{"NotRecorded", nil, true, "not recorded", 0},
-		{"UnavailableWhenASourceDidNotAnswer", []connectors.Entry{nka}, false, "unavailable", 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := buildSummary(dedupe(tc.entries), tc.answered)
-			if s.AllergyState != tc.want || len(s.Allergies) != tc.count {
-				t.Fatalf("state %q with %d, want %q with %d", s.AllergyState, len(s.Allergies), tc.want, tc.count)
-			}
-			if tc.name == "OneLineForTwoSources" && len(s.Allergies[0].AlsoReportedBy) != 1 {
-				t.Fatal("the second source is not named")
-			}
-		})
-	}
-}
-
 func TestParseSearch(t *testing.T) {
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	cases := []struct {
