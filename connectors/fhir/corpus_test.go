@@ -131,7 +131,11 @@ func TestCorpus(t *testing.T) {
 		accounted  int
 	)
 	for _, src := range corpusSources(t) {
-		srv := fhirtest.New(fhirtest.Options{})
+		// Strict: a search parameter, _sort key or _include the server
+		// does not know is refused, as a careful server does, so the
+		// client's requests are checked too. Pages of ten, so that the
+		// larger records arrive over several.
+		srv := fhirtest.New(fhirtest.Options{Strict: true, MaxCount: 10})
 		for _, f := range src.files {
 			raw, err := os.ReadFile(f)
 			if err != nil {
