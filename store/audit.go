@@ -132,12 +132,29 @@ type auditLog struct {
 	activity  alertState
 
 	batches atomic.Int64 // committed transactions, for tests and benchmarks
+
+	rule *chainRule // the writer's own: hashes are not safe to share
+	// head is the last committed event, for the checkpoints
+	// (auditwitness.go), which run on another goroutine.
+	head atomic.Pointer[auditHead]
+}
+
+// auditHead is the head of the chain as committed.
+type auditHead struct {
+	seq  int64
+	hash string
+	time time.Time
+}
+
+func (a *auditLog) publishHead() {
+	a.head.Store(&auditHead{seq: a.lastSeq, hash: a.lastHash, time: a.lastTime})
 }
 
 // startAudit reads the head of the chain (one indexed row, never a walk,
 // so start-up does not grow with the log) and starts the writer.
 func (db *DB) startAudit(ctx context.Context) error {
 	a := &db.audit
+	a.rule = newChainRule(db.chain.keyedFrom, db.chain.keys)
 	if err := db.loadAuditHead(ctx); err != nil {
 		return err
 	}
@@ -174,6 +191,7 @@ func (db *DB) loadAuditHead(ctx context.Context) error {
 	default:
 		a.lastSeq, a.lastHash, a.lastTime = seq, h, fromMS(t)
 	}
+	a.publishHead()
 	if a.indexed, err = indexedUpto(ctx, db.write); err != nil {
 		return fmt.Errorf("store: read audit search index: %w", err)
 	}
@@ -361,7 +379,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		// back, so a time range and a seq range describe the same events.
 		now = last
 	}
-	h := sha256.New()
+	rule := a.rule
 	var args []any
 	defer func() {
 		if err != nil {
@@ -388,10 +406,19 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		if err != nil {
 			return fmt.Errorf("alert rules: %w", err)
 		}
+		// The chain covers the detail as stored: sealed where it holds
+		// search terms or a break-glass reason (auditseal.go), so that
+		// verifying needs the audit key only.
+		clearDetail := ev.Detail
+		if ev.Detail, err = db.storedDetail(ev); err != nil {
+			return err
+		}
 		ev.PrevHash = prev
-		ev.Hash = auditHashWith(h, ev, ev.Seq)
+		ev.Hash = rule.sum(ev, ev.Seq)
 		prev = ev.Hash
-		if args, err = appendAuditArgs(args[:0], ev); err != nil {
+		args, err = appendAuditArgs(args[:0], ev)
+		ev.Detail = clearDetail
+		if err != nil {
 			return err
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
@@ -421,6 +448,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		return err
 	}
 	a.lastSeq, a.lastHash, a.lastTime = seq, prev, last
+	a.publishHead()
 	a.indexed = indexed
 	switch {
 	case indexed == seq:
@@ -435,7 +463,8 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 
 // auditHash returns the event's hash as stored: hex SHA-256 over
 //
-//	"carerecord-audit-v1", then each field in this order as an 8-byte
+//	"carerecord-audit-v1" (the keyed rule: "carerecord-audit-v2" under
+//	HMAC-SHA256, see auditkey.go), then each field in this order as an 8-byte
 //	big-endian length followed by its UTF-8 bytes: seq (decimal), time
 //	(unix milliseconds, decimal), user id, user name, role code, ODS,
 //	session hash, client address, action, NHS number, reason, detail,
@@ -444,11 +473,21 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 //
 // Length prefixes make the encoding unambiguous (no two events encode to
 // the same bytes), and it is simple enough to re-implement outside Go.
-func auditHash(ev *AuditEvent) string { return auditHashWith(sha256.New(), ev, ev.Seq) }
+func auditHash(ev *AuditEvent) string {
+	return auditHashWith(sha256.New(), auditDomainPlain, ev, ev.Seq)
+}
 
-// auditHashWith hashes ev as if its seq were seq: the verifier uses it to
-// recognise an event moved to another position.
-func auditHashWith(h hash.Hash, ev *AuditEvent, seq int64) string {
+// The two rules' first bytes. The keyed rule (auditkey.go) encodes the
+// same fields under HMAC-SHA256 with the audit chain key.
+const (
+	auditDomainPlain = "carerecord-audit-v1"
+	auditDomainKeyed = "carerecord-audit-v2"
+)
+
+// auditHashWith hashes ev with h (SHA-256, or HMAC-SHA256 for the keyed
+// rule) as if its seq were seq: the verifier uses it to recognise an event
+// moved to another position.
+func auditHashWith(h hash.Hash, domain string, ev *AuditEvent, seq int64) string {
 	h.Reset()
 	var n [8]byte
 	put := func(s string) {
@@ -456,7 +495,7 @@ func auditHashWith(h hash.Hash, ev *AuditEvent, seq int64) string {
 		h.Write(n[:])
 		h.Write([]byte(s))
 	}
-	h.Write([]byte("carerecord-audit-v1"))
+	h.Write([]byte(domain))
 	put(strconv.FormatInt(seq, 10))
 	put(strconv.FormatInt(ms(ev.Time), 10))
 	put(ev.UserID)
@@ -583,6 +622,7 @@ func (db *DB) auditPage(ctx context.Context, f AuditFilter, limit int) ([]AuditE
 		if err != nil {
 			return nil, err
 		}
+		db.openDetail(&ev)
 		out = append(out, ev)
 	}
 	return out, rows.Err()

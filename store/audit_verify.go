@@ -2,11 +2,9 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"net/url"
 	"os"
@@ -23,6 +21,14 @@ type VerifyResult struct {
 	At          time.Time
 	HeadSeq     int64  // the last event checked good
 	HeadHash    string // its hash: worth copying outside the database as an anchor
+
+	// KeyedFrom is the first event hashed with the audit key (0: the log
+	// is not keyed).
+	KeyedFrom int64
+	// Anchor is the witness's last checkpoint the log was checked against
+	// (Anchored false: no witness, or it holds none).
+	Anchor   Checkpoint
+	Anchored bool
 }
 
 // Problem kinds, the first word of VerifyResult.Problem.
@@ -33,6 +39,20 @@ const (
 	ProblemReordered = "reordered"
 	// The chain is whole but an event cannot be found by the IG search.
 	ProblemUnsearchable = "unsearchable"
+	// An event of the keyed part of the log is hashed without the key.
+	ProblemForged = "forged"
+	// The log ends before the head its witness recorded: events deleted,
+	// or the database replaced by an older copy.
+	ProblemBehind = "behind"
+	// The log holds, at the witness's checkpoint, another event than the
+	// one the witness recorded: rewritten, or replaced by another copy.
+	ProblemForked = "forked"
+	// The witness cannot be read, holds a checkpoint with a bad MAC, or
+	// holds none for a log that has keyed events.
+	ProblemWitness = "witness"
+	// The append-only triggers, a table or an index differ from what the
+	// migrations made.
+	ProblemSchema = "schema"
 )
 
 // chainAnchor is the head of an earlier good walk. A chain that no longer
@@ -53,15 +73,19 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// walkAuditChain reads every event in seq order from q, a read
-// transaction (one snapshot), and returns where the chain first breaks. It keeps one event of
-// lookahead, which is what tells an insertion or a swap from an edit.
+// walkAuditChain reads the events from seq `from` on (1 for the whole
+// log, prevHash then the genesis hash) in seq order from q, a read
+// transaction (one snapshot), and returns where the chain first breaks
+// under rule. It keeps one event of lookahead, which is what tells an
+// insertion or a swap from an edit. full also checks the search tables,
+// which only a walk of the whole log can.
 //
-// A plain hash chain proves the log was not edited by anyone who did not
-// also rebuild every later hash; the anchor (and a copy of the head hash
-// kept elsewhere, e.g. the verifier's log line) covers that case.
-func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyResult, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq`)
+// A chain, even a keyed one, cannot show that its newest events were cut
+// off, nor that the whole file was replaced by an older copy: the anchor
+// (the last good walk's head, kept in the database) and the witnesses'
+// checkpoints (kept outside it, auditwitness.go) cover that.
+func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor, rule *chainRule, from int64, prevHash string, full bool) (VerifyResult, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE seq >= ? ORDER BY seq`, from)
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -77,12 +101,13 @@ func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyR
 		return &ev, nil
 	}
 	var (
-		res          VerifyResult
-		prevHash     = genesisHash
+		res          = VerifyResult{KeyedFrom: rule.keyedFrom, HeadSeq: from - 1, HeadHash: prevHash}
 		prevprevHash string
-		expected     = int64(1)
-		h            = sha256.New()
+		expected     = from
 	)
+	if from <= 1 {
+		res.HeadHash = ""
+	}
 	bad := func(seq int64, kind, sentence string) (VerifyResult, error) {
 		res.FirstBadSeq, res.Problem = seq, kind+": "+sentence
 		return res, nil
@@ -107,9 +132,9 @@ func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyR
 			return bad(expected, ProblemDeleted, fmt.Sprintf("events %d to %d are missing.", expected, cur.Seq-1))
 		}
 		linkOK := cur.PrevHash == prevHash
-		selfOK := auditHashWith(h, cur, cur.Seq) == cur.Hash
+		selfOK := rule.sum(cur, cur.Seq) == cur.Hash
 		if !linkOK || !selfOK {
-			return classifyBreak(h, cur, nxt, prevHash, prevprevHash, linkOK, selfOK, bad)
+			return classifyBreak(rule, cur, nxt, prevHash, prevprevHash, linkOK, selfOK, bad)
 		}
 		if anchor.seq == cur.Seq && anchor.hash != cur.Hash {
 			return bad(cur.Seq, ProblemAltered, fmt.Sprintf("event %d differs from the event verified at %s; the log was rewritten from this event or before it.",
@@ -124,10 +149,12 @@ func walkAuditChain(ctx context.Context, q querier, anchor chainAnchor) (VerifyR
 		return bad(res.HeadSeq+1, ProblemDeleted, fmt.Sprintf("events %d to %d, present when the log was verified at %s, are missing.",
 			res.HeadSeq+1, anchor.seq, anchor.at.Format(time.RFC3339)))
 	}
-	if seq, sentence, err := checkSearchTables(ctx, q); err != nil {
-		return res, err
-	} else if seq > 0 {
-		return bad(seq, ProblemUnsearchable, sentence)
+	if full {
+		if seq, sentence, err := checkSearchTables(ctx, q); err != nil {
+			return res, err
+		} else if seq > 0 {
+			return bad(seq, ProblemUnsearchable, sentence)
+		}
 	}
 	res.OK = true
 	return res, nil
@@ -162,9 +189,12 @@ func checkSearchTables(ctx context.Context, q querier) (int64, string, error) {
 
 // classifyBreak names what most plausibly happened where the chain breaks
 // at cur, whose predecessor (hash prevHash) checked good.
-func classifyBreak(h hash.Hash, cur, nxt *AuditEvent, prevHash, prevprevHash string, linkOK, selfOK bool,
+func classifyBreak(rule *chainRule, cur, nxt *AuditEvent, prevHash, prevprevHash string, linkOK, selfOK bool,
 	bad func(int64, string, string) (VerifyResult, error)) (VerifyResult, error) {
 	n := cur.Seq
+	if !selfOK && rule.keyed(n) && rule.plainSum(cur, n) == cur.Hash {
+		return bad(n, ProblemForged, fmt.Sprintf("event %d carries a hash made without the audit key, where the log is keyed from event %d: it was forged or re-chained by someone who does not hold the key.", n, rule.keyedFrom))
+	}
 	switch {
 	case !linkOK && nxt != nil && cur.PrevHash == nxt.Hash:
 		return bad(n, ProblemReordered, fmt.Sprintf("event %d comes after the event now numbered %d; they were swapped.", n, nxt.Seq))
@@ -174,7 +204,7 @@ func classifyBreak(h hash.Hash, cur, nxt *AuditEvent, prevHash, prevprevHash str
 		return bad(n-1, ProblemInserted, fmt.Sprintf("event %d is not part of the chain: event %d follows on from event %d.", n-1, n, n-2))
 	}
 	for k := int64(1); k <= maxRenumber; k++ {
-		if auditHashWith(h, cur, n+k) == cur.Hash {
+		if rule.sum(cur, n+k) == cur.Hash {
 			return bad(n, ProblemDeleted, fmt.Sprintf("event %d was numbered %d when written: %d event(s) before it were deleted and the rest renumbered.", n, n+k, k))
 		}
 	}
@@ -210,40 +240,117 @@ func lastAnchor(ctx context.Context, q querier) (chainAnchor, error) {
 }
 
 // VerifyAudit walks the whole chain on a read-only connection (writers
-// carry on meanwhile; the walk sees one snapshot), records the result and
-// returns it. A broken chain is a result with OK false, not an error; the
-// error is for failing to walk at all.
+// carry on meanwhile; the walk sees one snapshot), checks the search
+// tables, the log against its witness and the schema, records the result
+// and returns it. A broken log is a result with OK false, not an error;
+// it also raises the audit alarm (AuditAlarm). The error is for failing
+// to check at all.
 func (db *DB) VerifyAudit(ctx context.Context) (VerifyResult, error) {
-	// One read transaction: the anchor, the chain and the search tables
-	// are read from one snapshot.
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	res, err := verifyLog(ctx, db.read, newChainRule(db.chain.keyedFrom, db.chain.keys), db.anchor.reader)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
 	}
-	defer tx.Rollback()
-	anchor, err := lastAnchor(ctx, tx)
-	if err != nil {
-		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
-	}
-	res, err := walkAuditChain(ctx, tx, anchor)
-	if err != nil {
-		return VerifyResult{}, fmt.Errorf("store: verify audit: %w", err)
-	}
-	_ = tx.Rollback()
 	res.At = db.now().UTC().Truncate(time.Millisecond)
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO audit_verifications (at, ok, events, first_bad_seq, problem, head_seq, head_hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, ms(res.At), res.OK, res.Events, res.FirstBadSeq, res.Problem, res.HeadSeq, res.HeadHash); err != nil {
 		return res, fmt.Errorf("store: record audit verification: %w", err)
 	}
+	if !res.OK {
+		db.raiseAlarm(AuditAlarm{Problem: res.Problem, FirstBadSeq: res.FirstBadSeq, At: res.At, Anchor: res.Anchor, Anchored: res.Anchored})
+	}
 	return res, nil
 }
 
-// VerifyAuditFile walks the chain of the database file at path without
-// changing it: the file is opened read-only, no migration runs and nothing
-// is recorded. A file that cannot even be locked (a read-only copy in a
-// read-only directory) is opened as immutable, which is right for a copy
-// and only for a copy.
-func VerifyAuditFile(ctx context.Context, path string) (VerifyResult, error) {
+// verifyLog is the whole check, on conn: the chain from its first event
+// under rule (with the last good verification as an anchor), the search
+// tables, the witness's last checkpoint (r may be nil) and the schema,
+// reported in that order, the first problem found.
+func verifyLog(ctx context.Context, conn *sql.DB, rule *chainRule, r WitnessReader) (VerifyResult, error) {
+	// The witness first: a checkpoint is written after its events commit,
+	// so one read before the snapshot never names an event the snapshot
+	// cannot see.
+	var (
+		cp   Checkpoint
+		cpOK bool
+		rerr error
+		name string
+	)
+	if r != nil {
+		name = r.Name()
+		cp, cpOK, rerr = r.Last(ctx)
+	}
+	// One read transaction: the anchor, the chain, the search tables and
+	// the schema are read from one snapshot.
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	defer tx.Rollback()
+	var anchor chainAnchor
+	if ok, err := hasTable(ctx, tx, "audit_verifications"); err != nil {
+		return VerifyResult{}, err
+	} else if ok {
+		if anchor, err = lastAnchor(ctx, tx); err != nil {
+			return VerifyResult{}, err
+		}
+	}
+	res, err := walkAuditChain(ctx, tx, anchor, rule, 1, genesisHash, true)
+	if err != nil || !res.OK {
+		return res, err
+	}
+	if r != nil {
+		w, err := compareWitness(ctx, tx, rule, name, cp, cpOK, rerr)
+		if err != nil {
+			return res, err
+		}
+		res.Anchor, res.Anchored = w.Anchor, w.Anchored
+		if !w.OK {
+			res.OK, res.FirstBadSeq, res.Problem = false, w.FirstBadSeq, w.Problem
+			return res, nil
+		}
+	}
+	if ok, err := hasTable(ctx, tx, "schema_migrations"); err != nil {
+		return res, err
+	} else if ok {
+		sentence, err := checkSchema(ctx, tx)
+		if err != nil {
+			return res, fmt.Errorf("check schema: %w", err)
+		}
+		if sentence != "" {
+			res.OK, res.Problem = false, ProblemSchema+": "+sentence
+			return res, nil
+		}
+	}
+	return res, nil
+}
+
+// VerifyAuditFile checks the audit log of the database file at path as
+// VerifyAudit does, without changing it: the file is opened read-only, no
+// migration runs and nothing is recorded. A keyed log needs its key
+// (WithAuditKey); WithWitnesses gives the witness to compare the log with
+// (its first WitnessReader). A file that cannot even be locked (a
+// read-only copy in a read-only directory) is opened as immutable, which
+// is right for a copy and only for a copy.
+func VerifyAuditFile(ctx context.Context, path string, opts ...Option) (VerifyResult, error) {
+	var cfg DB
+	for _, o := range opts {
+		o(&cfg)
+	}
+	var keys *auditKeys
+	if cfg.auditKey != nil {
+		k, err := deriveAuditKeys(cfg.auditKey)
+		clear(cfg.auditKey)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		keys = k
+	}
+	var reader WitnessReader
+	for _, w := range cfg.anchor.witnesses {
+		if r, ok := w.(WitnessReader); ok && reader == nil {
+			reader = r
+		}
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("store: verify %s: %w", path, err)
@@ -251,17 +358,20 @@ func VerifyAuditFile(ctx context.Context, path string) (VerifyResult, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
 	}
-	res, err := verifyFile(ctx, abs, false)
+	res, err := verifyFile(ctx, abs, false, keys, reader)
 	if err != nil {
+		if errors.Is(err, ErrAuditKeyNeeded) || errors.Is(err, ErrAuditKeyMismatch) {
+			return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
+		}
 		var err2 error
-		if res, err2 = verifyFile(ctx, abs, true); err2 != nil {
+		if res, err2 = verifyFile(ctx, abs, true, keys, reader); err2 != nil {
 			return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
 		}
 	}
 	return res, nil
 }
 
-func verifyFile(ctx context.Context, abs string, immutable bool) (VerifyResult, error) {
+func verifyFile(ctx context.Context, abs string, immutable bool, keys *auditKeys, reader WitnessReader) (VerifyResult, error) {
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Set("_busy_timeout", "5000")
@@ -279,20 +389,14 @@ func verifyFile(ctx context.Context, abs string, immutable bool) (VerifyResult, 
 	} else if !ok {
 		return VerifyResult{}, errors.New("the file holds no audit log")
 	}
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	rule, err := loadChainRule(ctx, conn, keys)
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	defer tx.Rollback()
-	var anchor chainAnchor
-	if ok, err := hasTable(ctx, tx, "audit_verifications"); err != nil {
-		return VerifyResult{}, err
-	} else if ok {
-		if anchor, err = lastAnchor(ctx, tx); err != nil {
-			return VerifyResult{}, err
-		}
+	if reader != nil && keys == nil {
+		return VerifyResult{}, errors.New("comparing the log with its witness needs the audit key")
 	}
-	res, err := walkAuditChain(ctx, tx, anchor)
+	res, err := verifyLog(ctx, conn, rule, reader)
 	if err != nil {
 		return VerifyResult{}, err
 	}

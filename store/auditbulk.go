@@ -111,7 +111,7 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 				}
 				seq++
 				ev.Seq, ev.PrevHash = seq, prev
-				ev.Hash = auditHashWith(h, &ev, seq)
+				ev.Hash = auditHashWith(h, auditDomainPlain, &ev, seq)
 				prev = ev.Hash
 				b.evs = append(b.evs, ev)
 			}

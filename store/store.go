@@ -48,6 +48,13 @@ type DB struct {
 
 	// The audit log's group-commit writer and alert rules (audit.go).
 	audit auditLog
+	// The audit chain's rule and keys (auditkey.go); auditKey is wiped
+	// once derived.
+	auditKey []byte
+	chain    *chainRule
+	// The witnesses the audit head is checkpointed to, and what the
+	// start-up check found (auditwitness.go).
+	anchor anchorState
 	// The WAL checkpointer beside the writer (checkpoint.go).
 	ckpt checkpointer
 	// Staff members' own NHS numbers kept by IG (staffnhs.go).
@@ -115,6 +122,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err := db.initCache(context.Background()); err != nil {
 		return fail(err)
 	}
+	if err := db.initAuditChain(context.Background()); err != nil {
+		return fail(err)
+	}
 
 	rq := url.Values{}
 	rq.Set("_foreign_keys", "on")
@@ -135,6 +145,10 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err := db.startAudit(context.Background()); err != nil {
 		return fail(err)
 	}
+	if err := db.startAnchor(context.Background()); err != nil {
+		db.stopAudit()
+		return fail(err)
+	}
 	return db, nil
 }
 
@@ -148,8 +162,9 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	// The audit writer goes first: it finishes the batch in hand, which
-	// needs the writer connection.
+	// needs the writer connection; then the last checkpoint of its head.
 	db.stopAudit()
+	db.stopAnchor()
 	cerr := db.ckpt.close()
 	rerr := db.read.Close()
 	// A final checkpoint folds the WAL into the main file so a copied
@@ -207,12 +222,16 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// createSchemaMigrations makes the table that tracks applied migrations;
+// the schema check (auditschema.go) makes it the same way.
+const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
 		applied_at TEXT NOT NULL
-	)`); err != nil {
+	)`
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, createSchemaMigrations); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	ms, err := migrations()

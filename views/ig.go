@@ -15,6 +15,18 @@ type IGHomePage struct {
 	VerifiedEvents int64
 	VerifyProblem  string
 	FirstBadSeq    int64
+	// Refused: the audit log failed its check against its witness (or a
+	// verification), and why; the witness's checkpoint when it was read.
+	Refused             bool
+	RefusedAt           time.Time
+	RefusedProblem      string
+	RefusedAnchored     bool
+	ClinicalPagesServed bool
+	// The witness's checkpoint the log last matched (or was compared with).
+	Anchored       bool
+	AnchorSeq      int64
+	AnchorHash     string // a prefix
+	AnchorAt       time.Time
 	OpenAlerts     int
 	AlertsByKind   []KindCount
 	AccessesToday  int

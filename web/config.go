@@ -58,6 +58,10 @@ type Config struct {
 	// AllowObjectionOverride lets a user override a patient's upheld
 	// objection in an emergency, with a written reason (off by default).
 	AllowObjectionOverride bool
+	// ClinicalPagesWhenAuditRefused keeps patient search and records
+	// available when the audit log does not match its witness
+	// (store.DB.AuditAlarm). Off by default: they are refused.
+	ClinicalPagesWhenAuditRefused bool
 
 	// Records fans out to the configured sources and caches their answers.
 	// Nil when no source is configured: search and records say so.

@@ -24,6 +24,10 @@ func (s *Server) showReady(c echo.Context) error {
 		s.log.Error("not ready", "error", err.Error())
 		return c.String(http.StatusServiceUnavailable, "database unavailable\n")
 	}
+	if al, bad := s.db.AuditAlarm(); bad {
+		s.log.Error("not ready: audit log refused", "problem", al.Problem)
+		return c.String(http.StatusServiceUnavailable, "audit log refused: it does not match its witness or is not intact\n")
+	}
 	return c.String(http.StatusOK, "ready\n")
 }
 

@@ -27,6 +27,13 @@ func (s *Server) showIGHome(c echo.Context) error {
 		h.Verified, h.VerifiedAt, h.VerifiedOK, h.VerifiedEvents, h.VerifyProblem = true, v.At, v.OK, v.Events, v.Problem
 		h.FirstBadSeq = v.FirstBadSeq
 	}
+	if al, bad := s.db.AuditAlarm(); bad {
+		h.Refused, h.RefusedAt, h.RefusedProblem, h.RefusedAnchored = true, al.At, al.Problem, al.Anchored
+		h.ClinicalPagesServed = s.cfg.ClinicalPagesWhenAuditRefused
+		h.AnchorSeq, h.AnchorHash, h.AnchorAt = al.Anchor.Seq, al.Anchor.HashPrefix(), al.Anchor.Time
+	} else if cp, ok := s.db.AuditAnchor(); ok {
+		h.Anchored, h.AnchorSeq, h.AnchorHash, h.AnchorAt = true, cp.Seq, cp.HashPrefix(), cp.Time
+	}
 	now := s.now().In(views.London)
 	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, views.London)
 	nums, err := s.db.IGNumbers(ctx, midnight, now.AddDate(0, 0, -7))

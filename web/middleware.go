@@ -225,6 +225,9 @@ func (s *Server) require(p Permission) echo.MiddlewareFunc {
 					"Your session has ended or was locked. Sign in again with your smartcard, then repeat what you were doing.")
 			}
 			if p == PermSignedIn || u.Can(p) {
+				if err := s.refuseWhenAuditRefused(p); err != nil {
+					return err
+				}
 				return next(c)
 			}
 			if u.Role == nil {
@@ -242,6 +245,26 @@ func (s *Server) require(p Permission) echo.MiddlewareFunc {
 				p.Describe(), u.RoleDef.Name, orgLabel(u.Role), u.Role.ODS)
 		}
 	}
+}
+
+// refuseWhenAuditRefused stops patient search and records while the audit
+// log does not match its witness (an access could not be proven to have
+// been recorded), unless the configuration keeps them available.
+func (s *Server) refuseWhenAuditRefused(p Permission) error {
+	switch p {
+	case PermSearch, PermDemog, PermClinical:
+	default:
+		return nil
+	}
+	if s.cfg.ClinicalPagesWhenAuditRefused {
+		return nil
+	}
+	if _, bad := s.db.AuditAlarm(); !bad {
+		return nil
+	}
+	return Errorf(EUNAVAILABLE, "Patient records are not available",
+		"The audit log that records every access does not match its independent copy, so no record can be shown until it is checked. "+
+			"This is not a problem with your account. Contact your IT service desk; your information governance team has been told.")
 }
 
 func orgLabel(p *store.RoleProfile) string {

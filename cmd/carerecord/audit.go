@@ -5,24 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/store/witness"
 )
 
-// errAuditBroken makes `audit verify` exit non-zero when the chain is not
-// whole; the message names the first bad event.
+// errAuditBroken makes `audit verify` exit non-zero when the log is not
+// intact; the message names the first bad event.
 var errAuditBroken = errors.New("the audit log is not intact")
 
-// runAudit is `carerecord audit verify [--data DIR | --db FILE]`: it walks
-// the audit chain in a database opened read-only and reports.
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const auditUsage = "usage: carerecord audit verify [--data DIR | --db FILE] [--key-file FILE] [--key-env NAME] [--witness FILE]"
+
+// runAudit is `carerecord audit verify`: it walks the audit chain in a
+// database opened read-only, compares it with its witness file and checks
+// the schema, and reports.
+func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		return usageError{errors.New("usage: carerecord audit verify [--data DIR | --db FILE]")}
+		return usageError{errors.New(auditUsage)}
 	}
 	fs := newFlags("audit verify", stderr)
-	data := fs.String("data", "", "the demo's data directory (uses carerecord.db in it)")
+	data := fs.String("data", "", "the demo's data directory (uses carerecord.db, audit.key and carerecord.db.witness in it)")
 	dbPath := fs.String("db", "", "the database file")
+	keyFile := fs.String("key-file", "", "file holding the audit key (default: the demo's audit.key with --data, else $CARERECORD_AUDIT_KEY)")
+	keyEnv := fs.String("key-env", defaultAuditKeyEnv, "environment variable holding the audit key")
+	witnessPath := fs.String("witness", "", "the witness file (default: the database's path with .witness added)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
 	}
@@ -31,17 +40,65 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{errors.New("audit verify: give --data or --db, not both")}
 	case *data != "":
 		*dbPath = filepath.Join(*data, "carerecord.db")
+		if *keyFile == "" && getenv(*keyEnv) == "" {
+			*keyFile = filepath.Join(*data, "audit.key")
+		}
 	case *dbPath == "":
 		return usageError{errors.New("audit verify: --data DIR or --db FILE is required")}
 	}
-	res, err := store.VerifyAuditFile(ctx, *dbPath)
+	if *witnessPath == "" {
+		*witnessPath = defaultWitnessPath(*dbPath)
+	}
+	var opts []store.Option
+	switch {
+	case *keyFile != "":
+		k, err := store.LoadAuditKeyFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("audit verify: %w", err)
+		}
+		opts = append(opts, store.WithAuditKey(k))
+	case getenv(*keyEnv) != "":
+		k, err := store.ParseAuditKey(getenv(*keyEnv))
+		if err != nil {
+			return fmt.Errorf("audit verify: environment variable %s: %w", *keyEnv, err)
+		}
+		opts = append(opts, store.WithAuditKey(k))
+	}
+	if len(opts) > 0 {
+		opts = append(opts, store.WithWitnesses(witness.ReadFile(*witnessPath)))
+	}
+	res, err := store.VerifyAuditFile(ctx, *dbPath, opts...)
 	if err != nil {
 		return fmt.Errorf("audit verify %s: %w", *dbPath, err)
 	}
+	keyed := "not keyed: written before the audit key, verified by the plain SHA-256 rule"
+	if res.KeyedFrom > 0 {
+		keyed = fmt.Sprintf("keyed from event %d", res.KeyedFrom)
+	}
 	if !res.OK {
-		fmt.Fprintf(stdout, "audit log %s: NOT intact: event %d: %s (%d events checked)\n", *dbPath, res.FirstBadSeq, res.Problem, res.Events)
+		fmt.Fprintf(stdout, "audit log %s: NOT intact: event %d: %s (%d events checked, %s)\n", *dbPath, res.FirstBadSeq, res.Problem, res.Events, keyed)
+		if res.Anchored {
+			fmt.Fprintf(stdout, "witness %s: last checkpoint event %d, hash %s…, written %s\n", *witnessPath, res.Anchor.Seq, res.Anchor.HashPrefix(), res.Anchor.Time.Format(time.RFC3339))
+		}
 		return fmt.Errorf("%w: first bad event %d: %s", errAuditBroken, res.FirstBadSeq, res.Problem)
 	}
-	fmt.Fprintf(stdout, "audit log %s: intact, %d events\n", *dbPath, res.Events)
+	fmt.Fprintf(stdout, "audit log %s: intact, %d events, %s\n", *dbPath, res.Events, keyed)
+	fmt.Fprintln(stdout, "schema: the tables, indexes and append-only triggers are as the migrations make them")
+	switch {
+	case res.Anchored:
+		fmt.Fprintf(stdout, "witness %s: matches its last checkpoint, event %d, hash %s…, written %s\n", *witnessPath, res.Anchor.Seq, res.Anchor.HashPrefix(), res.Anchor.Time.Format(time.RFC3339))
+	case len(opts) == 0:
+		fmt.Fprintln(stdout, "witness: not compared (no audit key given)")
+	default:
+		if _, err := os.Stat(*witnessPath); err != nil {
+			fmt.Fprintf(stdout, "witness %s: none yet\n", *witnessPath)
+		} else {
+			fmt.Fprintf(stdout, "witness %s: holds no checkpoint yet\n", *witnessPath)
+		}
+	}
 	return nil
 }
+
+// defaultWitnessPath is where the witness file goes when the configuration
+// names none: beside the database.
+func defaultWitnessPath(db string) string { return db + ".witness" }

@@ -75,6 +75,16 @@ type fileConfig struct {
 		WorkingDayStart    string   `toml:"working_day_start"`
 		WorkingDayEnd      string   `toml:"working_day_end"`
 	} `toml:"alerts"`
+	Audit struct {
+		KeyEnv                   string   `toml:"key_env"`
+		KeyFile                  string   `toml:"key_file"`
+		WitnessFile              string   `toml:"witness_file"`
+		WitnessSyslog            bool     `toml:"witness_syslog"`
+		WitnessURL               string   `toml:"witness_url"`
+		CheckpointEvery          duration `toml:"checkpoint_every"`
+		VerifyEvery              duration `toml:"verify_every"`
+		ClinicalPagesWhenRefused bool     `toml:"clinical_pages_when_refused"`
+	} `toml:"audit"`
 	Access struct {
 		Reasons                []reasonConfig `toml:"reasons"`
 		ReasonLifetime         duration       `toml:"reason_lifetime"`
@@ -88,6 +98,7 @@ type fileConfig struct {
 	roles         web.RoleMap
 	sessionMaster []byte
 	recordsKey    []byte // nil when no source is configured
+	auditKey      []byte
 	alertRules    store.AlertRules
 	proxies       []*net.IPNet
 }
@@ -197,6 +208,19 @@ func (fc *fileConfig) applyDefaults() {
 	}
 	if fc.Access.BreakGlassLifetime.Duration == 0 {
 		fc.Access.BreakGlassLifetime.Duration = 30 * time.Minute
+	}
+	au := &fc.Audit
+	if au.KeyEnv == "" && au.KeyFile == "" {
+		au.KeyEnv = defaultAuditKeyEnv
+	}
+	if au.WitnessFile == "" && fc.Database != "" {
+		au.WitnessFile = defaultWitnessPath(fc.Database)
+	}
+	if au.CheckpointEvery.Duration == 0 {
+		au.CheckpointEvery.Duration = store.DefaultCheckpointEvery
+	}
+	if au.VerifyEvery.Duration == 0 {
+		au.VerifyEvery.Duration = time.Hour
 	}
 	r := &fc.Records
 	if r.Deadline.Duration == 0 {
@@ -341,10 +365,55 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 			fc.recordsKey = k
 		}
 	}
+	errs = append(errs, fc.checkAudit(getenv)...)
 	switch fc.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level", "must be debug, info, warn or error, got %q", fc.Log.Level)
+	}
+	return errs
+}
+
+// defaultAuditKeyEnv holds the audit chain key unless audit.key_env or
+// audit.key_file says otherwise.
+const defaultAuditKeyEnv = "CARERECORD_AUDIT_KEY"
+
+// checkAudit checks [audit] and reads the audit key.
+func (fc *fileConfig) checkAudit(getenv func(string) string) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fieldError{field, fmt.Sprintf(format, args...)})
+	}
+	au := &fc.Audit
+	switch {
+	case au.KeyFile != "" && au.KeyEnv != "":
+		bad("audit.key_file", "give audit.key_file or audit.key_env, not both")
+	case au.KeyFile != "":
+		if k, err := store.LoadAuditKeyFile(au.KeyFile); err != nil {
+			bad("audit.key_file", "%v", err)
+		} else {
+			fc.auditKey = k
+		}
+	default:
+		v := getenv(au.KeyEnv)
+		if strings.TrimSpace(v) == "" {
+			bad("audit.key_env", "environment variable %s is not set (32 random bytes as base64 or hex, e.g. from `openssl rand -base64 32`); it keys the audit chain and must be kept outside the database", au.KeyEnv)
+		} else if k, err := store.ParseAuditKey(v); err != nil {
+			bad("audit.key_env", "environment variable %s is not 32 bytes written as base64 or as 64 hex digits", au.KeyEnv)
+		} else {
+			fc.auditKey = k
+		}
+	}
+	if au.WitnessURL != "" {
+		if u, err := url.Parse(au.WitnessURL); err != nil || u.Host == "" || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			bad("audit.witness_url", "must be an https URL (http only on loopback), got %q", au.WitnessURL)
+		}
+	}
+	if d := au.CheckpointEvery.Duration; d < 100*time.Millisecond || d > time.Hour {
+		bad("audit.checkpoint_every", "must be between 100ms and 1h, got %s", d)
+	}
+	if d := au.VerifyEvery.Duration; d < time.Minute || d > 7*24*time.Hour {
+		bad("audit.verify_every", "must be between 1m and 168h, got %s", d)
 	}
 	return errs
 }

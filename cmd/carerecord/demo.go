@@ -98,7 +98,18 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	if err != nil {
 		return fmt.Errorf("demo: cache key: %w", err)
 	}
-	db, err := store.Open(filepath.Join(dataDir, "carerecord.db"), store.WithCacheKey(cacheKey))
+	auditKey, err := store.LoadOrCreateAuditKey(filepath.Join(dataDir, "audit.key"))
+	if err != nil {
+		return fmt.Errorf("demo: audit key: %w", err)
+	}
+	dbPath := filepath.Join(dataDir, "carerecord.db")
+	witnesses, closeWitnesses, err := openWitnesses(defaultWitnessPath(dbPath), false, "")
+	if err != nil {
+		return fmt.Errorf("demo: audit witness: %w", err)
+	}
+	defer closeWitnesses()
+	db, err := store.Open(dbPath, store.WithCacheKey(cacheKey), store.WithAuditKey(auditKey),
+		store.WithWitnesses(witnesses...), store.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

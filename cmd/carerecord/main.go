@@ -45,7 +45,7 @@ type usageError struct{ error }
 const usage = `usage:
   carerecord demo  [--addr 127.0.0.1:8080] [--data ./var]   the whole product on this machine
   carerecord serve --config FILE                            production
-  carerecord audit verify [--data DIR | --db FILE]          check the audit log's hash chain
+  carerecord audit verify [--data DIR | --db FILE]          check the audit log against its key, witness and schema
   carerecord version`
 
 // run is the whole program; it returns when ctx is cancelled (after a
@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
-		return runAudit(ctx, args[1:], stdout, stderr)
+		return runAudit(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "carerecord", version)
 		return nil

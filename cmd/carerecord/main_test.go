@@ -191,7 +191,7 @@ idp_metadata_file = "`+mdPath+`"
 sp_cert_file = "`+cp+`"
 sp_key_file = "`+kp+`"
 `)
-		_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), "carerecord serving")
+		_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey}), "carerecord serving")
 		defer stop()
 		if code, _ := get(t, "http://"+addr+"/readyz"); code != http.StatusOK {
 			t.Fatalf("/readyz %d", code)
@@ -223,7 +223,7 @@ database = "`+filepath.Join(dir, "d.db")+`"
 [saml]
 dev_idp = true
 `)
-		_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), "carerecord serving")
+		_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey}), "carerecord serving")
 		defer stop()
 		if _, body := get(t, "http://"+addr+"/"); !strings.Contains(body, "Development sign-in") {
 			t.Fatal("dev_idp = true but no warning on the page")
@@ -242,7 +242,7 @@ idp_metadata_url = "https://idp.example.nhs.uk/metadata"
 sp_cert_file = "/etc/sp.crt"
 sp_key_file = "/etc/sp.key"
 `
-	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_CACHE_KEY": testCacheKey})
+	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_CACHE_KEY": testCacheKey, "CARERECORD_AUDIT_KEY": testCacheKey})
 	cases := []struct {
 		name   string
 		body   string
@@ -264,6 +264,9 @@ sp_key_file = "/etc/sp.key"
 		{"ErrBreakGlassLongerThanReason", good + "\n[access]\nreason_lifetime = \"1h\"\nbreak_glass_lifetime = \"2h\"\n", withKey, []string{"access.break_glass_lifetime"}},
 		{"ErrUnknownAlertRule", good + "\n[alerts]\noff = [\"lunchtime\"]\n", withKey, []string{"alerts.off[0]: must be one of"}},
 		{"ErrWorkingDay", good + "\n[alerts]\nworking_day_start = \"18:00\"\nworking_day_end = \"08:00\"\n", withKey, []string{"alerts.working_day_end: must be after"}},
+		{"ErrNoAuditKey", good, env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), []string{"audit.key_env: environment variable CARERECORD_AUDIT_KEY is not set"}},
+		{"ErrAuditKeyFileReadableByOthers", good + "\n[audit]\nkey_file = \"" + openKeyFile(t, dir) + "\"\n", env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), []string{"audit.key_file", "readable by others"}},
+		{"ErrAuditIntervals", good + "\n[audit]\ncheckpoint_every = \"1ms\"\nverify_every = \"1s\"\n", withKey, []string{"audit.checkpoint_every: must be between", "audit.verify_every: must be between"}},
 		{"ErrAssurance", strings.Replace(good, "[saml]", "[saml]\nmin_assurance = 5", 1), withKey, []string{"saml.min_assurance: must be 0 to 3"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},
@@ -300,6 +303,18 @@ sp_key_file = "/etc/sp.key"
 			t.Fatal(err)
 		}
 	})
+}
+
+// openKeyFile writes an audit key file that others may read.
+func openKeyFile(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "open-audit.key")
+	if err := os.WriteFile(p, []byte(testCacheKey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestUsage(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/crewjam/saml"
 
 	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/store/witness"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
 )
@@ -74,11 +75,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	opts := []store.Option{store.WithAlertRules(fc.alertRules)}
+	opts := []store.Option{store.WithAlertRules(fc.alertRules), store.WithAuditKey(fc.auditKey),
+		store.WithCheckpointEvery(fc.Audit.CheckpointEvery.Duration), store.WithLogger(log)}
 	if fc.recordsKey != nil {
 		opts = append(opts, store.WithCacheKey(fc.recordsKey))
 	}
-	db, err := store.Open(fc.Database, opts...)
+	witnesses, closeWitnesses, err := openWitnesses(fc.Audit.WitnessFile, fc.Audit.WitnessSyslog, fc.Audit.WitnessURL)
+	if err != nil {
+		return fmt.Errorf("configuration: audit: %w", err)
+	}
+	defer closeWitnesses()
+	db, err := store.Open(fc.Database, append(opts, store.WithWitnesses(witnesses...))...)
 	if err != nil {
 		return fmt.Errorf("configuration: database: %w", err)
 	}
@@ -99,7 +106,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Records = records
 		go records.RunPurger(ctx, 10*time.Minute)
 	}
-	go db.RunAuditVerifier(ctx, time.Hour)
+	go db.RunAuditVerifier(ctx, fc.Audit.VerifyEvery.Duration)
+	cfg.ClinicalPagesWhenAuditRefused = fc.Audit.ClinicalPagesWhenRefused
 	srv, err := web.New(cfg, db)
 	if err != nil {
 		closeSources()
@@ -118,6 +126,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "carerecord serving %s on %s\n", base, ln.Addr())
 	log.Info("carerecord started", "url", base.String(), "listen", ln.Addr().String(), "tls", fc.TLS.CertFile != "")
 	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, log, closeSources)
+}
+
+// openWitnesses opens the audit checkpoints' witnesses: the file always,
+// syslog and a remote endpoint when configured. The closer runs after the
+// database has closed (its last checkpoint is written then).
+func openWitnesses(file string, useSyslog bool, remote string) ([]store.Witness, func(), error) {
+	f, err := witness.OpenFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("witness_file: %w", err)
+	}
+	ws := []store.Witness{f}
+	closers := []func() error{f.Close}
+	closeAll := func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	if useSyslog {
+		s, err := witness.DialSyslog()
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("witness_syslog: %w", err)
+		}
+		ws, closers = append(ws, s), append(closers, s.Close)
+	}
+	if remote != "" {
+		ws = append(ws, witness.NewHTTP(remote))
+	}
+	return ws, closeAll, nil
 }
 
 func loadIDPMetadata(ctx context.Context, fc *fileConfig) (*saml.EntityDescriptor, error) {

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The append-only triggers are what stop an edit through SQL; someone who
+// drops them (or an index the IG search relies on, or adds a trigger of
+// their own) leaves the chain whole, so the schema is checked on its own:
+// every table, index and trigger must be exactly what the migrations the
+// file records as applied make, no more and no fewer. The expected schema
+// is built by applying those migrations to an empty in-memory database, so
+// there is no second copy of it to keep in step.
+
+type schemaObject struct{ typ, name, table, sql string }
+
+// readSchema returns the database's own objects (SQLite's internal ones,
+// named sqlite_*, left out) by type and name.
+func readSchema(ctx context.Context, q querier) (map[string]schemaObject, error) {
+	rows, err := q.QueryContext(ctx, `SELECT type, name, tbl_name, IFNULL(sql, '') FROM sqlite_schema WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]schemaObject{}
+	for rows.Next() {
+		var o schemaObject
+		if err := rows.Scan(&o.typ, &o.name, &o.table, &o.sql); err != nil {
+			return nil, err
+		}
+		o.sql = strings.TrimSpace(o.sql)
+		out[o.typ+" "+o.name] = o
+	}
+	return out, rows.Err()
+}
+
+// expectedSchema applies the embedded migrations numbered in applied to a
+// new in-memory database and returns its schema.
+func expectedSchema(ctx context.Context, applied map[int]bool) (map[string]schemaObject, error) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	mem, err := sql.Open("sqlite3", "file:carerecord-schema-check?mode=memory")
+	if err != nil {
+		return nil, err
+	}
+	defer mem.Close()
+	mem.SetMaxOpenConns(1)
+	if _, err := mem.ExecContext(ctx, createSchemaMigrations); err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if !applied[m.version] {
+			continue
+		}
+		body, err := migrationFS.ReadFile(m.name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := mem.ExecContext(ctx, string(body)); err != nil {
+			return nil, fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return readSchema(ctx, mem)
+}
+
+// checkSchema compares the database's schema with the one its applied
+// migrations make, and returns a sentence naming what differs ("" when
+// nothing does).
+func checkSchema(ctx context.Context, q querier) (string, error) {
+	applied := map[int]bool{}
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return "", err
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return "", err
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	ms, err := migrations()
+	if err != nil {
+		return "", err
+	}
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	var diffs []string
+	for v := range applied {
+		if !known[v] {
+			diffs = append(diffs, fmt.Sprintf("migration %d is not known to this build", v))
+		}
+	}
+	want, err := expectedSchema(ctx, applied)
+	if err != nil {
+		return "", fmt.Errorf("build the expected schema: %w", err)
+	}
+	got, err := readSchema(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			diffs = append(diffs, k+" is missing")
+		case g.sql != w.sql || g.table != w.table:
+			diffs = append(diffs, k+" differs from its migration")
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, k+" is not made by any migration")
+		}
+	}
+	if len(diffs) == 0 {
+		return "", nil
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "; ") + ".", nil
+}
