@@ -460,3 +460,48 @@ func (db *DB) RunAuditVerifier(ctx context.Context, every time.Duration) {
 		t.Reset(every)
 	}
 }
+
+// ReanchorAuditFile is the way back after an investigation has accepted
+// the database at path as it is (a restore from backup, a witness lost):
+// it checks the chain under the key and the schema, not the witness, and
+// if they hold appends a checkpoint of the log's head to w, so the next
+// start compares the log with that. It returns the head anchored. The
+// database is opened read-only; the server must not be running.
+func ReanchorAuditFile(ctx context.Context, path string, w Witness, opts ...Option) (Checkpoint, VerifyResult, error) {
+	var cfg DB
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.auditKey == nil {
+		return Checkpoint{}, VerifyResult{}, fmt.Errorf("store: re-anchor: %w", ErrAuditKeyNeeded)
+	}
+	keys, err := deriveAuditKeys(cfg.auditKey)
+	clear(cfg.auditKey)
+	if err != nil {
+		return Checkpoint{}, VerifyResult{}, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Checkpoint{}, VerifyResult{}, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return Checkpoint{}, VerifyResult{}, fmt.Errorf("store: re-anchor: %w", err)
+	}
+	res, err := verifyFile(ctx, abs, false, keys, nil)
+	if err != nil {
+		return Checkpoint{}, res, fmt.Errorf("store: re-anchor %s: %w", abs, err)
+	}
+	if !res.OK {
+		return Checkpoint{}, res, nil
+	}
+	hash := res.HeadHash
+	if res.HeadSeq == 0 {
+		hash = genesisHash
+	}
+	cp := Checkpoint{Seq: res.HeadSeq, Hash: hash, Time: time.Now().UTC().Truncate(time.Millisecond), KeyedFrom: res.KeyedFrom, KeyID: keys.id}
+	cp.MAC = keys.checkpointMAC(cp)
+	if err := w.Append(ctx, cp); err != nil {
+		return Checkpoint{}, res, fmt.Errorf("store: re-anchor: %w", err)
+	}
+	return cp, res, nil
+}

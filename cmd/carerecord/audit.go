@@ -17,7 +17,7 @@ import (
 // intact; the message names the first bad event.
 var errAuditBroken = errors.New("the audit log is not intact")
 
-const auditUsage = "usage: carerecord audit verify [--data DIR | --db FILE] [--key-file FILE] [--key-env NAME] [--witness FILE]"
+const auditUsage = "usage: carerecord audit verify [--data DIR | --db FILE] [--key-file FILE] [--key-env NAME] [--witness FILE] [--reanchor]"
 
 // runAudit is `carerecord audit verify`: it walks the audit chain in a
 // database opened read-only, compares it with its witness file and checks
@@ -32,6 +32,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	keyFile := fs.String("key-file", "", "file holding the audit key (default: the demo's audit.key with --data, else $CARERECORD_AUDIT_KEY)")
 	keyEnv := fs.String("key-env", defaultAuditKeyEnv, "environment variable holding the audit key")
 	witnessPath := fs.String("witness", "", "the witness file (default: the database's path with .witness added)")
+	reanchor := fs.Bool("reanchor", false, "after an investigation has accepted the database as it is: check the chain and schema (not the witness) and, if they hold, append a checkpoint of its head to the witness; the server must be stopped")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
 	}
@@ -64,6 +65,9 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		opts = append(opts, store.WithAuditKey(k))
 	}
+	if *reanchor {
+		return reanchorAudit(ctx, *dbPath, *witnessPath, opts, stdout)
+	}
 	if len(opts) > 0 {
 		opts = append(opts, store.WithWitnesses(witness.ReadFile(*witnessPath)))
 	}
@@ -76,9 +80,16 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		keyed = fmt.Sprintf("keyed from event %d", res.KeyedFrom)
 	}
 	if !res.OK {
-		fmt.Fprintf(stdout, "audit log %s: NOT intact: event %d: %s (%d events checked, %s)\n", *dbPath, res.FirstBadSeq, res.Problem, res.Events, keyed)
+		at := ""
+		if res.FirstBadSeq > 0 {
+			at = fmt.Sprintf("event %d: ", res.FirstBadSeq)
+		}
+		fmt.Fprintf(stdout, "audit log %s: NOT intact: %s%s (%d events checked, %s)\n", *dbPath, at, res.Problem, res.Events, keyed)
 		if res.Anchored {
 			fmt.Fprintf(stdout, "witness %s: last checkpoint event %d, hash %s…, written %s\n", *witnessPath, res.Anchor.Seq, res.Anchor.HashPrefix(), res.Anchor.Time.Format(time.RFC3339))
+		}
+		if res.FirstBadSeq == 0 {
+			return fmt.Errorf("%w: %s", errAuditBroken, res.Problem)
 		}
 		return fmt.Errorf("%w: first bad event %d: %s", errAuditBroken, res.FirstBadSeq, res.Problem)
 	}
@@ -96,6 +107,27 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(stdout, "witness %s: holds no checkpoint yet\n", *witnessPath)
 		}
 	}
+	return nil
+}
+
+func reanchorAudit(ctx context.Context, dbPath, witnessPath string, opts []store.Option, stdout io.Writer) error {
+	if len(opts) == 0 {
+		return fmt.Errorf("audit verify --reanchor: %w", store.ErrAuditKeyNeeded)
+	}
+	w, err := witness.OpenFile(witnessPath)
+	if err != nil {
+		return fmt.Errorf("audit verify --reanchor: %w", err)
+	}
+	defer w.Close()
+	cp, res, err := store.ReanchorAuditFile(ctx, dbPath, w, opts...)
+	if err != nil {
+		return fmt.Errorf("audit verify --reanchor: %w", err)
+	}
+	if !res.OK {
+		fmt.Fprintf(stdout, "audit log %s: NOT intact, not re-anchored: %s\n", dbPath, res.Problem)
+		return fmt.Errorf("%w: %s", errAuditBroken, res.Problem)
+	}
+	fmt.Fprintf(stdout, "audit log %s: intact, %d events; re-anchored in %s at event %d, hash %s…\n", dbPath, res.Events, witnessPath, cp.Seq, cp.HashPrefix())
 	return nil
 }
 
