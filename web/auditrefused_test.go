@@ -71,3 +71,47 @@ func TestAuditRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchTermsSealed checks that a clinician's patient search and
+// break-glass reason reach the database sealed, and that the privacy
+// officer's audit page and CSV export show them in clear.
+func TestSearchTermsSealed(t *testing.T) {
+	opt, _ := withSources(t, nil, 3*time.Second)
+	e := newEnv(t, opt)
+	c := e.browser()
+	c.signIn("/saml/login", "clinician")
+	if p := c.get("/patients?family=smith&dob-day=12&dob-month=3&dob-year=1965"); p.status != http.StatusOK {
+		t.Fatalf("search: %d", p.status)
+	}
+	c.giveReason(synthetic.RichNHSNumber, "break-glass", "Unconscious in ED, no history available")
+
+	raw, err := sql.Open("sqlite3", "file:"+e.db.Path()+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM audit_events WHERE detail LIKE '%smith%' OR detail LIKE '%1965%' OR detail LIKE '%Unconscious%'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d audit rows hold the search terms or the break-glass reason in clear", n)
+	}
+
+	ig := e.browser()
+	ig.signIn("/saml/login", "igofficer")
+	p := ig.get("/ig/audit?action=patient-search")
+	var details []string
+	for _, r := range findAll(p.doc, "tr", "data-testid", "audit-event") {
+		details = append(details, text(r))
+	}
+	if !strings.Contains(strings.Join(details, "\n"), "family=smith") {
+		t.Fatalf("the IG audit page does not show the search terms: %q", details)
+	}
+	csv := ig.get("/ig/audit/export/csv")
+	for _, want := range []string{"family=smith", "Unconscious in ED, no history available"} {
+		if csv.status != http.StatusOK || !strings.Contains(csv.body, want) {
+			t.Fatalf("CSV export (%d) lacks %q", csv.status, want)
+		}
+	}
+}
