@@ -281,3 +281,35 @@ func TestDatesKeepPrecision(t *testing.T) {
 		}
 	})
 }
+
+func TestNamedOnlyByNarrative(t *testing.T) {
+	// code is optional on Condition and Procedure: HL7's
+	// appendectomy-narrative names the procedure only in its narrative.
+	r := mapResources(t, nil, hl7(t, "Procedure-appendectomy-narrative"),
+		`{"resourceType":"Condition","id":"c","subject":{"reference":"Patient/p"},"onsetDateTime":"2020-01-01",
+		  "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Chronic <b>back</b>\n pain</p></div>"}}`,
+		`{"resourceType":"Condition","id":"unnamed","subject":{"reference":"Patient/p"},"onsetDateTime":"2020-01-01"}`)
+	for id, title := range map[string]string{
+		"Procedure/appendectomy-narrative": "Routine Appendectomy in April 2013 performed by Dr Cecil Surgeon",
+		"Condition/c":                      "Chronic back pain",
+		"Condition/unnamed":                "Problem not named by the source",
+	} {
+		if got := r.entry(t, id).Title; got != title {
+			t.Errorf("%s titled %q, want %q", id, got, title)
+		}
+	}
+}
+
+func TestResourceOfAnotherType(t *testing.T) {
+	// A Medication given as if from a search of its own is no entry, but
+	// names the prescription and is accounted for.
+	m := newMapper(testSource, testFetched)
+	m.add("Medication", []byte(`{"resourceType":"Medication","id":"m","code":{"text":"Aspirin"}}`))
+	m.add("MedicationRequest", []byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"warning","code":"processing"}]}`))
+	m.add("MedicationRequest", []byte(`{"resourceType":"MedicationRequest","id":"rx","status":"active","intent":"order","medicationReference":{"reference":"Medication/m"}}`))
+	entries := m.finish()
+	checkAccount(t, m, entries)
+	if len(entries) != 1 || entries[0].Title != "Aspirin" || m.account()["Medication/m"] != "used by MedicationRequest/rx" || len(m.account()) != 2 {
+		t.Errorf("entries %d, account %v", len(entries), m.account())
+	}
+}

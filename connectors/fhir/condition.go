@@ -10,7 +10,8 @@ import (
 // condition maps a Condition onto the problem list. onset[x] and
 // abatement[x] may be a dateTime, an Age, a Period, a Range (of ages) or a
 // string; each is kept as the source gave it. Refuted and entered-in-error
-// conditions are hidden.
+// conditions are hidden. code is optional in R4 ("0..1"): a condition
+// without one is named by its narrative, or said to be unnamed.
 func (m *mapper) condition(key string, raw json.RawMessage) error {
 	c, err := fhir.UnmarshalCondition(raw)
 	if err != nil {
@@ -23,9 +24,6 @@ func (m *mapper) condition(key string, raw json.RawMessage) error {
 	case "refuted":
 		m.hide(connectors.KindProblem, key, connectors.HideRefuted)
 		return nil
-	}
-	if conceptText(c.Code) == "" {
-		return errNotNamed
 	}
 	var tp timeParser
 	prob := &connectors.Problem{Status: connectors.ProblemActive}
@@ -51,7 +49,10 @@ func (m *mapper) condition(key string, raw json.RawMessage) error {
 			prob.Status = connectors.ProblemResolved
 		}
 	}
+	// A condition the source named only in its narrative is titled by
+	// that, and one it did not name at all is still shown as a problem.
+	title := firstNonEmpty(conceptText(c.Code), narrativeText(raw), "Problem not named by the source")
 	m.show(key, firstDated(prob.Onset, recorded), connectors.Entry{Kind: connectors.KindProblem, ID: key,
-		Codes: conceptCodes(c.Code), Title: conceptText(c.Code), Problem: prob})
+		Codes: conceptCodes(c.Code), Title: title, Problem: prob})
 	return nil
 }

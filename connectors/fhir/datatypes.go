@@ -12,6 +12,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+	"golang.org/x/net/html"
 )
 
 // unescape rewrites a resource whose strings use \u escapes (Go and some
@@ -344,3 +345,39 @@ func ageRangeText(r *fhir.Range) string {
 	}
 	return ""
 }
+
+// narrativeText is a resource's narrative (text.div, XHTML the
+// specification says is "safe to display") as plain text, for a resource
+// the source named only there: a Procedure with no code whose narrative
+// says "Routine Appendectomy in April 2013". Empty when the narrative is
+// absent or says it is empty; cut at maxNarrative characters.
+func narrativeText(raw json.RawMessage) string {
+	var r struct {
+		Text *struct {
+			Status string `json:"status"`
+			Div    string `json:"div"`
+		} `json:"text"`
+	}
+	if json.Unmarshal(raw, &r) != nil || r.Text == nil || r.Text.Status == "empty" {
+		return ""
+	}
+	var b strings.Builder
+	z := html.NewTokenizer(strings.NewReader(r.Text.Div))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			break
+		}
+		if tt == html.TextToken {
+			b.Write(z.Text())
+			b.WriteByte(' ')
+		}
+	}
+	s := strings.Join(strings.Fields(b.String()), " ")
+	if rs := []rune(s); len(rs) > maxNarrative {
+		s = string(rs[:maxNarrative]) + "…"
+	}
+	return s
+}
+
+const maxNarrative = 300

@@ -61,7 +61,8 @@ func (m *mapper) encounter(key string, raw json.RawMessage) error {
 
 // procedure maps a Procedure; performed[x] may be a dateTime, a Period, a
 // string, an Age or a Range, each kept as the source gave it. One entered
-// in error is hidden; "not-done" is shown with its status.
+// in error is hidden; "not-done" is shown with its status. One without a
+// code (optional in R4) is named by its narrative, or said to be unnamed.
 func (m *mapper) procedure(key string, raw json.RawMessage) error {
 	p, err := fhir.UnmarshalProcedure(raw)
 	if err != nil {
@@ -70,9 +71,6 @@ func (m *mapper) procedure(key string, raw json.RawMessage) error {
 	if p.Status == fhir.EventStatusEnteredInError {
 		m.hide(connectors.KindProcedure, key, connectors.HideEnteredInError)
 		return nil
-	}
-	if conceptText(p.Code) == "" {
-		return errNotNamed
 	}
 	var tp timeParser
 	performed := firstTime(tp.at(p.PerformedDateTime), tp.period(p.PerformedPeriod),
@@ -85,7 +83,8 @@ func (m *mapper) procedure(key string, raw json.RawMessage) error {
 	if len(p.BodySite) > 0 {
 		proc.BodySite = conceptText(&p.BodySite[0])
 	}
+	title := firstNonEmpty(conceptText(p.Code), narrativeText(raw), "Procedure not named by the source")
 	m.show(key, firstDated(performed), connectors.Entry{Kind: connectors.KindProcedure, ID: key,
-		Codes: conceptCodes(p.Code), Title: conceptText(p.Code), Procedure: proc})
+		Codes: conceptCodes(p.Code), Title: title, Procedure: proc})
 	return nil
 }

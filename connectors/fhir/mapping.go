@@ -38,7 +38,6 @@ const (
 	errNoID        unreadable = "no id"
 	errNotR4       unreadable = "does not fit FHIR R4"
 	errBadDate     unreadable = "bad date"
-	errNotNamed    unreadable = "not named by the source"
 )
 
 // reasonOf gives the short reason for a mapping error.
@@ -135,7 +134,7 @@ func (m *mapper) add(typ string, raw json.RawMessage) {
 		m.unidentified++
 		m.added = append(m.added, resource{typ: typ, key: fmt.Sprintf("%s (unidentified %d)", typ, m.unidentified), bad: errNotResource})
 	case rt == "OperationOutcome":
-	case rt != typ:
+	case rt != typ || !slices.Contains(mappedTypes, rt):
 		m.include(raw)
 	case id == "":
 		m.unidentified++
