@@ -12,6 +12,7 @@ const (
 	DefaultTimeout          = 3 * time.Second
 	DefaultMaxPages         = 50
 	DefaultMaxResponseBytes = 16 << 20
+	DefaultMaxDocumentBytes = 5 << 20
 )
 
 // Kinds of source system that Config.Kind may name.
@@ -57,6 +58,10 @@ type Config struct {
 	// MaxResponseBytes caps each response body; zero means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64 `toml:"max_response_bytes"`
+	// MaxDocumentBytes caps each document's content fetched from a URL the
+	// source gives (a letter held as a Binary); zero means
+	// DefaultMaxDocumentBytes.
+	MaxDocumentBytes int64 `toml:"max_document_bytes"`
 }
 
 // Auth says how to authenticate to a source.
@@ -84,6 +89,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.MaxDocumentBytes == 0 {
+		c.MaxDocumentBytes = DefaultMaxDocumentBytes
 	}
 	if c.Auth.Type == "" {
 		c.Auth.Type = AuthNone
@@ -127,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxResponseBytes < 0 {
 		return fail("max_response_bytes", "must not be negative")
+	}
+	if c.MaxDocumentBytes < 0 {
+		return fail("max_document_bytes", "must not be negative")
 	}
 	switch c.Auth.Type {
 	case "", AuthNone:

@@ -207,21 +207,30 @@ func TestQueryValidate(t *testing.T) {
 func TestSourceError(t *testing.T) {
 	src := connectors.Source{Name: "Guy's and St Thomas'", ODS: "RJ1"}
 	tests := []struct {
-		err  *connectors.SourceError
-		want string
+		err      *connectors.SourceError
+		want     string
+		category string
 	}{
 		{&connectors.SourceError{Source: src, Kind: connectors.ErrTimeout, Err: context.DeadlineExceeded},
-			"Guy's and St Thomas': did not answer in time"},
-		{&connectors.SourceError{Source: src, Kind: connectors.ErrUnavailable}, "Guy's and St Thomas': could not be reached"},
-		{&connectors.SourceError{Source: src, Kind: connectors.ErrStatus, Status: 500}, "Guy's and St Thomas': answered with an error (HTTP 500)"},
-		{&connectors.SourceError{Source: src, Kind: connectors.ErrMalformed}, "Guy's and St Thomas': sent an answer that could not be read"},
-		{&connectors.SourceError{Source: src, Kind: connectors.ErrRefused, Detail: "Search not supported"},
-			"Guy's and St Thomas': declined the request: Search not supported"},
+			"Guy's and St Thomas': did not answer in time", "timed out"},
+		{&connectors.SourceError{Source: src, Kind: connectors.ErrCanceled}, "Guy's and St Thomas': request was cancelled", "cancelled"},
+		{&connectors.SourceError{Source: src, Kind: connectors.ErrUnavailable}, "Guy's and St Thomas': could not be reached", "not reached"},
+		{&connectors.SourceError{Source: src, Kind: connectors.ErrStatus, Status: 500, Detail: "OperationOutcome error exception"},
+			"Guy's and St Thomas': answered with an error (HTTP 500)", "HTTP 500"},
+		{&connectors.SourceError{Source: src, Kind: connectors.ErrMalformed, Detail: "response larger than 4096 bytes"},
+			"Guy's and St Thomas': sent an answer that could not be read", "unreadable answer"},
+		{&connectors.SourceError{Source: src, Kind: connectors.ErrRefused, Detail: "OperationOutcome error not-supported"},
+			"Guy's and St Thomas': declined the request", "refused"},
 	}
 	for _, tt := range tests {
-		if got := tt.err.Error(); got != tt.want {
-			t.Errorf("Error() = %q, want %q", got, tt.want)
-		}
+		t.Run(tt.category, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+			if got := tt.err.Category(); got != tt.category {
+				t.Errorf("Category() = %q, want %q", got, tt.category)
+			}
+		})
 	}
 	wrapped := fmt.Errorf("fetch: %w", tests[0].err)
 	if !errors.Is(wrapped, context.DeadlineExceeded) {

@@ -30,17 +30,24 @@ const (
 
 // SourceError is a failure to get an answer from one source. Error() is a
 // short phrase that can be shown on a page ("Guy's and St Thomas': did not
-// answer in time"); it never contains patient information, only the source
-// and what went wrong. Err holds the underlying cause for errors.Is/As (for
-// example context.DeadlineExceeded for a timeout).
+// answer in time"); it never contains patient information or anything the
+// source wrote, only the source and what went wrong. Category() is the same
+// in a few words for a connectors.Gap. Detail is for the logs only. Err
+// holds the underlying cause for errors.Is/As (for example
+// context.DeadlineExceeded for a timeout); its text may quote the request
+// (and so the patient's identifiers) and is never shown or logged.
 type SourceError struct {
 	Source Source
 	Kind   ErrorKind
 	// Status is the HTTP status for ErrStatus (and for ErrRefused when the
 	// source sent one); otherwise 0.
 	Status int
-	// Detail is the source's own explanation (an OperationOutcome's
-	// diagnostics), cleaned and shortened; may be empty.
+	// Detail says more for the logs, built only from structured parts of
+	// the answer (an OperationOutcome's severity and issue codes, the size
+	// cap that was hit), never from the source's free text: diagnostics and
+	// error pages may quote the request or the patient, and a Java stack
+	// trace is no business of a page or a log. It is never part of Error()
+	// or Category(); may be empty.
 	Detail string
 	Err    error
 }
@@ -72,11 +79,28 @@ func (e *SourceError) Error() string {
 	default:
 		what = "failed"
 	}
-	msg := e.Source.Name + ": " + what
-	if e.Detail != "" {
-		msg += ": " + e.Detail
+	return e.Source.Name + ": " + what
+}
+
+// Category is the failure in a few words, without the source's name, for
+// a connectors.Gap's Reason: "timed out", "HTTP 500", "refused",
+// "unreadable answer", "not reached", "cancelled".
+func (e *SourceError) Category() string {
+	switch e.Kind {
+	case ErrTimeout:
+		return "timed out"
+	case ErrCanceled:
+		return "cancelled"
+	case ErrUnavailable:
+		return "not reached"
+	case ErrStatus:
+		return fmt.Sprintf("HTTP %d", e.Status)
+	case ErrMalformed:
+		return "unreadable answer"
+	case ErrRefused:
+		return "refused"
 	}
-	return msg
+	return "failed"
 }
 
 func (e *SourceError) Unwrap() error { return e.Err }

@@ -121,7 +121,11 @@ type RecordOptions struct {
 	SourceDeadline map[string]time.Duration
 	// LateWindow is how long a fetch may go on in the background after
 	// its deadline, so that a slow source still fills the page in and the
-	// cache (default 30s).
+	// cache (default 2m). The deadline bounds the first paint, not the
+	// fetch: a source sending a long history (thousands of resources, many
+	// pages, each request bounded by the connector's own timeout) arrives
+	// within the late window, bounded in size by the connector's page and
+	// response caps.
 	LateWindow time.Duration
 	// Now is the clock for cache ages (default: the DB's clock). Deadlines
 	// always run on real time.
@@ -141,7 +145,7 @@ const (
 	DefaultFresh      = 10 * time.Minute
 	DefaultMaxAge     = 24 * time.Hour
 	DefaultDeadline   = 3 * time.Second
-	DefaultLateWindow = 30 * time.Second
+	DefaultLateWindow = 2 * time.Minute
 )
 
 // Records opens patient records across every configured source, through
@@ -378,6 +382,41 @@ func errorMessage(src connectors.Source, err error) (SourceState, string) {
 		return StateTimeout, timeoutMessage(src)
 	}
 	return StateFailed, src.Name + ": failed"
+}
+
+// errorDetail is a SourceError's Detail for the log: built by connectors
+// from structured parts of the answer only (status, OperationOutcome codes),
+// never from the source's free text, which may quote the patient.
+func errorDetail(err error) string {
+	if se, ok := errors.AsType[*connectors.SourceError](err); ok {
+		return se.Detail
+	}
+	return ""
+}
+
+// gapSummary names, for the log, the kinds a record lacks in part:
+// "result: HTTP 500; medication: 7 of 41". Kinds, categories and counts
+// only.
+func gapSummary(rec *connectors.Record) string {
+	if rec == nil {
+		return ""
+	}
+	var parts []string
+	for _, g := range rec.Gaps {
+		var what []string
+		if g.Failed {
+			what = append(what, g.Reason)
+		}
+		if g.Truncated {
+			of := "at least " + fmt.Sprint(g.Read)
+			if g.Total > 0 {
+				of = fmt.Sprint(g.Total)
+			}
+			what = append(what, fmt.Sprintf("%d of %s", g.Read, of))
+		}
+		parts = append(parts, string(g.Kind)+": "+strings.Join(what, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // showAnswer fills st from an answered flight.
@@ -623,7 +662,7 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 	switch {
 	case f.err != nil:
 		state, msg := errorMessage(c.Source(), f.err)
-		log.Warn("source fetch failed", "state", state, "reason", msg)
+		log.Warn("source fetch failed", "state", state, "reason", msg, "detail", errorDetail(f.err))
 	case f.res.fromCache:
 	default:
 		f.write.Lock()
@@ -639,7 +678,7 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 		f.write.Unlock()
 		// The row was replaced: what memory held for it is out of date.
 		r.memo.dropPatient(pk, []string{k.ods})
-		log.Info("source fetched", "no_record", f.res.noRecord)
+		log.Info("source fetched", "no_record", f.res.noRecord, "gaps", gapSummary(f.res.rec))
 	}
 
 	r.mu.Lock()

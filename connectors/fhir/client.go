@@ -21,10 +21,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
@@ -46,12 +44,29 @@ const (
 )
 
 // recordTypes are the resource types read for a record, in the order their
-// entries are mapped (DiagnosticReport after Observation and ImagingStudy,
-// because it annotates them).
+// resources are given to the mapper.
 var recordTypes = []string{
 	"Observation", "ImagingStudy", "DiagnosticReport", "MedicationRequest",
 	"MedicationStatement", "Encounter", "Procedure", "Condition",
-	"AllergyIntolerance", "DocumentReference",
+	"AllergyIntolerance", "DocumentReference", "Immunization", "Flag",
+}
+
+// sortBy is the date search parameter each record type is sorted by, newest
+// first (_sort=-param), so that when the page cap stops a search it is the
+// oldest that are left out. The names are FHIR R4's search parameters for
+// each resource's clinical date.
+var sortBy = map[string]string{
+	"Observation": "date", "ImagingStudy": "started", "DiagnosticReport": "date",
+	"MedicationRequest": "authoredon", "MedicationStatement": "effective", "Encounter": "date",
+	"Procedure": "date", "Condition": "recorded-date", "AllergyIntolerance": "date",
+	"DocumentReference": "date", "Immunization": "date", "Flag": "date",
+}
+
+// includes asks for the Medication a prescription or statement names by
+// reference in the same answer, where the server supports _include.
+var includes = map[string]string{
+	"MedicationRequest":   "MedicationRequest:medication",
+	"MedicationStatement": "MedicationStatement:medication",
 }
 
 // kindOf is the kind of entry each record type's resources become.
@@ -122,9 +137,18 @@ func New(cfg connectors.Config, getenv func(string) string) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConnsPerHost = maxParallel
-	// No http.Client.Timeout: every request runs under a context deadline,
-	// which also bounds reading the body.
-	c.http = &http.Client{Transport: tr}
+	// No http.Client.Timeout: every request runs under a context deadline
+	// (cfg.Timeout), which also bounds reading the body. Requests carry
+	// credentials, so a redirect is followed only within the source.
+	c.http = &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if !c.sameOrigin(req.URL) {
+			return errors.New("redirect to another server")
+		}
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		return nil
+	}}
 	return c, nil
 }
 
@@ -141,8 +165,6 @@ func (c *Client) FindPatients(ctx context.Context, q connectors.Query) ([]connec
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("fhir: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
 	params := url.Values{}
 	if q.NHSNumber != "" {
 		n, _ := connectors.ParseNHSNumber(q.NHSNumber) // checked by Validate
@@ -165,101 +187,6 @@ func (c *Client) FindPatients(ctx context.Context, q connectors.Query) ([]connec
 	return patients, err
 }
 
-// FetchRecord reads everything the source holds for the patient with the
-// NHS number: the Patient, then every supported resource type in parallel.
-// A resource that cannot be read is skipped and counted in Record.Skipped;
-// any failed search fails the whole fetch, so that a partial record is never
-// mistaken for a complete one. cfg.Timeout bounds the whole fetch.
-func (c *Client) FetchRecord(ctx context.Context, nhsNumber string) (*connectors.Record, error) {
-	n, err := connectors.ParseNHSNumber(nhsNumber)
-	if err != nil {
-		return nil, fmt.Errorf("fhir: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	fetched := c.now().UTC()
-
-	patients, ids, skipped, err := c.searchPatients(ctx, url.Values{"identifier": {SystemNHSNumber + "|" + n}})
-	if err != nil {
-		return nil, err
-	}
-	idx := -1
-	for i := range patients {
-		if patients[i].NHSNumber == n {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
-		return nil, fmt.Errorf("%s: %w", c.src.Name, connectors.ErrNoRecord)
-	}
-
-	results := make([][]json.RawMessage, len(recordTypes))
-	truncated := make([]bool, len(recordTypes))
-	done := make([]bool, len(recordTypes))
-	ctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-		sem      = make(chan struct{}, maxParallel)
-	)
-	for i, typ := range recordTypes {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			u := c.searchURL(typ, url.Values{"patient": {"Patient/" + ids[idx]}})
-			var err error
-			truncated[i], err = c.search(ctx, u, func(raw json.RawMessage) { results[i] = append(results[i], raw) })
-			if err != nil {
-				once.Do(func() { firstErr = err; stop(err) })
-				return
-			}
-			done[i] = true
-		})
-	}
-	wg.Wait()
-	if firstErr == nil && slices.Contains(done, false) {
-		// Cancelled while waiting for a turn, before the search started.
-		firstErr = c.sourceError(ctx, ctx.Err())
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-
-	m := newMapper(c.src, fetched)
-	m.patient = &patients[idx]
-	for i, typ := range recordTypes {
-		for _, raw := range results[i] {
-			m.add(typ, raw)
-		}
-	}
-	rec := &connectors.Record{
-		Patient: &patients[idx],
-		Entries: m.finish(),
-		Fetched: fetched,
-	}
-	for range skipped {
-		rec.Unreadable = append(rec.Unreadable, connectors.Omission{Reason: "could not be read"})
-	}
-	rec.Unreadable = append(rec.Unreadable, m.unreadable...)
-	rec.Hidden = m.hidden
-	for i, t := range truncated {
-		if t {
-			rec.Gaps = append(rec.Gaps, connectors.Gap{Kind: kindOf[recordTypes[i]], Truncated: true})
-		}
-	}
-	// Everything a source sends is cleaned of control and bidirectional
-	// override characters before anyone else sees it.
-	connectors.Clean(rec)
-	return rec, nil
-}
-
 // searchPatients runs a Patient search and returns the patients with their
 // logical ids, and how many Patient resources were skipped as unreadable.
 func (c *Client) searchPatients(ctx context.Context, params url.Values) ([]connectors.Patient, []string, int, error) {
@@ -268,7 +195,7 @@ func (c *Client) searchPatients(ctx context.Context, params url.Values) ([]conne
 		ids      []string
 		skipped  int
 	)
-	_, err := c.search(ctx, c.searchURL("Patient", params), func(raw json.RawMessage) {
+	_, err := c.search(ctx, c.searchURL("Patient", params), func(raw json.RawMessage, _ string) {
 		if resourceType(raw) != "Patient" {
 			return // e.g. an OperationOutcome with search warnings
 		}
@@ -299,14 +226,22 @@ func (c *Client) searchURL(typ string, params url.Values) string {
 // catches an OperationOutcome sent instead of a Bundle.
 type bundle struct {
 	ResourceType string `json:"resourceType"`
+	Total        *int   `json:"total"`
 	Link         []struct {
 		Relation string `json:"relation"`
 		URL      string `json:"url"`
 	} `json:"link"`
-	Entry []struct {
-		Resource json.RawMessage `json:"resource"`
-	} `json:"entry"`
+	Entry []entry `json:"entry"`
 	Issue []issue `json:"issue"`
+}
+
+type entry struct {
+	Resource json.RawMessage `json:"resource"`
+	Search   struct {
+		// Mode is "match", "include" or "outcome" (FHIR R4
+		// SearchEntryMode); servers may leave it out.
+		Mode string `json:"mode"`
+	} `json:"search"`
 }
 
 type issue struct {
@@ -318,36 +253,53 @@ type issue struct {
 	} `json:"details"`
 }
 
+// searchInfo is what a search learnt besides its resources.
+type searchInfo struct {
+	// pages is how many pages were read.
+	pages int
+	// truncated: the page cap stopped the paging while the server had
+	// more.
+	truncated bool
+	// total is the first page's Bundle.total, or -1 when not given.
+	total int
+}
+
 // search fetches u and every following page, handing each entry's resource
-// to yield. It follows Bundle.link[next] as the server gave it, never
-// building page URLs itself, and stops after cfg.MaxPages pages, reporting
-// truncated when the server had more.
-func (c *Client) search(ctx context.Context, u string, yield func(json.RawMessage)) (truncated bool, err error) {
+// and its search mode to yield. It follows Bundle.link[next] as the server
+// gave it, never building page URLs itself, and stops after cfg.MaxPages
+// pages, reporting truncated when the server had more. cfg.Timeout bounds
+// each page's request, not the whole search.
+func (c *Client) search(ctx context.Context, u string, yield func(raw json.RawMessage, mode string)) (info searchInfo, err error) {
+	info.total = -1
 	for page := 1; ; page++ {
 		body, err := c.get(ctx, u)
 		if err != nil {
-			return false, err
+			return info, err
 		}
 		b, unreadable, err := decodeBundle(body)
 		if err != nil {
-			return false, c.malformed("response is not a FHIR Bundle", err)
-		}
-		// An entry that could not be decoded at all reaches the mapper as
-		// an empty resource, which it counts as skipped.
-		for range unreadable {
-			yield(json.RawMessage(`{}`))
+			return info, c.malformed("response is not a FHIR Bundle", err)
 		}
 		switch b.ResourceType {
 		case "Bundle":
 		case "OperationOutcome":
-			return false, &connectors.SourceError{Source: c.src, Kind: connectors.ErrRefused,
+			return info, &connectors.SourceError{Source: c.src, Kind: connectors.ErrRefused,
 				Detail: outcomeDetail(b.Issue), Err: errors.New("OperationOutcome instead of Bundle")}
 		default:
-			return false, c.malformed("response is not a FHIR Bundle", fmt.Errorf("resourceType %q", b.ResourceType))
+			return info, c.malformed("response is not a FHIR Bundle", fmt.Errorf("resourceType %q", b.ResourceType))
+		}
+		info.pages = page
+		if page == 1 && b.Total != nil && *b.Total >= 0 {
+			info.total = *b.Total
+		}
+		// An entry that could not be decoded at all reaches the mapper as
+		// an empty resource, which it counts as unreadable.
+		for range unreadable {
+			yield(json.RawMessage(`{}`), "")
 		}
 		for _, e := range b.Entry {
 			if len(e.Resource) > 0 {
-				yield(e.Resource)
+				yield(e.Resource, e.Search.Mode)
 			}
 		}
 		next := ""
@@ -358,13 +310,14 @@ func (c *Client) search(ctx context.Context, u string, yield func(json.RawMessag
 			}
 		}
 		if next == "" {
-			return false, nil
+			return info, nil
 		}
 		if page >= c.cfg.MaxPages {
-			return true, nil
+			info.truncated = true
+			return info, nil
 		}
 		if u, err = c.nextURL(u, next); err != nil {
-			return false, err
+			return info, err
 		}
 	}
 }
@@ -387,41 +340,58 @@ func (c *Client) nextURL(current, next string) (string, error) {
 	return n.String(), nil
 }
 
-// get performs one GET and returns the body of a 2xx answer, read through
-// the size cap. Failures are *connectors.SourceError.
+// get performs one search or read and returns the body of a 2xx answer,
+// read through the size cap. Failures are *connectors.SourceError.
 func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
+	body, _, err := c.fetchURL(ctx, u, mediaType, c.cfg.MaxResponseBytes)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(body), nil
+}
+
+// fetchURL performs one GET under cfg.Timeout, which bounds the request and
+// reading its body, and returns the body of a 2xx answer, at most maxBytes,
+// with its Content-Type. Failures are *connectors.SourceError, whose Detail
+// is built from structured parts of the answer only.
+func (c *Client) fetchURL(ctx context.Context, u, accept string, maxBytes int64) ([]byte, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, c.malformed("bad request URL", err)
+		return nil, "", c.malformed("bad request URL", err)
 	}
-	req.Header.Set("Accept", mediaType)
+	req.Header.Set("Accept", accept)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.sourceError(ctx, err)
+		return nil, "", c.sourceError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
 	if err != nil {
-		return nil, c.sourceError(ctx, err)
+		return nil, "", c.sourceError(ctx, err)
 	}
-	tooLarge := int64(len(body)) > c.cfg.MaxResponseBytes
+	tooLarge := int64(len(body)) > maxBytes
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		se := &connectors.SourceError{Source: c.src, Kind: connectors.ErrStatus, Status: resp.StatusCode,
-			Err: fmt.Errorf("HTTP %s", resp.Status)}
+			Err: fmt.Errorf("HTTP %d", resp.StatusCode)}
 		var oo bundle
 		if !tooLarge && json.Unmarshal(body, &oo) == nil && oo.ResourceType == "OperationOutcome" {
 			se.Detail = outcomeDetail(oo.Issue)
 		}
-		return nil, se
+		return nil, "", se
 	}
 	if tooLarge {
-		return nil, c.malformed(fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponseBytes), errors.New("response too large"))
+		return nil, "", &connectors.SourceError{Source: c.src, Kind: connectors.ErrMalformed,
+			Detail: fmt.Sprintf("response larger than %d bytes", maxBytes), Err: errTooLarge}
 	}
-	return bytes.TrimSpace(body), nil
+	return body, resp.Header.Get("Content-Type"), nil
 }
+
+var errTooLarge = errors.New("response too large")
 
 // sourceError classifies a transport failure. The operation's own context
 // decides between timeout and cancellation, because the transport reports
@@ -437,10 +407,6 @@ func (c *Client) sourceError(ctx context.Context, err error) error {
 		}
 	case errors.Is(ctx.Err(), context.Canceled):
 		kind = connectors.ErrCanceled
-		// A sibling search failed first; report that failure instead.
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			return cause
-		}
 	case errors.As(err, &ne) && ne.Timeout():
 		kind = connectors.ErrTimeout
 	}
@@ -451,30 +417,38 @@ func (c *Client) malformed(detail string, err error) error {
 	return &connectors.SourceError{Source: c.src, Kind: connectors.ErrMalformed, Detail: detail, Err: err}
 }
 
-// outcomeDetail summarises an OperationOutcome for an error message: the
-// first error's diagnostics (or details text, or code), cleaned up.
+// outcomeDetail summarises an OperationOutcome for the logs from its
+// structured parts only: "OperationOutcome error not-supported". The
+// diagnostics and details text are left out: they are the source's own
+// words and may quote the request or the patient.
 func outcomeDetail(issues []issue) string {
-	pick := func(i issue) string {
-		for _, s := range []string{i.Diagnostics, i.Details.Text, i.Code} {
-			if s != "" {
-				return connectors.CleanDetail(s)
-			}
+	var parts []string
+	for _, i := range issues {
+		if len(parts) == 3 {
+			break
 		}
+		if p := strings.TrimSpace(codeWord(i.Severity) + " " + codeWord(i.Code)); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "OperationOutcome"
+	}
+	return "OperationOutcome " + strings.Join(parts, ", ")
+}
+
+// codeWord keeps a FHIR code if it looks like one (letters, digits and
+// hyphens, short), so that nothing else a source wrote reaches a log.
+func codeWord(s string) string {
+	if len(s) == 0 || len(s) > 32 {
 		return ""
 	}
-	for _, i := range issues {
-		if i.Severity == "error" || i.Severity == "fatal" {
-			if s := pick(i); s != "" {
-				return s
-			}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return ""
 		}
 	}
-	for _, i := range issues {
-		if s := pick(i); s != "" {
-			return s
-		}
-	}
-	return ""
+	return s
 }
 
 // resourceType reads just the resourceType of a raw resource.

@@ -179,7 +179,8 @@ func TestFetchRecord(t *testing.T) {
 		{"DocumentReference/d2", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2024-05-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Diabetes clinic letter",
 			Document: &connectors.Document{Type: "Clinic letter", ContentType: "application/pdf", Data: []byte("%PDF-1.4 fake")}}},
 		{"DocumentReference/d3", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2024-06-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "Clinic letter",
-			Document: &connectors.Document{Type: "Clinic letter", ContentType: "application/pdf", URL: "https://fhir.example/R4/Binary/d3"}}},
+			Document: &connectors.Document{Type: "Clinic letter", ContentType: "application/pdf", URL: "https://fhir.example/R4/Binary/d3",
+				Unavailable: "held outside the source, not fetched"}}},
 		{"DocumentReference/d-bad", connectors.Entry{Kind: connectors.KindDocument, Title: "Clinic letter",
 			Document: &connectors.Document{Type: "Clinic letter", ContentType: "text/plain", Unavailable: "content could not be decoded"}}},
 	}
@@ -247,6 +248,16 @@ func TestFetchRecordNoRecord(t *testing.T) {
 // blockUntilDone answers nothing until the client gives up.
 func blockUntilDone(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 
+// stackTrace is the kind of body a Java FHIR server sends with a 500: the
+// source's own words, which must reach neither a page nor a Gap.
+const stackTrace = `java.lang.NullPointerException: Patient Smith 9990000018 lookup failed
+	at org.example.fhir.SearchDao.search(SearchDao.java:412)
+	at org.example.fhir.RestfulServer.handle(RestfulServer.java:88)`
+
+// sourceWords are fragments of what the misbehaving sources below write,
+// none of which may appear in an error message or a Gap.
+var sourceWords = []string{"NullPointerException", "SearchDao", "Smith", "9990000018", "is not supported", "ignore me", "Service Unavailable"}
+
 func TestFetchRecordErrors(t *testing.T) {
 	oo := `{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"ignore me"},
 	        {"severity":"error","code":"not-supported","diagnostics":"Search on DocumentReference\nis not supported"}]}`
@@ -259,27 +270,43 @@ func TestFetchRecordErrors(t *testing.T) {
 		detail   string
 		is       error
 		maxBytes int64
+		// reason is the Gap's Reason when a record search fails; a failed
+		// Patient search fails the whole fetch instead.
+		reason string
 	}{
-		{name: "MalformedJSON", typ: "Observation", kind: connectors.ErrMalformed,
+		{name: "MalformedJSON", typ: "Observation", kind: connectors.ErrMalformed, reason: "unreadable answer",
 			handler: func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"resourceType":"Bundle","entry":[`) }},
-		{name: "NotABundle", typ: "Patient", kind: connectors.ErrMalformed,
+		{name: "NotABundle", typ: "Patient", kind: connectors.ErrMalformed, detail: "response is not a FHIR Bundle",
 			handler: func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, patientJSON) }},
-		{name: "HTMLErrorPage", typ: "Patient", kind: connectors.ErrMalformed,
+		{name: "HTMLErrorPage", typ: "Patient", kind: connectors.ErrMalformed, detail: "response is not a FHIR Bundle",
 			handler: func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `<html>Service Unavailable</html>`) }},
-		{name: "OperationOutcome", typ: "DocumentReference", kind: connectors.ErrRefused,
-			detail:  "Search on DocumentReference is not supported",
+		{name: "OperationOutcome", typ: "DocumentReference", kind: connectors.ErrRefused, reason: "refused",
+			detail:  "OperationOutcome information informational, error not-supported",
 			handler: func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, oo) }},
-		{name: "HTTP500", typ: "Condition", kind: connectors.ErrStatus, status: 500,
-			detail: "Search on DocumentReference is not supported",
+		{name: "PatientOperationOutcome", typ: "Patient", kind: connectors.ErrRefused,
+			detail:  "OperationOutcome information informational, error not-supported",
+			handler: func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, oo) }},
+		{name: "HTTP500", typ: "Condition", kind: connectors.ErrStatus, status: 500, reason: "HTTP 500",
+			detail: "OperationOutcome information informational, error not-supported",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(http.StatusInternalServerError)
 				fmt.Fprint(w, oo)
+			}},
+		{name: "HTTP500StackTrace", typ: "Observation", kind: connectors.ErrStatus, status: 500, reason: "HTTP 500",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprint(w, stackTrace)
+			}},
+		{name: "PatientHTTP500StackTrace", typ: "Patient", kind: connectors.ErrStatus, status: 500,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprint(w, stackTrace)
 			}},
 		{name: "HTTP404", typ: "Patient", kind: connectors.ErrStatus, status: 404,
 			handler: func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }},
 		{name: "HTTP401", typ: "Patient", kind: connectors.ErrStatus, status: 401,
 			handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) }},
-		{name: "Timeout", typ: "Encounter", kind: connectors.ErrTimeout, is: context.DeadlineExceeded,
+		{name: "Timeout", typ: "Encounter", kind: connectors.ErrTimeout, is: context.DeadlineExceeded, reason: "timed out",
 			handler: blockUntilDone},
 		{name: "SlowBody", typ: "Patient", kind: connectors.ErrTimeout, is: context.DeadlineExceeded,
 			handler: func(w http.ResponseWriter, r *http.Request) {
@@ -287,17 +314,23 @@ func TestFetchRecordErrors(t *testing.T) {
 				w.(http.Flusher).Flush()
 				<-r.Context().Done()
 			}},
-		{name: "TooLarge", typ: "Observation", kind: connectors.ErrMalformed, maxBytes: 4096,
+		{name: "TooLarge", typ: "Observation", kind: connectors.ErrMalformed, maxBytes: 4096, reason: "unreadable answer",
 			detail: "response larger than 4096 bytes",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprint(w, bundleJSON([]string{`{"resourceType":"Observation","id":"x","status":"final","code":{"text":"` +
 					strings.Repeat("x", 5000) + `"}}`}, ""))
 			}},
-		{name: "NextLinkOtherServer", typ: "Procedure", kind: connectors.ErrMalformed,
+		{name: "NextLinkOtherServer", typ: "Procedure", kind: connectors.ErrMalformed, reason: "unreadable answer",
 			detail: "paging link points to another server",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprint(w, bundleJSON(nil, "https://elsewhere.example/R4/Procedure?page=2"))
 			}},
+	}
+	// What the source holds when nothing misbehaves.
+	_, okSrv := newFake(t)
+	whole, err := newClient(t, testConfig(okSrv.URL)).FetchRecord(t.Context(), testNHS)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,6 +343,10 @@ func TestFetchRecordErrors(t *testing.T) {
 			}
 			c := newClient(t, cfg)
 			rec, err := c.FetchRecord(t.Context(), testNHS)
+			if tt.typ != "Patient" {
+				checkFailedKind(t, whole, rec, err, tt.typ, tt.reason)
+				return
+			}
 			if err == nil {
 				t.Fatalf("no error; record with %d entries", len(rec.Entries))
 			}
@@ -320,17 +357,73 @@ func TestFetchRecordErrors(t *testing.T) {
 			if se.Kind != tt.kind || se.Status != tt.status || se.Source.ODS != "RXX" {
 				t.Errorf("kind %q status %d source %v; want %q %d", se.Kind, se.Status, se.Source, tt.kind, tt.status)
 			}
-			if tt.detail != "" && se.Detail != tt.detail {
+			if se.Detail != tt.detail {
 				t.Errorf("detail %q, want %q", se.Detail, tt.detail)
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("errors.Is(%v, %v) = false", err, tt.is)
 			}
-			if !strings.HasPrefix(err.Error(), "Test Trust: ") || strings.Contains(err.Error(), "Smith") {
+			if !strings.HasPrefix(err.Error(), "Test Trust: ") {
 				t.Errorf("message %q", err.Error())
+			}
+			for _, w := range sourceWords {
+				if strings.Contains(err.Error(), w) || strings.Contains(se.Detail, w) {
+					t.Errorf("the source's own words %q reached the message %q or detail %q", w, err.Error(), se.Detail)
+				}
 			}
 		})
 	}
+}
+
+// checkFailedKind checks a fetch in which the search for typ failed: the
+// record holds everything else the source holds (whole), and a failed Gap
+// with the reason for typ's kind, and nothing the source wrote.
+func checkFailedKind(t *testing.T, whole, rec *connectors.Record, err error, typ, reason string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("a failed %s search failed the whole source: %v", typ, err)
+	}
+	kind := kindOf(typ)
+	want := []connectors.Gap{{Kind: kind, Failed: true, Reason: reason}}
+	if !reflect.DeepEqual(rec.Gaps, want) {
+		t.Errorf("gaps %+v, want %+v", rec.Gaps, want)
+	}
+	if rec.Complete(kind) {
+		t.Errorf("record complete for %s although its search failed", kind)
+	}
+	// Everything else is still shown (a report whose results were in the
+	// failed search may now stand on its own), and nothing of typ.
+	got := map[string]bool{}
+	for _, e := range rec.Entries {
+		got[e.ID] = true
+		if strings.HasPrefix(e.ID, typ+"/") {
+			t.Errorf("entry %s shown although its search failed", e.ID)
+		}
+	}
+	for _, e := range whole.Entries {
+		if !strings.HasPrefix(e.ID, typ+"/") && !got[e.ID] {
+			t.Errorf("entry %s lost with the failed %s search", e.ID, typ)
+		}
+	}
+	for _, g := range rec.Gaps {
+		for _, w := range sourceWords {
+			if strings.Contains(g.Reason, w) {
+				t.Errorf("the source's own words %q reached the gap %+v", w, g)
+			}
+		}
+	}
+}
+
+// kindOf is the kind each searched type's entries are, as the page names
+// them; spelt out here so that a change in the client's table is noticed.
+func kindOf(typ string) connectors.Kind {
+	return map[string]connectors.Kind{
+		"Observation": connectors.KindResult, "ImagingStudy": connectors.KindImaging, "DiagnosticReport": connectors.KindResult,
+		"MedicationRequest": connectors.KindMedication, "MedicationStatement": connectors.KindMedication,
+		"Encounter": connectors.KindEncounter, "Procedure": connectors.KindProcedure, "Condition": connectors.KindProblem,
+		"AllergyIntolerance": connectors.KindAllergy, "DocumentReference": connectors.KindDocument,
+		"Immunization": connectors.KindImmunization, "Flag": connectors.KindAlert,
+	}[typ]
 }
 
 func TestCallerDeadlineAndCancel(t *testing.T) {

@@ -161,12 +161,14 @@ func (m *mapper) include(raw json.RawMessage) {
 	}
 }
 
-// unresolved lists the literal references ("Medication/123") the mapping
-// needs that were neither added nor included, for the client to read and
-// include: today, the Medication a prescription or statement names by
-// reference rather than by a code or a contained resource.
+// unresolved lists the literal references ("Medication/123", or an
+// absolute URL as the source wrote it) the mapping needs that were neither
+// added nor included, for the client to read and include: today, the
+// Medication a prescription or statement names by reference rather than by
+// a code or a contained resource. The references are given as written so
+// that the client can tell one on the source from one on another server.
 func (m *mapper) unresolved() []string {
-	var out []string
+	var out, keys []string
 	for _, r := range m.added {
 		if r.typ != "MedicationRequest" && r.typ != "MedicationStatement" {
 			continue
@@ -184,10 +186,11 @@ func (m *mapper) unresolved() []string {
 			continue
 		}
 		key := refKey(&ref)
-		if !strings.HasPrefix(key, "Medication/") || m.included[key] != nil || slices.Contains(out, key) {
+		if !strings.HasPrefix(key, "Medication/") || m.included[key] != nil || slices.Contains(keys, key) {
 			continue
 		}
-		out = append(out, key)
+		keys = append(keys, key)
+		out = append(out, ref)
 	}
 	slices.Sort(out)
 	return out

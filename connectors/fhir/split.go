@@ -92,9 +92,7 @@ func decodeBundle(body []byte) (b bundle, unreadable int, err error) {
 		return b, 0, err
 	}
 	for _, raw := range entries {
-		var e struct {
-			Resource json.RawMessage `json:"resource"`
-		}
+		var e entry
 		if json.Unmarshal(raw, &e) != nil {
 			unreadable++
 			continue

@@ -371,7 +371,7 @@ func TestFaults(t *testing.T) {
 		c.SetFaults(ods, synthetic.Faults{ErrorRate: 1})
 		_, err := fetch(t.Context())
 		se, ok := errors.AsType[*connectors.SourceError](err)
-		if !ok || se.Kind != connectors.ErrStatus || se.Status != 500 || se.Detail != "Internal error (injected fault)" {
+		if !ok || se.Kind != connectors.ErrStatus || se.Status != 500 || se.Detail != "OperationOutcome error exception" {
 			t.Fatalf("err = %#v", err)
 		}
 	})
