@@ -149,6 +149,16 @@ func (b *bench) run() error {
 		return err
 	}
 
+	b.say("long fetch: %d resources at one source, %s per request, %d times (deadline %s)",
+		longFetchResources, longFetchLatency, b.o.reps, b.o.deadline)
+	if err := b.measureLongFetch(); err != nil {
+		return fmt.Errorf("long fetch: %w", err)
+	}
+	lf := b.res.longFetch
+	b.say("long fetch: first paint median %s, complete %s, the same requests straight to the source %s",
+		percentile(lf.firstPaint, 50).Round(time.Millisecond), percentile(lf.complete, 50).Round(time.Millisecond),
+		percentile(lf.direct, 50).Round(time.Millisecond))
+
 	b.say("group commit: %d callers, %s each way", b.o.clinicians, b.groupCommitDuration())
 	gc, err := measureGroupCommit(b.dir, b.o.profile, b.o.clinicians, b.groupCommitDuration())
 	if err != nil {

@@ -31,6 +31,8 @@ type results struct {
 	warm200  loadResult
 	warmLong loadResult
 
+	longFetch longFetchResult
+
 	groupCommit groupCommitResult
 	ig          map[string][]time.Duration
 
@@ -100,6 +102,17 @@ func (r results) rows(o options) []row {
 		rows = append(rows, row{fmt.Sprintf("the same for the %s-entry patient (first page of the timeline)", thousands(r.longEntries)),
 			fmt.Sprintf("p99 %s (%s /s)", msf(p99), thousands(int(rate+0.5))), "p99 ≤ 100 ms", yes(p99 <= 100*time.Millisecond)})
 	}
+	if lf := r.longFetch; len(lf.firstPaint) > 0 {
+		paint := percentile(lf.firstPaint, 50)
+		ratio := float64(paint) / float64(o.deadline)
+		rows = append(rows, row{fmt.Sprintf("full fetch of a %s-resource patient at one source (%s per request, %d requests): time to first paint ÷ deadline",
+			thousands(lf.resources), msf(longFetchLatency), lf.requests),
+			fmt.Sprintf("%.3f (%s ÷ %s)", ratio, msf(paint), msf(o.deadline)), "≤ 1.05", yes(ratio <= 1.05)})
+		done, direct := percentile(lf.complete, 50), percentile(lf.direct, 50)
+		ratio = float64(done) / float64(direct)
+		rows = append(rows, row{"the same fetch: time until the whole record is shown ÷ the source's own time for the same requests made directly",
+			fmt.Sprintf("%.2f (%s ÷ %s)", ratio, msf(done), msf(direct)), "≤ 1.25", yes(ratio <= 1.25)})
+	}
 	if r.groupCommit.single > 0 {
 		ratio := r.groupCommit.grouped / r.groupCommit.single
 		rows = append(rows, row{"audit events committed per second with group commit ÷ one commit per event, both synchronous=FULL",
@@ -159,7 +172,13 @@ func (r results) details(o options) string {
 		}
 		return strings.Join(s, ", ")
 	}
-	fmt.Fprintf(&b, "Cold pages: %s. Pages with one source hanging: %s.\n\n", durs(r.cold), durs(r.hang))
+	fmt.Fprintf(&b, "Cold pages: %s. Pages with one source hanging: %s.\n", durs(r.cold), durs(r.hang))
+	if lf := r.longFetch; len(lf.firstPaint) > 0 {
+		fmt.Fprintf(&b, "Long fetch (%s resources and %d medicines they include, %d requests; the page showed %s entries and counted %d resources unreadable): "+
+			"first paint %s; whole record shown %s; the same requests straight to the source %s.\n", thousands(lf.resources), lf.included, lf.requests,
+			thousands(lf.shown), lf.unreadable, durs(lf.firstPaint), durs(lf.complete), durs(lf.direct))
+	}
+	b.WriteString("\n")
 	for _, l := range []struct {
 		name string
 		r    loadResult
