@@ -34,7 +34,7 @@ const (
 	longFetchLatency = 100 * time.Millisecond
 	// longFetchParallel is how many searches the FHIR client runs at once
 	// (its maxParallel): the direct replay runs as many.
-	longFetchParallel = 5
+	longFetchParallel = 6
 )
 
 type longFetchResult struct {

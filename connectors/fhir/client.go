@@ -37,9 +37,10 @@ const (
 const (
 	// pageSize is the _count asked for; servers may send fewer per page.
 	pageSize = 100
-	// maxParallel bounds the searches one record fetch runs at once, so
-	// that opening a record does not hammer a source with ten requests.
-	maxParallel = 5
+	// maxParallel bounds the requests one record fetch runs at once, so
+	// that opening a record does not hammer a source with a dozen
+	// requests; six lets the twelve searches go in two rounds.
+	maxParallel = 6
 	mediaType   = "application/fhir+json"
 )
 
