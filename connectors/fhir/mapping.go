@@ -161,14 +161,16 @@ func (m *mapper) include(raw json.RawMessage) {
 	}
 }
 
-// unresolved lists the literal references ("Medication/123", or an
-// absolute URL as the source wrote it) the mapping needs that were neither
+// unresolved lists the references the mapping needs that were neither
 // added nor included, for the client to read and include: today, the
 // Medication a prescription or statement names by reference rather than by
-// a code or a contained resource. The references are given as written so
-// that the client can tell one on the source from one on another server.
+// a code or a contained resource. Each is "Medication/123" when the source
+// wrote it relative (its own) anywhere, else the absolute URL as written,
+// so that the client can tell one on the source from one on another server
+// and never reads the latter from the source.
 func (m *mapper) unresolved() []string {
-	var out, keys []string
+	var keys []string
+	chosen := map[string]string{}
 	for _, r := range m.added {
 		if r.typ != "MedicationRequest" && r.typ != "MedicationStatement" {
 			continue
@@ -186,11 +188,25 @@ func (m *mapper) unresolved() []string {
 			continue
 		}
 		key := refKey(&ref)
-		if !strings.HasPrefix(key, "Medication/") || m.included[key] != nil || slices.Contains(keys, key) {
+		if !strings.HasPrefix(key, "Medication/") || m.included[key] != nil {
 			continue
 		}
-		keys = append(keys, key)
-		out = append(out, ref)
+		prev, seen := chosen[key]
+		switch {
+		case !seen:
+			keys = append(keys, key)
+			chosen[key] = ref
+		case strings.Contains(prev, "://") && !strings.Contains(ref, "://"):
+			chosen[key] = ref
+		}
+	}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if ref := chosen[k]; strings.Contains(ref, "://") {
+			out = append(out, ref)
+		} else {
+			out = append(out, k)
+		}
 	}
 	slices.Sort(out)
 	return out
