@@ -180,10 +180,10 @@ func waitWhole(r *store.Records, limit time.Duration) (shown, unreadable int, er
 		}
 		s := v.Sources[0]
 		if !s.Pending && (s.State == store.StateLive || s.State == store.StateCached) {
-			if s.Truncated {
-				return 0, 0, fmt.Errorf("long fetch: the record was cut off by the page cap")
+			if slices.ContainsFunc(s.Gaps, func(g connectors.Gap) bool { return g.Truncated || g.Failed }) {
+				return 0, 0, fmt.Errorf("long fetch: the record is not whole: %+v", s.Gaps)
 			}
-			return len(v.Entries), s.Skipped, nil
+			return len(v.Entries), len(s.Unreadable), nil
 		}
 		if !s.Pending {
 			return 0, 0, fmt.Errorf("long fetch: the source ended %s: %s", s.State, s.Error)
