@@ -250,3 +250,18 @@ func hiddenSummary(n int) string {
 func DocumentUnavailable(d *connectors.Document) string {
 	return "Held at the source, could not be read: " + d.Unavailable
 }
+
+// trendRange is a trend row's range: the result's own, or its
+// components' ("Systolic 90–140; Diastolic 60–90").
+func trendRange(r *connectors.Result) string {
+	if s := r.Range.String(); s != "" {
+		return s
+	}
+	var out []string
+	for _, c := range r.Components {
+		if s := c.Range.String(); s != "" {
+			out = append(out, orNotKnown(c.Title)+" "+s)
+		}
+	}
+	return strings.Join(out, "; ")
+}

@@ -263,6 +263,11 @@ type DocumentPage struct {
 	Entry  connectors.Entry
 	Back   string
 	PDFURL string
+	// HTML: the document is HTML, shown through the sanitiser.
+	HTML bool
+	// ReportURL links the document to the report it presents, or a
+	// report to the document presenting it; ReportLabel says which.
+	ReportURL, ReportTitle, ReportLabel string
 }
 
 // SearchForm is the patient search form as submitted.

@@ -79,21 +79,22 @@ func NewChart(s Series, title string) Chart {
 	for _, p := range s.Points {
 		px, py := x(p.Entry.Date), y(p.Value)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
-		label := fmt.Sprintf("%s: %s %s", Day(p.Entry.Date), p.Entry.Result.Value, s.Units)
-		if f := p.Entry.Result.Flag; f.Abnormal() {
-			label += " (" + f.Label() + ")"
+		label := fmt.Sprintf("%s: %s", EntryDay(p.Entry), joinNonEmpty(" ", p.Entry.Result.Comparator+p.Entry.Result.Value, s.Units))
+		if f, _ := ResultFlag(p.Entry.Result); f != "" {
+			label += " (" + f + ")"
 		}
-		c.Points = append(c.Points, ChartPoint{X: px, Y: py, Title: label, Abnormal: p.Entry.Result.Flag.Abnormal()})
+		c.Points = append(c.Points, ChartPoint{X: px, Y: py, Title: label, Abnormal: p.Entry.Result.Abnormal()})
 	}
 	c.Line = strings.Join(pts, " ")
 	for _, v := range []float64{hi - margin, lo + margin} {
 		c.YTicks = append(c.YTicks, Tick{X: padL - 8, Y: y(v) + 4, Label: trimNum(v)})
 	}
-	c.XTicks = append(c.XTicks, Tick{X: padL, Y: float64(chartH) - padB + 20, Label: Day(t0)})
+	first, last := EntryDay(s.Points[0].Entry), EntryDay(s.Points[len(s.Points)-1].Entry)
+	c.XTicks = append(c.XTicks, Tick{X: padL, Y: float64(chartH) - padB + 20, Label: first})
 	if span > 0 {
-		c.XTicks = append(c.XTicks, Tick{X: padL + plotW, Y: float64(chartH) - padB + 20, Label: Day(t1)})
+		c.XTicks = append(c.XTicks, Tick{X: padL + plotW, Y: float64(chartH) - padB + 20, Label: last})
 	}
-	c.Label = fmt.Sprintf("%s at %s, %d results from %s to %s, in %s", title, s.Source.Name, len(s.Points), Day(t0), Day(t1), unitsOrNotStated(s.Units))
+	c.Label = fmt.Sprintf("%s at %s, %d results from %s to %s, in %s", title, s.Source.Name, len(s.Points), first, last, unitsOrNotStated(s.Units))
 	if r := s.Range.String(); r != "" {
 		c.Label += ", reference range " + r
 	}

@@ -4,7 +4,9 @@
 //
 // Components take typed values and only ever print them through templ's
 // escaping; nothing here may bypass it (no templ.Raw) for data that came
-// from a user, an identity provider or a source system.
+// from a user, an identity provider or a source system. The one exception
+// is a source's HTML document, which is written only through the
+// sanitiser (DocumentHTML, sanitise.go).
 package views
 
 import (

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -486,7 +487,8 @@ func (s *Server) showTrend(c echo.Context) error {
 }
 
 // showDocument opens a document or imaging report in full. A PDF is sent
-// as a download, never rendered inline from a source's bytes.
+// for the browser's own viewer (inline, never stored, never sniffed as
+// anything else); HTML is shown only through the sanitiser (views).
 func (s *Server) showDocument(c echo.Context) error {
 	nhs, v, banner, err := s.openView(c, store.ActDocumentOpen, trimTo(c.QueryParam("entry"), 200))
 	if err != nil {
@@ -497,18 +499,41 @@ func (s *Server) showDocument(c echo.Context) error {
 		if e.Key() != key || (e.Document == nil && e.Imaging == nil) {
 			continue
 		}
+		isPDF := e.Document != nil && baseType(e.Document.ContentType) == "application/pdf" && len(e.Document.Data) > 0
 		if c.QueryParam("format") == "pdf" {
-			if e.Document == nil || e.Document.ContentType != "application/pdf" || len(e.Document.Data) == 0 {
+			if !isPDF {
 				return Errorf(ENOTFOUND, "There is no PDF for this document", "Go back to the record.")
 			}
-			c.Response().Header().Set("Content-Disposition", `attachment; filename="document.pdf"`)
+			h := c.Response().Header()
+			h.Set("Content-Disposition", "inline")
+			h.Set("Cache-Control", "no-store")
+			h.Set("X-Content-Type-Options", "nosniff")
+			// The browser's PDF viewer is an embedded object: nothing else
+			// may load or run in this response.
+			h.Set("Content-Security-Policy", "default-src 'none'; object-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 			return c.Blob(http.StatusOK, "application/pdf", e.Document.Data)
 		}
-		page := views.DocumentPage{NHS: nhs, Banner: banner, Entry: e, Back: "/patients/" + nhs}
-		if e.Document != nil && e.Document.ContentType == "application/pdf" && len(e.Document.Data) > 0 {
+		page := views.DocumentPage{NHS: nhs, Banner: banner, Entry: e, Back: "/patients/" + nhs,
+			HTML: e.Document != nil && baseType(e.Document.ContentType) == "text/html" && e.Document.Text != ""}
+		if isPDF {
 			page.PDFURL = "/patients/" + nhs + "/document?" + url.Values{"entry": {key}, "format": {"pdf"}}.Encode()
+		}
+		it := views.Item{Entry: e}
+		linkReports(s.timelines.items(v)).decorate(nhs, &it)
+		page.ReportURL, page.ReportTitle = it.ReportURL, it.ReportTitle
+		page.ReportLabel = "The report as sent"
+		if e.Document != nil {
+			page.ReportLabel = "The report it presents"
 		}
 		return render(c, http.StatusOK, views.DocumentView(s.page(c, e.Title+" - "+banner.Name), page))
 	}
 	return Errorf(ENOTFOUND, "Document not found", "The document may have been removed by its source. Go back to the record and refresh it.")
+}
+
+// baseType is a MIME type without its parameters, in lower case.
+func baseType(ct string) string {
+	if t, _, err := mime.ParseMediaType(ct); err == nil {
+		return t
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
 }
