@@ -182,7 +182,11 @@ func allergyLine(a *connectors.Allergy) string {
 	if a.Verification == "unconfirmed" || a.Verification == "presumed" {
 		ver = "unconfirmed"
 	}
-	return joinNonEmpty(", ", a.Reaction, sev, crit, ver, a.Category)
+	var cat string
+	if a.Category != "" {
+		cat = a.Category + " allergy"
+	}
+	return joinNonEmpty(", ", a.Reaction, sev, crit, ver, cat)
 }
 
 // immunizationLine writes a vaccination given: the dose number, dose,
@@ -228,7 +232,7 @@ func alertMeta(it Item) string {
 	if !a.End.IsZero() {
 		until = "until " + WhenDay(a.End)
 	}
-	if a.Author != "" {
+	if a.Author != "" && a.Author != it.Entry.Source.Name {
 		by = "raised by " + a.Author
 	}
 	names := []string{it.Entry.Source.Name}

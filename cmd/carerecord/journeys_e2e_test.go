@@ -71,6 +71,20 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	if got := tb.text(`[data-testid="patient-nhs"]`); got != "999 000 0018" {
 		t.Errorf("banner NHS No. is %q, want 999 000 0018", got)
 	}
+	// Her safeguarding alert is the first clinical content on the page,
+	// in words, on screen without scrolling.
+	type alertPlace struct {
+		Text                   string
+		Top, Summary, Viewport float64
+	}
+	ap := run1(tb, chromedp.Evaluate[alertPlace](`(() => {
+		const a = document.querySelector('[data-testid="record-alert"]'), s = document.querySelector('.app-summary');
+		return {Text: a ? a.textContent.replace(/\s+/g, ' ').trim() : '', Top: a ? a.getBoundingClientRect().top : -1,
+			Summary: s ? s.getBoundingClientRect().top : -1, Viewport: window.innerHeight};
+	})()`))
+	if !strings.Contains(ap.Text, "Alert: Safeguarding") || ap.Top < 0 || ap.Top >= ap.Viewport || ap.Top >= ap.Summary {
+		t.Errorf("the safeguarding alert is not the first thing on screen: %+v", ap)
+	}
 	if got := tb.text(`[data-testid="patient-born"]`); !strings.HasPrefix(got, "12-Mar-1965") {
 		t.Errorf("banner born is %q, want 12-Mar-1965 first", got)
 	}
@@ -126,9 +140,9 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	tb.wait(`[data-testid="document-title"]`)
 	tb.checkPage("document", richName, http.StatusOK, "document")
 	text := run1(tb, chromedp.Evaluate[string](`(document.querySelector('[data-testid="document-text"]') || {}).textContent || ''`))
-	pdf := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('a[download]').length`))
+	pdf := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('a[data-testid="document-pdf"]').length`))
 	if strings.TrimSpace(text) == "" && pdf == 0 {
-		t.Errorf("the document page shows neither the document's text nor a PDF to download:\n%s", tb.text("main"))
+		t.Errorf("the document page shows neither the document's text nor a link to its PDF:\n%s", tb.text("main"))
 	}
 }
 
