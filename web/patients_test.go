@@ -268,7 +268,9 @@ func TestRecordPage(t *testing.T) {
 		}
 	})
 	t.Run("LongHistoryIsPaged", func(t *testing.T) {
-		p := b.get("/patients/" + synthetic.LongHistoryNHSNumber)
+		// The first paint waits the deadline only; a long history may
+		// still be arriving then (on a busy machine), and fills in.
+		p := b.settled(t, "/patients/"+synthetic.LongHistoryNHSNumber)
 		count := text(find(p.doc, "p", "data-testid", "timeline-count"))
 		if !strings.HasPrefix(count, "Showing 1 to 50 of ") {
 			t.Fatalf("count %q", count)
@@ -455,4 +457,23 @@ func TestRestrictedDetailsFromCarelessSourceHidden(t *testing.T) {
 			}
 		}
 	})
+}
+
+// settled gets a record page and, while a source is still loading (the
+// page polls for the rest), asks again until every source has answered or
+// given up, as a clinician waiting on the page would see it. It fails the
+// test if the page has not settled within a minute.
+func (b *browser) settled(t *testing.T, path string) *page {
+	t.Helper()
+	until := time.Now().Add(time.Minute)
+	for {
+		p := b.get(path)
+		if attr(find(p.doc, "div", "id", "record-live"), "hx-get") == "" {
+			return p
+		}
+		if time.Now().After(until) {
+			t.Fatalf("%s still loading a source after a minute", path)
+		}
+		<-time.After(200 * time.Millisecond)
+	}
 }
