@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -91,7 +92,22 @@ func checkRecord(t *testing.T, c *Client, rec *connectors.Record) {
 			t.Fatalf("entry %d has no id", i)
 		}
 	}
+	// A gap says what failed in the client's own words, never the
+	// source's: one of the categories, or an HTTP status.
+	for _, g := range rec.Gaps {
+		if !g.Failed && !g.Truncated {
+			t.Fatalf("gap %+v says nothing", g)
+		}
+		if g.Failed && !gapReason.MatchString(g.Reason) {
+			t.Fatalf("gap reason %q is not one of the client's categories", g.Reason)
+		}
+		if g.Truncated && g.Total != 0 && g.Total < g.Read {
+			t.Fatalf("gap %+v: more read than the source holds", g)
+		}
+	}
 }
+
+var gapReason = regexp.MustCompile(`^(timed out|cancelled|not reached|unreadable answer|refused|failed|HTTP [0-9]{3})$`)
 
 // FuzzSearchPage feeds arbitrary bytes as the answer to one resource
 // type's search (and to every page it links to) through FetchRecord: it
