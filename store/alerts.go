@@ -404,8 +404,15 @@ func (h memHistory) alerted(kind, nhs string, since time.Time) bool {
 	return false
 }
 
-func insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_alerts (seq, kind, raised, user_id, user_name, nhs_number, why, status)
+func (db *DB) insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {
+	// The why can quote a break-glass reason or a patient's family name:
+	// sealed like the event's detail (auditseal.go).
+	why, err := db.sealText(a.Why, alertWhyAD(a.Seq, a.Kind))
+	if err != nil {
+		return fmt.Errorf("raise alert: %w", err)
+	}
+	a.Why = why
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_alerts (seq, kind, raised, user_id, user_name, nhs_number, why, status)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`, a.Seq, a.Kind, ms(a.Raised), a.UserID, a.UserName, a.NHSNumber, a.Why)
 	if err != nil {
 		return fmt.Errorf("raise alert: %w", err)
@@ -451,6 +458,7 @@ func (db *DB) Alerts(ctx context.Context, status string, limit int) ([]Alert, er
 		if err != nil {
 			return nil, fmt.Errorf("store: alerts: %w", err)
 		}
+		a.Why = db.openText(a.Why, alertWhyAD(a.Seq, a.Kind))
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -468,6 +476,7 @@ func (db *DB) Alert(ctx context.Context, id int64) (Alert, error) {
 	if err != nil {
 		return Alert{}, fmt.Errorf("store: alert %d: %w", id, err)
 	}
+	a.Why = db.openText(a.Why, alertWhyAD(a.Seq, a.Kind))
 	return a, nil
 }
 

@@ -428,7 +428,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 			u.observe(ev)
 		}
 		for _, al := range a.rules.evaluate(ev, memHistory{u}) {
-			if err := insertAlert(ctx, tx, al); err != nil {
+			if err := db.insertAlert(ctx, tx, al); err != nil {
 				return err
 			}
 			if u != nil {

@@ -31,7 +31,9 @@ const (
 )
 
 // csvHeader is the export's column order; the columns are the stored
-// fields, so a recipient can recompute each hash.
+// fields, except that a sealed detail is shown opened (auditseal.go): the
+// chain covers the sealed form, so the hash of such an event, and of any
+// keyed event without the audit key, cannot be recomputed from the export.
 var csvHeader = []string{"seq", "time", "user_id", "user_name", "role_code", "ods", "session_hash",
 	"client_addr", "action", "nhs_number", "reason", "detail", "outcome", "outcome_why", "sources",
 	"prev_hash", "hash"}

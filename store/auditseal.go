@@ -45,43 +45,61 @@ func auditDetailAD(seq int64, action Action) []byte {
 // storedDetail returns ev's detail as it is to be stored: sealed when it
 // is personal data and a cache key is configured. ev.Seq must be set.
 func (db *DB) storedDetail(ev *AuditEvent) (string, error) {
-	if ev.Detail == "" || db.cache == nil || !sealsDetail(ev) {
+	if !sealsDetail(ev) {
 		return ev.Detail, nil
 	}
-	b, err := db.cache.seal(auditFormatText, []byte(ev.Detail), auditDetailAD(ev.Seq, ev.Action))
+	return db.sealText(ev.Detail, auditDetailAD(ev.Seq, ev.Action))
+}
+
+// openDetail replaces a sealed detail with its clear text, for the IG
+// pages and exports.
+func (db *DB) openDetail(ev *AuditEvent) {
+	ev.Detail = db.openText(ev.Detail, auditDetailAD(ev.Seq, ev.Action))
+}
+
+// alertWhyAD binds an alert's sealed why to its event and kind (an alert
+// is unique by the two).
+func alertWhyAD(seq int64, kind string) []byte {
+	return []byte("carerecord audit alert why v1\x00" + strconv.FormatInt(seq, 10) + "\x00" + kind)
+}
+
+// sealText seals s for a text column of the audit tables, or returns it
+// as it is when it is empty or no cache key is configured.
+func (db *DB) sealText(s string, ad []byte) (string, error) {
+	if s == "" || db.cache == nil {
+		return s, nil
+	}
+	b, err := db.cache.seal(auditFormatText, []byte(s), ad)
 	if err != nil {
 		return "", err
 	}
 	return sealedDetailPrefix + base64.RawStdEncoding.EncodeToString(b), nil
 }
 
-// Shown in place of a sealed detail that cannot be opened.
+// Shown in place of a sealed text that cannot be opened.
 const (
 	detailSealedNoKey = "(sealed: no cache key is configured to open it)"
 	detailSealedBad   = "(sealed: cannot be opened with this cache key, or altered)"
 )
 
-// openDetail replaces a sealed detail with its clear text, for the IG
-// pages and exports.
-func (db *DB) openDetail(ev *AuditEvent) {
-	s, ok := strings.CutPrefix(ev.Detail, sealedDetailPrefix)
+// openText reverses sealText; a text that is not sealed is returned as it
+// is, and one that cannot be opened is replaced by a note saying so.
+func (db *DB) openText(v string, ad []byte) string {
+	s, ok := strings.CutPrefix(v, sealedDetailPrefix)
 	if !ok {
-		return
+		return v
 	}
 	if db.cache == nil {
-		ev.Detail = detailSealedNoKey
-		return
+		return detailSealedNoKey
 	}
 	b, err := base64.RawStdEncoding.DecodeString(s)
 	if err != nil {
-		// A clear detail that happens to start like a sealed one.
-		return
+		// A clear text that happens to start like a sealed one.
+		return v
 	}
-	ad := auditDetailAD(ev.Seq, ev.Action)
 	pt, _, err := db.cache.open(b, func(byte) []byte { return ad })
 	if err != nil {
-		ev.Detail = detailSealedBad
-		return
+		return detailSealedBad
 	}
-	ev.Detail = string(pt)
+	return string(pt)
 }

@@ -108,6 +108,33 @@ func TestAuditSealedDetail(t *testing.T) {
 			}
 		}
 	})
+	t.Run("AlertReasonSealed", func(t *testing.T) {
+		raw := rawAuditDB(t, path)
+		var n int
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM audit_alerts WHERE why LIKE '%Collapsed%'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d alerts hold the break-glass reason in clear (%v)", n, err)
+		}
+		alerts, err := db.Alerts(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, a := range alerts {
+			if a.Kind == store.AlertBreakGlass {
+				found = true
+				if !strings.Contains(a.Why, "Reason given: Collapsed in clinic, no history") {
+					t.Fatalf("the break-glass alert reads %q", a.Why)
+				}
+				one, err := db.Alert(ctx, a.ID)
+				if err != nil || one.Why != a.Why {
+					t.Fatalf("Alert(%d).Why = %q, %v", a.ID, one.Why, err)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no break-glass alert")
+		}
+	})
 	t.Run("ChainCoversSealedForm", func(t *testing.T) {
 		if res, err := db.VerifyAudit(ctx); err != nil || !res.OK || res.Events != 5 {
 			t.Fatalf("verify = %+v, %v", res, err)

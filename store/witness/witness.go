@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/syslog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -191,8 +192,16 @@ func NewHTTP(url string) *HTTP {
 	return &HTTP{URL: url, Client: &http.Client{Timeout: 10 * time.Second}}
 }
 
-// Name is the endpoint's URL.
-func (h *HTTP) Name() string { return h.URL }
+// Name is the endpoint's URL without credentials or query, which may
+// carry a token: names go into logs.
+func (h *HTTP) Name() string {
+	u, err := url.Parse(h.URL)
+	if err != nil {
+		return "remote witness"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
 
 // Append posts cp.
 func (h *HTTP) Append(ctx context.Context, cp store.Checkpoint) error {
