@@ -91,8 +91,9 @@ func New(opts Options) *Server {
 // Load adds a resource, or every entry of a Bundle of type collection,
 // document, transaction, batch or searchset. An entry without an id gets
 // one; references between entries by fullUrl (urn:uuid:..., or an absolute
-// URL) are rewritten to "Type/id", as a server does when it stores a
-// transaction. A resource with the key of one already loaded replaces it.
+// URL), in references and in uri and url elements, are rewritten to
+// "Type/id", as a server does when it stores a transaction. A resource
+// with the key of one already loaded replaces it.
 func (s *Server) Load(raw []byte) error {
 	var rt struct {
 		ResourceType string `json:"resourceType"`
@@ -691,13 +692,15 @@ func references(raw json.RawMessage, el string) []string {
 	return out
 }
 
-// rewriteRefs replaces every "reference" naming a key of keyOf (a Bundle
-// entry's fullUrl) with the entry's "Type/id".
+// rewriteRefs replaces every string naming a key of keyOf (a Bundle
+// entry's fullUrl) with the entry's "Type/id": references, and, as FHIR's
+// transaction rules say, uri and url elements too (an attachment's url
+// naming a Binary in the same Bundle).
 func rewriteRefs(v any, keyOf map[string]string) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
-			if s, ok := x.(string); ok && k == "reference" {
+			if s, ok := x.(string); ok {
 				if key, ok := keyOf[s]; ok {
 					v[k] = key
 				}
@@ -706,7 +709,13 @@ func rewriteRefs(v any, keyOf map[string]string) {
 			rewriteRefs(x, keyOf)
 		}
 	case []any:
-		for _, x := range v {
+		for i, x := range v {
+			if s, ok := x.(string); ok {
+				if key, ok := keyOf[s]; ok {
+					v[i] = key
+				}
+				continue
+			}
 			rewriteRefs(x, keyOf)
 		}
 	}

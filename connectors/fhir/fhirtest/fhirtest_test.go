@@ -81,7 +81,9 @@ const transaction = `{"resourceType":"Bundle","type":"transaction","entry":[
  {"fullUrl":"urn:uuid:o1","resource":{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"Haemoglobin"},"subject":{"reference":"urn:uuid:p1"},"effectiveDateTime":"2024-01-05"}},
  {"fullUrl":"urn:uuid:o2","resource":{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"Sodium"},"subject":{"reference":"urn:uuid:p1"},"effectiveDateTime":"2025-06-01T10:00:00Z"}},
  {"fullUrl":"urn:uuid:o3","resource":{"resourceType":"Observation","id":"o3","status":"final","code":{"text":"Potassium"},"subject":{"reference":"urn:uuid:p1"}}},
- {"fullUrl":"urn:uuid:mr1","resource":{"resourceType":"MedicationRequest","id":"mr1","status":"active","intent":"order","medicationReference":{"reference":"urn:uuid:m1"},"subject":{"reference":"urn:uuid:p1"}}}
+ {"fullUrl":"urn:uuid:mr1","resource":{"resourceType":"MedicationRequest","id":"mr1","status":"active","intent":"order","medicationReference":{"reference":"urn:uuid:m1"},"subject":{"reference":"urn:uuid:p1"}}},
+ {"fullUrl":"http://elsewhere.example/fhir/Binary/b9","resource":{"resourceType":"Binary","id":"b9","contentType":"text/plain","data":"aGVsbG8="}},
+ {"fullUrl":"urn:uuid:d9","resource":{"resourceType":"DocumentReference","id":"d9","status":"current","subject":{"reference":"urn:uuid:p1"},"content":[{"attachment":{"contentType":"text/plain","url":"http://elsewhere.example/fhir/Binary/b9"}}]}}
 ]}`
 
 func newServer(t *testing.T, opts fhirtest.Options, raws ...string) (*fhirtest.Server, string) {
@@ -104,12 +106,16 @@ func TestLoadBundleResolvesFullURLReferences(t *testing.T) {
 		t.Fatalf("patients loaded: %v", pats)
 	}
 	pid := strings.TrimPrefix(pats[0], "Patient/")
-	if got, want := s.ForPatient(pid), []string{"Observation/o1", "Observation/o2", "Observation/o3", "MedicationRequest/mr1"}; !slices.Equal(got, want) {
+	if got, want := s.ForPatient(pid), []string{"Observation/o1", "Observation/o2", "Observation/o3", "MedicationRequest/mr1", "DocumentReference/d9"}; !slices.Equal(got, want) {
 		t.Errorf("ForPatient = %v, want %v", got, want)
 	}
 	_, p := search(t, base+"/MedicationRequest?patient=Patient/"+pid)
 	if len(p.Entry) != 1 || p.Entry[0].Resource.MedicationReference.Reference != "Medication/m1" {
 		t.Errorf("the medicationReference was not rewritten to Medication/m1: %+v", p.Entry)
+	}
+	// An attachment's url naming a Binary of the Bundle is rewritten too.
+	if doc := string(s.Resource("DocumentReference/d9")); !strings.Contains(doc, `"url":"Binary/b9"`) {
+		t.Errorf("the attachment url was not rewritten to Binary/b9: %s", doc)
 	}
 }
 
