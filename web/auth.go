@@ -32,7 +32,7 @@ func (s *Server) showSPMetadata(c echo.Context) error {
 func (s *Server) startSignIn(c echo.Context) error {
 	r := c.Request()
 	ret := localPath(r.URL.Query().Get("return"))
-	if ret == "" {
+	if ret == "/" {
 		ret = "/home"
 	}
 	ssoURL := s.sp.GetSSOBindingLocation(saml.HTTPRedirectBinding)
@@ -104,7 +104,7 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 	ret := "/home"
 	if relay := r.Form.Get("RelayState"); relay != "" {
 		if tr, err := s.tracker.GetTrackedRequest(r, relay); err == nil {
-			if p := localPath(tr.URI); p != "" {
+			if p := localPath(tr.URI); p != "/" {
 				ret = p
 			}
 			_ = s.tracker.StopTrackingRequest(c.Response(), r, relay)
@@ -129,7 +129,7 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 
 	// End whatever session this browser had: a sign-in always starts a
 	// new session id.
-	gs, _ := s.cookies.Get(r, sessionCookie)
+	gs, _ := s.cookies.Get(r, s.sessionCookie())
 	if old, _ := gs.Values[sessionToken].(string); old != "" {
 		_ = s.db.EndSession(r.Context(), store.HashToken(old), endReplaced)
 	}
@@ -197,7 +197,7 @@ func (s *Server) signOut(c echo.Context) error {
 	if err := s.db.EndSession(r.Context(), u.SessionHash, endSignedOut); err != nil {
 		return err
 	}
-	gs, _ := s.cookies.Get(r, sessionCookie)
+	gs, _ := s.cookies.Get(r, s.sessionCookie())
 	gs.Options.MaxAge = -1
 	_ = gs.Save(r, c.Response())
 	// Pages kept by the browser (back/forward cache) must not show patient
@@ -280,7 +280,7 @@ func (s *Server) chooseRole(c echo.Context) error {
 		return err
 	}
 	s.log.Info("role chosen", "user", u.ID, "role", u.Profiles[i].Code, "ods", u.Profiles[i].ODS)
-	if ret == "" || ret == "/home" {
+	if ret == "/" || ret == "/home" {
 		ret = s.cfg.Roles[u.Profiles[i].Code].Group.Home()
 	}
 	return c.Redirect(http.StatusSeeOther, ret)

@@ -127,3 +127,63 @@ func FuzzParseObjection(f *testing.F) {
 		}
 	})
 }
+
+// localPathSeeds are return addresses an attacker tried, and ordinary ones.
+var localPathSeeds = []string{
+	"/%2Fevil.example/{", "%2F%252F%255Cevil.example%2F%7B", "/%2F%5Cevil.example/{", "/%5Cevil.example",
+	"//evil.example/x", "/\\evil.example", "/\t/evil.example", "https://evil.example/", "javascript:alert(1)",
+	"/%2F%2Fevil.example", "/./%2Fevil.example", "/patients?nhs=9990000018&kind=result", "/patients/9990000018#x",
+	"/a%2Fb", "/?%zz", "", "/",
+}
+
+func TestLocalPath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/patients", "/patients"},
+		{"/patients/9990000018/timeline?kind=result", "/patients/9990000018/timeline?kind=result"},
+		{"/patients#frag", "/patients"},
+		{"/a%2Fb", "/a%2Fb"},
+		{"/%2Fevil.example/{", "/"},
+		{"%2F%252F%255Cevil.example%2F%7B", "/"},
+		{"/%2F%5Cevil.example/{", "/"},
+		{"/%5Cevil.example", "/"},
+		{"//evil.example/x", "/"},
+		{"/\\evil.example", "/"},
+		{"/\t/evil.example", "/"},
+		{"https://evil.example/", "/"},
+		{"javascript:alert(1)", "/"},
+		{"", "/"},
+	}
+	for _, tt := range tests {
+		if got := localPath(tt.in); got != tt.want {
+			t.Errorf("localPath(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzLocalPath: whatever comes in, localPath gives a path on this site
+// as a browser would read it: one leading "/", never "//" or "/\" (even
+// once a browser turns "\" into "/"), no host when resolved against the
+// site, no panic; and it is its own localPath.
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range localPathSeeds {
+		f.Add(s)
+	}
+	site, _ := url.Parse("https://care.example.nhs.uk/patients/")
+	f.Fuzz(func(t *testing.T, in string) {
+		out := localPath(in)
+		if !strings.HasPrefix(out, "/") {
+			t.Fatalf("localPath(%q) = %q: not a path", in, out)
+		}
+		asBrowser := strings.ReplaceAll(out, "\\", "/")
+		if strings.HasPrefix(asBrowser, "//") {
+			t.Fatalf("localPath(%q) = %q: a browser reads another host", in, out)
+		}
+		u, err := site.Parse(out)
+		if err != nil || u.Host != site.Host || u.Scheme != site.Scheme {
+			t.Fatalf("localPath(%q) = %q resolves to %v (%v), off the site", in, out, u, err)
+		}
+		if again := localPath(out); again != out {
+			t.Fatalf("localPath(%q) = %q, but localPath(%q) = %q", in, out, out, again)
+		}
+	})
+}

@@ -15,6 +15,10 @@ import (
 
 const (
 	sessionCookie = "carerecord_session"
+	// hostSessionCookie is its name over https: the __Host- prefix makes
+	// browsers refuse it unless it is Secure, for Path=/ and without a
+	// Domain, so a sibling subdomain can neither set nor shadow it.
+	hostSessionCookie = "__Host-" + sessionCookie
 	sessionToken  = "t"
 	// touchEvery limits how often a request writes last-seen time: idle
 	// locking is measured in minutes, so seconds of slack cost nothing
@@ -137,7 +141,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		gs, _ := s.cookies.Get(r, sessionCookie) // a bad cookie reads as a new, empty session
+		gs, _ := s.cookies.Get(r, s.sessionCookie()) // a bad cookie reads as a new, empty session
 		tok, _ := gs.Values[sessionToken].(string)
 		if tok == "" {
 			return next(c)
@@ -202,6 +206,16 @@ const (
 	endExpired   = "expired"
 	endReplaced  = "replaced by a new sign-in"
 )
+
+// sessionCookie is the session cookie's name: __Host- prefixed over
+// https; the plain name on loopback http, where browsers would refuse a
+// __Host- cookie (it must be Secure).
+func (s *Server) sessionCookie() string {
+	if s.secure() {
+		return hostSessionCookie
+	}
+	return sessionCookie
+}
 
 // require enforces a route's permission.
 func (s *Server) require(p Permission) echo.MiddlewareFunc {
@@ -274,15 +288,41 @@ func orgLabel(p *store.RoleProfile) string {
 	return p.ODS
 }
 
-// localPath returns p if it is a path on this site, else "" (so that a
-// return address can never send the user elsewhere).
+// localPath returns p as a path on this site, or "/" when p is not one:
+// the one check every return address goes through (a query parameter, a
+// hidden form field, the address kept across a SAML sign-in), so that a
+// return address can never send the user elsewhere. The result starts
+// with exactly one "/" (never "//" or "/\\", which browsers read as
+// another host), holds no fragment, and is its own localPath.
 func localPath(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
-		return ""
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return "/"
 	}
 	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Host != "" {
-		return ""
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
 	}
-	return u.RequestURI()
+	// The decoded path must not start like another host either: a path
+	// escaped in the input ("/%2Fevil.example") may be written out
+	// decoded ("//evil.example") when it is encoded again.
+	if !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") {
+		return "/"
+	}
+	out := u.EscapedPath()
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "/"
+		}
+		if enc := q.Encode(); enc != "" {
+			out += "?" + enc
+		}
+	}
+	// Belt and braces: what goes out must read back as this same path.
+	back, err := url.Parse(out)
+	if err != nil || back.Host != "" || back.Scheme != "" || back.Path != u.Path ||
+		!strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") || strings.HasPrefix(out, "/\\") {
+		return "/"
+	}
+	return out
 }

@@ -1086,3 +1086,95 @@ func TestEchoMiddlewareNotAffected(t *testing.T) {
 		t.Fatal("found no use of middleware.BodyLimit: the walk missed web/server.go")
 	}
 }
+
+// asHTTPS lets a client believe it speaks https to the loopback test
+// server (so its cookie jar keeps and sends Secure cookies as a browser
+// would) while the bytes go over plain http.
+type asHTTPS struct{}
+
+func (asHTTPS) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme = "http"
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// The session cookie carries the __Host- prefix over https (Secure,
+// Path=/, no Domain: what browsers demand of that prefix) and keeps its
+// plain name on loopback http, where a __Host- cookie would be refused.
+func TestSessionCookieName(t *testing.T) {
+	tests := []struct {
+		name   string
+		https  bool
+		cookie string
+	}{
+		{"HostPrefixOverHTTPS", true, "__Host-carerecord_session"},
+		{"PlainNameOnLoopbackHTTP", false, "carerecord_session"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var base *url.URL
+			e := newEnv(t, withConfig(func(c *web.Config) {
+				u := *c.BaseURL
+				if tt.https {
+					u.Scheme = "https"
+				}
+				base = &u
+				c.BaseURL = base
+			}))
+			e.base = base
+			b := e.browser()
+			b.c.Transport = asHTTPS{}
+			posted := b.follow(b.get("/saml/login?return=/patients"))
+			form := posted.form(t, "form[action='/devidp/sso']")
+			form.Set("username", "clinician")
+			form.Set("password", "demo")
+			idp := b.post("/devidp/sso", form)
+			acs := b.post(idp.formAction(t, "form[data-auto-submit]"), idp.form(t, "form[data-auto-submit]"))
+			if acs.status != http.StatusSeeOther {
+				t.Fatalf("sign-in: status %d", acs.status)
+			}
+			var got *http.Cookie
+			for _, c := range (&http.Response{Header: acs.header}).Cookies() {
+				if strings.HasSuffix(c.Name, "carerecord_session") {
+					got = c
+				}
+			}
+			if got == nil || got.Name != tt.cookie {
+				t.Fatalf("session cookie %+v, want one named %s", got, tt.cookie)
+			}
+			if got.Path != "/" || got.Domain != "" || !got.HttpOnly || got.Secure != tt.https {
+				t.Fatalf("session cookie Path=%q Domain=%q HttpOnly=%v Secure=%v, want Path=/, no Domain, HttpOnly, Secure=%v",
+					got.Path, got.Domain, got.HttpOnly, got.Secure, tt.https)
+			}
+			if p := b.get("/patients"); p.status != http.StatusOK {
+				t.Fatalf("/patients after sign-in: status %d, want 200 (the cookie is read back)", p.status)
+			}
+		})
+	}
+}
+
+// Return addresses an attacker tried: each is taken as "/" (so the user's
+// home) or as a path on this site, never another host and never a panic
+// (GET /saml/login with the second one used to answer 500).
+func TestReturnPathsStayOnSite(t *testing.T) {
+	e := newEnv(t)
+	for _, ret := range []string{"/%2Fevil.example/{", "%2F%252F%255Cevil.example%2F%7B", "/%2F%5Cevil.example/{", "/%5Cevil.example"} {
+		t.Run(url.PathEscape(ret), func(t *testing.T) {
+			b := e.browser()
+			// The value as typed into the query string, undecoded, too.
+			for _, q := range []string{"return=" + url.QueryEscape(ret), "return=" + ret} {
+				if p := b.get("/saml/login?" + q); p.status != http.StatusFound {
+					t.Fatalf("/saml/login?%s: status %d, want 302 to the IdP", q, p.status)
+				}
+			}
+			p := b.signIn("/saml/login?return="+url.QueryEscape(ret), "clinician")
+			if p.url.Host != e.base.Host || p.url.Path != "/patients" {
+				t.Fatalf("landed on %s, want the clinician's home on this site", p.url)
+			}
+			roles := b.get("/roles?return=" + url.QueryEscape(ret))
+			if v := attr(find(roles.doc, "input", "name", "return"), "value"); v != "/" {
+				t.Fatalf("the role form carries return=%q, want \"/\"", v)
+			}
+		})
+	}
+}
