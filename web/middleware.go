@@ -19,7 +19,7 @@ const (
 	// browsers refuse it unless it is Secure, for Path=/ and without a
 	// Domain, so a sibling subdomain can neither set nor shadow it.
 	hostSessionCookie = "__Host-" + sessionCookie
-	sessionToken  = "t"
+	sessionToken      = "t"
 	// touchEvery limits how often a request writes last-seen time: idle
 	// locking is measured in minutes, so seconds of slack cost nothing
 	// and save a write per request.
