@@ -27,11 +27,20 @@ func (s *Server) audit(c echo.Context, ev store.AuditEvent) error {
 		ev.Outcome = store.OutcomeAllowed
 	}
 	if _, err := s.db.Audit(c.Request().Context(), ev); err != nil {
-		return &Error{Code: EUNAVAILABLE, Title: "Sorry, this cannot be shown now",
-			Message: "carerecord could not record this access in its audit log, so it shows nothing. Try again in a few minutes; if it keeps happening, contact your IT service desk.",
-			Err:     fmt.Errorf("audit %s: %w", ev.Action, err)}
+		return notRecorded(fmt.Errorf("audit %s: %w", ev.Action, err))
 	}
 	return nil
+}
+
+// notRecorded is the page for a write that failed: the audit log's, or
+// any other the request depends on (the session's last-seen time, which
+// comes first on every request). Whatever write fails, the user is told
+// that nothing is shown because the access cannot be recorded, with a
+// 503, not a generic 500.
+func notRecorded(err error) *Error {
+	return &Error{Code: EUNAVAILABLE, Title: "Sorry, this cannot be shown now",
+		Message: "carerecord could not record this access in its audit log, so it shows nothing. Try again in a few minutes; if it keeps happening, contact your IT service desk.",
+		Err:     err}
 }
 
 // answered lists the sources whose data a view holds.

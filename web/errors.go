@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -69,6 +70,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	msg := "Try again later. If the problem continues, contact your IT service desk."
 	var we *Error
 	var he *echo.HTTPError
+	if !errors.As(err, &we) && store.IsWriteFailure(err) {
+		err = notRecorded(err)
+	}
 	switch {
 	case errors.As(err, &we):
 		status = statusOf[we.Code]

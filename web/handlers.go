@@ -28,6 +28,12 @@ func (s *Server) showReady(c echo.Context) error {
 		s.log.Error("not ready: audit log refused", "problem", al.Problem)
 		return c.String(http.StatusServiceUnavailable, "audit log refused: it does not match its witness or is not intact\n")
 	}
+	// Ready means able to audit: a database that answers reads but takes
+	// no writes would show every page as "cannot record this access".
+	if err := s.db.CheckWrite(ctx); err != nil {
+		s.log.Error("not ready", "error", err.Error())
+		return c.String(http.StatusServiceUnavailable, "database cannot be written\n")
+	}
 	return c.String(http.StatusOK, "ready\n")
 }
 

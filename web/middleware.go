@@ -163,13 +163,13 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		case !now.Before(sess.ExpiresAt):
 			if err := s.db.EndSession(ctx, sess.IDHash, endExpired); err != nil {
-				return err
+				return notRecorded(err)
 			}
 			c.Set(ctxKeyLocked, true)
 			return next(c)
 		case now.Sub(sess.LastSeenAt) > s.cfg.IdleTimeout:
 			if err := s.db.EndSession(ctx, sess.IDHash, endLocked); err != nil {
-				return err
+				return notRecorded(err)
 			}
 			s.log.Info("session locked", "user", sess.UserID, "session", sess.IDHash[:12])
 			ev := store.AuditEvent{Action: store.ActSessionLocked, UserID: sess.UserID, UserName: sess.DisplayName, SessionHash: sess.IDHash,
@@ -185,7 +185,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if now.Sub(sess.LastSeenAt) >= touchEvery {
 			if err := s.db.TouchSession(ctx, sess.IDHash, now); err != nil {
-				return err
+				return notRecorded(err)
 			}
 		}
 		u := &User{ID: sess.UserID, Name: sess.DisplayName, Profiles: sess.Profiles, Assurance: sess.Assurance, NHSNumber: sess.UserNHS, SessionHash: sess.IDHash}

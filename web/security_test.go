@@ -8,6 +8,7 @@ package web_test
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"encoding/base64"
 	"go/ast"
 	"go/parser"
@@ -1177,4 +1178,89 @@ func TestReturnPathsStayOnSite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failWrites makes every write to the database file fail, as a failing
+// disk would, from a connection of its own: a trigger on every table
+// aborts every insert, update and delete. It returns the undo.
+func failWrites(t *testing.T, path string) (undo func()) {
+	t.Helper()
+	conn, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rows, err := conn.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	var triggers []string
+	for _, tb := range tables {
+		for _, op := range []string{"INSERT", "UPDATE", "DELETE"} {
+			name := "test_fail_" + strings.ToLower(op) + "_" + tb
+			if _, err := conn.Exec(`CREATE TRIGGER "` + name + `" BEFORE ` + op + ` ON "` + tb + `" BEGIN SELECT RAISE(ABORT, 'disk I/O error (test)'); END`); err != nil {
+				t.Fatal(err)
+			}
+			triggers = append(triggers, name)
+		}
+	}
+	return func() {
+		for _, n := range triggers {
+			if _, err := conn.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// When the database cannot be written, readiness fails, and the page a
+// signed-in user gets is the clear 503 ("could not record this access,
+// so it shows nothing"), even though the first write of the request is
+// the session's last-seen time, not the audit log. Both recover when
+// writes do.
+func TestDatabaseCannotBeWritten(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	if p := b.signIn("/patients", "clinician"); p.status != http.StatusOK {
+		t.Fatalf("sign-in: status %d", p.status)
+	}
+	if p := b.get("/readyz"); p.status != http.StatusOK {
+		t.Fatalf("/readyz before: status %d", p.status)
+	}
+	undo := failWrites(t, e.db.Path())
+
+	t.Run("ReadyzFails", func(t *testing.T) {
+		p := b.get("/readyz")
+		if p.status != http.StatusServiceUnavailable || !strings.Contains(p.body, "cannot be written") {
+			t.Fatalf("/readyz with writes failing: status %d %q, want 503 saying the database cannot be written", p.status, p.body)
+		}
+	})
+	t.Run("SessionWriteFirstGivesNotRecordedPage", func(t *testing.T) {
+		e.clock.Advance(time.Minute) // the session's last-seen time is due a write
+		p := b.get("/patients")
+		if p.status != http.StatusServiceUnavailable {
+			t.Fatalf("/patients with writes failing: status %d, want 503", p.status)
+		}
+		if text := bodyText(p.doc); !strings.Contains(text, "could not record this access") || !strings.Contains(text, "shows nothing") {
+			t.Fatalf("the page does not say the access cannot be recorded: %q", text)
+		}
+	})
+	undo()
+	t.Run("Recovers", func(t *testing.T) {
+		if p := b.get("/readyz"); p.status != http.StatusOK {
+			t.Fatalf("/readyz after: status %d", p.status)
+		}
+		if p := b.get("/patients"); p.status != http.StatusOK {
+			t.Fatalf("/patients after: status %d", p.status)
+		}
+	})
 }
