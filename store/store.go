@@ -79,6 +79,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", abs, err)
+	}
 	db := &DB{path: abs, now: time.Now, audit: auditLog{rules: DefaultAlertRules(), maxBatch: maxAuditBatch}}
 	for _, o := range opts {
 		o(db)
@@ -115,6 +118,11 @@ func Open(path string, opts ...Option) (*DB, error) {
 	// readers open it.
 	if err := db.write.Ping(); err != nil {
 		return fail(fmt.Errorf("store: open %s: %w", abs, err))
+	}
+	// SQLite gives -wal and -shm the database file's mode; any left
+	// from before with a looser one are made private too.
+	if err := tightenModes(abs); err != nil {
+		return fail(fmt.Errorf("store: %s: %w", abs, err))
 	}
 	if err := db.migrate(context.Background()); err != nil {
 		return fail(err)

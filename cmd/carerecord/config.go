@@ -276,6 +276,15 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 			}
 		}
 	}
+	// Private keys must be their owner's alone: refuse to start otherwise.
+	for _, f := range []struct{ key, path string }{{"tls.key_file", fc.TLS.KeyFile}, {"saml.sp_key_file", fc.SAML.SPKeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if err := store.CheckKeyFile(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			bad(f.key, "%v", err)
+		}
+	}
 	s := &fc.SAML
 	if !s.DevIdP {
 		switch {

@@ -43,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{err}
 	}
 	log := newLogger(stderr, "info")
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+	if err := store.EnsurePrivateDir(*dataDir); err != nil {
 		return fmt.Errorf("demo: data directory: %w", err)
 	}
 	ln, err := net.Listen("tcp", *addr)
@@ -101,6 +101,12 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	auditKey, err := store.LoadOrCreateAuditKey(filepath.Join(dataDir, "audit.key"))
 	if err != nil {
 		return fmt.Errorf("demo: audit key: %w", err)
+	}
+	// The keys are created 0600; one found open to others is refused.
+	for _, k := range []string{"sp.key", "idp.key", "session.key", "cache.key", "audit.key"} {
+		if err := store.CheckKeyFile(filepath.Join(dataDir, k)); err != nil {
+			return fmt.Errorf("demo: key file: %w", err)
+		}
 	}
 	dbPath := filepath.Join(dataDir, "carerecord.db")
 	witnesses, closeWitnesses, err := openWitnesses(defaultWitnessPath(dbPath), false, "")

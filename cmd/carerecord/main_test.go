@@ -413,3 +413,76 @@ func TestCacheKey(t *testing.T) {
 		}
 	}
 }
+
+// A private key its group or others can read stops start-up with a message
+// naming the key and saying how to fix it; the demo's keys are created
+// 0600 in a 0700 data directory and refused when loosened.
+func TestKeyFilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	kp, cp := filepath.Join(dir, "sp.key"), filepath.Join(dir, "sp.crt")
+	if _, _, err := devidp.LoadOrCreateKeyPair(kp, cp, "sp"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `
+base_url = "https://carerecord.example.nhs.uk"
+listen = "127.0.0.1:0"
+database = "` + filepath.Join(dir, "c.db") + `"
+[saml]
+idp_metadata_url = "https://idp.example.nhs.uk/metadata"
+sp_cert_file = "` + cp + `"
+sp_key_file = "` + kp + `"
+`
+	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey})
+	p := writeFile(t, dir, "c.toml", cfg)
+	tests := []struct {
+		name string
+		mode os.FileMode
+		want string // "" for accepted
+	}{
+		{"OwnerOnlyAccepted", 0o600, ""},
+		{"OwnerReadOnlyAccepted", 0o400, ""},
+		{"ErrGroupReadable", 0o640, "saml.sp_key_file: " + kp + " is readable or writable by its group or others (mode 0640)"},
+		{"ErrWorldReadable", 0o644, "chmod 600 " + kp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.Chmod(kp, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(p, withKey)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("DemoKeysAndDataDirPrivate", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "var")
+		_, stop := start(t, []string{"demo", "--addr", "127.0.0.1:0", "--data", data, "--faults", "none"}, env(nil), "carerecord")
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		modes := map[string]os.FileMode{"": 0o700, "sp.key": 0o600, "idp.key": 0o600, "session.key": 0o600, "cache.key": 0o600, "audit.key": 0o600, "carerecord.db": 0o600}
+		for name, want := range modes {
+			st, err := os.Stat(filepath.Join(data, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.Mode().Perm(); got != want {
+				t.Errorf("%s: mode %04o, want %04o", filepath.Join(data, name), got, want)
+			}
+		}
+		if err := os.Chmod(filepath.Join(data, "session.key"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := run(context.Background(), []string{"demo", "--addr", "127.0.0.1:0", "--data", data, "--faults", "none"}, env(nil), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "session.key is readable or writable by its group or others") {
+			t.Fatalf("demo with a world-readable session key: %v, want refused", err)
+		}
+	})
+}
