@@ -1,6 +1,9 @@
 package views
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // CaseRow is one objection case in a list.
 type CaseRow struct {
@@ -22,6 +25,32 @@ type CasesPage struct {
 	Searched   bool
 	Results    []CaseRow
 	QueryError string
+	// Floods are the spells in which the public form's global limit
+	// turned forms away, newest first.
+	Floods []FormFlood
+}
+
+// FormFlood is one spell in which the objection form's global limit
+// (Limit forms per Window, in all) turned Refused forms away.
+type FormFlood struct {
+	From, To time.Time
+	Refused  int
+	Limit    int
+	Window   string // "an hour"
+}
+
+// Sentence says a FormFlood in words, with times in London.
+func (f FormFlood) Sentence() string {
+	forms := "forms"
+	if f.Refused == 1 {
+		forms = "form"
+	}
+	when := "on " + Day(f.From) + " from " + Time(f.From) + " to " + Time(f.To)
+	if Day(f.From) != Day(f.To) {
+		when = "from " + Day(f.From) + " " + Time(f.From) + " to " + Day(f.To) + " " + Time(f.To)
+	}
+	return fmt.Sprintf("The public form turned away %d %s %s: it accepts at most %d forms %s from everyone together, and that limit was reached. People who were turned away were asked to try again later; their forms were not stored.",
+		f.Refused, forms, when, f.Limit, f.Window)
 }
 
 // CaseDetail is one detail of the identity comparison: what was

@@ -36,6 +36,10 @@ func (s *Server) showObjectionCases(c echo.Context) error {
 	for _, oc := range upheld {
 		page.Upheld = append(page.Upheld, s.caseRow(oc))
 	}
+	for _, t := range s.objections.globalTrips() {
+		page.Floods = append(page.Floods, views.FormFlood{From: t.From, To: t.To, Refused: t.Refused,
+			Limit: s.cfg.ObjectionLimits.Global, Window: per(s.cfg.ObjectionLimits.Window)})
+	}
 	status := http.StatusOK
 	if page.Query != "" {
 		page.Searched = true

@@ -55,6 +55,9 @@ type Config struct {
 	// the session; BreakGlassLifetime, shorter, for emergency access.
 	GrantLifetime      time.Duration
 	BreakGlassLifetime time.Duration
+	// ObjectionLimits bound stored objection forms per address and in
+	// all (DefaultObjectionLimits when zero).
+	ObjectionLimits ObjectionLimits
 	// AllowObjectionOverride lets a user override a patient's upheld
 	// objection in an emergency, with a written reason (off by default).
 	AllowObjectionOverride bool
@@ -168,6 +171,12 @@ func (c *Config) validate() error {
 	}
 	if c.BreakGlassLifetime > c.GrantLifetime {
 		errs = append(errs, errors.New("break-glass lifetime must not be longer than the reason lifetime"))
+	}
+	if c.ObjectionLimits == (ObjectionLimits{}) {
+		c.ObjectionLimits = DefaultObjectionLimits()
+	}
+	if l := c.ObjectionLimits; l.PerAddress < 1 || l.Global < l.PerAddress || l.Window <= 0 {
+		errs = append(errs, errors.New("objection limits: per address at least 1, global at least per address, window positive"))
 	}
 	if len(c.CSRFKey) < 32 {
 		errs = append(errs, errors.New("CSRF key must be at least 32 bytes"))

@@ -22,11 +22,9 @@ import (
 // so it is kept small: a request-size cap, a per-address limit on stored
 // submissions, a honeypot field, and a length limit on every field.
 const (
-	objectionBodyLimit  = 16 << 10 // bytes; the longest honest form is under 5 KiB
-	objectionRateLimit  = 5        // stored submissions per client address...
-	objectionRateWindow = time.Hour
-	objectionHoneypot   = "website"
-	objectionTitle      = "Object to sharing your care record"
+	objectionBodyLimit = 16 << 10 // bytes; the longest honest form is under 5 KiB
+	objectionHoneypot  = "website"
+	objectionTitle     = "Object to sharing your care record"
 )
 
 // showObjectionStart is the start page at /objection.
@@ -41,7 +39,7 @@ func (s *Server) showObjectionForm(c echo.Context) error {
 
 // submitObjection checks and stores a submitted form. The limiter is made
 // once, with the route table, and holds the per-address counts.
-func (s *Server) submitObjection(lim *rateLimiter) echo.HandlerFunc {
+func (s *Server) submitObjection(lim *objectionLimiter) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		// The CSRF check before this handler has usually parsed the body
@@ -75,8 +73,11 @@ func (s *Server) submitObjection(lim *rateLimiter) echo.HandlerFunc {
 		}
 		// Only forms that would be stored count towards the limit: a
 		// person correcting mistakes is never locked out by them.
-		if !lim.take(c.RealIP(), now) {
+		switch lim.take(c.RealIP(), now) {
+		case limitAddress:
 			return s.refuseObjection(c, http.StatusTooManyRequests, "rate limit")
+		case limitGlobal:
+			return s.refuseObjection(c, http.StatusTooManyRequests, "global rate limit")
 		}
 		ref, err := s.db.SubmitObjection(r.Context(), form)
 		if err != nil {
@@ -100,9 +101,15 @@ func (s *Server) refuseObjection(c echo.Context, status int, why string) error {
 		Message: "Something went wrong with the form. Go back to the form, check your answers and send it again."}
 	switch status {
 	case http.StatusTooManyRequests:
+		l := s.cfg.ObjectionLimits
 		ref.Title = "You have sent too many forms"
-		ref.Message = "To protect this service, we only accept " + strconv.Itoa(objectionRateLimit) +
-			" forms an hour from one place. Wait an hour, then try again."
+		ref.Message = "To protect this service, we only accept " + strconv.Itoa(l.PerAddress) +
+			" forms " + per(l.Window) + " from one place. Wait " + span(l.Window) + ", then try again."
+		if why == "global rate limit" {
+			ref.Title = "We cannot accept more forms just now"
+			ref.Message = "This service is receiving an unusually large number of forms, so it is not accepting more for now. Wait " +
+				span(l.Window) + ", then try again. Your form has not been stored."
+		}
 		ref.Retry = false
 	case http.StatusRequestEntityTooLarge:
 		ref.Message = "The form you sent was too long. Go back to the form, shorten your answers and send it again."
@@ -296,4 +303,28 @@ func (l *rateLimiter) sweep(cut time.Time) {
 			delete(l.seen, k)
 		}
 	}
+}
+
+// per says a window as "an hour", "a day" or "every 30 minutes".
+func per(d time.Duration) string {
+	switch d {
+	case time.Hour:
+		return "an hour"
+	case 24 * time.Hour:
+		return "a day"
+	}
+	return "every " + span(d)
+}
+
+// span says a window as "an hour", "30 minutes", "2 hours".
+func span(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "an hour"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + " hours"
+	case d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + " minutes"
+	}
+	return d.String()
 }

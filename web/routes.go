@@ -79,7 +79,7 @@ func (s *Server) routeTable() []Route {
 		// objection.go) and the privacy officer's case queue.
 		{http.MethodGet, "/objection", PermPublic, s.showObjectionStart, "showObjectionStart"},
 		{http.MethodGet, "/objection/form", PermPublic, s.showObjectionForm, "showObjectionForm"},
-		{http.MethodPost, "/objection/form", PermPublic, s.submitObjection(newRateLimiter(objectionRateLimit, objectionRateWindow)), "submitObjection"},
+		{http.MethodPost, "/objection/form", PermPublic, s.submitObjection(s.objections), "submitObjection"},
 		{http.MethodGet, "/objection/done", PermPublic, s.showObjectionDone, "showObjectionDone"},
 		{http.MethodGet, "/ig/objections", PermObjection, s.showObjectionCases, "showObjectionCases"},
 		{http.MethodGet, "/ig/objections/:id", PermObjection, s.showObjectionCase, "showObjectionCase"},

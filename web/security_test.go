@@ -14,6 +14,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -1263,4 +1264,58 @@ func TestDatabaseCannotBeWritten(t *testing.T) {
 			t.Fatalf("/patients after: status %d", p.status)
 		}
 	})
+}
+
+// The objection form's global limit stops a flood from many addresses
+// that the per-address limit alone lets through, and the IG objection
+// queue says when it turned forms away, how many, and the limit.
+func TestObjectionGlobalLimit(t *testing.T) {
+	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+	e := newEnv(t, withConfig(func(c *web.Config) {
+		c.ObjectionLimits = web.ObjectionLimits{PerAddress: 2, Global: 3, Window: time.Hour}
+		c.TrustedProxies = []*net.IPNet{loopback} // so each browser below is its own address
+	}))
+	from := func(addr string) *browser {
+		b := e.browser()
+		b.header.Set("X-Forwarded-For", addr)
+		return b
+	}
+	a, bb, c := from("192.0.2.1"), from("192.0.2.2"), from("192.0.2.3")
+	a.submitObjection(a.objectionForm())
+	a.submitObjection(a.objectionForm())
+	if p := a.post("/objection/form", a.objectionForm()); p.status != http.StatusTooManyRequests || !strings.Contains(p.h1(), "too many") {
+		t.Fatalf("third form from one address: status %d %q, want the per-address 429", p.status, p.h1())
+	}
+	bb.submitObjection(bb.objectionForm())
+	for i, b := range []*browser{c, from("192.0.2.4")} {
+		p := b.post("/objection/form", b.objectionForm())
+		if p.status != http.StatusTooManyRequests || p.h1() != "We cannot accept more forms just now" {
+			t.Fatalf("form %d from a new address past the global limit: status %d %q, want the global 429", i+1, p.status, p.h1())
+		}
+	}
+	if n := countCases(t, e); n != 3 {
+		t.Fatalf("%d cases stored, want 3 (the global limit)", n)
+	}
+	if !strings.Contains(e.logs.String(), `"why":"global rate limit"`) {
+		t.Fatal("the global refusal is not logged")
+	}
+
+	ig := e.browser()
+	p := ig.signIn("/ig/objections", "igofficer")
+	notice := find(p.doc, "div", "data-testid", "form-flood")
+	if notice == nil {
+		t.Fatal("the objection queue does not say the global limit turned forms away")
+	}
+	got := text(notice)
+	for _, want := range []string{"turned away 2 forms", "on 10-Mar-2026 from 10:00 to 10:00", "at most 3 forms an hour from everyone together"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the notice does not say %q: %q", want, got)
+		}
+	}
+
+	e.clock.Advance(61 * time.Minute)
+	c.submitObjection(c.objectionForm())
+	if n := countCases(t, e); n != 4 {
+		t.Fatalf("%d cases after the window, want 4", n)
+	}
 }

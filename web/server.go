@@ -44,6 +44,8 @@ type Server struct {
 	routes  []Route
 	// timelines caches folded timelines of recently viewed records.
 	timelines *timelineCache
+	// objections limits the public objection form (per address and in all).
+	objections *objectionLimiter
 }
 
 // New checks cfg and builds the server. The database stays owned by the
@@ -107,6 +109,7 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.objections = newObjectionLimiter(cfg.ObjectionLimits)
 	s.routes = s.routeTable()
 	if err := checkRoutes(s.routes); err != nil {
 		return nil, err

@@ -66,6 +66,18 @@ type fileConfig struct {
 	Log struct {
 		Level string `toml:"level"`
 	} `toml:"log"`
+	HTTP struct {
+		ReadHeaderTimeout duration `toml:"read_header_timeout"`
+		ReadTimeout       duration `toml:"read_timeout"`
+		WriteTimeout      duration `toml:"write_timeout"`
+		IdleTimeout       duration `toml:"idle_timeout"`
+		MaxConnections    int      `toml:"max_connections"`
+	} `toml:"http"`
+	Objections struct {
+		PerAddressLimit int      `toml:"per_address_limit"`
+		GlobalLimit     int      `toml:"global_limit"`
+		Window          duration `toml:"window"`
+	} `toml:"objections"`
 	Alerts struct {
 		Off                []string `toml:"off"`
 		ManyPatients       int      `toml:"many_patients"`
@@ -202,6 +214,26 @@ func (fc *fileConfig) applyDefaults() {
 	}
 	if fc.Log.Level == "" {
 		fc.Log.Level = "info"
+	}
+	h, hdef := &fc.HTTP, defaultHTTPLimits()
+	for _, d := range []struct {
+		v   *duration
+		def time.Duration
+	}{{&h.ReadHeaderTimeout, hdef.ReadHeaderTimeout},
+		{&h.ReadTimeout, hdef.ReadTimeout}, {&h.WriteTimeout, hdef.WriteTimeout}, {&h.IdleTimeout, hdef.IdleTimeout}} {
+		if d.v.Duration == 0 {
+			d.v.Duration = d.def
+		}
+	}
+	o, odef := &fc.Objections, web.DefaultObjectionLimits()
+	if o.PerAddressLimit == 0 {
+		o.PerAddressLimit = odef.PerAddress
+	}
+	if o.GlobalLimit == 0 {
+		o.GlobalLimit = odef.Global
+	}
+	if o.Window.Duration == 0 {
+		o.Window.Duration = odef.Window
 	}
 	if fc.Access.ReasonLifetime.Duration == 0 {
 		fc.Access.ReasonLifetime.Duration = 4 * time.Hour
@@ -375,6 +407,29 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		}
 	}
 	errs = append(errs, fc.checkAudit(getenv)...)
+	h := &fc.HTTP
+	if h.ReadHeaderTimeout.Duration < time.Second || h.ReadHeaderTimeout.Duration > h.ReadTimeout.Duration {
+		bad("http.read_header_timeout", "must be at least 1s and no longer than http.read_timeout (%s), got %s", h.ReadTimeout.Duration, h.ReadHeaderTimeout.Duration)
+	}
+	if h.ReadTimeout.Duration < time.Second || h.ReadTimeout.Duration > 10*time.Minute {
+		bad("http.read_timeout", "must be between 1s and 10m, got %s", h.ReadTimeout.Duration)
+	}
+	if h.WriteTimeout.Duration < time.Second {
+		bad("http.write_timeout", "must be at least 1s, got %s", h.WriteTimeout.Duration)
+	}
+	if h.IdleTimeout.Duration < time.Second {
+		bad("http.idle_timeout", "must be at least 1s, got %s", h.IdleTimeout.Duration)
+	}
+	if err := checkMaxConnections(h.MaxConnections); err != nil {
+		bad("http.max_connections", "%v", err)
+	}
+	o := &fc.Objections
+	if o.PerAddressLimit < 1 || o.GlobalLimit < o.PerAddressLimit {
+		bad("objections.global_limit", "per_address_limit must be at least 1 and global_limit at least per_address_limit, got %d and %d", o.PerAddressLimit, o.GlobalLimit)
+	}
+	if o.Window.Duration < time.Minute || o.Window.Duration > 7*24*time.Hour {
+		bad("objections.window", "must be between 1m and 168h, got %s", o.Window.Duration)
+	}
 	switch fc.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -553,4 +608,17 @@ func (fc *fileConfig) parseAlertRules() (store.AlertRules, error) {
 		return r, fieldError{"alerts", "thresholds must not be negative"}
 	}
 	return r, nil
+}
+
+// httpLimits is [http] as the server takes it.
+func (fc *fileConfig) httpLimits() httpLimits {
+	h := fc.HTTP
+	return httpLimits{ReadHeaderTimeout: h.ReadHeaderTimeout.Duration, ReadTimeout: h.ReadTimeout.Duration,
+		WriteTimeout: h.WriteTimeout.Duration, IdleTimeout: h.IdleTimeout.Duration, MaxConnections: h.MaxConnections}
+}
+
+// objectionLimits is [objections] as web takes it.
+func (fc *fileConfig) objectionLimits() web.ObjectionLimits {
+	o := fc.Objections
+	return web.ObjectionLimits{PerAddress: o.PerAddressLimit, Global: o.GlobalLimit, Window: o.Window.Duration}
 }

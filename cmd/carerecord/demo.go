@@ -155,7 +155,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	idp.AddServiceProvider(srv.SPMetadata())
 	printDemoBanner(stdout, base.String(), dataDir)
 	log.Info("carerecord demo started", "url", base.String(), "data", dataDir)
-	return serveUntilDone(ctx, ln, srv, db, "", "", log, closeSources)
+	return serveUntilDone(ctx, ln, srv, db, "", "", defaultHTTPLimits(), log, closeSources)
 }
 
 func printDemoBanner(w io.Writer, base, dataDir string) {

@@ -88,13 +88,22 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // in-flight requests finish (up to 20 s) and returns.
 // closers run after the HTTP server has stopped and before the database
 // closes (background work that writes to it ends first).
-func serveUntilDone(ctx context.Context, ln net.Listener, srv *web.Server, db *store.DB, tlsCert, tlsKey string, log *slog.Logger, closers ...func()) error {
+//
+// The read timeout covers the whole request, body included: a body that
+// has not arrived by then is answered 408 (web's readBody) and the
+// connection closed. Connections beyond limits.MaxConnections are answered
+// 503 at once (capListener).
+func serveUntilDone(ctx context.Context, ln net.Listener, srv *web.Server, db *store.DB, tlsCert, tlsKey string, limits httpLimits, log *slog.Logger, closers ...func()) error {
+	if limits.MaxConnections == 0 {
+		limits.MaxConnections = defaultMaxConnections()
+	}
+	ln = newCapListener(ln, limits.MaxConnections, tlsCert != "", log)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: limits.ReadHeaderTimeout,
+		ReadTimeout:       limits.ReadTimeout,
+		WriteTimeout:      limits.WriteTimeout,
+		IdleTimeout:       limits.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

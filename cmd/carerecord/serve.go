@@ -43,6 +43,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version, TrustedProxies: fc.proxies,
 		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,
 		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration, AllowObjectionOverride: fc.Access.AllowObjectionOverride,
+		ObjectionLimits: fc.objectionLimits(),
 	}
 
 	if fc.SAML.SPKeyFile != "" {
@@ -125,7 +126,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "carerecord serving %s on %s\n", base, ln.Addr())
 	log.Info("carerecord started", "url", base.String(), "listen", ln.Addr().String(), "tls", fc.TLS.CertFile != "")
-	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, log, closeSources)
+	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, fc.httpLimits(), log, closeSources)
 }
 
 // openWitnesses opens the audit checkpoints' witnesses: the file always,
