@@ -22,6 +22,7 @@ const (
 	ENOTFOUND     ErrorCode = "not_found"
 	ECONFLICT     ErrorCode = "conflict"
 	ETOOMANY      ErrorCode = "too_many_requests"
+	ETIMEOUT      ErrorCode = "timeout"
 	EINTERNAL     ErrorCode = "internal"
 	EUNAVAILABLE  ErrorCode = "unavailable"
 )
@@ -33,6 +34,7 @@ var statusOf = map[ErrorCode]int{
 	ENOTFOUND:     http.StatusNotFound,
 	ECONFLICT:     http.StatusConflict,
 	ETOOMANY:      http.StatusTooManyRequests,
+	ETIMEOUT:      http.StatusRequestTimeout,
 	EINTERNAL:     http.StatusInternalServerError,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
@@ -104,5 +106,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if rerr := render(c, status, views.ErrorPage(s.page(c, title), status, title, msg)); rerr != nil {
 		s.log.Error("render error page", "error", rerr.Error())
+		if !c.Response().Committed {
+			// Nothing was written: send the status alone, so neither the
+			// client nor the request log sees an empty 200.
+			c.Response().WriteHeader(status)
+		}
 	}
 }

@@ -1,10 +1,15 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -325,4 +330,40 @@ func localPath(p string) string {
 		return "/"
 	}
 	return out
+}
+
+// readBody reads a request's body whole before any handler runs, within
+// the server's read timeout (http.Server.ReadTimeout covers the body): a
+// body trickled slower than that is answered 408, and logged as 408,
+// instead of reaching a handler as an empty form that answers 200. Bodies
+// are small (BodyLimit caps them at 1 MiB, before this).
+func readBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			return next(c)
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			var he *echo.HTTPError
+			var ne net.Error
+			switch {
+			case errors.As(err, &he):
+				return err // over the body limit: 413
+			case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+				// The connection cannot be read again: close it after the
+				// answer. The server has cancelled the request's context
+				// (it gave up reading); the answer is still written.
+				c.Response().Header().Set(echo.HeaderConnection, "close")
+				c.SetRequest(r.WithContext(context.WithoutCancel(r.Context())))
+				return Errorf(ETIMEOUT, "The request took too long to arrive",
+					"Your browser did not finish sending what you submitted in time. Check your connection, go back and try again.")
+			default:
+				return Errorf(EINVALID, "The request could not be read", "Go back and try again.")
+			}
+		}
+		r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		return next(c)
+	}
 }

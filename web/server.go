@@ -153,7 +153,7 @@ func (s *Server) buildEcho() *echo.Echo {
 	}
 	e.Pre(s.securityHeaders)
 	// The largest legitimate body is a SAML response (tens of kilobytes).
-	e.Use(s.logRequests, s.recoverPanics, middleware.BodyLimit("1M"), s.loadSession, s.csrf.middleware)
+	e.Use(s.logRequests, s.recoverPanics, middleware.BodyLimit("1M"), readBody, s.loadSession, s.csrf.middleware)
 	for _, r := range s.routes {
 		e.Add(r.Method, r.Path, r.Handler, s.require(r.Perm))
 	}

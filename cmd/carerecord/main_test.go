@@ -268,6 +268,10 @@ sp_key_file = "/etc/sp.key"
 		{"ErrAuditKeyFileReadableByOthers", good + "\n[audit]\nkey_file = \"" + openKeyFile(t, dir) + "\"\n", env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), []string{"audit.key_file", "readable by others"}},
 		{"ErrAuditIntervals", good + "\n[audit]\ncheckpoint_every = \"1ms\"\nverify_every = \"1s\"\n", withKey, []string{"audit.checkpoint_every: must be between", "audit.verify_every: must be between"}},
 		{"ErrAssurance", strings.Replace(good, "[saml]", "[saml]\nmin_assurance = 5", 1), withKey, []string{"saml.min_assurance: must be 0 to 3"}},
+		{"ErrReadTimeout", good + "\n[http]\nread_timeout = \"100ms\"\n", withKey, []string{"http.read_timeout: must be between 1s and 10m"}},
+		{"ErrMaxConnectionsNegative", good + "\n[http]\nmax_connections = -1\n", withKey, []string{"http.max_connections: must not be negative"}},
+		{"ErrMaxConnectionsAboveFDLimit", good + "\n[http]\nmax_connections = 1000000000\n", withKey, []string{"http.max_connections: must be well below the process's file descriptor limit"}},
+		{"ErrObjectionGlobalBelowPerAddress", good + "\n[objections]\nper_address_limit = 5\nglobal_limit = 2\n", withKey, []string{"objections.global_limit"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},
 	}
