@@ -32,7 +32,7 @@ dev_idp = true
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey}), pw, logs)
+		err := run(ctx, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey}), pw, logs)
 		pw.Close()
 		done <- err
 	}()

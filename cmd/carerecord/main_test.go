@@ -436,7 +436,7 @@ idp_metadata_url = "https://idp.example.nhs.uk/metadata"
 sp_cert_file = "` + cp + `"
 sp_key_file = "` + kp + `"
 `
-	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey})
+	withKey := env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey})
 	p := writeFile(t, dir, "c.toml", cfg)
 	tests := []struct {
 		name string
