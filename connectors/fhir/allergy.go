@@ -16,6 +16,18 @@ var noKnownAllergy = map[string]bool{
 	"429625007":  true, // No known food allergy
 	"428607008":  true, // No known environmental allergy
 	"1003774007": true, // No known Hevea brasiliensis latex allergy
+	"716184000":  true, // No known latex allergy
+	"428197003":  true, // No known insect allergy
+}
+
+// ipsAbsent is the International Patient Summary's code system for known
+// absence; its no-known-* codes assert no allergies of a kind (its
+// no-allergy-info says only that nothing is known, and stays as written).
+const ipsAbsent = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
+
+var ipsNoKnownAllergy = map[string]bool{
+	"no-known-allergies": true, "no-known-medication-allergies": true,
+	"no-known-environmental-allergies": true, "no-known-food-allergies": true,
 }
 
 // severities orders reaction.severity, so that the worst reaction is the
@@ -49,7 +61,7 @@ func (m *mapper) allergy(key string, raw json.RawMessage) error {
 	al := &connectors.Allergy{Status: conceptCode(a.ClinicalStatus), Verification: verification}
 	substance, codes := conceptText(a.Code), conceptCodes(a.Code)
 	for _, c := range codes {
-		if c.System == connectors.SystemSNOMED && noKnownAllergy[c.Code] {
+		if (c.System == connectors.SystemSNOMED && noKnownAllergy[c.Code]) || (c.System == ipsAbsent && ipsNoKnownAllergy[c.Code]) {
 			al.NoKnownAllergies = true
 		}
 	}

@@ -44,13 +44,21 @@ func TestAllergy(t *testing.T) {
 			t.Errorf("%s", dumpEntry(e))
 		}
 	})
-	t.Run("NoKnownAllergies", func(t *testing.T) {
-		r := mapResources(t, nil, `{"resourceType":"AllergyIntolerance","id":"nka","patient":{"reference":"Patient/p"},
-			"code":{"coding":[{"system":"http://snomed.info/sct","code":"716186003","display":"No known allergy"}]}}`)
-		if a := r.entry(t, "AllergyIntolerance/nka").Allergy; !a.NoKnownAllergies || a.Substance != "" {
-			t.Errorf("%+v", a)
-		}
-	})
+	for _, code := range []string{
+		`{"system":"http://snomed.info/sct","code":"716186003","display":"No known allergy"}`,
+		`{"system":"http://snomed.info/sct","code":"409137002","display":"No known drug allergy"}`,
+		// HL7's nkla example: not an allergy to "No Known Latex Allergy".
+		`{"system":"http://snomed.info/sct","code":"716184000","display":"No Known Latex Allergy (situation)"}`,
+		`{"system":"http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips","code":"no-known-allergies"}`,
+	} {
+		t.Run("NoKnownAllergies", func(t *testing.T) {
+			r := mapResources(t, nil, `{"resourceType":"AllergyIntolerance","id":"nka","patient":{"reference":"Patient/p"},
+				"code":{"coding":[`+code+`]}}`)
+			if a := r.entry(t, "AllergyIntolerance/nka").Allergy; !a.NoKnownAllergies || a.Substance != "" {
+				t.Errorf("%s: %+v", code, a)
+			}
+		})
+	}
 	for code, rule := range map[string]string{"refuted": connectors.HideRefuted, "entered-in-error": connectors.HideEnteredInError} {
 		t.Run(code, func(t *testing.T) {
 			r := mapResources(t, nil, `{"resourceType":"AllergyIntolerance","id":"x","patient":{"reference":"Patient/p"},"code":{"text":"Latex"},

@@ -36,15 +36,30 @@ func (m *mapper) observation(key string, raw json.RawMessage) error {
 			members = append(members, id)
 			m.member(id, group{key, e.Title})
 		}
-		if r := e.Result; r.Value == "" && len(r.Components) == 0 && r.Absent == "" {
+		if r := e.Result; valueless(r) {
 			r.Absent = "results not sent by the source"
 			r.Group, r.GroupTitle = key, e.Title
 			m.pending = append(m.pending, pendingGroup{key: key, members: members, when: when, fallback: e})
 			return nil
 		}
 	}
+	sayValueless(e.Result)
 	m.show(key, when, e)
 	return nil
+}
+
+// valueless reports whether a result has neither a value, nor components,
+// nor a reason for having none.
+func valueless(r *connectors.Result) bool {
+	return r.Value == "" && len(r.Components) == 0 && r.Absent == ""
+}
+
+// sayValueless makes a result the source sent without a value say so,
+// rather than stand blank beside its title.
+func sayValueless(r *connectors.Result) {
+	if valueless(r) {
+		r.Absent = "no value sent by the source"
+	}
 }
 
 // observationHidden gives the hide rule for an Observation's status:

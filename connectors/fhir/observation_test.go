@@ -54,12 +54,17 @@ func TestObservationValues(t *testing.T) {
 		{"DateTimeWithTime", `"valueDateTime":"2024-07-01T13:05:00Z"`, connectors.Result{Value: "01-Jul-2024 14:05"}},
 		{"Period", `"valuePeriod":{"start":"2024-03-12","end":"2024-03-14"}`, connectors.Result{Value: "12-Mar-2024 to 14-Mar-2024"}},
 		{"PeriodOpen", `"valuePeriod":{"start":"2024-03-12"}`, connectors.Result{Value: "from 12-Mar-2024"}},
+		{"NothingSent", ``, connectors.Result{Absent: "no value sent by the source"}},
 		{"DataAbsent", `"dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"not-performed","display":"Not Performed"}]}`,
 			connectors.Result{Absent: "Not Performed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := mapResources(t, nil, obs("o", ","+tt.value))
+			extra := ""
+			if tt.value != "" {
+				extra = "," + tt.value
+			}
+			r := mapResources(t, nil, obs("o", extra))
 			got := *r.entry(t, "Observation/o").Result
 			tt.want.Status = "final"
 			if !reflect.DeepEqual(got, tt.want) {

@@ -178,6 +178,7 @@ func (m *mapper) containedResult(report, ref string, raw json.RawMessage) string
 		m.unread(connectors.KindResult, id, err)
 		return ""
 	}
+	sayValueless(e.Result)
 	m.show(id, when, e)
 	return id
 }
