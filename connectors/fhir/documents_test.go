@@ -74,6 +74,11 @@ func TestDocumentsHeldAtURLs(t *testing.T) {
 		doc("gone", "application/pdf", "Binary/gone"),
 		doc("word", "application/msword", "Binary/raw-pdf"),
 		doc("not-a-pdf", "application/pdf", "Binary/not-a-pdf"),
+	}, "DiagnosticReport": {
+		// A report sent only as a PDF held at a URL: its form is fetched
+		// like any document.
+		`{"resourceType":"DiagnosticReport","id":"pdf-only","status":"final","code":{"text":"Echocardiogram"},` +
+			`"effectiveDateTime":"2024-05-01","presentedForm":[{"contentType":"application/pdf","url":"Binary/raw-pdf"}]}`,
 	}}
 	cfg := testConfig(srv.URL)
 	cfg.MaxDocumentBytes = 1024
@@ -90,7 +95,9 @@ func TestDocumentsHeldAtURLs(t *testing.T) {
 	got := map[string]connectors.Document{}
 	for _, e := range rec.Entries {
 		if e.Document != nil {
-			got[strings.TrimPrefix(e.ID, "DocumentReference/")] = *e.Document
+			d := *e.Document
+			d.Report = ""
+			got[strings.TrimPrefix(e.ID, "DocumentReference/")] = d
 		}
 	}
 	tests := []struct {
@@ -107,6 +114,7 @@ func TestDocumentsHeldAtURLs(t *testing.T) {
 		{"gone", connectors.Document{ContentType: "application/pdf", Unavailable: "could not be fetched (HTTP 404)"}},
 		{"word", connectors.Document{ContentType: "application/msword", Unavailable: "of a type that cannot be shown"}},
 		{"not-a-pdf", connectors.Document{ContentType: "application/pdf", Unavailable: "content could not be read"}},
+		{"DiagnosticReport/pdf-only#form1", connectors.Document{ContentType: "application/pdf", Data: []byte(pdf)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
