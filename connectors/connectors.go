@@ -476,17 +476,39 @@ type Allergy struct {
 	// NoKnownAllergies is set when the source asserts the patient has no
 	// known allergies (of the kind named in Entry.Title); Substance is then
 	// empty. This is a positive statement, unlike an absence of entries.
-	NoKnownAllergies bool   `json:"no_known_allergies,omitempty"`
-	Substance        string `json:"substance,omitempty"`
-	Reaction         string `json:"reaction,omitempty"`
-	Severity         string `json:"severity,omitempty"`    // "mild", "moderate", "severe"
-	Criticality      string `json:"criticality,omitempty"` // "low", "high", "unable-to-assess"
-	Status           string `json:"status,omitempty"`      // "active", "inactive", "resolved"
+	NoKnownAllergies bool `json:"no_known_allergies,omitempty"`
+	// NoKnownScope says what a no-known-allergies assertion covers:
+	// NoKnownAny for every kind, or one kind (NoKnownDrug, ...), which
+	// says nothing about the others.
+	NoKnownScope string `json:"no_known_scope,omitempty"`
+	Substance    string `json:"substance,omitempty"`
+	Reaction     string `json:"reaction,omitempty"`
+	Severity     string `json:"severity,omitempty"`    // "mild", "moderate", "severe"
+	Criticality  string `json:"criticality,omitempty"` // "low", "high", "unable-to-assess"
+	Status       string `json:"status,omitempty"`      // "active", "inactive", "resolved"
 	// Verification is the source's verification status ("confirmed",
 	// "unconfirmed"); refuted and entered-in-error allergies are hidden.
 	Verification string `json:"verification,omitempty"`
 	// Category is "food", "medication", "environment" or "biologic".
 	Category string `json:"category,omitempty"`
+}
+
+// What a no-known-allergies assertion covers (Allergy.NoKnownScope).
+const (
+	NoKnownAny           = "any"
+	NoKnownDrug          = "drug"
+	NoKnownFood          = "food"
+	NoKnownEnvironmental = "environmental"
+	NoKnownLatex         = "latex"
+	NoKnownInsect        = "insect"
+)
+
+// NoneKnownOfAnyKind reports whether the source asserts that the patient
+// has no known allergy of any kind: the only assertion a summary may word
+// as "No known allergies". An assertion cached before its scope was kept
+// counts as covering one kind only, so it never claims more than it said.
+func (a *Allergy) NoneKnownOfAnyKind() bool {
+	return a.NoKnownAllergies && a.NoKnownScope == NoKnownAny
 }
 
 // HighRisk reports whether the allergy must be made prominent: high

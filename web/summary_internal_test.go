@@ -30,7 +30,13 @@ func allergy(src connectors.Source, substance string, high bool) connectors.Entr
 
 func nka(src connectors.Source) connectors.Entry {
 	return connectors.Entry{Kind: connectors.KindAllergy, ID: "AllergyIntolerance/nka", Source: src, Title: "No known allergy",
-		Allergy: &connectors.Allergy{NoKnownAllergies: true}}
+		Allergy: &connectors.Allergy{NoKnownAllergies: true, NoKnownScope: connectors.NoKnownAny}}
+}
+
+// nkfa is a source's "No known food allergy": a statement about food only.
+func nkfa(src connectors.Source) connectors.Entry {
+	return connectors.Entry{Kind: connectors.KindAllergy, ID: "AllergyIntolerance/nkfa", Source: src, Title: "No known food allergy",
+		Allergy: &connectors.Allergy{NoKnownAllergies: true, NoKnownScope: connectors.NoKnownFood}}
 }
 
 // The summary's boxes claim absence only when they can speak for every
@@ -94,6 +100,10 @@ func TestBuildSummaryStatements(t *testing.T) {
 		{"ListedWithCaveat", []connectors.Entry{allergy(kings, "Penicillin", false)},
 			[]store.SourceStatus{live(kings), down}, allergiesBox, false,
 			"Not known from Guy's (did not answer): there may be more.", 1},
+		// "No known food allergy" says nothing about medicines: it is
+		// listed as it is, never summed up as "No known allergies".
+		{"NoKnownFoodAllergyIsNotNoKnownAllergies", []connectors.Entry{nkfa(kings)},
+			[]store.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "", 1},
 		{"ListedForEverySource", []connectors.Entry{allergy(kings, "Penicillin", false), allergy(guys, "Penicillin", false)},
 			[]store.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "", 1},
 	}
@@ -109,6 +119,9 @@ func TestBuildSummaryStatements(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Fatalf("box says %q\nwant      %q", got, tc.want)
+			}
+			if tc.name == "NoKnownFoodAllergyIsNotNoKnownAllergies" && (len(b.NoneKnownAt) != 0 || strings.Contains(b.Statement(), "No known allergies")) {
+				t.Fatalf("a food-only statement became %q (none known at %v)", b.Statement(), b.NoneKnownAt)
 			}
 			if tc.name == "ListedForEverySource" && len(b.Items[0].AlsoReportedBy) != 1 {
 				t.Fatal("the second source holding the same allergy is not named")

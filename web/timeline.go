@@ -268,12 +268,16 @@ func buildSummary(nhs string, items []views.Item, sources []store.SourceStatus) 
 		case e.Medication != nil && e.Medication.Status == connectors.MedicationCurrent:
 			add(&s.Medications.Items, "m\x00"+strings.ToLower(e.Medication.Drug)+"\x00"+strings.ToLower(e.Medication.Dose), it)
 		case e.Allergy != nil:
-			if e.Allergy.NoKnownAllergies {
+			if e.Allergy.NoneKnownOfAnyKind() {
 				for _, src := range append([]connectors.Source{e.Source}, it.AlsoReportedBy...) {
 					if !slices.ContainsFunc(s.Allergies.NoneKnownAt, func(x connectors.Source) bool { return x.ODS == src.ODS }) {
 						s.Allergies.NoneKnownAt = append(s.Allergies.NoneKnownAt, src)
 					}
 				}
+			} else if e.Allergy.NoKnownAllergies {
+				// "No known food allergy" and the like are listed as they
+				// are, never summed up as "No known allergies".
+				add(&s.Allergies.Items, "n\x00"+strings.ToLower(e.Title), it)
 			} else if e.Allergy.Status == "" || e.Allergy.Status == "active" {
 				add(&s.Allergies.Items, "a\x00"+strings.ToLower(e.Allergy.Substance), it)
 			}

@@ -9,15 +9,17 @@ import (
 )
 
 // noKnownAllergy holds the SNOMED CT concepts a source uses to assert the
-// absence of allergies.
-var noKnownAllergy = map[string]bool{
-	"716186003":  true, // No known allergy
-	"409137002":  true, // No known drug allergy
-	"429625007":  true, // No known food allergy
-	"428607008":  true, // No known environmental allergy
-	"1003774007": true, // No known Hevea brasiliensis latex allergy
-	"716184000":  true, // No known latex allergy
-	"428197003":  true, // No known insect allergy
+// absence of allergies, each with what the assertion covers: only "No known
+// allergy" covers every kind; "No known food allergy" says nothing about
+// medicines, so a page must never read it as "No known allergies".
+var noKnownAllergy = map[string]string{
+	"716186003":  connectors.NoKnownAny,           // No known allergy
+	"409137002":  connectors.NoKnownDrug,          // No known drug allergy
+	"429625007":  connectors.NoKnownFood,          // No known food allergy
+	"428607008":  connectors.NoKnownEnvironmental, // No known environmental allergy
+	"1003774007": connectors.NoKnownLatex,         // No known Hevea brasiliensis latex allergy
+	"716184000":  connectors.NoKnownLatex,         // No known latex allergy (situation)
+	"428197003":  connectors.NoKnownInsect,        // No known insect allergy
 }
 
 // ipsAbsent is the International Patient Summary's code system for known
@@ -25,9 +27,9 @@ var noKnownAllergy = map[string]bool{
 // no-allergy-info says only that nothing is known, and stays as written).
 const ipsAbsent = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
 
-var ipsNoKnownAllergy = map[string]bool{
-	"no-known-allergies": true, "no-known-medication-allergies": true,
-	"no-known-environmental-allergies": true, "no-known-food-allergies": true,
+var ipsNoKnownAllergy = map[string]string{
+	"no-known-allergies": connectors.NoKnownAny, "no-known-medication-allergies": connectors.NoKnownDrug,
+	"no-known-environmental-allergies": connectors.NoKnownEnvironmental, "no-known-food-allergies": connectors.NoKnownFood,
 }
 
 // severities orders reaction.severity, so that the worst reaction is the
@@ -61,8 +63,13 @@ func (m *mapper) allergy(key string, raw json.RawMessage) error {
 	al := &connectors.Allergy{Status: conceptCode(a.ClinicalStatus), Verification: verification}
 	substance, codes := conceptText(a.Code), conceptCodes(a.Code)
 	for _, c := range codes {
-		if (c.System == connectors.SystemSNOMED && noKnownAllergy[c.Code]) || (c.System == ipsAbsent && ipsNoKnownAllergy[c.Code]) {
-			al.NoKnownAllergies = true
+		scope, snomed := noKnownAllergy[c.Code]
+		ipsScope, ips := ipsNoKnownAllergy[c.Code]
+		switch {
+		case snomed && c.System == connectors.SystemSNOMED:
+			al.NoKnownAllergies, al.NoKnownScope = true, scope
+		case ips && c.System == ipsAbsent:
+			al.NoKnownAllergies, al.NoKnownScope = true, ipsScope
 		}
 	}
 	var manifestations []string

@@ -171,7 +171,7 @@ func TestFetchRecord(t *testing.T) {
 				Status: "active"}}},
 		{"AllergyIntolerance/nka", connectors.Entry{Kind: connectors.KindAllergy, Date: utc("2024-01-01T00:00:00Z"), Precision: connectors.PrecisionDay, Title: "No known allergy",
 			Codes:   []connectors.Code{{System: connectors.SystemSNOMED, Code: "716186003", Display: "No known allergy"}},
-			Allergy: &connectors.Allergy{NoKnownAllergies: true, Status: "active"}}},
+			Allergy: &connectors.Allergy{NoKnownAllergies: true, NoKnownScope: connectors.NoKnownAny, Status: "active"}}},
 		{"DocumentReference/d1", connectors.Entry{Kind: connectors.KindDocument, Date: utc("2023-06-04T11:00:00Z"), Title: "Discharge summary",
 			Codes: []connectors.Code{{System: connectors.SystemSNOMED, Code: "373942005", Display: "Discharge summary"}},
 			Document: &connectors.Document{Type: "Discharge summary", ContentType: "text/plain",

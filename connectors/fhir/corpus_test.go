@@ -340,7 +340,7 @@ func describe(e *connectors.Entry) string {
 	case e.Allergy != nil:
 		a := e.Allergy
 		if a.NoKnownAllergies {
-			parts = append(parts, "no known allergies")
+			parts = append(parts, "no known allergies of kind "+a.NoKnownScope)
 		}
 		add("substance", a.Substance)
 		add("reaction", a.Reaction)
