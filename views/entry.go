@@ -33,7 +33,7 @@ func EntryDay(e connectors.Entry) string { return WhenDay(e.When()) }
 func ResultValue(r *connectors.Result) string {
 	switch {
 	case r.Value != "":
-		return joinNonEmpty(" ", r.Comparator+r.Value, r.Units)
+		return joinNonEmpty(" ", r.Comparator+r.Value, Units(r.Units))
 	case len(r.Components) > 0:
 		return componentsLine(r.Components)
 	case r.Absent != "":
@@ -47,7 +47,7 @@ func ResultValue(r *connectors.Result) string {
 func ComponentValue(c connectors.Component) string {
 	switch {
 	case c.Value != "":
-		return joinNonEmpty(" ", c.Comparator+c.Value, c.Units)
+		return joinNonEmpty(" ", c.Comparator+c.Value, Units(c.Units))
 	case c.Absent != "":
 		return "not recorded: " + c.Absent
 	}
@@ -77,10 +77,10 @@ func componentsLine(cs []connectors.Component) string {
 		case shared != "":
 			vals = append(vals, c.Comparator+c.Value)
 		default:
-			vals = append(vals, joinNonEmpty(" ", c.Comparator+c.Value, c.Units))
+			vals = append(vals, joinNonEmpty(" ", c.Comparator+c.Value, Units(c.Units)))
 		}
 	}
-	out := joinNonEmpty(" ", strings.Join(vals, " / "), shared)
+	out := joinNonEmpty(" ", strings.Join(vals, " / "), Units(shared))
 	if len(missing) > 0 {
 		out += "; " + strings.Join(missing, "; ")
 	}
@@ -120,7 +120,7 @@ func RangeText(rr connectors.RefRange, units string) string {
 		return ""
 	}
 	if rr.Text == "" {
-		s = joinNonEmpty(" ", s, units)
+		s = joinNonEmpty(" ", s, Units(units))
 	}
 	label := "range"
 	if rr.Type != "" {
@@ -140,7 +140,7 @@ func OtherRanges(r *connectors.Result) string {
 	for _, rr := range r.OtherRanges {
 		s := rr.String()
 		if rr.Text == "" {
-			s = joinNonEmpty(" ", s, r.Units)
+			s = joinNonEmpty(" ", s, Units(r.Units))
 		}
 		name := joinNonEmpty(" ", orDefault(rr.Type, "Range"), parenFor(rr.AppliesTo))
 		out = append(out, name+" "+s)
@@ -217,6 +217,8 @@ func medicationStatusWords(m *connectors.Medication) string {
 		return "on hold"
 	case "not-taken":
 		return "not taken"
+	case "unknown":
+		return "status unknown"
 	}
 	return strings.ReplaceAll(m.SourceStatus, "-", " ")
 }
@@ -268,4 +270,26 @@ func trendRange(r *connectors.Result) string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// unitWords are UCUM units as a clinical screen writes them.
+var unitWords = strings.NewReplacer(
+	"10*12", "×10¹²", "10^12", "×10¹²", "10*9", "×10⁹", "10^9", "×10⁹", "10*6", "×10⁶", "10^6", "×10⁶",
+	"10*3", "×10³", "10^3", "×10³",
+	"[iU]", "IU", "[IU]", "IU", "mm[Hg]", "mmHg", "[in_i]", "in", "[lb_av]", "lb", "[degF]", "°F",
+	"Cel", "°C", "umol", "µmol", "ug", "µg", "uL", "µL", "_m2", " m²", "m2", "m²",
+)
+
+// Units writes a result's units as a clinical screen shows them, not in
+// UCUM's machine form: "×10⁹/L" for "10*9/L", "IU/L" for "[iU]/L", "mmHg"
+// for "mm[Hg]", "mL/min/1.73 m²" for "mL/min/{1.73_m2}". A unit that is
+// only an annotation ("{score}") or the unit "1" (a plain count or ratio)
+// says nothing a reader needs and is left out.
+func Units(u string) string {
+	u = strings.TrimSpace(u)
+	if u == "1" || (strings.HasPrefix(u, "{") && strings.HasSuffix(u, "}") && strings.Count(u, "{") == 1) {
+		return ""
+	}
+	u = strings.NewReplacer("{", "", "}", "").Replace(u)
+	return unitWords.Replace(u)
 }

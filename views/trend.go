@@ -79,7 +79,7 @@ func NewChart(s Series, title string) Chart {
 	for _, p := range s.Points {
 		px, py := x(p.Entry.Date), y(p.Value)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
-		label := fmt.Sprintf("%s: %s", EntryDay(p.Entry), joinNonEmpty(" ", p.Entry.Result.Comparator+p.Entry.Result.Value, s.Units))
+		label := fmt.Sprintf("%s: %s", EntryDay(p.Entry), joinNonEmpty(" ", p.Entry.Result.Comparator+p.Entry.Result.Value, Units(s.Units)))
 		if f, _ := ResultFlag(p.Entry.Result); f != "" {
 			label += " (" + f + ")"
 		}
@@ -106,10 +106,15 @@ func trimNum(v float64) string {
 }
 
 func unitsOrNotStated(s string) string {
-	if s == "" {
+	switch u := Units(s); {
+	case u != "":
+		return u
+	case s == "":
 		return "units not stated"
+	case s == "1":
+		return "no units"
 	}
-	return s
+	return strings.Trim(s, "{}")
 }
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }

@@ -114,3 +114,29 @@ func TestDateTime(t *testing.T) {
 		}
 	}
 }
+
+// TestUnits checks that units read as a clinician writes them, not in
+// UCUM's machine form, and that annotation-only units are left out.
+func TestUnits(t *testing.T) {
+	for in, want := range map[string]string{
+		"mmol/L":           "mmol/L",
+		"10*9/L":           "×10⁹/L",
+		"10^9/L":           "×10⁹/L",
+		"10*12/L":          "×10¹²/L",
+		"[iU]/L":           "IU/L",
+		"4000 [iU]":        "4000 IU",
+		"mm[Hg]":           "mmHg",
+		"mL/min/{1.73_m2}": "mL/min/1.73 m²",
+		"mL/min/1.73m2":    "mL/min/1.73m²",
+		"umol/L":           "µmol/L",
+		"Cel":              "°C",
+		"{score}":          "",
+		"1":                "",
+		"%":                "%",
+		"":                 "",
+	} {
+		if got := views.Units(in); got != want {
+			t.Errorf("Units(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

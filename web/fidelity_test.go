@@ -103,11 +103,15 @@ func kingsRecord() *connectors.Record {
 				Title: "Troponin T", Result: &connectors.Result{Value: "5", Comparator: "<", Units: "ng/L", Status: "final",
 					Range: connectors.RefRange{High: ptr(14)}}},
 			{Kind: connectors.KindResult, ID: "Observation/gcs", Date: time.Date(2025, time.July, 15, 7, 0, 0, 0, time.UTC),
-				Title: "Glasgow coma score", Result: &connectors.Result{Value: "13", Numeric: ptr(13), Status: "amended",
+				Title: "Glasgow coma score", Result: &connectors.Result{Value: "13", Numeric: ptr(13), Status: "amended", Units: "{score}",
 					Range:       connectors.RefRange{Low: ptr(15), High: ptr(15)},
 					OtherRanges: []connectors.RefRange{{Low: ptr(3), High: ptr(8), Type: "Severe"}, {Low: ptr(9), High: ptr(12), Type: "Moderate"}}}},
 			{Kind: connectors.KindResult, ID: "Observation/k", Date: time.Date(2025, time.July, 15, 6, 0, 0, 0, time.UTC),
 				Title: "Potassium", Result: &connectors.Result{Absent: "Error"}},
+			{Kind: connectors.KindResult, ID: "Observation/wcc", Date: time.Date(2025, time.July, 15, 5, 0, 0, 0, time.UTC),
+				Title: "White cell count", Result: &connectors.Result{Value: "12.1", Numeric: ptr(12.1), Units: "10*9/L", Status: "final",
+					Range: connectors.RefRange{Low: ptr(4), High: ptr(11)}, Flag: connectors.FlagHigh}},
+
 		},
 	}
 }
@@ -337,7 +341,16 @@ func TestRecordPageDatePrecision(t *testing.T) {
 // and why, components each with theirs, critical distinct from high in
 // words, the status, the normal range and the others on request.
 func TestRecordPageResults(t *testing.T) {
-	_, b := fidelityEnv(t, modelSource{src: kingsSrc, nhs: fidelityNHS, rec: kingsRecord})
+	withOnHold := func() *connectors.Record {
+		rec := kingsRecord()
+		// On hold counts as current, and the page says it is on hold.
+		rec.Entries = append(rec.Entries, connectors.Entry{Kind: connectors.KindMedication, ID: "MedicationRequest/warfarin",
+			Date: time.Date(2025, time.June, 1, 0, 0, 0, 0, time.UTC), Precision: connectors.PrecisionDay, Title: "Warfarin 1mg tablets",
+			Medication: &connectors.Medication{Drug: "Warfarin 1mg tablets", Dose: "3 mg",
+				Status: connectors.MedicationCurrent, SourceStatus: "on-hold", Prescribed: true}})
+		return rec
+	}
+	_, b := fidelityEnv(t, modelSource{src: kingsSrc, nhs: fidelityNHS, rec: withOnHold})
 	p := b.get("/patients/" + fidelityNHS + "?kind=result")
 	result := func(title string) *html.Node {
 		for _, n := range findAll(p.doc, "li", "data-testid", "entry") {
@@ -356,6 +369,8 @@ func TestRecordPageResults(t *testing.T) {
 		{"Troponin T", "<5 ng/L", "", "", "(range ≤ 14 ng/L)", false},
 		{"Glasgow coma score", "13", "", "Amended", "(range 15–15)", false},
 		{"Potassium", "No value: Error", "", "", "", false},
+		// Units as a clinician writes them, not UCUM's machine form.
+		{"White cell count", "12.1 ×10⁹/L", "High", "", "(range 4–11 ×10⁹/L)", false},
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.title, " ", ""), func(t *testing.T) {
@@ -387,6 +402,12 @@ func TestRecordPageResults(t *testing.T) {
 		d := find(result("Glasgow coma score"), "details", "data-testid", "result-other-ranges")
 		if got := text(find(d, "p", "", "")); got != "Other ranges: Severe 3–8; Moderate 9–12" {
 			t.Fatalf("other ranges %q", got)
+		}
+	})
+	t.Run("MedicineOnHoldSaidSo", func(t *testing.T) {
+		box := find(p.doc, "", "data-testid", "medicines")
+		if got := text(find(box, "strong", "data-testid", "medicine-status")); got != "(on hold)" {
+			t.Fatalf("a current medicine on hold reads %q in the summary", got)
 		}
 	})
 	t.Run("ComparatorOnce", func(t *testing.T) {
