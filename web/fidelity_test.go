@@ -111,7 +111,6 @@ func kingsRecord() *connectors.Record {
 			{Kind: connectors.KindResult, ID: "Observation/wcc", Date: time.Date(2025, time.July, 15, 5, 0, 0, 0, time.UTC),
 				Title: "White cell count", Result: &connectors.Result{Value: "12.1", Numeric: ptr(12.1), Units: "10*9/L", Status: "final",
 					Range: connectors.RefRange{Low: ptr(4), High: ptr(11)}, Flag: connectors.FlagHigh}},
-
 		},
 	}
 }
