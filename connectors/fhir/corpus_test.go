@@ -391,18 +391,4 @@ func value(comparator, v, units, absent string, flag connectors.Flag) string {
 }
 
 // when writes a date as precisely as it is known, in Europe/London.
-func when(w connectors.When) string {
-	if w.Time.IsZero() {
-		return cmp.Or(w.Text, "no date")
-	}
-	t := w.Time.In(connectors.London)
-	switch w.Precision {
-	case connectors.PrecisionYear:
-		return w.Time.Format("2006")
-	case connectors.PrecisionMonth:
-		return w.Time.Format("Jan-2006")
-	case connectors.PrecisionDay:
-		return w.Time.Format("02-Jan-2006")
-	}
-	return t.Format("02-Jan-2006 15:04")
-}
+func when(w connectors.When) string { return cmp.Or(whenText(w), "no date") }
