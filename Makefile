@@ -1,5 +1,11 @@
 # carerecord. `make run` starts the demo; `make test` runs every test.
 GO    ?= go
+# Builds and tests use the toolchain go.mod names (its toolchain line: a
+# Go patch release with the standard library's security fixes), fetched
+# through the module proxy, even where the installed Go defaults to
+# GOTOOLCHAIN=local. Set GOTOOLCHAIN to override.
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
 # One set of build tags for build, test and vet, so SQLite's C code is
 # compiled once and cached.
 TAGS  ?= sqlite_omit_load_extension
