@@ -32,9 +32,11 @@ type Session struct {
 	RoleIndex    int    // -1 until a profile is chosen
 	Assurance    int    // authentication assurance level (3 = smartcard)
 	UserNHS      string // the user's own NHS number, if asserted
-	NameID       string
+	NameID       string // SAML NameID, or the OpenID Connect subject
 	NameIDFormat string
-	SessionIndex string
+	SessionIndex string // SAML SessionIndex, or the OpenID Connect sid
+	Protocol     string // ProtocolSAML or ProtocolOIDC
+	IDToken      string // OpenID Connect: the ID token, for id_token_hint at sign-out
 	ClientAddr   string
 	CreatedAt    time.Time
 	LastSeenAt   time.Time
@@ -64,9 +66,17 @@ type NewSession struct {
 	NameID       string
 	NameIDFormat string
 	SessionIndex string
+	Protocol     string // ProtocolSAML when empty
+	IDToken      string
 	ClientAddr   string
 	Lifetime     time.Duration // absolute lifetime
 }
+
+// The sign-in protocols a session may come from.
+const (
+	ProtocolSAML = "saml"
+	ProtocolOIDC = "oidc"
+)
 
 // HashToken returns the hex SHA-256 of a session token: the form in which
 // the token is stored and the session id written to logs and the audit log.
@@ -89,12 +99,15 @@ func (db *DB) CreateSession(ctx context.Context, n NewSession) (string, *Session
 		return "", nil, fmt.Errorf("store: create session: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw[:])
+	if n.Protocol == "" {
+		n.Protocol = ProtocolSAML
+	}
 	now := db.now().UTC()
 	s := &Session{
 		IDHash: HashToken(token), UserID: n.UserID, DisplayName: n.DisplayName,
 		Profiles: n.Profiles, RoleIndex: -1, Assurance: n.Assurance, UserNHS: n.UserNHS,
 		NameID: n.NameID, NameIDFormat: n.NameIDFormat, SessionIndex: n.SessionIndex,
-		ClientAddr: n.ClientAddr, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(n.Lifetime),
+		Protocol: n.Protocol, IDToken: n.IDToken, ClientAddr: n.ClientAddr, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(n.Lifetime),
 	}
 	if len(s.Profiles) == 1 {
 		s.RoleIndex = 0
@@ -109,10 +122,10 @@ func (db *DB) CreateSession(ctx context.Context, n NewSession) (string, *Session
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO sessions
 		(id_hash, user_id, display_name, profiles, role_index, assurance, user_nhs, name_id, name_id_format,
-		 session_index, client_addr, created_at, last_seen_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 session_index, protocol, id_token, client_addr, created_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.IDHash, s.UserID, s.DisplayName, string(profiles), roleIndex, s.Assurance, s.UserNHS, s.NameID, s.NameIDFormat,
-		s.SessionIndex, s.ClientAddr, ms(now), ms(now), ms(s.ExpiresAt))
+		s.SessionIndex, s.Protocol, s.IDToken, s.ClientAddr, ms(now), ms(now), ms(s.ExpiresAt))
 	if err != nil {
 		return "", nil, fmt.Errorf("store: create session: %w", err)
 	}
@@ -131,7 +144,7 @@ func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error
 	// made before it starts, and it does not queue behind the one writer
 	// (every request reads its session).
 	row := db.read.QueryRowContext(ctx, `SELECT id_hash, user_id, display_name, profiles, role_index,
-		assurance, user_nhs, name_id, name_id_format, session_index, client_addr, created_at, last_seen_at,
+		assurance, user_nhs, name_id, name_id_format, session_index, protocol, id_token, client_addr, created_at, last_seen_at,
 		expires_at, ended_at, end_reason FROM sessions WHERE id_hash = ?`, idHash)
 	var (
 		s                      Session
@@ -140,7 +153,7 @@ func (db *DB) SessionByHash(ctx context.Context, idHash string) (*Session, error
 		created, seen, expires int64
 	)
 	err := row.Scan(&s.IDHash, &s.UserID, &s.DisplayName, &profiles, &roleIndex, &s.Assurance, &s.UserNHS,
-		&s.NameID, &s.NameIDFormat, &s.SessionIndex, &s.ClientAddr, &created, &seen, &expires, &ended, &s.EndReason)
+		&s.NameID, &s.NameIDFormat, &s.SessionIndex, &s.Protocol, &s.IDToken, &s.ClientAddr, &created, &seen, &expires, &ended, &s.EndReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -197,6 +210,50 @@ func (db *DB) EndSession(ctx context.Context, idHash, reason string) error {
 		return fmt.Errorf("store: end session: %w", err)
 	}
 	return nil
+}
+
+// EndSessionsFor ends the live sessions of one protocol that the
+// identity provider names, for single logout it starts: by nameID (the
+// SAML NameID or OpenID Connect subject) and, when sessionIndex is not
+// empty, only the one with that SAML SessionIndex or OIDC sid. It
+// returns the hashed ids of the sessions it ended.
+func (db *DB) EndSessionsFor(ctx context.Context, protocol, nameID, sessionIndex, reason string) ([]string, error) {
+	if nameID == "" && sessionIndex == "" {
+		return nil, errors.New("store: end sessions: neither a name id nor a session index")
+	}
+	q := `SELECT id_hash FROM sessions WHERE ended_at IS NULL AND protocol = ?`
+	args := []any{protocol}
+	if nameID != "" {
+		q += ` AND name_id = ?`
+		args = append(args, nameID)
+	}
+	if sessionIndex != "" {
+		q += ` AND session_index = ?`
+		args = append(args, sessionIndex)
+	}
+	rows, err := db.write.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: end sessions: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: end sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: end sessions: %w", err)
+	}
+	for _, id := range ids {
+		if err := db.EndSession(ctx, id, reason); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
 }
 
 // CountLiveSessions returns how many sessions are live now.

@@ -60,11 +60,13 @@ type ServiceStatus struct {
 // DevLoginForm is the development IdP's sign-in form.
 type DevLoginForm struct {
 	Action      string
-	SAMLRequest string
+	SAMLRequest string // SAML: the AuthnRequest being answered
 	RelayState  string
-	Username    string
-	Error       string
-	Users       []string
+	// AuthRequestID, OpenID Connect: the authorization request being answered.
+	AuthRequestID string
+	Username      string
+	Error         string
+	Users         []string
 }
 
 // fieldError returns the message for field in errs, or "": every form's

@@ -115,24 +115,10 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 	if err != nil {
 		return s.refuseSignIn(c, "Your identity provider did not say who you are.", err)
 	}
-	if len(id.Profiles) == 0 {
-		reason := "Your smartcard has no role profile that gives access to carerecord."
-		if len(id.Unmapped) > 0 {
-			reason = fmt.Sprintf("None of your role profiles (%v) gives access to carerecord.", id.Unmapped)
-		}
-		return s.refuseSignIn(c, reason+" Ask your Registration Authority for a suitable role.", fmt.Errorf("user %s: no usable role profile", id.UserID))
-	}
-	if id.Assurance < s.cfg.MinAssurance {
-		return s.refuseSignIn(c, fmt.Sprintf("carerecord needs authentication assurance level %d (a smartcard); you signed in at level %d. Sign in with your smartcard.",
-			s.cfg.MinAssurance, id.Assurance), fmt.Errorf("user %s: assurance %d below %d", id.UserID, id.Assurance, s.cfg.MinAssurance))
+	if reason, cause := s.unusable(id); cause != nil {
+		return s.refuseSignIn(c, reason, cause)
 	}
 
-	// End whatever session this browser had: a sign-in always starts a
-	// new session id.
-	gs, _ := s.cookies.Get(r, s.sessionCookie())
-	if old, _ := gs.Values[sessionToken].(string); old != "" {
-		_ = s.db.EndSession(r.Context(), store.HashToken(old), endReplaced)
-	}
 	nameID := ""
 	nameIDFormat := ""
 	if assertion.Subject != nil && assertion.Subject.NameID != nil {
@@ -142,35 +128,75 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 	if len(assertion.AuthnStatements) > 0 {
 		sessionIndex = assertion.AuthnStatements[0].SessionIndex
 	}
-	token, sess, err := s.db.CreateSession(r.Context(), store.NewSession{
-		UserID: id.UserID, DisplayName: id.DisplayName, Profiles: id.Profiles, Assurance: id.Assurance, UserNHS: id.NHSNumber,
-		NameID: nameID, NameIDFormat: nameIDFormat, SessionIndex: sessionIndex,
-		ClientAddr: c.RealIP(), Lifetime: s.cfg.MaxLifetime,
-	})
+	return s.beginSession(c, id, store.NewSession{Protocol: store.ProtocolSAML,
+		NameID: nameID, NameIDFormat: nameIDFormat, SessionIndex: sessionIndex}, -1, ret, "SAML")
+}
+
+// beginSession starts a new session for a verified identity (a new id:
+// no fixation), audits the sign-in and sends the user on: to role choice
+// when they hold several profiles and chosen is -1, else to ret (or their
+// home). link carries what single logout needs to find the session.
+func (s *Server) beginSession(c echo.Context, id Identity, link store.NewSession, chosen int, ret, how string) error {
+	r := c.Request()
+	// End whatever session this browser had: a sign-in always starts a
+	// new session id.
+	gs, _ := s.cookies.Get(r, s.sessionCookie())
+	if old, _ := gs.Values[sessionToken].(string); old != "" {
+		_ = s.db.EndSession(r.Context(), store.HashToken(old), endReplaced)
+	}
+	link.UserID, link.DisplayName, link.Profiles, link.Assurance, link.UserNHS = id.UserID, id.DisplayName, id.Profiles, id.Assurance, id.NHSNumber
+	link.ClientAddr, link.Lifetime = c.RealIP(), s.cfg.MaxLifetime
+	token, sess, err := s.db.CreateSession(r.Context(), link)
 	if err != nil {
 		return err
+	}
+	if chosen >= 0 && chosen < len(id.Profiles) && sess.RoleIndex != chosen {
+		if err := s.db.ChooseRole(r.Context(), sess.IDHash, chosen); err != nil {
+			return err
+		}
+		sess.RoleIndex = chosen
 	}
 	gs.Values = map[any]any{sessionToken: token}
 	gs.IsNew = true
 	if err := gs.Save(r, c.Response()); err != nil {
 		return err
 	}
-	ev := store.AuditEvent{Action: store.ActSignIn, UserID: id.UserID, UserName: id.DisplayName, SessionHash: sess.IDHash,
-		Detail: fmt.Sprintf("assurance level %d, %d role profile(s)", id.Assurance, len(id.Profiles))}
+	detail := fmt.Sprintf("%s, assurance level %d, %d role profile(s)", how, id.Assurance, len(id.Profiles))
+	if chosen >= 0 && len(id.Profiles) > 1 {
+		detail += ", role selected at the identity provider"
+	}
+	ev := store.AuditEvent{Action: store.ActSignIn, UserID: id.UserID, UserName: id.DisplayName, SessionHash: sess.IDHash, Detail: detail}
 	if r, ok := sess.Role(); ok {
 		ev.RoleCode, ev.ODS = r.Code, r.ODS
 	}
 	if err := s.audit(c, ev); err != nil {
 		return err
 	}
-	s.log.Info("signed in", "user", id.UserID, "session", sess.IDHash[:12], "profiles", len(id.Profiles), "assurance", id.Assurance)
+	s.log.Info("signed in", "user", id.UserID, "session", sess.IDHash[:12], "protocol", link.Protocol, "profiles", len(id.Profiles), "assurance", id.Assurance)
 	if sess.RoleIndex < 0 {
 		return c.Redirect(http.StatusSeeOther, "/roles?"+url.Values{"return": {ret}}.Encode())
 	}
 	if ret == "/home" {
-		ret = s.cfg.Roles[id.Profiles[0].Code].Group.Home()
+		ret = s.cfg.Roles[id.Profiles[sess.RoleIndex].Code].Group.Home()
 	}
 	return c.Redirect(http.StatusSeeOther, ret)
+}
+
+// unusable says why a verified identity may not sign in (no mapped role
+// profile, assurance below the minimum), or returns a nil cause.
+func (s *Server) unusable(id Identity) (reason string, cause error) {
+	if len(id.Profiles) == 0 {
+		reason := "Your smartcard has no role profile that gives access to carerecord."
+		if len(id.Unmapped) > 0 {
+			reason = fmt.Sprintf("None of your role profiles (%v) gives access to carerecord.", id.Unmapped)
+		}
+		return reason + " Ask your Registration Authority for a suitable role.", fmt.Errorf("user %s: no usable role profile", id.UserID)
+	}
+	if id.Assurance < s.cfg.MinAssurance {
+		return fmt.Sprintf("carerecord needs authentication assurance level %d (a smartcard); you signed in at level %d. Sign in with your smartcard.",
+			s.cfg.MinAssurance, id.Assurance), fmt.Errorf("user %s: assurance %d below %d", id.UserID, id.Assurance, s.cfg.MinAssurance)
+	}
+	return "", nil
 }
 
 func (s *Server) refuseSignIn(c echo.Context, reason string, cause error) error {
@@ -179,7 +205,7 @@ func (s *Server) refuseSignIn(c echo.Context, reason string, cause error) error 
 		OutcomeWhy: reason, Detail: trimTo(fmt.Sprint(cause), 300)}); err != nil {
 		return err
 	}
-	return render(c, http.StatusForbidden, views.SignInRefused(s.page(c, "Sign-in refused"), reason))
+	return render(c, http.StatusForbidden, views.SignInRefused(s.page(c, "Sign-in refused"), reason, s.signInPath("", false)))
 }
 
 // signOut ends the session here at once, then asks the IdP to end its
@@ -205,6 +231,21 @@ func (s *Server) signOut(c echo.Context) error {
 	c.Response().Header().Set("Clear-Site-Data", `"cache"`)
 	s.log.Info("signed out", "user", u.ID, "session", u.SessionHash[:12])
 
+	if full.Protocol == store.ProtocolOIDC && s.cfg.OIDC != nil {
+		// RP-initiated logout: the provider ends its session and comes
+		// back to /signed-out.
+		to, err := s.cfg.OIDC.EndSessionURL(r.Context(), full.IDToken, at(s.cfg.BaseURL, "/signed-out").String())
+		if err == nil && to != "" {
+			return c.Redirect(http.StatusSeeOther, to)
+		}
+		if err != nil {
+			s.log.Warn("OpenID provider sign-out unavailable; signed out locally", "error", err.Error())
+		}
+		return c.Redirect(http.StatusSeeOther, "/signed-out")
+	}
+	if s.cfg.IDPMetadata == nil {
+		return c.Redirect(http.StatusSeeOther, "/signed-out")
+	}
 	if slo := s.sp.GetSLOBindingLocation(saml.HTTPRedirectBinding); slo != "" {
 		if full.NameID != "" {
 			to, err := s.sp.MakeRedirectLogoutRequest(full.NameID, "")
@@ -227,13 +268,37 @@ func (s *Server) finishSignOut(c echo.Context) error {
 			err = ire.PrivateErr
 		}
 		s.log.Warn("logout response not verified", "error", fmt.Sprint(err))
-		return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), false))
+		return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), views.SignedOutUnconfirmed, s.signInPath("", false)))
 	}
 	return c.Redirect(http.StatusSeeOther, "/signed-out")
 }
 
 func (s *Server) showSignedOut(c echo.Context) error {
-	return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), true))
+	return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), views.SignedOutEverywhere, s.signInPath("", false)))
+}
+
+// signInPath is where a sign-in starts: the one protocol offered, or the
+// landing page that offers both.
+func (s *Server) signInPath(ret string, fresh bool) string {
+	q := url.Values{}
+	if ret != "" {
+		q.Set("return", ret)
+	}
+	if fresh {
+		q.Set("fresh", "1")
+	}
+	p := "/"
+	switch {
+	case s.cfg.IDPMetadata != nil && s.cfg.OIDC != nil:
+	case s.cfg.OIDC != nil:
+		p = "/oidc/login"
+	default:
+		p = "/saml/login"
+	}
+	if len(q) == 0 {
+		return p
+	}
+	return p + "?" + q.Encode()
 }
 
 // showLanding is the start page: signed-in users go to their home.
@@ -242,7 +307,33 @@ func (s *Server) showLanding(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, u.Home())
 	}
 	locked, _ := c.Get(ctxKeyLocked).(bool)
-	return render(c, http.StatusOK, views.Landing(s.page(c, "Sign in"), locked))
+	q := url.Values{}
+	if ret := localPath(c.QueryParam("return")); ret != "" {
+		q.Set("return", ret)
+	}
+	if locked || c.QueryParam("fresh") == "1" {
+		locked = true
+		q.Set("fresh", "1")
+	}
+	suffix := ""
+	if len(q) > 0 {
+		suffix = "?" + q.Encode()
+	}
+	var opts []views.SignInOption
+	if s.cfg.OIDC != nil {
+		opts = append(opts, views.SignInOption{Label: "Sign in with " + s.cfg.OIDCLabel, Href: "/oidc/login" + suffix,
+			Hint: "With your smartcard, or another way your organisation has set up for you."})
+	}
+	if s.cfg.IDPMetadata != nil {
+		label := "Sign in with your smartcard"
+		hint := ""
+		if s.cfg.OIDC != nil {
+			label = "Sign in with your organisation's account"
+			hint = "Your Trust's own sign-in."
+		}
+		opts = append(opts, views.SignInOption{Label: label, Href: "/saml/login" + suffix, Hint: hint})
+	}
+	return render(c, http.StatusOK, views.Landing(s.page(c, "Sign in"), locked, opts))
 }
 
 func (s *Server) goHome(c echo.Context) error {

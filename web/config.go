@@ -15,6 +15,8 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"github.com/carerecord/carerecord/web/oidc"
+
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/store"
 )
@@ -29,11 +31,20 @@ type Config struct {
 	// SPKey and SPCert sign AuthnRequests and identify the service provider.
 	SPKey  *rsa.PrivateKey
 	SPCert *x509.Certificate
-	// IDPMetadata is the identity provider's metadata.
+	// IDPMetadata is the SAML identity provider's metadata; nil when the
+	// deployment offers no SAML sign-in.
 	IDPMetadata *saml.EntityDescriptor
 	// RequestWindow is how long a sign-in started here may take at the IdP
 	// (a smartcard PIN typed slowly included).
 	RequestWindow time.Duration
+
+	// OIDC, when set, offers sign-in over OpenID Connect (NHS CIS2).
+	// A deployment offers SAML, OpenID Connect or both; the landing page
+	// has a button for each.
+	OIDC *oidc.Client
+	// OIDCLabel names the OpenID provider on the landing page's button,
+	// e.g. "NHS Care Identity Service"; OIDCClientID is ours there.
+	OIDCLabel string
 
 	Attributes   AttributeMap
 	Roles        RoleMap
@@ -74,6 +85,9 @@ type Config struct {
 	// "development sign-in" warning. Never set in production unless the
 	// configuration explicitly enables it.
 	DevIdP http.Handler
+	// DevOP, when set, is the development OpenID provider, mounted under
+	// its issuer's path with the routes it lists.
+	DevOP DevOP
 
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For header names the client. Empty: the peer address is
@@ -84,6 +98,12 @@ type Config struct {
 	Logger  *slog.Logger
 	Version string
 	Now     func() time.Time // the clock; time.Now when nil
+}
+
+// DevOP is the development OpenID provider as the server mounts it.
+type DevOP interface {
+	http.Handler
+	Routes() [][2]string // method and path
 }
 
 // AttributeMap names the SAML attributes carerecord reads. Names differ
@@ -134,14 +154,19 @@ func (c *Config) validate() error {
 	if c.SPKey == nil || c.SPCert == nil {
 		errs = append(errs, errors.New("service provider key and certificate are required"))
 	}
-	if c.IDPMetadata == nil {
-		errs = append(errs, errors.New("identity provider metadata is required"))
+	if c.IDPMetadata == nil && c.OIDC == nil {
+		errs = append(errs, errors.New("a sign-in is required: SAML identity provider metadata, OpenID Connect, or both"))
 	}
-	if c.Attributes.UserID == "" || c.Attributes.RoleProfile == "" {
-		errs = append(errs, errors.New("attribute names for user id and role profile are required"))
+	if c.IDPMetadata != nil {
+		if c.Attributes.UserID == "" || c.Attributes.RoleProfile == "" {
+			errs = append(errs, errors.New("attribute names for user id and role profile are required"))
+		}
+		if c.Attributes.RoleProfileSeparator == "" {
+			errs = append(errs, errors.New("role profile separator is empty"))
+		}
 	}
-	if c.Attributes.RoleProfileSeparator == "" {
-		errs = append(errs, errors.New("role profile separator is empty"))
+	if c.OIDCLabel == "" {
+		c.OIDCLabel = "NHS Care Identity Service"
 	}
 	if err := c.Roles.Validate(); err != nil {
 		errs = append(errs, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -47,8 +48,13 @@ func (s *Server) showServiceStatus(c echo.Context) error {
 		Started:   s.started,
 		Uptime:    s.now().Sub(s.started).Round(time.Second),
 		Database:  s.db.Path(),
-		DevSignIn: s.cfg.DevIdP != nil,
-		IdP:       s.cfg.IDPMetadata.EntityID,
+		DevSignIn: s.cfg.DevIdP != nil || s.cfg.DevOP != nil,
+	}
+	if s.cfg.IDPMetadata != nil {
+		st.IdP = s.cfg.IDPMetadata.EntityID
+	}
+	if s.cfg.OIDC != nil {
+		st.IdP = strings.TrimPrefix(st.IdP+", "+s.cfg.OIDC.Issuer(), ", ")
 	}
 	if err := s.db.Ping(ctx); err != nil {
 		st.DatabaseError = "not answering"

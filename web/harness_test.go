@@ -26,6 +26,7 @@ import (
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
+	"github.com/carerecord/carerecord/web/oidc"
 )
 
 // Keys are slow to make; every test in the package shares one set.
@@ -61,6 +62,8 @@ func testUsers() []devidp.User {
 			Profiles: []devidp.Profile{{Code: "R9999", ODS: "RJZ", OrgName: "King's"}}},
 		devidp.User{Username: "patientstaff", UserID: "555000000094", DisplayName: "Jane Smith", Assurance: "AAL3", NHSNumber: "9990000018",
 			Profiles: []devidp.Profile{{Code: "R8001", ODS: "RJ1", OrgName: "Guy's"}}},
+		devidp.User{Username: "wrongselection", UserID: "555000000095", DisplayName: "Wrong Selection", Assurance: "AAL3", SelectedRoleID: "999999999999",
+			Profiles: []devidp.Profile{{Code: "R8000", ODS: "RJZ", OrgName: "King's"}}},
 		devidp.User{Username: "lowaal", UserID: "555000000093", DisplayName: "Password Only", Assurance: "AAL2",
 			Profiles: []devidp.Profile{{Code: "R8000", ODS: "RJZ", OrgName: "King's"}}},
 	)
@@ -89,6 +92,12 @@ type env struct {
 	clock   *clock
 	logs    *syncBuffer
 	base    *url.URL
+	// op is the development OpenID provider, with withOIDC.
+	op *devidp.OP
+	// tamper, when set, rewrites the ID token in the provider's token
+	// responses on their way to carerecord (see oidcTransport).
+	tamperMu sync.Mutex
+	tamperFn func(claims map[string]any) *rsa.PrivateKey
 }
 
 // envSetup is what options change before the server is built.
@@ -97,12 +106,21 @@ type envSetup struct {
 	sources  []connectors.Config
 	conns    []connectors.Connector // in-process sources, beside the FHIR ones
 	deadline time.Duration
+	oidc     bool // offer OpenID Connect, through the development provider
+	noSAML   bool // and no SAML
 }
 
 type envOption func(*envSetup)
 
 // withConfig changes the server configuration.
 func withConfig(f func(*web.Config)) envOption { return func(s *envSetup) { f(&s.cfg) } }
+
+// withOIDC offers sign-in over OpenID Connect beside SAML, through the
+// development OpenID provider mounted at /devidp/oidc as in the demo.
+func withOIDC() envOption { return func(s *envSetup) { s.oidc = true } }
+
+// withOIDCOnly offers OpenID Connect and no SAML.
+func withOIDCOnly() envOption { return func(s *envSetup) { s.oidc, s.noSAML = true, true } }
 
 // withSources connects the synthetic Trusts and GP practices (real FHIR
 // servers on loopback, read by the real FHIR connector) through the real
@@ -180,6 +198,26 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		o(setup)
 	}
 	cfg = setup.cfg
+	if setup.noSAML {
+		cfg.IDPMetadata, cfg.DevIdP = nil, nil
+	}
+	if setup.oidc {
+		e.op, err = devidp.NewOP(devidp.OPOptions{Issuer: e.base.JoinPath("/devidp/oidc"), Key: idpKey, Users: testUsers(),
+			Password: "demo", Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.OIDC, err = oidc.New(oidc.Config{Issuer: e.op.Issuer(), ClientID: "carerecord-test", ClientKey: spKey,
+			AssertionAudience: "issuer", RedirectURL: e.base.String() + "/oidc/callback", Claims: oidc.DefaultClaims(),
+			HTTPClient: &http.Client{Transport: oidcTransport{e}, Timeout: 10 * time.Second}, Now: e.clock.Now, ClockSkew: 2 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DevOP = e.op
+		e.op.AddClient(devidp.OIDCClient{ID: "carerecord-test", RedirectURIs: []string{e.base.String() + "/oidc/callback"},
+			PostLogoutRedirectURIs: []string{e.base.String() + "/signed-out"},
+			BackChannelLogoutURI:   e.base.String() + "/oidc/backchannel-logout", Keys: cfg.OIDC.JWKS()})
+	}
 	if setup.sources != nil || setup.conns != nil {
 		conns := setup.conns
 		for _, sc := range setup.sources {
@@ -198,7 +236,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.idp.AddServiceProvider(e.srv.SPMetadata())
+	if cfg.IDPMetadata != nil {
+		e.idp.AddServiceProvider(e.srv.SPMetadata())
+	}
 	hmu.Lock()
 	handler = e.srv.Handler()
 	hmu.Unlock()
@@ -299,6 +339,22 @@ func (b *browser) signIn(start, username string) *page {
 	}
 	acs := posted.form(b.e.t, "form[data-auto-submit]")
 	return b.follow(b.post(posted.formAction(b.e.t, "form[data-auto-submit]"), acs))
+}
+
+// signInOIDC goes through the whole OpenID Connect flow from start, as a
+// browser would: the portal's redirect to the provider, its sign-in form
+// (unless it already has a session), the code back to the callback. It
+// returns the first page after sign-in.
+func (b *browser) signInOIDC(start, username string) *page {
+	b.e.t.Helper()
+	p := b.follow(b.get(start))
+	if p.doc != nil && find(p.doc, "input", "name", "authRequestID") != nil {
+		form := p.form(b.e.t, "form[action='/devidp/oidc/login']")
+		form.Set("username", username)
+		form.Set("password", "demo")
+		p = b.follow(b.post("/devidp/oidc/login", form))
+	}
+	return p
 }
 
 // authnRedirect starts a sign-in and returns the IdP URL carrying the

@@ -68,7 +68,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// idpOrigins are the IdP's SSO and SLO origins: a form that posts here
+// idpOrigins are the identity providers' SSO and SLO origins: a form that posts here
 // may be redirected there (sign-out), and CSP form-action must allow it.
 func (s *Server) idpOrigins() []string {
 	seen := map[string]bool{}
@@ -84,13 +84,21 @@ func (s *Server) idpOrigins() []string {
 			out = append(out, o)
 		}
 	}
-	for _, d := range s.cfg.IDPMetadata.IDPSSODescriptors {
-		for _, e := range d.SingleSignOnServices {
-			add(e.Location)
+	if s.cfg.IDPMetadata != nil {
+		for _, d := range s.cfg.IDPMetadata.IDPSSODescriptors {
+			for _, e := range d.SingleSignOnServices {
+				add(e.Location)
+			}
+			for _, e := range d.SingleLogoutServices {
+				add(e.Location)
+			}
 		}
-		for _, e := range d.SingleLogoutServices {
-			add(e.Location)
-		}
+	}
+	// Sign-out posts here and is redirected to the OpenID provider's
+	// end_session_endpoint, found at discovery; its host is the issuer's
+	// in every provider carerecord knows.
+	if s.cfg.OIDC != nil {
+		add(s.cfg.OIDC.Issuer())
 	}
 	return out
 }
@@ -210,6 +218,8 @@ const (
 	endLocked    = "locked"
 	endExpired   = "expired"
 	endReplaced  = "replaced by a new sign-in"
+	// endBackChannel: the identity provider said the user signed out there.
+	endBackChannel = "signed out at the identity provider"
 )
 
 // sessionCookie is the session cookie's name: __Host- prefixed over
@@ -234,11 +244,8 @@ func (s *Server) require(p Permission) echo.MiddlewareFunc {
 			safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 			if u == nil {
 				if safe {
-					q := url.Values{"return": {r.URL.RequestURI()}}
-					if locked, _ := c.Get(ctxKeyLocked).(bool); locked {
-						q.Set("fresh", "1")
-					}
-					return c.Redirect(http.StatusSeeOther, "/saml/login?"+q.Encode())
+					locked, _ := c.Get(ctxKeyLocked).(bool)
+					return c.Redirect(http.StatusSeeOther, s.signInPath(r.URL.RequestURI(), locked))
 				}
 				return Errorf(EUNAUTHORIZED, "You are not signed in",
 					"Your session has ended or was locked. Sign in again with your smartcard, then repeat what you were doing.")

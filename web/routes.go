@@ -31,11 +31,6 @@ func (s *Server) routeTable() []Route {
 
 		// Sign-in, sign-out and role choice.
 		{http.MethodGet, "/", PermPublic, s.showLanding, "showLanding"},
-		{http.MethodGet, "/saml/metadata", PermPublic, s.showSPMetadata, "showSPMetadata"},
-		{http.MethodGet, "/saml/login", PermPublic, s.startSignIn, "startSignIn"},
-		{http.MethodPost, "/saml/acs", PermPublic, s.consumeAssertion, "consumeAssertion"},
-		{http.MethodGet, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
-		{http.MethodPost, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
 		{http.MethodGet, "/signed-out", PermPublic, s.showSignedOut, "showSignedOut"},
 		{http.MethodPost, "/signout", PermSignedIn, s.signOut, "signOut"},
 		{http.MethodGet, "/roles", PermSignedIn, s.showRoleChoice, "showRoleChoice"},
@@ -88,6 +83,31 @@ func (s *Server) routeTable() []Route {
 		{http.MethodPost, "/ig/objections/:id/withdraw", PermObjection, s.withdrawObjection, "withdrawObjection"},
 		{http.MethodPost, "/ig/objections/:id/close", PermObjection, s.closeObjection, "closeObjection"},
 	}
+	if s.cfg.IDPMetadata != nil {
+		// SAML 2.0 sign-in (web/auth.go).
+		rs = append(rs,
+			Route{http.MethodGet, "/saml/metadata", PermPublic, s.showSPMetadata, "showSPMetadata"},
+			Route{http.MethodGet, "/saml/login", PermPublic, s.startSignIn, "startSignIn"},
+			Route{http.MethodPost, "/saml/acs", PermPublic, s.consumeAssertion, "consumeAssertion"},
+			Route{http.MethodGet, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
+			Route{http.MethodPost, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
+		)
+	}
+	if s.cfg.OIDC != nil {
+		// OpenID Connect sign-in (web/auth_oidc.go).
+		rs = append(rs,
+			Route{http.MethodGet, "/oidc/login", PermPublic, s.startOIDCSignIn, "startOIDCSignIn"},
+			Route{http.MethodGet, "/oidc/callback", PermPublic, s.finishOIDCSignIn, "finishOIDCSignIn"},
+			Route{http.MethodGet, "/oidc/jwks", PermPublic, s.showOIDCKeys, "showOIDCKeys"},
+			Route{http.MethodPost, "/oidc/backchannel-logout", PermPublic, s.receiveBackChannelLogout, "receiveBackChannelLogout"},
+		)
+	}
+	if s.cfg.DevOP != nil {
+		h := echo.WrapHandler(s.cfg.DevOP)
+		for _, r := range s.cfg.DevOP.Routes() {
+			rs = append(rs, Route{r[0], r[1], PermPublic, h, "devOP"})
+		}
+	}
 	if s.cfg.DevIdP != nil {
 		h := echo.WrapHandler(s.cfg.DevIdP)
 		rs = append(rs,
@@ -103,8 +123,12 @@ func (s *Server) routeTable() []Route {
 // csrfExempt lists the only state-changing routes that carry no CSRF
 // token, and why each is safe without one.
 var csrfExempt = map[string]string{
-	"POST /saml/acs": "the IdP posts it cross-site; its XML signature, audience, recipient and request ID are verified instead",
-	"POST /saml/slo": "a logout response from the IdP, verified by its signature",
+	"POST /saml/acs":                "the IdP posts it cross-site; its XML signature, audience, recipient and request ID are verified instead",
+	"POST /saml/slo":                "a logout response from the IdP, verified by its signature",
+	"POST /oidc/backchannel-logout": "the OpenID provider posts it server to server; the logout token's signature, issuer and audience are verified instead",
+	// The development OpenID provider's token endpoint: carerecord's own
+	// server-side call, authenticated by its client assertion.
+	"POST /devidp/oidc/oauth/token": "a server-to-server token request authenticated by the client's signed assertion (development provider only)",
 }
 
 func checkRoutes(rs []Route) error {

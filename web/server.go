@@ -187,7 +187,7 @@ var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // page is the layout data every page needs.
 func (s *Server) page(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil}
+	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil || s.cfg.DevOP != nil}
 	if u := UserFrom(c.Request().Context()); u != nil {
 		bar := &views.UserBar{Name: u.Name, CanSwitch: len(u.Profiles) > 1}
 		if u.Role != nil {

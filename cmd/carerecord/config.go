@@ -20,6 +20,7 @@ import (
 	"github.com/carerecord/carerecord/store"
 
 	"github.com/carerecord/carerecord/web"
+	"github.com/carerecord/carerecord/web/oidc"
 )
 
 // fileConfig is the configuration file (TOML), field for field. The
@@ -50,6 +51,7 @@ type fileConfig struct {
 			UserNHSNumber        string `toml:"user_nhs_number"`
 		} `toml:"attributes"`
 	} `toml:"saml"`
+	OIDC    oidcConfig          `toml:"oidc"`
 	Roles   []roleConfig        `toml:"roles"`
 	Sources []connectors.Config `toml:"sources"`
 	Records struct {
@@ -113,6 +115,59 @@ type fileConfig struct {
 	auditKey      []byte
 	alertRules    store.AlertRules
 	proxies       []*net.IPNet
+}
+
+// oidcConfig is [oidc]: sign-in over OpenID Connect (NHS CIS2).
+type oidcConfig struct {
+	Issuer            string   `toml:"issuer"`
+	ClientID          string   `toml:"client_id"`
+	ClientKeyFile     string   `toml:"client_key_file"`
+	ClientSecretEnv   string   `toml:"client_secret_env"`
+	AssertionAudience string   `toml:"assertion_audience"`
+	Scopes            []string `toml:"scopes"`
+	Label             string   `toml:"label"`
+	ClockSkew         duration `toml:"clock_skew"`
+	DevOP             bool     `toml:"dev_op"`
+	Claims            struct {
+		UserID       string `toml:"user_id"`
+		Name         string `toml:"name"`
+		Roles        string `toml:"roles"`
+		SelectedRole string `toml:"selected_role"`
+		Assurance    string `toml:"assurance"`
+		UserOrgs     string `toml:"user_orgs"`
+		RoleID       string `toml:"role_id"`
+		RoleCode     string `toml:"role_code"`
+		OrgCode      string `toml:"org_code"`
+		RoleName     string `toml:"role_name"`
+		OrgName      string `toml:"org_name"`
+	} `toml:"claims"`
+}
+
+// enabled reports whether the configuration offers OpenID Connect.
+func (o *oidcConfig) enabled() bool { return o.Issuer != "" || o.DevOP }
+
+// claimMap is the configured claim names over CIS2's defaults.
+func (o *oidcConfig) claimMap() oidc.ClaimMap {
+	m := oidc.DefaultClaims()
+	c := o.Claims
+	for _, f := range []struct {
+		to   *string
+		from string
+	}{{&m.UserID, c.UserID}, {&m.Name, c.Name}, {&m.Roles, c.Roles}, {&m.SelectedRole, c.SelectedRole},
+		{&m.Assurance, c.Assurance}, {&m.UserOrgs, c.UserOrgs}, {&m.RoleID, c.RoleID}, {&m.RoleCode, c.RoleCode},
+		{&m.OrgCode, c.OrgCode}, {&m.RoleName, c.RoleName}, {&m.OrgName, c.OrgName}} {
+		if f.from != "" {
+			*f.to = f.from
+		}
+	}
+	return m
+}
+
+// samlEnabled reports whether the configuration offers SAML: always,
+// unless OpenID Connect is configured and no SAML identity provider is.
+func (fc *fileConfig) samlEnabled() bool {
+	s := &fc.SAML
+	return !fc.OIDC.enabled() || s.DevIdP || s.IDPMetadataURL != "" || s.IDPMetadataFile != ""
 }
 
 type reasonConfig struct {
@@ -202,6 +257,12 @@ func (fc *fileConfig) applyDefaults() {
 	if fc.SAML.MinAssurance == nil {
 		three := 3
 		fc.SAML.MinAssurance = &three
+	}
+	if fc.OIDC.ClockSkew.Duration == 0 {
+		fc.OIDC.ClockSkew.Duration = 2 * time.Minute
+	}
+	if fc.OIDC.Label == "" {
+		fc.OIDC.Label = "NHS Care Identity Service"
 	}
 	if fc.Session.IdleTimeout.Duration == 0 {
 		fc.Session.IdleTimeout.Duration = 15 * time.Minute
@@ -318,7 +379,7 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		}
 	}
 	s := &fc.SAML
-	if !s.DevIdP {
+	if fc.samlEnabled() && !s.DevIdP {
 		switch {
 		case s.IDPMetadataURL == "" && s.IDPMetadataFile == "":
 			bad("saml.idp_metadata_url", "required (or saml.idp_metadata_file): where to read the identity provider's metadata")
@@ -341,6 +402,27 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	}
 	if *s.MinAssurance < 0 || *s.MinAssurance > 3 {
 		bad("saml.min_assurance", "must be 0 to 3 (3 = smartcard), got %d", *s.MinAssurance)
+	}
+	if o := &fc.OIDC; o.enabled() && !o.DevOP {
+		if u, err := url.Parse(o.Issuer); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			bad("oidc.issuer", "must be an https URL, got %q", o.Issuer)
+		}
+		if o.ClientID == "" {
+			bad("oidc.client_id", "required: carerecord's client id at the OpenID provider")
+		}
+		if (o.ClientKeyFile == "") == (o.ClientSecretEnv == "") {
+			bad("oidc.client_key_file", "give client_key_file (private_key_jwt, as CIS2 prefers) or client_secret_env, not both")
+		} else if o.ClientSecretEnv != "" && getenv(o.ClientSecretEnv) == "" {
+			bad("oidc.client_secret_env", "environment variable %s is not set", o.ClientSecretEnv)
+		}
+		switch o.AssertionAudience {
+		case "", "token_endpoint", "issuer":
+		default:
+			bad("oidc.assertion_audience", "must be token_endpoint or issuer, got %q", o.AssertionAudience)
+		}
+	}
+	if fc.OIDC.ClockSkew.Duration < 0 || fc.OIDC.ClockSkew.Duration > 10*time.Minute {
+		bad("oidc.clock_skew", "must be between 0s and 10m, got %s", fc.OIDC.ClockSkew.Duration)
 	}
 	roles, rerrs := fc.roleMap()
 	errs = append(errs, rerrs...)

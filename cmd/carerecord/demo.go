@@ -20,6 +20,7 @@ import (
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
+	"github.com/carerecord/carerecord/web/oidc"
 )
 
 // demoPassword is the development IdP's password for every demo user.
@@ -141,8 +142,17 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	go records.RunPurger(ctx, 10*time.Minute)
 	go db.RunAuditVerifier(ctx, time.Hour)
 	sessionKeys, csrfKey := deriveKeys(master)
+	// The development OpenID provider beside the SAML IdP, with the same
+	// users: it signs with the IdP's key, and carerecord authenticates to it
+	// with its SP key (private_key_jwt), so no more keys are made.
+	op, rp, err := startDevOP(base, idpKey, spKey, oidc.DefaultClaims(), log)
+	if err != nil {
+		closeSources()
+		db.Close()
+		return err
+	}
 	srv, err := web.New(web.Config{
-		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(),
+		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(), OIDC: rp, DevOP: op,
 		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
 		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,

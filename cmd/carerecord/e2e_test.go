@@ -227,10 +227,18 @@ func (e *e2e) rolesLandOnTheirHomes(t *testing.T) {
 // Journey 4: the header's Sign out ends the session here and at the IdP;
 // going back, or reloading a page left open in another tab, asks for a
 // sign-in again.
+//
+// This journey goes through OpenID Connect (the development OpenID
+// provider standing in for CIS2), the others through SAML: sign-in with
+// the role selected at the provider, then RP-initiated logout at its
+// end_session_endpoint, which tells carerecord by back-channel logout.
 func (e *e2e) signOutEndsTheSession(t *testing.T) {
 	tb := e.newTab(t)
-	tb.signIn("clinician")
+	tb.signInOIDC("clinician")
 	tb.waitH1("Find a patient")
+	if tb.findRequest(http.MethodGet, "/oidc/callback", 1) == nil {
+		t.Fatalf("the sign-in did not come back through /oidc/callback; documents requested:\n%s", tb.requestLog())
+	}
 
 	// A second tab in the same browser profile shares the session.
 	other := tb.sibling(t)
@@ -243,15 +251,15 @@ func (e *e2e) signOutEndsTheSession(t *testing.T) {
 	if got := tb.text(`main`); !strings.Contains(got, "Remove your smartcard if you have finished") || strings.Contains(got, "did not confirm") {
 		t.Errorf("signed-out page does not confirm single logout:\n%s", got)
 	}
-	if tb.findRequest(http.MethodGet, "/devidp/slo", 1) == nil || tb.findRequest(http.MethodGet, "/saml/slo", 1) == nil {
-		t.Errorf("sign-out did not go through the IdP's single logout; documents requested:\n%s", tb.requestLog())
+	if tb.findRequest(http.MethodGet, "/devidp/oidc/end_session", 1) == nil {
+		t.Errorf("sign-out did not go through the OpenID provider's end_session_endpoint; documents requested:\n%s", tb.requestLog())
 	}
 	if n := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="signed-in-user"]').length`)); n != 0 {
 		t.Error("the signed-out page still shows a signed-in user")
 	}
 
 	other.do(chromedp.Reload())
-	other.waitH1("Development sign-in")
+	other.waitH1("Sign in to carerecord")
 	other.assertSignedOut("after reloading a page left open in another tab")
 
 	t.Run("BackAsksToSignIn", func(t *testing.T) {
@@ -269,7 +277,7 @@ func (e *e2e) signOutEndsTheSession(t *testing.T) {
 		// A restore from the back/forward cache is allowed only if the page
 		// then asks the server again (static/js/app.js reloads it).
 		tb.waitNavigation(navs)
-		tb.waitH1("Development sign-in")
+		tb.waitH1("Sign in to carerecord")
 		if tb.countRequests(http.MethodGet, "/patients") == before {
 			t.Error("Back showed the patient page without asking the server")
 		}
@@ -642,6 +650,21 @@ func (tb *tab) signIn(user string) {
 	tb.wait(`[data-testid="signed-in-user"]`)
 }
 
+// signInOIDC signs in through the development OpenID provider, starting
+// from the start page's button.
+func (tb *tab) signInOIDC(user string) {
+	tb.t.Helper()
+	tb.navigate(tb.e.base+"/", http.StatusOK)
+	tb.do(chromedp.Click(chromedp.CSS(`a[href="/oidc/login"]`)))
+	tb.wait("#username")
+	tb.do(
+		chromedp.SendKeys(chromedp.CSS("#username"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), demoPassword),
+		chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+	)
+	tb.wait(`[data-testid="signed-in-user"]`)
+}
+
 // radioFor is a JavaScript expression for the role radio whose label
 // contains org.
 func radioFor(org string) string {
@@ -720,8 +743,8 @@ func (tb *tab) assertSignedOut(when string) {
 	if n := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="signed-in-user"], a[href="/patients"]').length`)); n != 0 {
 		tb.t.Errorf("%s: the page still shows a signed-in user", when)
 	}
-	if p := tb.path(); p != "/devidp/sso" {
-		tb.t.Errorf("%s: on %s, want the IdP's sign-in form at /devidp/sso", when, p)
+	if p := tb.path(); p != "/" {
+		tb.t.Errorf("%s: on %s, want the start page offering each sign-in", when, p)
 	}
 	tb.assertNoProblems(when)
 }

@@ -53,7 +53,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	var idp *devidp.IdP
-	if fc.SAML.DevIdP {
+	switch {
+	case !fc.samlEnabled():
+	case fc.SAML.DevIdP:
 		// Explicitly enabled: ephemeral keys, demo users, and a warning on
 		// every page (web shows it whenever DevIdP is set).
 		log.Warn("DEVELOPMENT SIGN-IN ENABLED: saml.dev_idp = true; never use this with real patient data")
@@ -72,9 +74,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		cfg.IDPMetadata, cfg.DevIdP = idp.Metadata(), idp
-	} else if cfg.IDPMetadata, err = loadIDPMetadata(ctx, fc); err != nil {
-		return err
+	default:
+		if cfg.IDPMetadata, err = loadIDPMetadata(ctx, fc); err != nil {
+			return err
+		}
 	}
+	if cfg.SPKey == nil {
+		// The session tracker signs with the SP key even with SAML off.
+		if cfg.SPKey, cfg.SPCert, err = devidp.GenerateKeyPair("carerecord service provider"); err != nil {
+			return err
+		}
+	}
+	switch {
+	case fc.OIDC.DevOP:
+		log.Warn("DEVELOPMENT SIGN-IN ENABLED: oidc.dev_op = true; never use this with real patient data")
+		opKey, _, err := devidp.GenerateKeyPair("carerecord development OpenID provider")
+		if err != nil {
+			return err
+		}
+		op, rp, err := startDevOP(base, opKey, cfg.SPKey, fc.OIDC.claimMap(), log)
+		if err != nil {
+			return err
+		}
+		cfg.OIDC, cfg.DevOP = rp, op
+	case fc.OIDC.enabled():
+		if cfg.OIDC, err = oidcClient(fc, getenv); err != nil {
+			return err
+		}
+	}
+	cfg.OIDCLabel = fc.OIDC.Label
 
 	opts := []store.Option{store.WithAlertRules(fc.alertRules), store.WithAuditKey(fc.auditKey),
 		store.WithCheckpointEvery(fc.Audit.CheckpointEvery.Duration), store.WithLogger(log)}

@@ -50,6 +50,10 @@ type User struct {
 	Profiles    []Profile
 	Assurance   string // e.g. "AAL3"
 	NHSNumber   string // the user's own NHS number, asserted when set
+	// SelectedRoleID, for OpenID Connect, overrides the role the user
+	// "picked" at sign-in (the first profile's); tests name one that is
+	// not the user's.
+	SelectedRoleID string
 }
 
 // Attributes names the SAML attributes the IdP asserts; they must match
