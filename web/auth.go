@@ -1,13 +1,17 @@
 package web
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/labstack/echo/v4"
 
@@ -18,7 +22,7 @@ import (
 // showSPMetadata serves this service provider's SAML metadata, from which
 // any standards-compliant IdP can be configured.
 func (s *Server) showSPMetadata(c echo.Context) error {
-	buf, err := xml.MarshalIndent(s.sp.Metadata(), "", "  ")
+	buf, err := xml.MarshalIndent(s.SPMetadata(), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -57,6 +61,12 @@ func (s *Server) startSignIn(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("track AuthnRequest: %w", err)
 	}
+	// The server remembers, for a day, that it sent this request: a
+	// response to it arriving after the browser's tracking cookie has
+	// gone is then known for a sign-in that took too long, not a forgery.
+	if err := s.db.UseAssertion(r.Context(), sentRequestKey(req.ID), s.now().Add(24*time.Hour)); err != nil {
+		return fmt.Errorf("remember AuthnRequest: %w", err)
+	}
 	to, err := req.Redirect(relay, s.sp)
 	if err != nil {
 		return fmt.Errorf("sign AuthnRequest: %w", err)
@@ -83,14 +93,31 @@ func (s *Server) consumeAssertion(c echo.Context) error {
 	for _, tr := range s.tracker.GetTrackedRequests(r) {
 		ids = append(ids, tr.SAMLRequestID)
 	}
+	inResponseTo, issued := responseHeader(r.PostForm.Get("SAMLResponse"))
+	skew := issued.Sub(saml.TimeNow()).Round(time.Second)
+	if inResponseTo != "" && !slices.Contains(ids, inResponseTo) && s.sentRequest(r, inResponseTo) {
+		// The response answers a request this browser no longer tracks:
+		// the tracking cookie lived for the request window, and the
+		// sign-in took longer (or was started in another browser).
+		s.log.Info("sign-in took too long", "protocol", "saml", "tracked", len(ids), "idp_clock_skew", skew.String())
+		if err := s.audit(c, store.AuditEvent{Action: store.ActSignInRefused, Outcome: store.OutcomeRefused,
+			OutcomeWhy: "The sign-in took longer than the request window", Detail: "SAML response for a request this browser no longer tracks"}); err != nil {
+			return err
+		}
+		return s.signInTookTooLong(c, "/saml/login")
+	}
 	assertion, err := s.sp.ParseResponse(r, ids)
 	if err != nil {
 		var ire *saml.InvalidResponseError
 		if errors.As(err, &ire) {
 			err = ire.PrivateErr
 		}
-		return s.refuseSignIn(c, "The sign-in response from your identity provider could not be verified.", err)
+		// The IdP's clock, as its IssueInstant shows it, is logged: a
+		// refusal for time is then seen to be the clocks' doing.
+		return s.refuseSignIn(c, "The sign-in response from your identity provider could not be verified.",
+			fmt.Errorf("%w (IdP clock skew about %s, %s allowed)", err, skew, saml.MaxClockSkew))
 	}
+	s.log.Info("SAML response verified", "idp_clock_skew", skew.String())
 	expires := s.now().Add(saml.MaxIssueDelay + saml.MaxClockSkew)
 	if assertion.Conditions != nil && !assertion.Conditions.NotOnOrAfter.IsZero() {
 		expires = assertion.Conditions.NotOnOrAfter.Add(saml.MaxClockSkew)
@@ -258,21 +285,6 @@ func (s *Server) signOut(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/signed-out")
 }
 
-// finishSignOut receives the IdP's LogoutResponse. The local session has
-// already ended; a response that fails verification is logged and the
-// user is still told they are signed out here.
-func (s *Server) finishSignOut(c echo.Context) error {
-	if err := s.sp.ValidateLogoutResponseRequest(c.Request()); err != nil {
-		var ire *saml.InvalidResponseError
-		if errors.As(err, &ire) {
-			err = ire.PrivateErr
-		}
-		s.log.Warn("logout response not verified", "error", fmt.Sprint(err))
-		return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), views.SignedOutUnconfirmed, s.signInPath("", false)))
-	}
-	return c.Redirect(http.StatusSeeOther, "/signed-out")
-}
-
 func (s *Server) showSignedOut(c echo.Context) error {
 	return render(c, http.StatusOK, views.SignedOut(s.page(c, "You have signed out"), views.SignedOutEverywhere, s.signInPath("", false)))
 }
@@ -375,4 +387,31 @@ func (s *Server) chooseRole(c echo.Context) error {
 		ret = s.cfg.Roles[u.Profiles[i].Code].Group.Home()
 	}
 	return c.Redirect(http.StatusSeeOther, ret)
+}
+
+func sentRequestKey(id string) string { return "authn-request:" + id }
+
+// sentRequest reports whether this server sent the AuthnRequest id (in
+// the last day). UseAssertion records an id and reports ErrReplay when it
+// was recorded before; recording an unknown one here is harmless, since
+// no request is ever sent with it afterwards (ids are random).
+func (s *Server) sentRequest(r *http.Request, id string) bool {
+	err := s.db.UseAssertion(r.Context(), sentRequestKey(id), s.now().Add(time.Hour))
+	return errors.Is(err, store.ErrReplay)
+}
+
+// responseHeader reads a base64 SAML response's InResponseTo and
+// IssueInstant, unverified: for the log, and to tell a late sign-in from
+// other failures before the real checks.
+func responseHeader(b64 string) (inResponseTo string, issued time.Time) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", time.Time{}
+	}
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(raw) != nil || doc.Root() == nil {
+		return "", time.Time{}
+	}
+	issued, _ = time.Parse(time.RFC3339Nano, doc.Root().SelectAttrValue("IssueInstant", ""))
+	return doc.Root().SelectAttrValue("InResponseTo", ""), issued
 }

@@ -219,12 +219,6 @@ func TestSignInRefused(t *testing.T) {
 				a.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://another-service.example/saml/acs"
 			})
 		}, "could not be verified", "Recipient is not"},
-		{"NotInResponseToOurRequest", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
-			f := respond(t, b, "clinician", nil)
-			// A browser without the tracking cookie: an unsolicited response.
-			b.c.Jar, _ = newJar()
-			return f
-		}, "could not be verified", "InResponseTo"},
 		{"NoRoleProfile", func(t *testing.T, b *browser) saml.IdpAuthnRequestForm {
 			return respond(t, b, "norole", nil)
 		}, "no role profile", "no usable role profile"},

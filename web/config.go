@@ -37,6 +37,9 @@ type Config struct {
 	// RequestWindow is how long a sign-in started here may take at the IdP
 	// (a smartcard PIN typed slowly included).
 	RequestWindow time.Duration
+	// SAMLClockSkew is how far the SAML IdP's clock may be from ours, on
+	// top of the time a response may take to arrive; 3 minutes when zero.
+	SAMLClockSkew time.Duration
 
 	// OIDC, when set, offers sign-in over OpenID Connect (NHS CIS2).
 	// A deployment offers SAML, OpenID Connect or both; the landing page
@@ -111,11 +114,21 @@ type DevOP interface {
 type AttributeMap struct {
 	UserID      string // a stable user identifier (never the transient NameID)
 	DisplayName string
-	RoleProfile string // multi-valued: one value per role profile
-	// RoleProfileSeparator splits a role profile value into role code,
-	// organisation ODS code and organisation name, in that order.
+	// Role profiles come in one of two shapes. Combined: RoleProfile is
+	// multi-valued, one value per profile, which RoleProfileSeparator
+	// splits into role code, organisation ODS code and organisation name.
+	RoleProfile          string
 	RoleProfileSeparator string
-	Assurance            string // "AAL3", "3", ...
+	// Separate: RoleCode and RoleOrgCode (and optionally RoleOrgName) are
+	// multi-valued attributes read in step, the nth values making the nth
+	// profile; one organisation value applies to every role.
+	RoleCode    string
+	RoleOrgCode string
+	RoleOrgName string
+	Assurance   string // "AAL3", "3", ...
+	// AuthnContext maps an AuthnContextClassRef to an assurance level,
+	// used when the assertion carries no Assurance attribute.
+	AuthnContext map[string]int
 	// UserNHSNumber, optional, names an attribute holding the user's own
 	// NHS number (for the own-record alert).
 	UserNHSNumber string
@@ -140,6 +153,19 @@ func DefaultAccessReasons() []AccessReason {
 	}
 }
 
+// DefaultAuthnContext maps the SAML 2.0 authentication context classes
+// (SAML Authn Context, section 3.4) to assurance levels: a smartcard or
+// other certificate on hardware is level 3, a second factor level 2, a
+// password level 1.
+func DefaultAuthnContext() map[string]int {
+	const c = "urn:oasis:names:tc:SAML:2.0:ac:classes:"
+	return map[string]int{
+		c + "SmartcardPKI": 3, c + "Smartcard": 3, c + "SoftwarePKI": 2, c + "X509": 2,
+		c + "MobileTwoFactorContract": 2, c + "TimeSyncToken": 2,
+		c + "PasswordProtectedTransport": 1, c + "Password": 1,
+	}
+}
+
 // DefaultAttributes are the names the development IdP asserts.
 func DefaultAttributes() AttributeMap {
 	return AttributeMap{UserID: "uid", DisplayName: "displayName", RoleProfile: "roleProfile", RoleProfileSeparator: "|",
@@ -158,12 +184,25 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("a sign-in is required: SAML identity provider metadata, OpenID Connect, or both"))
 	}
 	if c.IDPMetadata != nil {
-		if c.Attributes.UserID == "" || c.Attributes.RoleProfile == "" {
-			errs = append(errs, errors.New("attribute names for user id and role profile are required"))
+		a := c.Attributes
+		if a.UserID == "" || (a.RoleProfile == "" && (a.RoleCode == "" || a.RoleOrgCode == "")) {
+			errs = append(errs, errors.New("attribute names for user id and role profile (combined, or role code and organisation code) are required"))
 		}
-		if c.Attributes.RoleProfileSeparator == "" {
+		if a.RoleProfile != "" && a.RoleProfileSeparator == "" {
 			errs = append(errs, errors.New("role profile separator is empty"))
 		}
+		if a.RoleProfile != "" && a.RoleCode != "" {
+			errs = append(errs, errors.New("role profiles come from a combined attribute or from separate ones, not both"))
+		}
+	}
+	if c.SAMLClockSkew == 0 {
+		c.SAMLClockSkew = 3 * time.Minute
+	}
+	if c.SAMLClockSkew < 0 || c.SAMLClockSkew > 15*time.Minute {
+		errs = append(errs, errors.New("SAML clock skew must be between 0 and 15 minutes"))
+	}
+	if c.Attributes.AuthnContext == nil {
+		c.Attributes.AuthnContext = DefaultAuthnContext()
 	}
 	if c.OIDCLabel == "" {
 		c.OIDCLabel = "NHS Care Identity Service"
@@ -252,22 +291,59 @@ func (m AttributeMap) identity(a *saml.Assertion, roles RoleMap) (Identity, erro
 	if id.DisplayName == "" {
 		id.DisplayName = id.UserID
 	}
-	for _, v := range values(m.RoleProfile) {
-		parts := strings.SplitN(v, m.RoleProfileSeparator, 3)
-		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-			continue // a value we cannot read grants nothing
-		}
-		p := store.RoleProfile{Code: strings.TrimSpace(parts[0]), ODS: strings.TrimSpace(parts[1])}
-		if len(parts) == 3 {
-			p.OrgName = strings.TrimSpace(parts[2])
+	addProfile := func(code, ods, org string) {
+		p := store.RoleProfile{Code: strings.TrimSpace(code), ODS: strings.TrimSpace(ods), OrgName: strings.TrimSpace(org)}
+		if p.Code == "" || p.ODS == "" {
+			return // a value we cannot read grants nothing
 		}
 		if _, ok := roles[p.Code]; !ok {
 			id.Unmapped = append(id.Unmapped, p.Code)
-			continue
+			return
 		}
 		id.Profiles = append(id.Profiles, p)
 	}
-	id.Assurance = parseAssurance(first(m.Assurance))
+	if m.RoleProfile != "" {
+		for _, v := range values(m.RoleProfile) {
+			parts := strings.SplitN(v, m.RoleProfileSeparator, 3)
+			if len(parts) < 2 {
+				continue
+			}
+			org := ""
+			if len(parts) == 3 {
+				org = parts[2]
+			}
+			addProfile(parts[0], parts[1], org)
+		}
+	} else {
+		codes, orgs, names := values(m.RoleCode), values(m.RoleOrgCode), []string(nil)
+		if m.RoleOrgName != "" {
+			names = values(m.RoleOrgName)
+		}
+		// The nth code goes with the nth organisation; a single
+		// organisation goes with every code. Any other count cannot be
+		// paired safely, so grants nothing.
+		if len(orgs) != 1 && len(orgs) != len(codes) {
+			return id, fmt.Errorf("%d %q values but %d %q values: role profiles cannot be paired", len(codes), m.RoleCode, len(orgs), m.RoleOrgCode)
+		}
+		for i, code := range codes {
+			j := i
+			if len(orgs) == 1 {
+				j = 0
+			}
+			name := ""
+			if j < len(names) && (len(names) == len(orgs)) {
+				name = names[j]
+			}
+			addProfile(code, orgs[j], name)
+		}
+	}
+	if v := first(m.Assurance); v != "" {
+		id.Assurance = parseAssurance(v)
+	} else if len(a.AuthnStatements) > 0 && a.AuthnStatements[0].AuthnContext.AuthnContextClassRef != nil {
+		// No assurance attribute: the standard AuthnContextClassRef says
+		// how the user authenticated, mapped by configuration.
+		id.Assurance = m.AuthnContext[strings.TrimSpace(a.AuthnStatements[0].AuthnContext.AuthnContextClassRef.Value)]
+	}
 	if n, err := connectors.ParseNHSNumber(first(m.UserNHSNumber)); err == nil {
 		id.NHSNumber = n
 	}

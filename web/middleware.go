@@ -220,6 +220,8 @@ const (
 	endReplaced  = "replaced by a new sign-in"
 	// endBackChannel: the identity provider said the user signed out there.
 	endBackChannel = "signed out at the identity provider"
+	// endIdPLogout: a SAML LogoutRequest from the identity provider.
+	endIdPLogout = "signed out by the identity provider"
 )
 
 // sessionCookie is the session cookie's name: __Host- prefixed over

@@ -89,8 +89,8 @@ func (s *Server) routeTable() []Route {
 			Route{http.MethodGet, "/saml/metadata", PermPublic, s.showSPMetadata, "showSPMetadata"},
 			Route{http.MethodGet, "/saml/login", PermPublic, s.startSignIn, "startSignIn"},
 			Route{http.MethodPost, "/saml/acs", PermPublic, s.consumeAssertion, "consumeAssertion"},
-			Route{http.MethodGet, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
-			Route{http.MethodPost, "/saml/slo", PermPublic, s.finishSignOut, "finishSignOut"},
+			Route{http.MethodGet, "/saml/slo", PermPublic, s.handleSingleLogout, "handleSingleLogout"},
+			Route{http.MethodPost, "/saml/slo", PermPublic, s.handleSingleLogout, "handleSingleLogout"},
 		)
 	}
 	if s.cfg.OIDC != nil {

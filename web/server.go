@@ -61,18 +61,27 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000)}
+	// crewjam/saml keeps its time allowances in package variables: the
+	// clock skew allowed, and the delay after IssueInstant, which gains
+	// the same skew (an IdP 100 s behind would otherwise lock everyone
+	// out at the library's 90 s).
+	saml.MaxClockSkew = cfg.SAMLClockSkew
+	saml.MaxIssueDelay = 90*time.Second + cfg.SAMLClockSkew
 
 	base := *cfg.BaseURL
 	base.Path, base.RawQuery, base.Fragment = "", "", ""
 	s.sp = &saml.ServiceProvider{
-		EntityID:          base.String() + "/saml/metadata",
-		Key:               cfg.SPKey,
-		Certificate:       cfg.SPCert,
-		MetadataURL:       *at(&base, "/saml/metadata"),
-		AcsURL:            *at(&base, "/saml/acs"),
-		SloURL:            *at(&base, "/saml/slo"),
-		IDPMetadata:       cfg.IDPMetadata,
-		AuthnNameIDFormat: saml.UnspecifiedNameIDFormat,
+		EntityID:    base.String() + "/saml/metadata",
+		Key:         cfg.SPKey,
+		Certificate: cfg.SPCert,
+		MetadataURL: *at(&base, "/saml/metadata"),
+		AcsURL:      *at(&base, "/saml/acs"),
+		SloURL:      *at(&base, "/saml/slo"),
+		IDPMetadata: cfg.IDPMetadata,
+		// Transient, as the national IdP issues and every IdP can make:
+		// asking for "unspecified" leaves some (SimpleSAMLphp) unable to
+		// make a NameID at all. Users are keyed on the user-id attribute.
+		AuthnNameIDFormat: saml.TransientNameIDFormat,
 		SignatureMethod:   dsig.RSASHA256SignatureMethod,
 		AllowIDPInitiated: false,
 		LogoutBindings:    []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
@@ -132,8 +141,24 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Routes returns the route table (tests walk it).
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
-// SPMetadata is this service provider's SAML metadata, for the IdP.
-func (s *Server) SPMetadata() *saml.EntityDescriptor { return s.sp.Metadata() }
+// SPMetadata is this service provider's SAML metadata, for the IdP: only
+// what carerecord implements. crewjam/saml also advertises an
+// HTTP-Artifact assertion consumer, which carerecord does not accept.
+func (s *Server) SPMetadata() *saml.EntityDescriptor {
+	md := s.sp.Metadata()
+	for i := range md.SPSSODescriptors {
+		d := &md.SPSSODescriptors[i]
+		var acs []saml.IndexedEndpoint
+		for _, e := range d.AssertionConsumerServices {
+			if e.Binding == saml.HTTPPostBinding {
+				acs = append(acs, e)
+			}
+		}
+		d.AssertionConsumerServices = acs
+		d.NameIDFormats = []saml.NameIDFormat{saml.TransientNameIDFormat}
+	}
+	return md
+}
 
 func (s *Server) secure() bool { return s.cfg.BaseURL.Scheme == "https" }
 

@@ -47,9 +47,16 @@ type fileConfig struct {
 			DisplayName          string `toml:"display_name"`
 			RoleProfile          string `toml:"role_profile"`
 			RoleProfileSeparator string `toml:"role_profile_separator"`
+			RoleCode             string `toml:"role_code"`
+			RoleOrgCode          string `toml:"role_org_code"`
+			RoleOrgName          string `toml:"role_org_name"`
 			Assurance            string `toml:"assurance"`
 			UserNHSNumber        string `toml:"user_nhs_number"`
 		} `toml:"attributes"`
+		// AuthnContext maps AuthnContextClassRef URIs to assurance levels,
+		// used when the assertion has no assurance attribute.
+		AuthnContext map[string]int `toml:"authn_context"`
+		ClockSkew    duration       `toml:"clock_skew"`
 	} `toml:"saml"`
 	OIDC    oidcConfig          `toml:"oidc"`
 	Roles   []roleConfig        `toml:"roles"`
@@ -242,11 +249,14 @@ func (fc *fileConfig) applyDefaults() {
 	if a.DisplayName == "" {
 		a.DisplayName = def.DisplayName
 	}
-	if a.RoleProfile == "" {
+	if a.RoleProfile == "" && a.RoleCode == "" {
 		a.RoleProfile = def.RoleProfile
 	}
-	if a.RoleProfileSeparator == "" {
+	if a.RoleProfileSeparator == "" && a.RoleProfile != "" {
 		a.RoleProfileSeparator = def.RoleProfileSeparator
+	}
+	if fc.SAML.ClockSkew.Duration == 0 {
+		fc.SAML.ClockSkew.Duration = 3 * time.Minute
 	}
 	if a.Assurance == "" {
 		a.Assurance = def.Assurance
@@ -399,6 +409,17 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	}
 	if s.RequestWindow.Duration < 30*time.Second || s.RequestWindow.Duration > time.Hour {
 		bad("saml.request_window", "must be between 30s and 1h, got %s", s.RequestWindow.Duration)
+	}
+	if s.ClockSkew.Duration < 0 || s.ClockSkew.Duration > 15*time.Minute {
+		bad("saml.clock_skew", "must be between 0s and 15m, got %s", s.ClockSkew.Duration)
+	}
+	if at := s.Attributes; at.RoleCode != "" && at.RoleOrgCode == "" {
+		bad("saml.attributes.role_org_code", "required with role_code: the attribute naming each role's organisation (ODS code)")
+	}
+	for uri, lvl := range s.AuthnContext {
+		if lvl < 0 || lvl > 3 {
+			bad("saml.authn_context", "%s: level must be 0 to 3, got %d", uri, lvl)
+		}
 	}
 	if *s.MinAssurance < 0 || *s.MinAssurance > 3 {
 		bad("saml.min_assurance", "must be 0 to 3 (3 = smartcard), got %d", *s.MinAssurance)

@@ -189,7 +189,8 @@ func printDemoBanner(w io.Writer, base, dataDir string) {
 // reads.
 func devIdPAttributes(a web.AttributeMap) devidp.Attributes {
 	return devidp.Attributes{UserID: a.UserID, DisplayName: a.DisplayName, RoleProfile: a.RoleProfile,
-		Separator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}
+		Separator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber,
+		RoleCode: a.RoleCode, RoleOrgCode: a.RoleOrgCode, RoleOrgName: a.RoleOrgName}
 }
 
 // loadOrCreateSecret reads a base64 secret from path, creating a random

@@ -36,9 +36,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	sessionKeys, csrfKey := deriveKeys(fc.sessionMaster)
 	a := fc.SAML.Attributes
 	attrs := web.AttributeMap{UserID: a.UserID, DisplayName: a.DisplayName, RoleProfile: a.RoleProfile,
-		RoleProfileSeparator: a.RoleProfileSeparator, Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}
+		RoleProfileSeparator: a.RoleProfileSeparator, RoleCode: a.RoleCode, RoleOrgCode: a.RoleOrgCode, RoleOrgName: a.RoleOrgName,
+		Assurance: a.Assurance, UserNHSNumber: a.UserNHSNumber}
+	if len(fc.SAML.AuthnContext) > 0 {
+		attrs.AuthnContext = fc.SAML.AuthnContext
+	}
 	cfg := web.Config{
-		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, Attributes: attrs, Roles: fc.roles,
+		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, SAMLClockSkew: fc.SAML.ClockSkew.Duration, Attributes: attrs, Roles: fc.roles,
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version, TrustedProxies: fc.proxies,
 		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,

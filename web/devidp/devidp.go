@@ -61,6 +61,10 @@ type User struct {
 type Attributes struct {
 	UserID, DisplayName, RoleProfile, Separator, Assurance string
 	UserNHSNumber                                          string // optional
+	// RoleCode, RoleOrgCode and RoleOrgName, when RoleCode is set, send
+	// role profiles as separate multi-valued attributes (in step) instead
+	// of the combined RoleProfile, as many IdPs release them.
+	RoleCode, RoleOrgCode, RoleOrgName string
 }
 
 // Options configure New.
@@ -246,7 +250,17 @@ func (d *IdP) newSession(u User, r *http.Request) *saml.Session {
 		profiles = append(profiles, strings.Join([]string{p.Code, p.ODS, p.OrgName}, a.Separator))
 	}
 	attrs := []saml.Attribute{attr(a.UserID, u.UserID), attr(a.DisplayName, u.DisplayName)}
-	if len(profiles) > 0 {
+	switch {
+	case len(u.Profiles) > 0 && a.RoleCode != "":
+		var codes, orgs, names []string
+		for _, p := range u.Profiles {
+			codes, orgs, names = append(codes, p.Code), append(orgs, p.ODS), append(names, p.OrgName)
+		}
+		attrs = append(attrs, attr(a.RoleCode, codes...), attr(a.RoleOrgCode, orgs...))
+		if a.RoleOrgName != "" {
+			attrs = append(attrs, attr(a.RoleOrgName, names...))
+		}
+	case len(profiles) > 0:
 		attrs = append(attrs, attr(a.RoleProfile, profiles...))
 	}
 	if u.Assurance != "" {
@@ -309,16 +323,13 @@ func (d *IdP) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "service provider has no redirect single logout endpoint", http.StatusBadRequest)
 		return
 	}
-	// crewjam/saml builds LogoutResponses only on its ServiceProvider type;
-	// one standing in for the IdP (its entity ID and key) signs ours.
-	signer := &saml.ServiceProvider{EntityID: d.idp.MetadataURL.String(), Key: d.opts.Key, Certificate: d.opts.Cert,
-		SignatureMethod: dsig.RSASHA256SignatureMethod}
-	resp, err := signer.MakeLogoutResponse(dest, lr.ID)
+	// Answered as SimpleSAMLphp does: the signature over the query string.
+	to, err := d.LogoutResponseRedirect(dest, lr.ID, r.URL.Query().Get("RelayState"), SLOOptions{})
 	if err != nil {
 		http.Error(w, "cannot build LogoutResponse", http.StatusInternalServerError)
 		return
 	}
-	http.Redirect(w, r, resp.Redirect(r.URL.Query().Get("RelayState")).String(), http.StatusFound)
+	http.Redirect(w, r, to.String(), http.StatusFound)
 }
 
 // RespondOptions change what Respond builds.
