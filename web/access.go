@@ -47,7 +47,17 @@ func (s *Server) showAccessReason(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.AccessReason(s.page(c, "Why are you opening this record?"), s.reasonForm(nhs, c.QueryParam("return"))))
+	f := s.reasonForm(nhs, c.QueryParam("return"))
+	// Launched from an EPR with an encounter in context: direct care is
+	// preselected (never break glass), and the user still confirms it.
+	if r := c.QueryParam("reason"); r != "" {
+		for _, o := range f.Reasons {
+			if o.Code == r {
+				f.Chosen = r
+			}
+		}
+	}
+	return render(c, http.StatusOK, views.AccessReason(s.page(c, "Why are you opening this record?"), f))
 }
 
 func (s *Server) reasonForm(nhs, ret string) views.ReasonForm {

@@ -16,6 +16,7 @@ import (
 	"github.com/crewjam/saml"
 
 	"github.com/carerecord/carerecord/web/oidc"
+	"github.com/carerecord/carerecord/web/smart"
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/store"
@@ -45,6 +46,9 @@ type Config struct {
 	// A deployment offers SAML, OpenID Connect or both; the landing page
 	// has a button for each.
 	OIDC *oidc.Client
+	// SMART, when set, lets the configured EPRs launch carerecord in
+	// patient context (SMART App Launch 2.0 EHR launch).
+	SMART *smart.Client
 	// OIDCLabel names the OpenID provider on the landing page's button,
 	// e.g. "NHS Care Identity Service"; OIDCClientID is ours there.
 	OIDCLabel string

@@ -27,6 +27,7 @@ import (
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
 	"github.com/carerecord/carerecord/web/oidc"
+	"github.com/carerecord/carerecord/web/smart"
 )
 
 // Keys are slow to make; every test in the package shares one set.
@@ -94,6 +95,8 @@ type env struct {
 	base    *url.URL
 	// op is the development OpenID provider, with withOIDC.
 	op *devidp.OP
+	// epr is the synthetic EPR that launches carerecord, with withSMART.
+	epr *devidp.EPR
 	// tamper, when set, rewrites the ID token in the provider's token
 	// responses on their way to carerecord (see oidcTransport).
 	tamperMu sync.Mutex
@@ -108,6 +111,7 @@ type envSetup struct {
 	deadline time.Duration
 	oidc     bool // offer OpenID Connect, through the development provider
 	noSAML   bool // and no SAML
+	smart    bool // a synthetic EPR may launch carerecord (SMART App Launch)
 }
 
 type envOption func(*envSetup)
@@ -118,6 +122,10 @@ func withConfig(f func(*web.Config)) envOption { return func(s *envSetup) { f(&s
 // withOIDC offers sign-in over OpenID Connect beside SAML, through the
 // development OpenID provider mounted at /devidp/oidc as in the demo.
 func withOIDC() envOption { return func(s *envSetup) { s.oidc = true } }
+
+// withSMART lets a synthetic EPR, on its own loopback server, launch
+// carerecord in patient context.
+func withSMART() envOption { return func(s *envSetup) { s.smart = true } }
 
 // withOIDCOnly offers OpenID Connect and no SAML.
 func withOIDCOnly() envOption { return func(s *envSetup) { s.oidc, s.noSAML = true, true } }
@@ -217,6 +225,20 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		e.op.AddClient(devidp.OIDCClient{ID: "carerecord-test", RedirectURIs: []string{e.base.String() + "/oidc/callback"},
 			PostLogoutRedirectURIs: []string{e.base.String() + "/signed-out"},
 			BackChannelLogoutURI:   e.base.String() + "/oidc/backchannel-logout", Keys: cfg.OIDC.JWKS()})
+	}
+	if setup.smart {
+		var eprHandler http.Handler = http.NotFoundHandler()
+		es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { eprHandler.ServeHTTP(w, r) }))
+		t.Cleanup(es.Close)
+		eb, _ := url.Parse(es.URL)
+		e.epr = devidp.NewEPR(devidp.EPROptions{Name: "Test EPR", Base: eb, Launch: e.base.String() + "/launch",
+			ClientID: "carerecord", RedirectURI: e.base.String() + "/launch/callback", Patients: devidp.DemoEPRPatients()})
+		eprHandler = e.epr
+		cfg.SMART, err = smart.New(smart.Config{EPRs: []smart.EPR{{Name: "Test EPR", ISS: e.epr.ISS(), ClientID: "carerecord"}},
+			RedirectURL: e.base.String() + "/launch/callback"})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	if setup.sources != nil || setup.conns != nil {
 		conns := setup.conns

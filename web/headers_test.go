@@ -45,7 +45,7 @@ func checkHeaders(t *testing.T, what string, h http.Header, static bool) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
-	e := newEnv(t, withOIDC())
+	e := newEnv(t, withOIDC(), withSMART())
 	for _, who := range []string{"", "clinician", "igofficer"} {
 		b := e.browser()
 		if who != "" {

@@ -102,6 +102,15 @@ func (s *Server) routeTable() []Route {
 			Route{http.MethodPost, "/oidc/backchannel-logout", PermPublic, s.receiveBackChannelLogout, "receiveBackChannelLogout"},
 		)
 	}
+	if s.cfg.SMART != nil {
+		// Launch from an EPR in patient context (web/auth_smart.go).
+		// Opening the patient needs what opening a record needs.
+		rs = append(rs,
+			Route{http.MethodGet, "/launch", PermPublic, s.startLaunch, "startLaunch"},
+			Route{http.MethodGet, "/launch/callback", PermPublic, s.finishLaunch, "finishLaunch"},
+			Route{http.MethodGet, "/launch/open", PermDemog, s.openLaunch, "openLaunch"},
+		)
+	}
 	if s.cfg.DevOP != nil {
 		h := echo.WrapHandler(s.cfg.DevOP)
 		for _, r := range s.cfg.DevOP.Routes() {

@@ -48,7 +48,7 @@ func samplePath(p string) string {
 func TestRouteRoleMatrix(t *testing.T) {
 	// Both sign-ins offered, so that the OpenID Connect routes and the
 	// development provider's are in the table too.
-	e := newEnv(t, withOIDC())
+	e := newEnv(t, withOIDC(), withSMART())
 	routes := e.srv.Routes()
 	// Sign-out ends the session: run it last.
 	slices.SortStableFunc(routes, func(a, b web.Route) int {
@@ -133,7 +133,7 @@ func boolInt(b bool) int {
 // TestRouteTable checks that the table itself is whole: every route
 // declares a known permission, and the role homes are routes.
 func TestRouteTable(t *testing.T) {
-	e := newEnv(t, withOIDC())
+	e := newEnv(t, withOIDC(), withSMART())
 	known := []web.Permission{web.PermPublic, web.PermSignedIn, web.PermAnyRole, web.PermSearch, web.PermDemog,
 		web.PermClinical, web.PermAudit, web.PermObjection, web.PermStatus}
 	paths := map[string]bool{}
@@ -152,7 +152,8 @@ func TestRouteTable(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"GET /healthz", "GET /readyz", "GET /saml/metadata", "POST /saml/acs", "GET /saml/slo",
-		"GET /oidc/login", "GET /oidc/callback", "GET /oidc/jwks", "POST /oidc/backchannel-logout"} {
+		"GET /oidc/login", "GET /oidc/callback", "GET /oidc/jwks", "POST /oidc/backchannel-logout",
+		"GET /launch", "GET /launch/callback", "GET /launch/open"} {
 		if !paths[want] {
 			t.Errorf("missing route %s", want)
 		}

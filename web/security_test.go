@@ -653,7 +653,7 @@ var csrfRefusals = []string{"This form has expired", "This request came from ano
 // token, and a valid token from another site, and expects each refused
 // as a CSRF failure with nothing changed.
 func TestCSRFEveryRoute(t *testing.T) {
-	e := newEnv(t, withOIDC())
+	e := newEnv(t, withOIDC(), withSMART())
 	exempt := web.CSRFExempt()
 	want := []string{"POST /saml/acs", "POST /saml/slo", "POST /oidc/backchannel-logout", "POST /devidp/oidc/oauth/token"}
 	ok := len(exempt) == len(want)

@@ -58,7 +58,11 @@ type fileConfig struct {
 		AuthnContext map[string]int `toml:"authn_context"`
 		ClockSkew    duration       `toml:"clock_skew"`
 	} `toml:"saml"`
-	OIDC    oidcConfig          `toml:"oidc"`
+	OIDC  oidcConfig `toml:"oidc"`
+	SMART struct {
+		EPRs   []smartEPRConfig `toml:"epr"`
+		Scopes []string         `toml:"scopes"`
+	} `toml:"smart"`
 	Roles   []roleConfig        `toml:"roles"`
 	Sources []connectors.Config `toml:"sources"`
 	Records struct {
@@ -122,6 +126,14 @@ type fileConfig struct {
 	auditKey      []byte
 	alertRules    store.AlertRules
 	proxies       []*net.IPNet
+}
+
+// smartEPRConfig is one [[smart.epr]]: an EPR allowed to launch carerecord.
+type smartEPRConfig struct {
+	Name            string `toml:"name"`
+	ISS             string `toml:"iss"`
+	ClientID        string `toml:"client_id"`
+	ClientSecretEnv string `toml:"client_secret_env"`
 }
 
 // oidcConfig is [oidc]: sign-in over OpenID Connect (NHS CIS2).
@@ -444,6 +456,25 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	}
 	if fc.OIDC.ClockSkew.Duration < 0 || fc.OIDC.ClockSkew.Duration > 10*time.Minute {
 		bad("oidc.clock_skew", "must be between 0s and 10m, got %s", fc.OIDC.ClockSkew.Duration)
+	}
+	seenISS := map[string]bool{}
+	for i, e := range fc.SMART.EPRs {
+		field := fmt.Sprintf("smart.epr[%d]", i)
+		if e.Name == "" {
+			bad(field+".name", "required: the EPR's name, shown and audited, e.g. King's EPR")
+		}
+		if u, err := url.Parse(e.ISS); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			bad(field+".iss", "must be the EPR's FHIR base URL (https), exactly as it sends it in iss, got %q", e.ISS)
+		} else if seenISS[e.ISS] {
+			bad(field+".iss", "%s is configured twice", e.ISS)
+		}
+		seenISS[e.ISS] = true
+		if e.ClientID == "" {
+			bad(field+".client_id", "required: carerecord's client id at the EPR")
+		}
+		if e.ClientSecretEnv != "" && getenv(e.ClientSecretEnv) == "" {
+			bad(field+".client_secret_env", "environment variable %s is not set", e.ClientSecretEnv)
+		}
 	}
 	roles, rerrs := fc.roleMap()
 	errs = append(errs, rerrs...)

@@ -151,8 +151,17 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		db.Close()
 		return err
 	}
+	// A synthetic EPR that launches carerecord in patient context.
+	epr, launcher, stopEPR, err := startDemoEPR(base, log)
+	if err != nil {
+		closeSources()
+		db.Close()
+		return err
+	}
+	closeAll := closeSources
+	closeSources = func() { stopEPR(); closeAll() }
 	srv, err := web.New(web.Config{
-		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(), OIDC: rp, DevOP: op,
+		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(), OIDC: rp, DevOP: op, SMART: launcher,
 		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
 		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,
@@ -164,6 +173,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	}
 	idp.AddServiceProvider(srv.SPMetadata())
 	printDemoBanner(stdout, base.String(), dataDir)
+	fmt.Fprintf(stdout, "synthetic EPR (launches carerecord in patient context): %s/\n", strings.TrimSuffix(epr.ISS(), "/fhir"))
 	log.Info("carerecord demo started", "url", base.String(), "data", dataDir)
 	return serveUntilDone(ctx, ln, srv, db, "", "", defaultHTTPLimits(), log, closeSources)
 }

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"net"
+	"net/http"
+	"time"
+
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/carerecord/carerecord/web/devidp"
 	"github.com/carerecord/carerecord/web/oidc"
+	"github.com/carerecord/carerecord/web/smart"
 )
 
 // devOPClientID is carerecord's client id at the development OpenID provider.
@@ -80,4 +85,51 @@ func oidcClient(fc *fileConfig, getenv func(string) string) (*oidc.Client, error
 		return nil, fmt.Errorf("configuration: oidc: %w", err)
 	}
 	return c, nil
+}
+
+// smartClient builds the EPR launch client from [smart], or nil when no
+// EPR is configured.
+func smartClient(fc *fileConfig, getenv func(string) string) (*smart.Client, error) {
+	if len(fc.SMART.EPRs) == 0 {
+		return nil, nil
+	}
+	cfg := smart.Config{RedirectURL: fc.base.String() + "/launch/callback", Scopes: fc.SMART.Scopes}
+	for _, e := range fc.SMART.EPRs {
+		epr := smart.EPR{Name: e.Name, ISS: e.ISS, ClientID: e.ClientID}
+		if e.ClientSecretEnv != "" {
+			epr.ClientSecret = getenv(e.ClientSecretEnv)
+		}
+		cfg.EPRs = append(cfg.EPRs, epr)
+	}
+	c, err := smart.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: smart: %w", err)
+	}
+	return c, nil
+}
+
+// startDemoEPR serves the synthetic EPR on its own loopback listener (it
+// is another system, at another origin) and returns the launch client
+// that trusts it.
+func startDemoEPR(base *url.URL, log *slog.Logger) (*devidp.EPR, *smart.Client, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: synthetic EPR: %w", err)
+	}
+	eb := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	epr := devidp.NewEPR(devidp.EPROptions{Name: "King's EPR (synthetic)", Base: eb, Launch: base.String() + "/launch",
+		ClientID: "carerecord", RedirectURI: base.String() + "/launch/callback", Patients: devidp.DemoEPRPatients()})
+	hs := &http.Server{Handler: epr, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Warn("synthetic EPR stopped", "error", err.Error())
+		}
+	}()
+	c, err := smart.New(smart.Config{EPRs: []smart.EPR{{Name: "King's EPR (synthetic)", ISS: epr.ISS(), ClientID: "carerecord"}},
+		RedirectURL: base.String() + "/launch/callback"})
+	if err != nil {
+		hs.Close()
+		return nil, nil, nil, err
+	}
+	return epr, c, func() { hs.Close() }, nil
 }

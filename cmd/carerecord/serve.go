@@ -107,6 +107,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	cfg.OIDCLabel = fc.OIDC.Label
+	if cfg.SMART, err = smartClient(fc, getenv); err != nil {
+		return err
+	}
 
 	opts := []store.Option{store.WithAlertRules(fc.alertRules), store.WithAuditKey(fc.auditKey),
 		store.WithCheckpointEvery(fc.Audit.CheckpointEvery.Duration), store.WithLogger(log)}
