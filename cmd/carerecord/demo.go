@@ -172,8 +172,9 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		return err
 	}
 	idp.AddServiceProvider(srv.SPMetadata())
-	printDemoBanner(stdout, base.String(), dataDir)
+	// The EPR's address first: the line after it is the one tests wait for.
 	fmt.Fprintf(stdout, "synthetic EPR (launches carerecord in patient context): %s/\n", strings.TrimSuffix(epr.ISS(), "/fhir"))
+	printDemoBanner(stdout, base.String(), dataDir)
 	log.Info("carerecord demo started", "url", base.String(), "data", dataDir)
 	return serveUntilDone(ctx, ln, srv, db, "", "", defaultHTTPLimits(), log, closeSources)
 }

@@ -66,6 +66,7 @@ func TestE2E(t *testing.T) {
 	t.Run("NurseChoosesAndChangesRole", e.nurseChoosesAndChangesRole)
 	t.Run("RolesLandOnTheirHomes", e.rolesLandOnTheirHomes)
 	t.Run("SignOutEndsTheSessionEverywhere", e.signOutEndsTheSession)
+	t.Run("ClinicianLaunchesFromEPR", e.clinicianLaunchesFromEPR)
 	t.Run("IdleLock", func(t *testing.T) {
 		t.Skip("the idle lock needs a clock the browser cannot move; web/session_test.go covers it over HTTP")
 	})
@@ -292,6 +293,7 @@ func (e *e2e) signOutEndsTheSession(t *testing.T) {
 
 type e2e struct {
 	base    string
+	epr     string // the demo's synthetic EPR
 	browser context.Context
 	axe     string
 	shots   string
@@ -306,7 +308,8 @@ func newE2E(t *testing.T) *e2e {
 	if sum := sha256.Sum256(axe); hex.EncodeToString(sum[:]) != axeSHA256 {
 		t.Fatalf("testdata/axe/axe.min.js has sha256 %x, want %s (see testdata/axe/VENDORED.md)", sum, axeSHA256)
 	}
-	return &e2e{base: startE2EDemo(t), browser: startBrowser(t), axe: string(axe) + "\n;typeof axe === 'object'", shots: screenshotDir(t), known: &knownLog{}}
+	base, epr := startE2EDemoEPR(t)
+	return &e2e{base: base, epr: epr, browser: startBrowser(t), axe: string(axe) + "\n;typeof axe === 'object'", shots: screenshotDir(t), known: &knownLog{}}
 }
 
 // needChromium skips the test when Chromium is not installed, except in
@@ -357,13 +360,33 @@ func startBrowser(t *testing.T) context.Context {
 // test failed.
 func startE2EDemo(t *testing.T, args ...string) string {
 	t.Helper()
-	base, stop := startDemo(t, t.TempDir(), args...)
+	base, _ := startE2EDemoEPR(t, args...)
+	return base
+}
+
+// startE2EDemoEPR is startE2EDemo, also returning the address of the
+// demo's synthetic EPR.
+func startE2EDemoEPR(t *testing.T, args ...string) (base, epr string) {
+	t.Helper()
+	var out syncBuffer
+	line, stop := startOut(t, append([]string{"demo", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, args...), env(nil), "running at ", &out)
+	f := strings.Fields(line)
+	base = f[len(f)-1]
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "synthetic EPR") {
+			f := strings.Fields(l)
+			epr = strings.TrimSuffix(f[len(f)-1], "/")
+		}
+	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("demo stopped with %v", err)
 		}
 	})
-	return base
+	if epr == "" {
+		t.Fatal("the demo printed no synthetic EPR address")
+	}
+	return base, epr
 }
 
 // screenshotDir is $CARERECORD_SCREENSHOTS (relative to the repository

@@ -689,3 +689,37 @@ func (tb *tab) checkTrend() int {
 	}
 	return tr.Charts
 }
+
+// Journey: the clinician, not yet signed in to carerecord, presses
+// "Shared record" for Jane Smith in the synthetic EPR (SMART App Launch
+// 2.0 EHR launch), signs in through the development OpenID provider, and
+// lands on her reason page with direct care preselected (she is in clinic:
+// an encounter is in context), then on her record.
+func (e *e2e) clinicianLaunchesFromEPR(t *testing.T) {
+	tb := e.newTab(t)
+	tb.navigate(e.epr+"/", http.StatusOK)
+	tb.followClick(`tr[data-patient="epr-1001"] a`)
+	// Not signed in: the start page offers both sign-ins, and comes back
+	// to the launch.
+	tb.waitH1("Sign in to carerecord")
+	tb.followClick(`a[data-testid="sign-in"][href^="/oidc/login"]`)
+	tb.wait("#username")
+	tb.do(
+		chromedp.SendKeys(chromedp.CSS("#username"), "clinician"),
+		chromedp.SendKeys(chromedp.CSS("#password"), demoPassword),
+	)
+	tb.followClick(`main form button[type="submit"]`)
+	tb.waitH1("Why are you opening this record?")
+	if got := tb.text(`#reason-hint`); !strings.Contains(got, "999 000 0018") {
+		t.Fatalf("the launch opened the reason page of another patient: %q", got)
+	}
+	if !run1(tb, chromedp.Evaluate[bool](`document.getElementById('reason-direct-care').checked`)) {
+		t.Error("direct care is not preselected for a patient the EPR has in clinic")
+	}
+	tb.followClick(`//button[normalize-space()="Open the record"]`)
+	tb.waitH1(richName)
+	if got := tb.text(`[data-testid="patient-nhs"]`); got != "999 000 0018" {
+		t.Errorf("banner NHS No. is %q, want 999 000 0018", got)
+	}
+	tb.assertNoProblems("record opened from the EPR")
+}

@@ -31,6 +31,13 @@ func env(kv map[string]string) func(string) string { return func(k string) strin
 // test fails.
 func start(t *testing.T, args []string, getenv func(string) string, marker string) (string, func() error) {
 	t.Helper()
+	return startOut(t, args, getenv, marker, nil)
+}
+
+// startOut is start, also copying every line the program prints before
+// and including the marker's to out (when not nil).
+func startOut(t *testing.T, args []string, getenv func(string) string, marker string, out *syncBuffer) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &syncBuffer{}
@@ -50,6 +57,9 @@ func start(t *testing.T, args []string, getenv func(string) string, marker strin
 		sc := bufio.NewScanner(pr)
 		found := false
 		for sc.Scan() {
+			if out != nil && !found {
+				out.Write([]byte(sc.Text() + "\n"))
+			}
 			if !found && strings.Contains(sc.Text(), marker) {
 				found = true
 				lines <- sc.Text()

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web/devidp"
 	"github.com/carerecord/carerecord/web/oidc"
 	"github.com/carerecord/carerecord/web/smart"
@@ -44,6 +45,9 @@ func startDevOP(base *url.URL, opKey, clientKey *rsa.PrivateKey, claims oidc.Cla
 
 // loadPrivateKey reads an RSA private key (PEM, PKCS #8 or PKCS #1).
 func loadPrivateKey(path string) (*rsa.PrivateKey, error) {
+	if err := store.CheckKeyFile(path); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

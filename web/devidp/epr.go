@@ -80,6 +80,8 @@ func NewEPR(o EPROptions) *EPR {
 	e.mux.HandleFunc("GET /auth/authorize", e.authorize)
 	e.mux.HandleFunc("POST /auth/token", e.token)
 	e.mux.HandleFunc("GET /fhir/Patient/{id}", e.readPatient)
+	// The page's stylesheet: the portal's own assets, served here too.
+	e.mux.Handle("/static/", static.Handler())
 	return e
 }
 
@@ -110,7 +112,7 @@ func (e *EPR) LaunchURL(patientID string) string {
 
 const eprPage = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Name}}</title>
+<title>{{.Name}}</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="{{static "nhsuk/nhsuk-frontend.min.css"}}"></head>
 <body><main class="nhsuk-width-container nhsuk-main-wrapper" id="maincontent">
 <h1 class="nhsuk-heading-l">{{.Name}}: clinic list</h1>
