@@ -320,7 +320,7 @@ func (s *Server) showLanding(c echo.Context) error {
 	}
 	locked, _ := c.Get(ctxKeyLocked).(bool)
 	q := url.Values{}
-	if ret := localPath(c.QueryParam("return")); ret != "" {
+	if ret := localPath(c.QueryParam("return")); ret != "/" {
 		q.Set("return", ret)
 	}
 	if locked || c.QueryParam("fresh") == "1" {

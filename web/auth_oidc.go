@@ -37,7 +37,7 @@ func (s *Server) pendingCodecs() []securecookie.Codec { return s.cookies.Codecs 
 func (s *Server) startOIDCSignIn(c echo.Context) error {
 	r := c.Request()
 	ret := localPath(r.URL.Query().Get("return"))
-	if ret == "" {
+	if ret == "/" {
 		ret = "/home"
 	}
 	st := oidc.NewStart()
