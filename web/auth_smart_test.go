@@ -47,7 +47,7 @@ func TestLaunchFromEPR(t *testing.T) {
 	t.Run("NoEncounterNothingPreselected", func(t *testing.T) {
 		b := e.browser()
 		b.signIn("/saml/login", "clinician")
-		p := launch(b, "epr-1002")
+		p := launch(b, "epr-2001") // not in clinic: no encounter in context
 		if p.url.Path != "/patients/9990000042/access" {
 			t.Fatalf("launch ended on %s", p.url.Path)
 		}

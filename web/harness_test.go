@@ -232,7 +232,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Cleanup(es.Close)
 		eb, _ := url.Parse(es.URL)
 		e.epr = devidp.NewEPR(devidp.EPROptions{Name: "Test EPR", Base: eb, Launch: e.base.String() + "/launch",
-			ClientID: "carerecord", RedirectURI: e.base.String() + "/launch/callback", Patients: devidp.DemoEPRPatients()})
+			ClientID: "carerecord", RedirectURI: e.base.String() + "/launch/callback",
+			Patients: append(devidp.DemoEPRPatients(), devidp.EPRPatient{ID: "epr-2001", Name: "THISTLEWOOD, Reginald (Mr)", NHSNumber: "9990000042"})})
 		eprHandler = e.epr
 		cfg.SMART, err = smart.New(smart.Config{EPRs: []smart.EPR{{Name: "Test EPR", ISS: e.epr.ISS(), ClientID: "carerecord"}},
 			RedirectURL: e.base.String() + "/launch/callback"})

@@ -691,14 +691,15 @@ func (tb *tab) checkTrend() int {
 }
 
 // Journey: the clinician, not yet signed in to carerecord, presses
-// "Shared record" for Jane Smith in the synthetic EPR (SMART App Launch
-// 2.0 EHR launch), signs in through the development OpenID provider, and
-// lands on her reason page with direct care preselected (she is in clinic:
-// an encounter is in context), then on her record.
+// "Shared record" for Reginald Thistlewood in the synthetic EPR (SMART App
+// Launch 2.0 EHR launch), signs in through the development OpenID provider,
+// and lands on his reason page with direct care preselected (he is in
+// clinic: an encounter is in context), then on his record. (Not Jane Smith:
+// the journeys after this one need her record not yet cached.)
 func (e *e2e) clinicianLaunchesFromEPR(t *testing.T) {
 	tb := e.newTab(t)
 	tb.navigate(e.epr+"/", http.StatusOK)
-	tb.followClick(`tr[data-patient="epr-1001"] a`)
+	tb.followClick(`tr[data-patient="epr-1002"] a`)
 	// Not signed in: the start page offers both sign-ins, and comes back
 	// to the launch.
 	tb.waitH1("Sign in to carerecord")
@@ -710,16 +711,16 @@ func (e *e2e) clinicianLaunchesFromEPR(t *testing.T) {
 	)
 	tb.followClick(`main form button[type="submit"]`)
 	tb.waitH1("Why are you opening this record?")
-	if got := tb.text(`#reason-hint`); !strings.Contains(got, "999 000 0018") {
+	if got := tb.text(`#reason-hint`); !strings.Contains(got, "999 000 0042") {
 		t.Fatalf("the launch opened the reason page of another patient: %q", got)
 	}
 	if !run1(tb, chromedp.Evaluate[bool](`document.getElementById('reason-direct-care').checked`)) {
 		t.Error("direct care is not preselected for a patient the EPR has in clinic")
 	}
 	tb.followClick(`//button[normalize-space()="Open the record"]`)
-	tb.waitH1(richName)
-	if got := tb.text(`[data-testid="patient-nhs"]`); got != "999 000 0018" {
-		t.Errorf("banner NHS No. is %q, want 999 000 0018", got)
+	tb.waitH1("THISTLEWOOD, Reginald (Mr)")
+	if got := tb.text(`[data-testid="patient-nhs"]`); got != "999 000 0042" {
+		t.Errorf("banner NHS No. is %q, want 999 000 0042", got)
 	}
 	tb.assertNoProblems("record opened from the EPR")
 }

@@ -257,7 +257,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func DemoEPRPatients() []EPRPatient {
 	return []EPRPatient{
 		{ID: "epr-1001", Name: "SMITH, Jane (Mrs)", Born: "12-Mar-1965", NHSNumber: "9990000018", InClinic: true},
-		{ID: "epr-1002", Name: "Patient with a long history", Born: "Not Known", NHSNumber: "9990000042"},
+		{ID: "epr-1002", Name: "THISTLEWOOD, Reginald (Mr)", Born: "29-Feb-1944", NHSNumber: "9990000042", InClinic: true},
 		{ID: "epr-1003", Name: "UNKNOWN, Visitor", Born: "Not Known"},
 	}
 }
