@@ -426,13 +426,19 @@ func (s *Server) showResults(c echo.Context) error {
 		}
 		t.Count++
 	}
+	// Every coded test, done once or many times, in the order a person
+	// reads a list: by name whatever its case (Albumin, ALT, eGFR).
 	page := views.ResultsPage{NHS: nhs, Banner: banner}
 	for _, k := range order {
-		if byCode[k].Count > 1 {
-			page.Tests = append(page.Tests, *byCode[k])
-		}
+		page.Tests = append(page.Tests, *byCode[k])
 	}
-	sort.SliceStable(page.Tests, func(i, j int) bool { return page.Tests[i].Title < page.Tests[j].Title })
+	sort.SliceStable(page.Tests, func(i, j int) bool {
+		a, b := strings.ToLower(page.Tests[i].Title), strings.ToLower(page.Tests[j].Title)
+		if a != b {
+			return a < b
+		}
+		return page.Tests[i].Title < page.Tests[j].Title
+	})
 	return render(c, http.StatusOK, views.Results(s.page(c, "Results - "+banner.Name), page))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,6 +237,21 @@ func TestRecordPage(t *testing.T) {
 		}
 		if link == "" {
 			t.Fatalf("no HbA1c in the repeated tests: %s", text(find(p.doc, "table", "", "")))
+		}
+		// Every test is listed, done once or more, by name whatever its
+		// case.
+		var names []string
+		once := false
+		for _, row := range findAll(find(p.doc, "tbody", "", ""), "tr", "", "") {
+			cells := findAll(row, "td", "", "")
+			names = append(names, text(cells[0]))
+			once = once || text(cells[1]) == "1"
+		}
+		if !once {
+			t.Error("no test done only once is listed")
+		}
+		if !slices.IsSortedFunc(names, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }) {
+			t.Errorf("tests not in name order whatever the case: %q", names)
 		}
 		tp := b.get(link)
 		if tp.status != http.StatusOK {
