@@ -436,3 +436,26 @@ func (f ReasonForm) reasonError() string {
 	}
 	return ""
 }
+
+// alsoReportedBy names the other sources that hold the same item: "Also
+// reported by: Guy's and St Thomas', Lewisham." as one string, so that no
+// stray space stands before a comma or the full stop.
+func alsoReportedBy(ss []connectors.Source) string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.Name
+	}
+	return "Also reported by: " + strings.Join(names, ", ") + "."
+}
+
+// medicationRest follows "Current" or "Past" on a medicine's line: its
+// own status where that says more (" (on hold)"), then its dose, route,
+// frequency and dates (": 5 mg, oral, once a day, from 01-Jun-2025"), as
+// one string so that no space stands before the colon.
+func medicationRest(e connectors.Entry) string {
+	out := ""
+	if w := medicationStatusWords(e.Medication); w != "" {
+		out = " (" + w + ")"
+	}
+	return out + medicationLine(e)
+}

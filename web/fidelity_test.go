@@ -403,6 +403,13 @@ func TestRecordPageResults(t *testing.T) {
 			t.Fatalf("other ranges %q", got)
 		}
 	})
+	t.Run("MedicineLineReadsAsASentence", func(t *testing.T) {
+		mp := b.get("/patients/" + fidelityNHS + "?kind=medication")
+		got := text(find(mp.doc, "p", "data-testid", "medicine-line"))
+		if got != "Current (on hold): 3 mg" {
+			t.Fatalf("the medicine's line reads %q", got)
+		}
+	})
 	t.Run("MedicineOnHoldSaidSo", func(t *testing.T) {
 		box := find(p.doc, "", "data-testid", "medicines")
 		if got := text(find(box, "strong", "data-testid", "medicine-status")); got != "(on hold)" {

@@ -219,6 +219,11 @@ func TestRecordPage(t *testing.T) {
 			if attr(en, "data-source") != "RJ1" && !strings.Contains(text(en), "Also reported by") {
 				t.Fatalf("source filter let through %s", attr(en, "data-source"))
 			}
+			// "Also reported by: A, B." with no stray space before the
+			// punctuation.
+			if line := text(find(en, "p", "class", "app-meta app-timeline__source")); strings.Contains(line, " ,") || strings.Contains(line, " .") {
+				t.Fatalf("source line reads %q", line)
+			}
 		}
 	})
 	t.Run("Summary", func(t *testing.T) {
