@@ -11,6 +11,7 @@ package views
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
@@ -21,6 +22,28 @@ type Page struct {
 	Title     string
 	User      *UserBar // nil when nobody is signed in
 	DevSignIn bool     // the development IdP is active: warn on every page
+	// ReasonLabels words the configured reason-for-access codes, so that
+	// the IG pages show "I am providing direct care to this patient", not
+	// "direct-care".
+	ReasonLabels map[string]string
+}
+
+// Reason words a reason-for-access code for people: its configured label,
+// or the code itself for one no longer configured.
+func (p Page) Reason(code string) string {
+	if l, ok := p.ReasonLabels[code]; ok {
+		return l
+	}
+	return code
+}
+
+// Reasons words several reason codes, joined by commas.
+func (p Page) Reasons(codes []string) string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = p.Reason(c)
+	}
+	return strings.Join(out, ", ")
 }
 
 // UserBar is the signed-in user as the header shows them.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,23 @@ func TestIGPages(t *testing.T) {
 		}
 		if attr(rows[0], "data-action") != string(store.ActAuditView) && attr(rows[0], "data-action") != string(store.ActRecordOpen) {
 			t.Fatalf("newest first: top row is %s", attr(rows[0], "data-action"))
+		}
+		// Reasons are worded as the user chose them, not as codes.
+		var reasons []string
+		for _, r := range rows {
+			if got := text(find(r, "td", "data-testid", "event-reason")); got != "" {
+				reasons = append(reasons, got)
+			}
+		}
+		if !slices.Contains(reasons, "Emergency access (break glass)") || slices.Contains(reasons, "break-glass") {
+			t.Errorf("the reasons column reads %q", reasons)
+		}
+	})
+	t.Run("WhoAccessedSaysReasonsInWords", func(t *testing.T) {
+		p := ig.get("/ig/patients/" + synthetic.RichNHSNumber)
+		got := text(find(p.doc, "table", "data-testid", "access-rows"))
+		if !strings.Contains(got, "Emergency access (break glass)") || strings.Contains(got, "break-glass") {
+			t.Errorf("who accessed the record reads %q", got)
 		}
 	})
 	t.Run("ErrBadFilter", func(t *testing.T) {

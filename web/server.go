@@ -32,16 +32,18 @@ import (
 
 // Server holds every dependency the handlers use.
 type Server struct {
-	cfg     Config
-	db      *store.DB
-	sp      *saml.ServiceProvider
-	tracker samlsp.CookieRequestTracker
-	cookies *sessions.CookieStore
-	csrf    *csrfGuard
-	log     *slog.Logger
-	echo    *echo.Echo
-	started time.Time
-	routes  []Route
+	cfg Config
+	// reasonLabels words reason-for-access codes on the IG pages.
+	reasonLabels map[string]string
+	db           *store.DB
+	sp           *saml.ServiceProvider
+	tracker      samlsp.CookieRequestTracker
+	cookies      *sessions.CookieStore
+	csrf         *csrfGuard
+	log          *slog.Logger
+	echo         *echo.Echo
+	started      time.Time
+	routes       []Route
 	// timelines caches folded timelines of recently viewed records.
 	timelines *timelineCache
 	// objections limits the public objection form (per address and in all).
@@ -60,7 +62,11 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000)}
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000),
+		reasonLabels: map[string]string{BreakGlass: "Emergency access (break glass)"}}
+	for _, r := range cfg.AccessReasons {
+		s.reasonLabels[r.Code] = r.Label
+	}
 	// crewjam/saml keeps its time allowances in package variables: the
 	// clock skew allowed, and the delay after IssueInstant, which gains
 	// the same skew (an IdP 100 s behind would otherwise lock everyone
@@ -212,7 +218,7 @@ var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // page is the layout data every page needs.
 func (s *Server) page(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil || s.cfg.DevOP != nil}
+	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil || s.cfg.DevOP != nil, ReasonLabels: s.reasonLabels}
 	if u := UserFrom(c.Request().Context()); u != nil {
 		bar := &views.UserBar{Name: u.Name, CanSwitch: len(u.Profiles) > 1}
 		if u.Role != nil {

@@ -164,7 +164,7 @@ func (e *e2e) privacyOfficerFindsAccess(t *testing.T) {
 	rows := run1(tb, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('tr[data-testid="audit-event"][data-action="record-open"]')).map(r => r.textContent.replace(/\s+/g, ' ').trim())`))
 	found := false
 	for _, r := range rows {
-		if strings.Contains(r, clinicianName) && strings.Contains(r, clinicianID) && strings.Contains(r, "999 000 0018") && strings.Contains(r, "direct-care") {
+		if strings.Contains(r, clinicianName) && strings.Contains(r, clinicianID) && strings.Contains(r, "999 000 0018") && strings.Contains(r, directCare) {
 			found = true
 			break
 		}
