@@ -49,30 +49,26 @@ func KindItems(k connectors.Kind, n int) string {
 	return Count(n) + " " + many
 }
 
+// kindNoun names one item of each kind; every plural adds an s.
+var kindNoun = map[connectors.Kind]string{
+	connectors.KindResult:       "test result",
+	connectors.KindImaging:      "imaging report",
+	connectors.KindMedication:   "prescription",
+	connectors.KindEncounter:    "encounter",
+	connectors.KindProcedure:    "procedure",
+	connectors.KindProblem:      "problem",
+	connectors.KindAllergy:      "allergy record",
+	connectors.KindDocument:     "document",
+	connectors.KindImmunization: "vaccination record",
+	connectors.KindAlert:        "alert",
+}
+
 func kindNouns(k connectors.Kind) (string, string) {
-	switch k {
-	case connectors.KindResult:
-		return "test result", "test results"
-	case connectors.KindImaging:
-		return "imaging report", "imaging reports"
-	case connectors.KindMedication:
-		return "prescription", "prescriptions"
-	case connectors.KindEncounter:
-		return "encounter", "encounters"
-	case connectors.KindProcedure:
-		return "procedure", "procedures"
-	case connectors.KindProblem:
-		return "problem", "problems"
-	case connectors.KindAllergy:
-		return "allergy record", "allergy records"
-	case connectors.KindDocument:
-		return "document", "documents"
-	case connectors.KindImmunization:
-		return "vaccination record", "vaccination records"
-	case connectors.KindAlert:
-		return "alert", "alerts"
+	one, ok := kindNoun[k]
+	if !ok {
+		return "record of unknown kind", "records of unknown kind"
 	}
-	return "record of unknown kind", "records of unknown kind"
+	return one, one + "s"
 }
 
 // GapText says what a gap leaves out, without naming the source:
