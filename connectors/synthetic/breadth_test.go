@@ -114,11 +114,15 @@ func TestServerAnswersWhatTheClientAsks(t *testing.T) {
 		}
 	})
 	t.Run("ImmunizationAndFlagSearches", func(t *testing.T) {
-		kings := b[synthetic.KingsODS]
-		rich := patientID(t, kings, synthetic.RichNHSNumber)
-		for _, typ := range []string{"Immunization", "Flag"} {
-			if status, _, _ := fhirGet(t, kings+"/"+typ+"?patient=Patient/"+rich, "application/fhir+json"); status != http.StatusOK {
-				t.Errorf("%s search: status %d", typ, status)
+		// Each search finds what the organisation holds: the practice's
+		// vaccinations and safeguarding flag, King's reasonable adjustment.
+		for _, q := range []struct{ ods, typ string }{
+			{synthetic.PeckhamGPODS, "Immunization"}, {synthetic.PeckhamGPODS, "Flag"}, {synthetic.KingsODS, "Flag"},
+		} {
+			base := b[q.ods]
+			rich := patientID(t, base, synthetic.RichNHSNumber)
+			if total, found, _ := everything(t, base+"/"+q.typ+"?patient=Patient/"+rich); total == 0 || len(found) != total {
+				t.Errorf("%s search at %s: total %d, %d found", q.typ, q.ods, total, len(found))
 			}
 		}
 	})
