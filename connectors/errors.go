@@ -3,8 +3,6 @@ package connectors
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
 )
 
 // ErrorKind classifies why a source could not answer.
@@ -112,25 +110,4 @@ func KindOf(err error) ErrorKind {
 		return se.Kind
 	}
 	return ""
-}
-
-// CleanDetail makes text from a remote system fit for an error message: one
-// line, printable, at most 160 characters. Sources' diagnostics are not
-// trusted to be short or tidy.
-func CleanDetail(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return ' '
-		}
-		if !unicode.IsPrint(r) {
-			return -1
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	const max = 160
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max-1]) + "…"
-	}
-	return s
 }

@@ -119,11 +119,6 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err := db.write.Ping(); err != nil {
 		return fail(fmt.Errorf("store: open %s: %w", abs, err))
 	}
-	// SQLite gives -wal and -shm the database file's mode; any left
-	// from before with a looser one are made private too.
-	if err := tightenModes(abs); err != nil {
-		return fail(fmt.Errorf("store: %s: %w", abs, err))
-	}
 	if err := db.migrate(context.Background()); err != nil {
 		return fail(err)
 	}

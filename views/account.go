@@ -220,8 +220,3 @@ func (a Account) For(f Filter) []AccountLine {
 	}
 	return out
 }
-
-// Empty reports whether there is nothing to say.
-func (a Account) Empty() bool {
-	return len(a.Missing) == 0 && len(a.Duplicates) == 0 && len(a.Hidden) == 0
-}

@@ -237,11 +237,7 @@ func alertMeta(it Item) string {
 	if a.Author != "" && a.Author != it.Entry.Source.Name {
 		by = "raised by " + a.Author
 	}
-	names := []string{it.Entry.Source.Name}
-	for _, s := range it.AlsoReportedBy {
-		names = append(names, s.Name)
-	}
-	return joinNonEmpty(", ", strings.Join(names, "; "), since, until, by)
+	return joinNonEmpty(", ", sourceNamesOf(it), since, until, by)
 }
 
 // hiddenSummary heads the list of items hidden by rule.
@@ -272,6 +268,9 @@ func trendRange(r *connectors.Result) string {
 	return strings.Join(out, "; ")
 }
 
+// unitBraces drops UCUM's annotation braces: "{1.73_m2}" is "1.73_m2".
+var unitBraces = strings.NewReplacer("{", "", "}", "")
+
 // unitWords are UCUM units as a clinical screen writes them.
 var unitWords = strings.NewReplacer(
 	"10*12", "×10¹²", "10^12", "×10¹²", "10*9", "×10⁹", "10^9", "×10⁹", "10*6", "×10⁶", "10^6", "×10⁶",
@@ -290,6 +289,5 @@ func Units(u string) string {
 	if u == "1" || (strings.HasPrefix(u, "{") && strings.HasSuffix(u, "}") && strings.Count(u, "{") == 1) {
 		return ""
 	}
-	u = strings.NewReplacer("{", "", "}", "").Replace(u)
-	return unitWords.Replace(u)
+	return unitWords.Replace(unitBraces.Replace(u))
 }

@@ -373,12 +373,16 @@ func alsoODS(ss []connectors.Source) string {
 
 // sourcesOf names the sources that hold an item: its own and the others
 // that reported the same.
-func sourcesOf(it Item) string {
+func sourcesOf(it Item) string { return "(" + sourceNamesOf(it) + ")" }
+
+// sourceNamesOf names an item's source and the others that reported the
+// same, separated by semicolons.
+func sourceNamesOf(it Item) string {
 	names := []string{it.Entry.Source.Name}
 	for _, s := range it.AlsoReportedBy {
 		names = append(names, s.Name)
 	}
-	return "(" + strings.Join(names, "; ") + ")"
+	return strings.Join(names, "; ")
 }
 
 func medicationLine(e connectors.Entry) string {

@@ -50,12 +50,8 @@ func (s *Server) showAccessReason(c echo.Context) error {
 	f := s.reasonForm(nhs, c.QueryParam("return"))
 	// Launched from an EPR with an encounter in context: direct care is
 	// preselected (never break glass), and the user still confirms it.
-	if r := c.QueryParam("reason"); r != "" {
-		for _, o := range f.Reasons {
-			if o.Code == r {
-				f.Chosen = r
-			}
-		}
+	if r := c.QueryParam("reason"); s.knownReason(r) {
+		f.Chosen = r
 	}
 	return render(c, http.StatusOK, views.AccessReason(s.page(c, "Why are you opening this record?"), f))
 }

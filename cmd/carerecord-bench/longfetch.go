@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -261,7 +262,7 @@ func replay(c *http.Client, base string, reqs []string) (time.Duration, error) {
 				for _, uri := range chain {
 					if err := get(uri); err != nil {
 						mu.Lock()
-						first = cmpOr(first, err)
+						first = cmp.Or(first, err)
 						mu.Unlock()
 						return
 					}
@@ -290,13 +291,6 @@ func replay(c *http.Client, base string, reqs []string) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Since(t0), nil
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // cachedSource answers each distinct request as the server behind it first

@@ -408,7 +408,7 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		case s.IDPMetadataURL != "" && s.IDPMetadataFile != "":
 			bad("saml.idp_metadata_url", "give either idp_metadata_url or idp_metadata_file, not both")
 		case s.IDPMetadataURL != "":
-			if u, err := url.Parse(s.IDPMetadataURL); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			if u, err := url.Parse(s.IDPMetadataURL); err != nil || !httpsOrLoopback(u) {
 				bad("saml.idp_metadata_url", "must be an https URL, got %q", s.IDPMetadataURL)
 			}
 		}
@@ -437,7 +437,7 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		bad("saml.min_assurance", "must be 0 to 3 (3 = smartcard), got %d", *s.MinAssurance)
 	}
 	if o := &fc.OIDC; o.enabled() && !o.DevOP {
-		if u, err := url.Parse(o.Issuer); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if u, err := url.Parse(o.Issuer); err != nil || !httpsOrLoopback(u) {
 			bad("oidc.issuer", "must be an https URL, got %q", o.Issuer)
 		}
 		if o.ClientID == "" {
@@ -463,7 +463,7 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		if e.Name == "" {
 			bad(field+".name", "required: the EPR's name, shown and audited, e.g. King's EPR")
 		}
-		if u, err := url.Parse(e.ISS); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if u, err := url.Parse(e.ISS); err != nil || !httpsOrLoopback(u) {
 			bad(field+".iss", "must be the EPR's FHIR base URL (https), exactly as it sends it in iss, got %q", e.ISS)
 		} else if seenISS[e.ISS] {
 			bad(field+".iss", "%s is configured twice", e.ISS)
@@ -603,7 +603,7 @@ func (fc *fileConfig) checkAudit(getenv func(string) string) []error {
 		}
 	}
 	if au.WitnessURL != "" {
-		if u, err := url.Parse(au.WitnessURL); err != nil || u.Host == "" || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if u, err := url.Parse(au.WitnessURL); err != nil || u.Host == "" || !httpsOrLoopback(u) {
 			bad("audit.witness_url", "must be an https URL (http only on loopback), got %q", au.WitnessURL)
 		}
 	}
@@ -689,6 +689,12 @@ func deriveKeys(master []byte) (sessionKeys [][]byte, csrfKey []byte) {
 		return m.Sum(nil)
 	}
 	return [][]byte{derive("carerecord session hash"), derive("carerecord session block")}, derive("carerecord csrf")
+}
+
+// httpsOrLoopback reports whether u is https, or plain http to this
+// machine (a development or test peer).
+func httpsOrLoopback(u *url.URL) bool {
+	return u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))
 }
 
 func isLoopback(host string) bool {
