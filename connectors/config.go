@@ -62,7 +62,16 @@ type Config struct {
 	// source gives (a letter held as a Binary); zero means
 	// DefaultMaxDocumentBytes.
 	MaxDocumentBytes int64 `toml:"max_document_bytes"`
+	// GPPractice marks the source as a GP practice. A source whose ODS
+	// code has a practice's form (IsGPPracticeCode) is one whether or not
+	// this is set. A restricted patient's registered practice is never
+	// named on any page (RegisteredPractice).
+	GPPractice bool `toml:"gp_practice"`
 }
+
+// IsGPPractice reports whether the source is a GP practice: configured
+// as one, or with a practice's ODS code.
+func (c Config) IsGPPractice() bool { return c.GPPractice || IsGPPracticeCode(c.ODS) }
 
 // Auth says how to authenticate to a source.
 type Auth struct {

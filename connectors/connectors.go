@@ -13,7 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,11 +35,42 @@ type Source struct {
 }
 
 func (s Source) String() string {
-	if s.ODS == "" {
+	if s.ODS == "" || s.Withheld() {
 		return s.Name
 	}
 	return s.Name + " (" + s.ODS + ")"
 }
+
+// withheldPrefix begins the stand-in code of a source whose name and ODS
+// code are withheld; no real ODS code has a hyphen.
+const withheldPrefix = "withheld-"
+
+// RegisteredPractice stands in for a restricted patient's registered GP
+// practice wherever the record would name it: the practice's name and code
+// would say where the patient lives. Its ODS is a stand-in that keeps
+// entries' keys and the source filter working, never shown.
+func RegisteredPractice() Source {
+	return Source{Name: "The patient's registered GP practice", ODS: withheldPrefix + "gp"}
+}
+
+// OtherPractice stands in for the nth other GP practice (n from 1) on a
+// restricted patient's record: naming the others would name the
+// registered practice by elimination.
+func OtherPractice(n int) Source {
+	return Source{Name: "Another GP practice (name withheld)", ODS: withheldPrefix + "gp-" + strconv.Itoa(n)}
+}
+
+// Withheld reports whether s stands in for a source whose name is
+// withheld (RegisteredPractice, OtherPractice).
+func (s Source) Withheld() bool { return strings.HasPrefix(s.ODS, withheldPrefix) }
+
+// gpPracticeCode is the form of a GP practice's ODS code: a letter and
+// five digits ("G85001"); Trusts have three characters, their sites five.
+var gpPracticeCode = regexp.MustCompile(`^[A-Z][0-9]{5}$`)
+
+// IsGPPracticeCode reports whether ods has the form of a GP practice's
+// ODS code.
+func IsGPPracticeCode(ods string) bool { return gpPracticeCode.MatchString(ods) }
 
 // Organisation is an organisation a patient is linked to, such as the
 // registered GP practice.

@@ -132,6 +132,10 @@ type SourceLine struct {
 	Notes      []string
 }
 
+// Org names the source as the page shows it: name and ODS code, or only
+// the stand-in's words for a source whose name is withheld.
+func (l SourceLine) Org() string { return connectors.Source{Name: l.Name, ODS: l.ODS}.String() }
+
 // Item is one timeline entry as shown, with the other sources that
 // reported the same thing.
 type Item struct {

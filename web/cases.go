@@ -233,6 +233,9 @@ func (s *Server) findCandidates(c echo.Context, oc store.ObjectionCase, p *views
 		p.SearchNote += " No patient was found."
 	}
 	for i, h := range hits {
+		if h.Patient.Restricted {
+			h.Sources = s.withholdHitSources(h.Sources)
+		}
 		p.Candidates = append(p.Candidates, candidate(i+1, f, h))
 	}
 	return nil

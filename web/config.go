@@ -87,6 +87,10 @@ type Config struct {
 	// Records fans out to the configured sources and caches their answers.
 	// Nil when no source is configured: search and records say so.
 	Records *store.Records
+	// GPPractices are the ODS codes of sources configured as GP practices
+	// (sources' gp_practice); a source whose code has a practice's form
+	// is one too. A restricted patient's practice is never named.
+	GPPractices map[string]bool
 
 	// DevIdP, when set, is mounted at /devidp/ and every page carries a
 	// "development sign-in" warning. Never set in production unless the

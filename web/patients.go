@@ -62,6 +62,8 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 			URL: "/patients/" + h.NHSNumber}
 		if !p.Restricted {
 			hit.Postcode = p.Postcode
+		} else {
+			hit.Sources = s.withholdHitSources(hit.Sources)
 		}
 		if h.NHSNumber == "" {
 			hit.URL = "" // no NHS number: no record page to link to
@@ -210,6 +212,9 @@ func (s *Server) load(c echo.Context, ev store.AuditEvent, refresh, status bool)
 	if err != nil {
 		return nil, err
 	}
+	// From here on, a restricted patient's GP practice has no name: not
+	// on any page, nor in the audit event's sources.
+	v = s.withholdPractices(v)
 	ev.NHSNumber, ev.Reason, ev.Sources = nhs, g.Reason, answered(v)
 	if ev.Detail == "" {
 		ev.Detail = g.Detail // a break-glass reason goes with every opening under it

@@ -122,7 +122,8 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	}
 	// The page waits 1.5 s for each source (3 s in production by
 	// default), so the slow demo source is seen filling in after the page.
-	records, clients, err := buildRecords(db, cluster.Configs(), nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
+	srcCfgs := cluster.Configs()
+	records, clients, err := buildRecords(db, srcCfgs, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
 	if err != nil {
 		db.Close()
 		return err
@@ -165,6 +166,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
 		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,
+		GPPractices: gpPractices(srcCfgs),
 	}, db)
 	if err != nil {
 		closeSources()

@@ -140,6 +140,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if records != nil {
 		cfg.Records = records
+		cfg.GPPractices = gpPractices(fc.Sources)
 		go records.RunPurger(ctx, 10*time.Minute)
 	}
 	go db.RunAuditVerifier(ctx, fc.Audit.VerifyEvery.Duration)

@@ -41,3 +41,15 @@ func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) st
 	})
 	return r, clients, nil
 }
+
+// gpPractices lists the configured sources that are GP practices, by ODS
+// code (see connectors.Config.IsGPPractice).
+func gpPractices(cfgs []connectors.Config) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range cfgs {
+		if c.IsGPPractice() {
+			out[c.ODS] = true
+		}
+	}
+	return out
+}
