@@ -35,7 +35,7 @@ type Session struct {
 	NameID       string // SAML NameID, or the OpenID Connect subject
 	NameIDFormat string
 	SessionIndex string // SAML SessionIndex, or the OpenID Connect sid
-	Protocol     string // ProtocolSAML or ProtocolOIDC
+	Protocol     string // ProtocolSAML, ProtocolOIDC or ProtocolEPR
 	IDToken      string // OpenID Connect: the ID token, for id_token_hint at sign-out
 	ClientAddr   string
 	CreatedAt    time.Time
@@ -76,6 +76,9 @@ type NewSession struct {
 const (
 	ProtocolSAML = "saml"
 	ProtocolOIDC = "oidc"
+	// ProtocolEPR: a Trust's EPR signed the user in, and the deployment
+	// trusts it to (SMART App Launch with fhirUser).
+	ProtocolEPR = "epr"
 )
 
 // HashToken returns the hex SHA-256 of a session token: the form in which

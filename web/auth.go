@@ -270,7 +270,8 @@ func (s *Server) signOut(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, "/signed-out")
 	}
-	if s.cfg.IDPMetadata == nil {
+	if s.cfg.IDPMetadata == nil || full.Protocol != store.ProtocolSAML {
+		// (A session an EPR signed in ends here; the EPR keeps its own.)
 		return c.Redirect(http.StatusSeeOther, "/signed-out")
 	}
 	if slo := s.sp.GetSLOBindingLocation(saml.HTTPRedirectBinding); slo != "" {

@@ -39,7 +39,7 @@ const (
 
 type launchState struct {
 	// Before the callback:
-	State, Verifier, ISS string
+	State, Nonce, Verifier, ISS string
 	// After it:
 	NHS       string
 	Encounter bool
@@ -98,11 +98,11 @@ func (s *Server) startLaunch(c echo.Context) error {
 	if err != nil {
 		return s.refuseLaunch(c, e.Name, "carerecord could not reach your EPR to confirm the launch, so it opened nothing. Try again in a few minutes.", err)
 	}
-	st := launchState{State: oauth2.GenerateVerifier(), Verifier: oauth2.GenerateVerifier(), ISS: e.ISS, Started: s.now().Unix()}
+	st := launchState{State: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier(), Verifier: oauth2.GenerateVerifier(), ISS: e.ISS, Started: s.now().Unix()}
 	if err := s.setLaunchCookie(c, st); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusFound, s.cfg.SMART.AuthorizeURL(e, conf, launch, st.State, st.Verifier))
+	return c.Redirect(http.StatusFound, s.cfg.SMART.AuthorizeURL(e, conf, launch, st.State, st.Nonce, st.Verifier))
 }
 
 // finishLaunch is the redirect URI registered with the EPRs.
@@ -144,11 +144,57 @@ func (s *Server) finishLaunch(c echo.Context) error {
 	if err != nil {
 		return s.refuseLaunch(c, e.Name, "carerecord could not read the patient from your EPR, so it opened nothing.", err)
 	}
-	if err := s.setLaunchCookie(c, launchState{ISS: e.ISS, NHS: nhs, Encounter: lc.EncounterID != "", Started: s.now().Unix()}); err != nil {
+	opened := launchState{ISS: e.ISS, NHS: nhs, Encounter: lc.EncounterID != "", Started: s.now().Unix()}
+	if e.Trust != nil {
+		// This deployment takes the EPR's own sign-in: the user is the
+		// one its id_token names, whoever this browser was signed in as.
+		return s.signInFromEPR(c, e, conf, lc, st.Nonce, opened)
+	}
+	if err := s.setLaunchCookie(c, opened); err != nil {
 		return err
 	}
 	// Sign-in, if needed, happens on the way to /launch/open.
 	return c.Redirect(http.StatusSeeOther, launchPath+"/open")
+}
+
+// signInFromEPR starts a staff session for the user the EPR's verified
+// id_token names (its fhirUser, a Practitioner or PractitionerRole read
+// from the EPR), with the role profile the configuration gives that EPR's
+// users, and goes on to open the launched patient. Any failure refuses
+// the sign-in: a clear page, the refusal audited with the EPR's name, and
+// nothing left to open.
+func (s *Server) signInFromEPR(c echo.Context, e smart.EPR, conf smart.Configuration, lc smart.Context, nonce string, opened launchState) error {
+	who, err := s.cfg.SMART.VerifyIdentity(c.Request().Context(), e, conf, lc, nonce)
+	if err != nil {
+		reason := "Your EPR's sign-in could not be verified, so carerecord opened nothing. Try the button in your EPR again; if it keeps happening, sign in to carerecord directly."
+		switch {
+		case errors.Is(err, smart.ErrNotPractitioner):
+			reason = "Your EPR did not sign you in as a member of staff, so carerecord opened nothing. carerecord is for health and care staff."
+		case errors.Is(err, smart.ErrUnknownUser):
+			reason = "Your EPR could not tell carerecord who you are (your NHS smartcard user id), so carerecord opened nothing. Sign in to carerecord directly."
+		case errors.Is(err, smart.ErrOtherOrg):
+			reason = "Your EPR says you work for another organisation than the one carerecord trusts it for, so carerecord opened nothing. Sign in to carerecord directly."
+		}
+		return s.refuseSignIn(c, reason, fmt.Errorf("sign-in from %s (%s): %w", e.Name, e.ISS, err))
+	}
+	def, ok := s.cfg.Roles[e.Trust.RoleCode]
+	if !ok {
+		return s.refuseSignIn(c, "carerecord is not set up with a role for your EPR's users, so it opened nothing. Contact your IT service desk.",
+			fmt.Errorf("sign-in from %s: role %s is not in the role map", e.Name, e.Trust.RoleCode))
+	}
+	id := Identity{UserID: who.UserID, DisplayName: who.Name, Assurance: e.Trust.Assurance,
+		Profiles: []store.RoleProfile{{Code: def.Code, ODS: e.Trust.ODS, OrgName: e.Trust.OrgName}}}
+	if reason, cause := s.unusable(id); cause != nil {
+		return s.refuseSignIn(c, reason, fmt.Errorf("sign-in from %s: %w", e.Name, cause))
+	}
+	if err := s.setLaunchCookie(c, opened); err != nil {
+		return err
+	}
+	how := "signed in by " + e.Name + " (" + e.ISS + ") as " + who.FHIRUser
+	if who.RoleCode != "" || who.ODS != "" {
+		how += " (the EPR says role " + who.RoleCode + " at " + who.ODS + ")"
+	}
+	return s.beginSession(c, id, store.NewSession{Protocol: store.ProtocolEPR, NameID: who.FHIRUser}, 0, launchPath+"/open", trimTo(how, 250))
 }
 
 // openLaunch, with the user signed in, audits the launch and opens the

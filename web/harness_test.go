@@ -112,6 +112,8 @@ type envSetup struct {
 	oidc     bool // offer OpenID Connect, through the development provider
 	noSAML   bool // and no SAML
 	smart    bool // a synthetic EPR may launch carerecord (SMART App Launch)
+	// trust, with smart, makes the EPR's own sign-in carerecord's.
+	trust *smart.Trust
 }
 
 type envOption func(*envSetup)
@@ -126,6 +128,30 @@ func withOIDC() envOption { return func(s *envSetup) { s.oidc = true } }
 // withSMART lets a synthetic EPR, on its own loopback server, launch
 // carerecord in patient context.
 func withSMART() envOption { return func(s *envSetup) { s.smart = true } }
+
+// withTrustedEPR is withSMART with the deployment trusting the EPR's
+// fhirUser identity: its users are Clinical Practitioners at King's.
+func withTrustedEPR() envOption {
+	return func(s *envSetup) {
+		s.smart = true
+		s.trust = &smart.Trust{RoleCode: "R8000", ODS: "RJZ", OrgName: "King's College Hospital NHS Foundation Trust", Assurance: 3}
+	}
+}
+
+// testEPRUsers are the synthetic EPR's users in tests: the demo user and
+// the ones a trusted sign-in must refuse.
+func testEPRUsers(iss string) []devidp.EPRUser {
+	return append(devidp.DemoEPRUsers(),
+		devidp.EPRUser{Username: "practitioner", PractitionerID: "prac-502", SDSUserID: "555000000007", Given: "Lena", Family: "Berg", RoleCode: "R8001", ODS: "RJZ"},
+		devidp.EPRUser{Username: "patient", PractitionerID: "prac-503", SDSUserID: "555000000008", Given: "Jane", Family: "Smith",
+			FHIRUser: iss + "/Patient/epr-1001"},
+		devidp.EPRUser{Username: "elsewhere", PractitionerID: "prac-504", SDSUserID: "555000000009", Given: "Ann", Family: "Other",
+			FHIRUser: "https://epr.other-trust.example/fhir/Practitioner/prac-504"},
+		devidp.EPRUser{Username: "nosds", PractitionerID: "prac-505", Given: "Locum", Family: "Doctor", RoleCode: "R8000", ODS: "RJZ"},
+		devidp.EPRUser{Username: "otherorg", PractitionerID: "prac-506", PractitionerRoleID: "role-506", SDSUserID: "555000000010",
+			Given: "Guy", Family: "Visiting", RoleCode: "R8000", ODS: "RJ1"},
+	)
+}
 
 // withOIDCOnly offers OpenID Connect and no SAML.
 func withOIDCOnly() envOption { return func(s *envSetup) { s.oidc, s.noSAML = true, true } }
@@ -232,11 +258,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Cleanup(es.Close)
 		eb, _ := url.Parse(es.URL)
 		e.epr = devidp.NewEPR(devidp.EPROptions{Name: "Test EPR", Base: eb, Launch: e.base.String() + "/launch",
-			ClientID: "carerecord", RedirectURI: e.base.String() + "/launch/callback",
+			ClientID: "carerecord", RedirectURI: e.base.String() + "/launch/callback", Key: idpKey, Users: testEPRUsers(es.URL + "/fhir"),
 			Patients: append(devidp.DemoEPRPatients(), devidp.EPRPatient{ID: "epr-2001", Name: "THISTLEWOOD, Reginald (Mr)", NHSNumber: "9990000042"})})
 		eprHandler = e.epr
-		cfg.SMART, err = smart.New(smart.Config{EPRs: []smart.EPR{{Name: "Test EPR", ISS: e.epr.ISS(), ClientID: "carerecord"}},
-			RedirectURL: e.base.String() + "/launch/callback"})
+		cfg.SMART, err = smart.New(smart.Config{EPRs: []smart.EPR{{Name: "Test EPR", ISS: e.epr.ISS(), ClientID: "carerecord", Trust: setup.trust}},
+			RedirectURL: e.base.String() + "/launch/callback", Now: e.clock.Now, ClockSkew: 2 * time.Minute,
+			HTTPClient: &http.Client{Transport: oidcTransport{e}, Timeout: 10 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,8 @@ type oidcTransport struct{ e *env }
 
 func (t oidcTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/oauth/token") {
+	// The development OP's token endpoint, or the synthetic EPR's.
+	if err != nil || !(strings.HasSuffix(r.URL.Path, "/oauth/token") || strings.HasSuffix(r.URL.Path, "/auth/token")) {
 		return resp, err
 	}
 	t.e.tamperMu.Lock()
@@ -59,23 +60,31 @@ func (t oidcTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if key == nil {
 		key = idpKey
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), header.KID))
-	if err != nil {
-		return nil, err
+	if claims[dropIDToken] != nil {
+		delete(tr, "id_token")
+	} else {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+			(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), header.KID))
+		if err != nil {
+			return nil, err
+		}
+		payload, _ := json.Marshal(claims)
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			return nil, err
+		}
+		tr["id_token"], _ = jws.CompactSerialize()
 	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return nil, err
-	}
-	tr["id_token"], _ = jws.CompactSerialize()
 	out, _ := json.Marshal(tr)
 	resp.Body = io.NopCloser(bytes.NewReader(out))
 	resp.ContentLength = int64(len(out))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	return resp, nil
 }
+
+// dropIDToken, set as a claim by a tamper function, takes the id_token
+// out of the token response altogether.
+const dropIDToken = "test-drop-id-token"
 
 // tamper sets (or, with nil, clears) the ID token rewrite.
 func (e *env) tamper(fn func(claims map[string]any) *rsa.PrivateKey) {

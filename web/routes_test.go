@@ -18,17 +18,43 @@ type actor struct {
 	user  string // "" for anonymous
 	role  string // for the nurse: the role index to choose, "" to leave unchosen
 	perms []web.Permission
+	// epr: signed in by the synthetic EPR's launch (the deployment trusts
+	// its fhirUser identity), not by SAML.
+	epr bool
 }
 
 // The expected policy, written out independently of the code under test.
 var actors = []actor{
 	{name: "anonymous"},
 	{name: "clinician", user: "clinician", perms: []web.Permission{web.PermSearch, web.PermDemog, web.PermClinical}},
+	{name: "epr-practitioner", user: "okafor", epr: true, perms: []web.Permission{web.PermSearch, web.PermDemog, web.PermClinical}},
 	{name: "nurse-before-choosing", user: "nurse"},
 	{name: "nurse", user: "nurse", role: "0", perms: []web.Permission{web.PermSearch, web.PermDemog, web.PermClinical}},
 	{name: "clerk", user: "clerk", perms: []web.Permission{web.PermSearch, web.PermDemog}},
 	{name: "igofficer", user: "igofficer", perms: []web.Permission{web.PermAudit, web.PermObjection}},
 	{name: "admin", user: "admin", perms: []web.Permission{web.PermStatus}},
+}
+
+// signInWith signs the actor in on b (SAML, or the trusted EPR's launch),
+// choosing the role where the actor says so; anonymous actors stay so.
+func (a actor) signInWith(t *testing.T, e *env, b *browser) {
+	t.Helper()
+	switch {
+	case a.epr:
+		if e.epr == nil {
+			t.Skip("no EPR in this environment")
+		}
+		if p := b.follow(b.get(e.epr.LaunchURLAs("epr-1001", a.user))); p.status != http.StatusOK {
+			t.Fatalf("EPR sign-in: %d %s", p.status, p.url.Path)
+		}
+	case a.signedIn():
+		p := b.signIn("/saml/login", a.user)
+		if a.role != "" {
+			f := p.form(t, "form[action='/roles']")
+			f.Set("role", a.role)
+			b.follow(b.post("/roles", f))
+		}
+	}
 }
 
 func (a actor) signedIn() bool   { return a.user != "" }
@@ -47,8 +73,9 @@ func samplePath(p string) string {
 // ones through, with the right kind of refusal for the rest.
 func TestRouteRoleMatrix(t *testing.T) {
 	// Both sign-ins offered, so that the OpenID Connect routes and the
-	// development provider's are in the table too.
-	e := newEnv(t, withOIDC(), withSMART())
+	// development provider's are in the table too, and the EPR's sign-in
+	// trusted.
+	e := newEnv(t, withOIDC(), withTrustedEPR())
 	routes := e.srv.Routes()
 	// Sign-out ends the session: run it last.
 	slices.SortStableFunc(routes, func(a, b web.Route) int {
@@ -57,14 +84,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	for _, a := range actors {
 		t.Run(a.name, func(t *testing.T) {
 			b := e.browser()
-			if a.signedIn() {
-				p := b.signIn("/saml/login", a.user)
-				if a.role != "" {
-					f := p.form(t, "form[action='/roles']")
-					f.Set("role", a.role)
-					b.follow(b.post("/roles", f))
-				}
-			}
+			a.signInWith(t, e, b)
 			token := b.csrf()
 			for _, r := range routes {
 				path := samplePath(r.Path)

@@ -653,7 +653,7 @@ var csrfRefusals = []string{"This form has expired", "This request came from ano
 // token, and a valid token from another site, and expects each refused
 // as a CSRF failure with nothing changed.
 func TestCSRFEveryRoute(t *testing.T) {
-	e := newEnv(t, withOIDC(), withSMART())
+	e := newEnv(t, withOIDC(), withTrustedEPR())
 	exempt := web.CSRFExempt()
 	want := []string{"POST /saml/acs", "POST /saml/slo", "POST /oidc/backchannel-logout", "POST /devidp/oidc/oauth/token"}
 	ok := len(exempt) == len(want)
@@ -680,14 +680,7 @@ func TestCSRFEveryRoute(t *testing.T) {
 	for _, a := range actors {
 		t.Run(a.name, func(t *testing.T) {
 			b := e.browser()
-			if a.signedIn() {
-				p := b.signIn("/saml/login", a.user)
-				if a.role != "" {
-					f := p.form(t, "form[action='/roles']")
-					f.Set("role", a.role)
-					b.follow(b.post("/roles", f))
-				}
-			}
+			a.signInWith(t, e, b)
 			tok := b.csrf()
 			foreign := "https://evil.example"
 			variants := []struct {

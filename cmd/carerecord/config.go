@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -128,12 +129,25 @@ type fileConfig struct {
 	proxies       []*net.IPNet
 }
 
+// odsCode is the shape of an ODS organisation code.
+var odsCode = regexp.MustCompile(`^[A-Z0-9]{3,6}$`)
+
 // smartEPRConfig is one [[smart.epr]]: an EPR allowed to launch carerecord.
 type smartEPRConfig struct {
 	Name            string `toml:"name"`
 	ISS             string `toml:"iss"`
 	ClientID        string `toml:"client_id"`
 	ClientSecretEnv string `toml:"client_secret_env"`
+	// TrustFHIRUser makes the EPR's own sign-in (the fhirUser of its
+	// id_token) start a staff session here with role Role at ODS, instead
+	// of a CIS2 or SAML sign-in. Off by default.
+	TrustFHIRUser bool   `toml:"trust_fhir_user"`
+	Role          string `toml:"role"`
+	ODS           string `toml:"ods"`
+	OrgName       string `toml:"org_name"`
+	// Assurance is the level the EPR's sign-in is taken to have (default
+	// 3: its users sign in to it with a smartcard).
+	Assurance *int `toml:"assurance"`
 }
 
 // oidcConfig is [oidc]: sign-in over OpenID Connect (NHS CIS2).
@@ -479,6 +493,24 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	roles, rerrs := fc.roleMap()
 	errs = append(errs, rerrs...)
 	fc.roles = roles
+	for i, e := range fc.SMART.EPRs {
+		field := fmt.Sprintf("smart.epr[%d]", i)
+		if !e.TrustFHIRUser {
+			if e.Role != "" || e.ODS != "" || e.Assurance != nil {
+				bad(field+".trust_fhir_user", "role, ods and assurance apply only with trust_fhir_user = true")
+			}
+			continue
+		}
+		if _, ok := roles[e.Role]; !ok {
+			bad(field+".role", "required with trust_fhir_user: a role code of [[roles]] that the EPR's users get, got %q", e.Role)
+		}
+		if !odsCode.MatchString(e.ODS) {
+			bad(field+".ods", "required with trust_fhir_user: the EPR's organisation's ODS code, got %q", e.ODS)
+		}
+		if e.Assurance != nil && (*e.Assurance < 0 || *e.Assurance > 3) {
+			bad(field+".assurance", "must be 0 to 3 (3 = smartcard), got %d", *e.Assurance)
+		}
+	}
 	ss := &fc.Session
 	if ss.IdleTimeout.Duration < time.Minute {
 		bad("session.idle_timeout", "must be at least 1m, got %s", ss.IdleTimeout.Duration)

@@ -282,6 +282,11 @@ sp_key_file = "/etc/sp.key"
 		{"ErrMaxConnectionsNegative", good + "\n[http]\nmax_connections = -1\n", withKey, []string{"http.max_connections: must not be negative"}},
 		{"ErrMaxConnectionsAboveFDLimit", good + "\n[http]\nmax_connections = 1000000000\n", withKey, []string{"http.max_connections: must be well below the process's file descriptor limit"}},
 		{"ErrObjectionGlobalBelowPerAddress", good + "\n[objections]\nper_address_limit = 5\nglobal_limit = 2\n", withKey, []string{"objections.global_limit"}},
+		{"OKTrustingAnEPRsSignIn", good + "\n[[smart.epr]]\nname = \"King's EPR\"\niss = \"https://epr.kch.example.nhs.uk/fhir\"\nclient_id = \"carerecord\"\ntrust_fhir_user = true\nrole = \"R8000\"\nods = \"RJZ\"\n", withKey, nil},
+		{"ErrTrustingAnEPRWithoutRole", good + "\n[[smart.epr]]\nname = \"King's EPR\"\niss = \"https://epr.kch.example.nhs.uk/fhir\"\nclient_id = \"carerecord\"\ntrust_fhir_user = true\nrole = \"R9999\"\nods = \"rjz\"\nassurance = 4\n", withKey,
+			[]string{"smart.epr[0].role: required with trust_fhir_user", "smart.epr[0].ods: required with trust_fhir_user", "smart.epr[0].assurance: must be 0 to 3"}},
+		{"ErrEPRRoleWithoutTrust", good + "\n[[smart.epr]]\nname = \"King's EPR\"\niss = \"https://epr.kch.example.nhs.uk/fhir\"\nclient_id = \"carerecord\"\nrole = \"R8000\"\n", withKey,
+			[]string{"smart.epr[0].trust_fhir_user: role, ods and assurance apply only with trust_fhir_user = true"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 	"time"
@@ -97,9 +98,18 @@ func smartClient(fc *fileConfig, getenv func(string) string) (*smart.Client, err
 	if len(fc.SMART.EPRs) == 0 {
 		return nil, nil
 	}
-	cfg := smart.Config{RedirectURL: fc.base.String() + "/launch/callback", Scopes: fc.SMART.Scopes}
+	// An EPR's id_token (when its sign-in is trusted) gets the clock skew
+	// allowed to the OpenID provider.
+	cfg := smart.Config{RedirectURL: fc.base.String() + "/launch/callback", Scopes: fc.SMART.Scopes,
+		ClockSkew: cmp.Or(fc.OIDC.ClockSkew.Duration, 2*time.Minute)}
 	for _, e := range fc.SMART.EPRs {
 		epr := smart.EPR{Name: e.Name, ISS: e.ISS, ClientID: e.ClientID}
+		if e.TrustFHIRUser {
+			epr.Trust = &smart.Trust{RoleCode: e.Role, ODS: e.ODS, OrgName: e.OrgName, Assurance: 3}
+			if e.Assurance != nil {
+				epr.Trust.Assurance = *e.Assurance
+			}
+		}
 		if e.ClientSecretEnv != "" {
 			epr.ClientSecret = getenv(e.ClientSecretEnv)
 		}

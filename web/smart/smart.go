@@ -7,9 +7,12 @@
 // (and any encounter) from the token response, and reads that Patient's
 // NHS number from the EPR's FHIR server.
 //
-// It does not sign the user in: the deployment's CIS2 or SAML sign-in
-// still does that. It must never log a token, a launch handle or anything
-// read from the Patient.
+// It does not sign the user in unless the deployment trusts an EPR's own
+// sign-in by configuration (EPR.Trust): then VerifyIdentity checks the
+// EPR's signed id_token (issuer, audience, expiry, signature from the
+// EPR's JWKS, nonce) and reads the Practitioner its fhirUser claim names.
+// Otherwise the deployment's CIS2 or SAML sign-in does that. It must
+// never log a token, a launch handle or anything read from the Patient.
 package smart
 
 import (
@@ -22,8 +25,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/carerecord/carerecord/connectors"
@@ -39,6 +44,21 @@ type EPR struct {
 	// public client, with PKCE).
 	ClientID     string
 	ClientSecret string
+	// Trust, when set, makes the EPR's own sign-in (its id_token's
+	// fhirUser) enough to start a staff session in carerecord, with the
+	// role profile it gives; nil (the default) means the user still signs
+	// in through CIS2 or SAML.
+	Trust *Trust
+}
+
+// Trust is what a deployment grants the users an EPR signs in: one role
+// profile (a role code of the role map, at the EPR's organisation) and the
+// assurance level the EPR's own sign-in is taken to have.
+type Trust struct {
+	RoleCode  string // e.g. R8000; must be in the deployment's role map
+	ODS       string // the EPR's organisation, e.g. RJZ
+	OrgName   string
+	Assurance int
 }
 
 // Config configures the client.
@@ -49,6 +69,10 @@ type Config struct {
 	// Scopes asked for; DefaultScopes when empty.
 	Scopes     []string
 	HTTPClient *http.Client
+	// Now is the clock id_tokens are checked against (time.Now when nil);
+	// ClockSkew is how far an EPR's clock may be from it.
+	Now       func() time.Time
+	ClockSkew time.Duration
 }
 
 // DefaultScopes: the launch context, the user's identity, and read access
@@ -56,7 +80,12 @@ type Config struct {
 var DefaultScopes = []string{"launch", "openid", "fhirUser", "patient/Patient.rs"}
 
 // Client is the SMART launch client.
-type Client struct{ cfg Config }
+type Client struct {
+	cfg Config
+
+	mu   sync.Mutex
+	keys map[string]*gooidc.RemoteKeySet // by jwks_uri: fetched again when a new key id appears
+}
 
 // New checks cfg.
 func New(cfg Config) (*Client, error) {
@@ -67,6 +96,9 @@ func New(cfg Config) (*Client, error) {
 	for i, e := range cfg.EPRs {
 		if e.ISS == "" || e.ClientID == "" || e.Name == "" {
 			return nil, fmt.Errorf("smart: EPR %d: name, iss and client id are required", i)
+		}
+		if e.Trust != nil && (e.Trust.RoleCode == "" || e.Trust.ODS == "") {
+			return nil, fmt.Errorf("smart: EPR %s: trusting its sign-in needs a role code and an ODS code", e.ISS)
 		}
 		if seen[e.ISS] {
 			return nil, fmt.Errorf("smart: EPR %s configured twice", e.ISS)
@@ -79,7 +111,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Client{cfg: cfg}, nil
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Client{cfg: cfg, keys: map[string]*gooidc.RemoteKeySet{}}, nil
 }
 
 // EPR returns the configured EPR whose FHIR base is iss.
@@ -95,6 +130,10 @@ func (c *Client) EPR(iss string) (EPR, bool) {
 // Configuration is what carerecord reads of the EPR's
 // .well-known/smart-configuration.
 type Configuration struct {
+	// Issuer and JWKSURI are the EPR's OpenID Connect issuer and signing
+	// keys ("REQUIRED if the sso-openid-connect capability is supported").
+	Issuer                string   `json:"issuer"`
+	JWKSURI               string   `json:"jwks_uri"`
 	AuthorizationEndpoint string   `json:"authorization_endpoint"`
 	TokenEndpoint         string   `json:"token_endpoint"`
 	Capabilities          []string `json:"capabilities"`
@@ -128,10 +167,10 @@ func (c *Client) oauth2(e EPR, conf Configuration) *oauth2.Config {
 
 // AuthorizeURL is where to send the browser: the EPR's authorization
 // endpoint with the launch handle, aud (the FHIR base the token is for),
-// state and the PKCE challenge.
-func (c *Client) AuthorizeURL(e EPR, conf Configuration, launch, state, verifier string) string {
+// state, the nonce its id_token must carry back, and the PKCE challenge.
+func (c *Client) AuthorizeURL(e EPR, conf Configuration, launch, state, nonce, verifier string) string {
 	return c.oauth2(e, conf).AuthCodeURL(state, oauth2.SetAuthURLParam("launch", launch),
-		oauth2.SetAuthURLParam("aud", e.ISS), oauth2.S256ChallengeOption(verifier))
+		oauth2.SetAuthURLParam("aud", e.ISS), gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
 }
 
 // Context is the launch context the token response carries.
@@ -139,6 +178,8 @@ type Context struct {
 	PatientID   string // the FHIR id of the patient in context at the EPR
 	EncounterID string // the encounter in context, if any
 	AccessToken string
+	// IDToken is the EPR's id_token, unverified ("" when it sent none).
+	IDToken string
 }
 
 // Exchange trades the code for a token and the launch context.
@@ -149,6 +190,7 @@ func (c *Client) Exchange(ctx context.Context, e EPR, conf Configuration, code, 
 		return Context{}, fmt.Errorf("smart: token: %w", err)
 	}
 	lc := Context{AccessToken: tok.AccessToken}
+	lc.IDToken, _ = tok.Extra("id_token").(string)
 	lc.PatientID, _ = tok.Extra("patient").(string)
 	lc.EncounterID, _ = tok.Extra("encounter").(string)
 	if lc.PatientID == "" {
