@@ -94,6 +94,9 @@ type RecordView struct {
 	Entries []connectors.Entry
 	// Sources has one status per configured source, in configuration order.
 	Sources []SourceStatus
+	// PDS is what the national demographics service said of the patient;
+	// nil when none is configured.
+	PDS *PDSAnswer
 }
 
 // Pending reports whether any source is still being fetched.
@@ -138,6 +141,9 @@ type RecordOptions struct {
 	// DefaultMemoryCacheBytes; negative turns it off, and with it the
 	// merged timelines kept for those records). See recordMemo.
 	MemoryCacheBytes int64
+	// PDS is the national demographics service, asked beside the sources
+	// for who the patient is; nil when not configured.
+	PDS connectors.Demographics
 }
 
 // Defaults for RecordOptions.
@@ -159,6 +165,7 @@ type Records struct {
 	log    *slog.Logger
 	memo   *recordMemo
 	merged *mergeMemo
+	pds    pdsMemo
 
 	// bg parents every background fetch: detached from the request that
 	// started it, but cancelled by Close.
@@ -308,6 +315,14 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 	view := &RecordView{NHSNumber: nhs, Sources: make([]SourceStatus, len(r.conns))}
 	answers := make([]answer, len(r.conns))
 	var wg sync.WaitGroup
+	var pdsAnswer *PDSAnswer
+	if r.o.PDS != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pdsAnswer = r.askPDS(ctx, nhs)
+		}()
+	}
 	for i, c := range r.conns {
 		st := &view.Sources[i]
 		st.Source = r.srcs[i]
@@ -337,6 +352,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 		return nil, fmt.Errorf("store: open record: %w", ctx.Err())
 	}
 	r.merge(view, answers)
+	applyPDS(view, pdsAnswer)
 	return view, nil
 }
 
@@ -831,6 +847,8 @@ func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 		st.Error = st.Source.Name + ": no answer held; reload the page to ask again"
 	}
 	r.merge(view, answers)
+	// PDS is remembered from the opening; asked again only once that has lapsed.
+	applyPDS(view, r.askPDS(ctx, nhs))
 	return view, nil
 }
 

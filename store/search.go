@@ -28,13 +28,21 @@ type SearchHit struct {
 	// Disagree is true when sources hold different names or birth dates
 	// for this NHS number.
 	Disagree bool
+	// FromPDS: the demographics are PDS's (the patient was found there).
+	FromPDS bool
+	// Replaces is the NHS number searched for when PDS says it was
+	// superseded by NHSNumber.
+	Replaces string
 }
 
 // Search asks every source for patients matching q, in parallel and each
 // under its own deadline, and merges the answers by NHS number, ordered by
-// family name, given name and birth date. It also returns one status per
-// source (live, failed or timeout) so the page can say which sources did
-// not answer. Results are not cached. The error wraps
+// family name, given name and birth date. When PDS is configured it is
+// asked first: its patients' demographics stand first, and an NHS number
+// PDS says was superseded is searched for at the sources under the
+// current one. It also returns one status per source (live, failed or
+// timeout; PDS's first, when configured) so the page can say which did not
+// answer. Results are not cached. The error wraps
 // connectors.ErrInvalidQuery for a query that cannot be searched.
 func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, []SourceStatus, error) {
 	if err := q.Validate(); err != nil {
@@ -42,6 +50,17 @@ func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, 
 	}
 	if q.NHSNumber != "" {
 		q.NHSNumber, _ = connectors.ParseNHSNumber(q.NHSNumber)
+	}
+	var national []connectors.Patient
+	var pdsStatus []SourceStatus
+	replaces := ""
+	if r.o.PDS != nil {
+		st := SourceStatus{Source: r.o.PDS.Source()}
+		national = r.searchOne(ctx, r.o.PDS, q, time.Now().Add(r.o.Deadline), &st)
+		pdsStatus = append(pdsStatus, st)
+		if q.NHSNumber != "" && len(national) == 1 && national[0].NHSNumber != q.NHSNumber {
+			replaces, q.NHSNumber = q.NHSNumber, national[0].NHSNumber
+		}
 	}
 	start := time.Now()
 	statuses := make([]SourceStatus, len(r.conns))
@@ -60,12 +79,29 @@ func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, 
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil, nil, fmt.Errorf("store: search: %w", ctx.Err())
 	}
-	return mergeHits(found), statuses, nil
+	if r.o.PDS == nil {
+		return mergeHits(found), statuses, nil
+	}
+	hits := mergeHits(append([][]connectors.Patient{national}, found...))
+	pdsSrc := r.o.PDS.Source()
+	for i := range hits {
+		h := &hits[i]
+		if !slices.Contains(h.Sources, pdsSrc) {
+			continue
+		}
+		// PDS says who the patient is; it holds no record to open.
+		h.FromPDS = true
+		h.Sources = slices.DeleteFunc(h.Sources, func(s connectors.Source) bool { return s == pdsSrc })
+		if h.NHSNumber == q.NHSNumber {
+			h.Replaces = replaces
+		}
+	}
+	return hits, append(pdsStatus, statuses...), nil
 }
 
 // searchOne asks one source, returning by due even if the connector does
 // not.
-func (r *Records) searchOne(ctx context.Context, c connectors.Connector, q connectors.Query, due time.Time, st *SourceStatus) []connectors.Patient {
+func (r *Records) searchOne(ctx context.Context, c finder, q connectors.Query, due time.Time, st *SourceStatus) []connectors.Patient {
 	ctx, cancel := context.WithDeadline(ctx, due)
 	defer cancel()
 	res, answered := askWithin(ctx, func(ctx context.Context) ([]connectors.Patient, error) { return c.FindPatients(ctx, q) })
@@ -75,7 +111,7 @@ func (r *Records) searchOne(ctx context.Context, c connectors.Connector, q conne
 	}
 	if res.err != nil {
 		st.State, st.Error = errorMessage(st.Source, res.err)
-		r.log.Warn("source search failed", "source", st.Source.ODS, "state", st.State, "reason", st.Error)
+		r.log.Warn("source search failed", "source", cmp.Or(st.Source.ODS, st.Source.Name), "state", st.State, "reason", st.Error)
 		return nil
 	}
 	st.State = StateLive
@@ -88,6 +124,11 @@ func (r *Records) searchOne(ctx context.Context, c connectors.Connector, q conne
 		p.Redact()
 	}
 	return res.v
+}
+
+// finder is what searchOne asks: a source or PDS.
+type finder interface {
+	FindPatients(ctx context.Context, q connectors.Query) ([]connectors.Patient, error)
 }
 
 // mergeHits merges per-source patients (in configuration order) by NHS

@@ -25,6 +25,13 @@ type Banner struct {
 	// this NHS number; shown prominently, never silently resolved.
 	Disagreements []string
 	Found         bool // at least one source holds the patient
+	// FromPDS: the details are PDS's, and Disagreements are sources
+	// against PDS. PDSNote says why they are not (PDS configured but not
+	// checked); Superseded is the NHS number (spaced) that was asked for
+	// when PDS said it has been replaced by this one.
+	FromPDS    bool
+	PDSNote    string
+	Superseded string
 }
 
 // NewBanner builds the banner from the demographics each source holds,
@@ -302,6 +309,11 @@ type SearchHit struct {
 	Disagree   bool
 	Objected   bool
 	URL        string
+	// FromPDS: the patient was found in PDS, whose details these are;
+	// Replaces is the NHS number searched for (spaced) when PDS says it
+	// was superseded by NHS.
+	FromPDS  bool
+	Replaces string
 }
 
 // SearchPage is the patient search page.

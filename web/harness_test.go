@@ -22,6 +22,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
+	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
@@ -113,7 +114,8 @@ type envSetup struct {
 	noSAML   bool // and no SAML
 	smart    bool // a synthetic EPR may launch carerecord (SMART App Launch)
 	// trust, with smart, makes the EPR's own sign-in carerecord's.
-	trust *smart.Trust
+	trust    *smart.Trust
+	national connectors.Demographics
 }
 
 type envOption func(*envSetup)
@@ -180,6 +182,23 @@ func withSources(t *testing.T, faults map[string]synthetic.Faults, deadline time
 		cfgs[i].BaseURL = ps.URL + target.Path
 	}
 	return func(s *envSetup) { s.sources, s.deadline = cfgs, deadline }, cluster
+}
+
+// withPDS asks a synthetic PDS (real loopback server, real PDS connector
+// with its signed-JWT token exchange) for who the patient is.
+func withPDS(t *testing.T) (envOption, *synthetic.PDS) {
+	t.Helper()
+	srv, err := synthetic.StartPDS(synthetic.PDSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c, err := pds.New(srv.Config(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return func(s *envSetup) { s.national = c }, srv
 }
 
 // upstreamRequests counts requests that reached any synthetic source.
@@ -278,7 +297,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			t.Cleanup(c.Close)
 			conns = append(conns, c)
 		}
-		e.records = store.NewRecords(e.db, conns, store.RecordOptions{Deadline: setup.deadline, Logger: log})
+		e.records = store.NewRecords(e.db, conns, store.RecordOptions{Deadline: setup.deadline, Logger: log, PDS: setup.national})
 		t.Cleanup(e.records.Close)
 		cfg.Records = e.records
 	}

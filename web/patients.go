@@ -59,7 +59,10 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 		p := h.Patient
 		hit := views.SearchHit{NHS: h.NHSNumber, Name: views.PatientName(&p), Born: views.Date(p.BirthDate), Gender: views.Gender(p.Gender),
 			Restricted: p.Restricted, Deceased: p.Deceased || p.DeathDate != nil, Sources: h.Sources, Disagree: h.Disagree,
-			URL: "/patients/" + h.NHSNumber}
+			URL: "/patients/" + h.NHSNumber, FromPDS: h.FromPDS}
+		if h.Replaces != "" {
+			hit.Replaces = views.NHSNumber(h.Replaces)
+		}
 		if !p.Restricted {
 			hit.Postcode = p.Postcode
 		} else {
@@ -195,6 +198,9 @@ func (s *Server) load(c echo.Context, ev store.AuditEvent, refresh, status bool)
 	if err := s.requireRecords(); err != nil {
 		return nil, err
 	}
+	if cur := s.cfg.Records.Current(c.Request().Context(), nhs); cur != nhs {
+		return nil, s.toCurrentNHSNumber(c, nhs, cur)
+	}
 	g, err := s.grantFor(c, nhs)
 	if err != nil {
 		return nil, err
@@ -223,6 +229,35 @@ func (s *Server) load(c echo.Context, ev store.AuditEvent, refresh, status bool)
 		return nil, err
 	}
 	return &loaded{nhs: nhs, grant: g, view: v, objected: objected}, nil
+}
+
+// toCurrentNHSNumber sends a request for a superseded NHS number to the
+// same page under the current one, which says so (see supersededFrom);
+// the reason for access is then asked for the current number. A page
+// polling in the background is told to reload instead.
+func (s *Server) toCurrentNHSNumber(c echo.Context, old, cur string) error {
+	r := c.Request()
+	if r.Method != http.MethodGet || r.Header.Get("HX-Request") != "" {
+		return Errorf(ECONFLICT, "This NHS number has been replaced",
+			"PDS says NHS number %s has been replaced by %s. Open the record under the current number.", views.NHSNumber(old), views.NHSNumber(cur))
+	}
+	to := strings.Replace(r.URL.Path, "/patients/"+old, "/patients/"+cur, 1)
+	q := r.URL.Query()
+	q.Set("superseded", old)
+	if err := c.Redirect(http.StatusSeeOther, to+"?"+q.Encode()); err != nil {
+		return err
+	}
+	return errNoReason
+}
+
+// supersededFrom is the NHS number the page was asked for, when PDS said
+// it was replaced by nhs: only as PDS said so, never as the address says.
+func (s *Server) supersededFrom(c echo.Context, nhs string) string {
+	old := validNHS(c.QueryParam("superseded"))
+	if old == "" || s.cfg.Records.SupersededBy(old) != nhs {
+		return ""
+	}
+	return views.NHSNumber(old)
 }
 
 // showRecord opens a patient's record: every source asked in parallel,
@@ -278,6 +313,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	now := s.now()
 	u := UserFrom(c.Request().Context())
 	rp := views.RecordPage{NHS: nhs, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
+	rp.Banner.Superseded = s.supersededFrom(c, nhs)
 	for _, st := range v.Sources {
 		rp.Sources = append(rp.Sources, sourceLine(st, now))
 		rp.Options = append(rp.Options, st.Source)
@@ -407,7 +443,16 @@ func (s *Server) openView(c echo.Context, what store.Action, detail string) (str
 // patientBanner is the banner of every record page, ages as of today in
 // London.
 func patientBanner(nhs string, v *store.RecordView, now time.Time) views.Banner {
-	return views.NewBanner(nhs, v.Patients, connectors.DateOf(now.In(views.London)))
+	today := connectors.DateOf(now.In(views.London))
+	if v.PDS == nil {
+		return views.NewBanner(nhs, v.Patients, today)
+	}
+	n := views.National{Checked: v.PDS.State == store.PDSChecked, NoRecord: v.PDS.State == store.PDSNoRecord,
+		Invalidated: v.PDS.State == store.PDSInvalidated, Failed: v.PDS.Error}
+	if v.PDS.Patient != nil {
+		n.Patient = *v.PDS.Patient
+	}
+	return views.NewBannerFromPDS(nhs, n, v.Patients, today)
 }
 
 // showResults lists the tests that have been done more than once.

@@ -190,7 +190,7 @@ func (s *Server) withholdPractices(v *store.RecordView) *store.RecordView {
 		holds[v.Entries[i].Source.ODS] = true
 	}
 	w := newWithholding(practiceStandIns(practices, named, holds), practices, extra)
-	out := &store.RecordView{NHSNumber: v.NHSNumber}
+	out := &store.RecordView{NHSNumber: v.NHSNumber, PDS: v.PDS} // PDS's copy is redacted already
 	for _, p := range v.Patients {
 		p.Source = w.source(p.Source)
 		p.AddressLines, p.Postcode, p.Phone, p.RegisteredGP = nil, "", "", connectors.Organisation{}

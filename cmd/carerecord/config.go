@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/store"
 
 	"github.com/carerecord/carerecord/web"
@@ -66,6 +67,9 @@ type fileConfig struct {
 	} `toml:"smart"`
 	Roles   []roleConfig        `toml:"roles"`
 	Sources []connectors.Config `toml:"sources"`
+	// PDS is the Personal Demographics Service, asked for who the patient
+	// is when configured.
+	PDS     pds.Config `toml:"pds"`
 	Records struct {
 		Deadline    duration `toml:"deadline"`
 		Fresh       duration `toml:"fresh"`
@@ -557,6 +561,17 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 			bad(fmt.Sprintf("sources[%d].ods", i), "%s is configured twice", src.ODS)
 		}
 		seen[src.ODS] = true
+	}
+	if fc.PDS.Enabled() {
+		errs = append(errs, fc.PDS.Validate()...)
+		if fc.PDS.KeyFile != "" {
+			if err := store.CheckKeyFile(fc.PDS.KeyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				bad("pds.key_file", "%v", err)
+			}
+		}
+		if fc.PDS.APIKeyEnv != "" && getenv(fc.PDS.APIKeyEnv) == "" {
+			bad("pds.api_key_env", "environment variable %s is empty", fc.PDS.APIKeyEnv)
+		}
 	}
 	rc := &fc.Records
 	if rc.Deadline.Duration < 100*time.Millisecond || rc.Deadline.Duration > time.Minute {

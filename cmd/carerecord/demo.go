@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
@@ -60,12 +62,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: synthetic sources: %w", err)
 	}
 	defer cluster.Close()
-	return serveDemo(ctx, ln, *dataDir, cluster, stdout, log)
+	// A synthetic PDS holding every demo patient, asked for who they are
+	// through the real PDS connector and its token exchange.
+	national, err := synthetic.StartPDS(synthetic.PDSOptions{})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("demo: synthetic PDS: %w", err)
+	}
+	defer national.Close()
+	return serveDemo(ctx, ln, *dataDir, cluster, national, stdout, log)
 }
 
 // serveDemo serves the demo on ln until ctx is cancelled, with its keys
-// and database in dataDir and cluster as its sources. It closes ln.
-func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *synthetic.Cluster, stdout io.Writer, log *slog.Logger) error {
+// and database in dataDir, cluster as its sources and national (if not
+// nil) as PDS. It closes ln.
+func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *synthetic.Cluster, national *synthetic.PDS, stdout io.Writer, log *slog.Logger) error {
 	host := ln.Addr().(*net.TCPAddr)
 	shown := host.String()
 	if host.IP.IsUnspecified() {
@@ -123,7 +134,17 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	// The page waits 1.5 s for each source (3 s in production by
 	// default), so the slow demo source is seen filling in after the page.
 	srcCfgs := cluster.Configs()
-	records, clients, err := buildRecords(db, srcCfgs, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
+	var demographics connectors.Demographics
+	if national != nil {
+		c, err := pds.New(national.Config(), nil)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("demo: PDS: %w", err)
+		}
+		defer c.Close()
+		demographics = c
+	}
+	records, clients, err := buildRecords(db, srcCfgs, demographics, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
 	if err != nil {
 		db.Close()
 		return err
@@ -194,7 +215,8 @@ func printDemoBanner(w io.Writer, base, dataDir string) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "demo patients: 9990000018 (records at six sources), 9990000026 (objected to sharing), 9990000034 (restricted),")
-	fmt.Fprintln(w, "  9990000042 (long history), 9990000050 (deceased), or search by name and date of birth, e.g. SMITH 12-Mar-1965")
+	fmt.Fprintln(w, "  9990000042 (long history), 9990000050 (deceased), 9990000611 (superseded in PDS by 9990000018),")
+	fmt.Fprintln(w, "  or search by name and date of birth, e.g. SMITH 12-Mar-1965")
 	fmt.Fprintln(w, "press Ctrl-C to stop")
 }
 

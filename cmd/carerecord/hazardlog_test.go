@@ -18,6 +18,7 @@ var testPackages = map[string]string{
 	"web":        "web",
 	"store":      "store",
 	"fhir":       "connectors/fhir",
+	"pds":        "connectors/pds",
 	"connectors": "connectors",
 	"synthetic":  "connectors/synthetic",
 	"views":      "views",

@@ -241,6 +241,17 @@ dev_idp = true
 	})
 }
 
+// pdsTable configures PDS (the key file need not exist to check the
+// configuration).
+const pdsTable = `
+[pds]
+base_url = "https://api.service.nhs.uk/personal-demographics/FHIR/R4"
+token_url = "https://api.service.nhs.uk/oauth2/token"
+api_key_env = "CARERECORD_PDS_API_KEY"
+key_file = "/etc/carerecord/pds.key"
+key_id = "carerecord-1"
+`
+
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := `
@@ -287,6 +298,11 @@ sp_key_file = "/etc/sp.key"
 			[]string{"smart.epr[0].role: required with trust_fhir_user", "smart.epr[0].ods: required with trust_fhir_user", "smart.epr[0].assurance: must be 0 to 3"}},
 		{"ErrEPRRoleWithoutTrust", good + "\n[[smart.epr]]\nname = \"King's EPR\"\niss = \"https://epr.kch.example.nhs.uk/fhir\"\nclient_id = \"carerecord\"\nrole = \"R8000\"\n", withKey,
 			[]string{"smart.epr[0].trust_fhir_user: role, ods and assurance apply only with trust_fhir_user = true"}},
+		{"PDSOK", good + pdsTable, env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey, "CARERECORD_PDS_API_KEY": "k"}), nil},
+		{"ErrPDSNoAPIKey", good + pdsTable, withKey, []string{"pds.api_key_env: environment variable CARERECORD_PDS_API_KEY is empty"}},
+		{"ErrPDSPlainHTTPAndNoKeyID", good + strings.Replace(strings.Replace(pdsTable, "https://api.service", "http://api.service", 1), `key_id = "carerecord-1"`, "", 1),
+			env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey, "CARERECORD_PDS_API_KEY": "k"}),
+			[]string{"pds.base_url: must use https", "pds.key_id: is required"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/store/witness"
 	"github.com/carerecord/carerecord/web"
@@ -125,7 +127,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("configuration: database: %w", err)
 	}
-	records, clients, err := buildRecords(db, fc.Sources, getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, true, log)
+	var national connectors.Demographics
+	if fc.PDS.Enabled() {
+		c, err := pds.New(fc.PDS, getenv)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("configuration: %w", err)
+		}
+		defer c.Close()
+		national = c
+	}
+	records, clients, err := buildRecords(db, fc.Sources, national, getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, true, log)
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("configuration: %w", err)

@@ -11,10 +11,11 @@ import (
 )
 
 // buildRecords makes one connector per configured source and the fan-out
-// over them. It returns nil when no source is configured. With
+// over them, with national (PDS) asked for who the patient is when not
+// nil. It returns nil when no source is configured. With
 // sourceDeadlines, a source's configured timeout is also how long a page
 // waits for it; otherwise every source gets deadline.
-func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) string, fresh, maxAge, deadline time.Duration,
+func buildRecords(db *store.DB, cfgs []connectors.Config, national connectors.Demographics, getenv func(string) string, fresh, maxAge, deadline time.Duration,
 	sourceDeadlines bool, log *slog.Logger) (*store.Records, []*fhir.Client, error) {
 	if len(cfgs) == 0 {
 		return nil, nil, nil
@@ -37,7 +38,7 @@ func buildRecords(db *store.DB, cfgs []connectors.Config, getenv func(string) st
 		}
 	}
 	r := store.NewRecords(db, conns, store.RecordOptions{
-		Fresh: fresh, MaxAge: maxAge, Deadline: deadline, SourceDeadline: perSource, Logger: log,
+		Fresh: fresh, MaxAge: maxAge, Deadline: deadline, SourceDeadline: perSource, Logger: log, PDS: national,
 	})
 	return r, clients, nil
 }

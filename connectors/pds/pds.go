@@ -199,6 +199,20 @@ func LoadKey(path string) (*rsa.PrivateKey, error) {
 	return rk, nil
 }
 
+var _ connectors.Demographics = (*Client)(nil)
+
+// Source names PDS.
+func (c *Client) Source() connectors.Source { return Source }
+
+// Demographics returns PDS's record of the patient (see Read).
+func (c *Client) Demographics(ctx context.Context, nhs string) (*connectors.Patient, error) {
+	r, err := c.Read(ctx, nhs)
+	if err != nil {
+		return nil, err
+	}
+	return &r.Patient, nil
+}
+
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
@@ -208,8 +222,9 @@ var (
 	// connectors.ErrNoRecord.
 	ErrNotFound = fmt.Errorf("pds: %w", connectors.ErrNoRecord)
 	// ErrInvalidated: the NHS number was invalidated without being
-	// superseded by another; it identifies nobody now.
-	ErrInvalidated = errors.New("pds: NHS number invalidated")
+	// superseded by another; it identifies nobody now. It wraps
+	// connectors.ErrNHSNumberInvalidated.
+	ErrInvalidated = fmt.Errorf("pds: %w", connectors.ErrNHSNumberInvalidated)
 )
 
 // Result is what PDS says of one NHS number.
