@@ -404,7 +404,7 @@ func (h memHistory) alerted(kind, nhs string, since time.Time) bool {
 	return false
 }
 
-func (db *DB) insertAlert(ctx context.Context, tx *sql.Tx, a Alert) error {
+func (db *DB) insertAlert(ctx context.Context, tx *sqlTx, a Alert) error {
 	// The why can quote a break-glass reason or a patient's family name:
 	// sealed like the event's detail (auditseal.go).
 	why, err := db.sealText(a.Why, alertWhyAD(a.Seq, a.Kind))

@@ -177,12 +177,18 @@ func (db *DB) stopAudit() {
 }
 
 func (db *DB) loadAuditHead(ctx context.Context) error {
+	return db.loadAuditHeadFrom(ctx, db.write)
+}
+
+// loadAuditHeadFrom reads the head of the chain and of the search tables
+// through q: the writer, or on PostgreSQL the batch's own transaction.
+func (db *DB) loadAuditHeadFrom(ctx context.Context, q querier) error {
 	a := &db.audit
 	var (
 		seq, t int64
 		h      string
 	)
-	err := db.write.QueryRowContext(ctx, `SELECT seq, hash, time FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h, &t)
+	err := q.QueryRowContext(ctx, `SELECT seq, hash, time FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h, &t)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		a.lastSeq, a.lastHash, a.lastTime = 0, genesisHash, time.Time{}
@@ -192,14 +198,14 @@ func (db *DB) loadAuditHead(ctx context.Context) error {
 		a.lastSeq, a.lastHash, a.lastTime = seq, h, fromMS(t)
 	}
 	a.publishHead()
-	if a.indexed, err = indexedUpto(ctx, db.write); err != nil {
+	if a.indexed, err = indexedUpto(ctx, q); err != nil {
 		return fmt.Errorf("store: read audit search index: %w", err)
 	}
 	a.tailSince = time.Time{}
 	if a.lastSeq > a.indexed {
 		// The tail left by the last run has waited since its first event.
 		var first int64
-		if err := db.write.QueryRowContext(ctx, `SELECT time FROM audit_events WHERE seq = ?`, a.indexed+1).Scan(&first); err != nil {
+		if err := q.QueryRowContext(ctx, `SELECT time FROM audit_events WHERE seq = ?`, a.indexed+1).Scan(&first); err != nil {
 			return fmt.Errorf("store: read audit search index: %w", err)
 		}
 		a.tailSince = fromMS(first)
@@ -282,6 +288,8 @@ func normaliseAuditEvent(ev AuditEvent) (AuditEvent, error) {
 // clip makes s valid UTF-8 and at most n bytes, cutting on a rune boundary.
 func clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	// PostgreSQL's text cannot hold NUL, so neither engine stores it.
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
@@ -366,6 +374,20 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		return err
 	}
 	defer tx.Rollback()
+	if db.engine == Postgres {
+		// Every node appends to one chain. The transaction holds the
+		// write lock, so the head read here is the last committed by any
+		// node, and none can commit after it until this batch has.
+		before := a.lastSeq
+		if err := db.loadAuditHeadFrom(ctx, tx); err != nil {
+			return err
+		}
+		if a.lastSeq != before {
+			// Another node wrote: the alert rules' memory of users'
+			// recent activity is read again from the table.
+			a.activity.reset()
+		}
+	}
 	stmt, err := tx.PrepareContext(ctx, auditInsert)
 	if err != nil {
 		return err
@@ -576,7 +598,7 @@ func (f AuditFilter) where() (string, []any) {
 		args = append(args, ms(f.From), ms(f.From))
 	}
 	if !f.To.IsZero() {
-		conds = append(conds, "+time < ?", "seq < IFNULL((SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1), 1 << 62)")
+		conds = append(conds, "+time < ?", "seq < COALESCE((SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1), 4611686018427387904)")
 		args = append(args, ms(f.To), ms(f.To))
 	}
 	if f.BeforeSeq > 0 {
@@ -704,13 +726,17 @@ func accessActionsSQL() string {
 // accessSummarySQL groups one patient's (or one user's) access events,
 // selected by cond (byPatient or byUser). The names, role and ODS come
 // from the group's latest event.
-func accessSummarySQL(cond, groupBy string) string {
+func accessSummarySQL(e Engine, cond, groupBy string) string {
+	reasons := `json_group_array(DISTINCT reason)`
+	if e == Postgres {
+		reasons = `json_agg(DISTINCT reason)::text`
+	}
 	return `SELECT e.user_id, e.user_name, e.role_code, e.ods, e.nhs_number, g.n, g.refused, g.first, g.last, g.reasons, g.bg
 	FROM (SELECT MAX(seq) AS last_seq,
-			SUM(outcome = 'allowed') AS n, SUM(outcome = 'refused') AS refused,
+			SUM(CASE WHEN outcome = 'allowed' THEN 1 ELSE 0 END) AS n, SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END) AS refused,
 			MIN(time) AS first, MAX(time) AS last,
-			json_group_array(DISTINCT reason) AS reasons,
-			MAX(action IN ('break-glass', 'objection-override') OR reason = 'break-glass') AS bg
+			` + reasons + ` AS reasons,
+			MAX(CASE WHEN action IN ('break-glass', 'objection-override') OR reason = 'break-glass' THEN 1 ELSE 0 END) AS bg
 		FROM audit_events
 		WHERE ` + cond + ` AND nhs_number != '' AND action IN ` + accessActionsSQL() + `
 		GROUP BY ` + groupBy + `) g
@@ -723,7 +749,7 @@ func accessSummarySQL(cond, groupBy string) string {
 func (db *DB) PatientAccess(ctx context.Context, nhs string) ([]AccessSummary, error) {
 	nhs = strings.Join(strings.Fields(nhs), "")
 	cond, args := byPatient(nhs, 0)
-	out, err := db.accessSummaries(ctx, accessSummarySQL(cond, "user_id"), args)
+	out, err := db.accessSummaries(ctx, accessSummarySQL(db.engine, cond, "user_id"), args)
 	if err != nil {
 		return nil, fmt.Errorf("store: patient access: %w", err)
 	}
@@ -734,7 +760,7 @@ func (db *DB) PatientAccess(ctx context.Context, nhs string) ([]AccessSummary, e
 // tried to), most recent first.
 func (db *DB) UserAccess(ctx context.Context, userID string) ([]AccessSummary, error) {
 	cond, args := byUser(userID, 0)
-	out, err := db.accessSummaries(ctx, accessSummarySQL(cond, "nhs_number"), args)
+	out, err := db.accessSummaries(ctx, accessSummarySQL(db.engine, cond, "nhs_number"), args)
 	if err != nil {
 		return nil, fmt.Errorf("store: user access: %w", err)
 	}

@@ -68,11 +68,6 @@ type chainAnchor struct {
 // step, and only for an event that already failed.
 const maxRenumber = 64
 
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // walkAuditChain reads the events from seq `from` on (1 for the whole
 // log, prevHash then the genesis hash) in seq order from q, a read
 // transaction (one snapshot), and returns where the chain first breaks
@@ -217,7 +212,11 @@ func classifyBreak(rule *chainRule, cur, nxt *AuditEvent, prevHash, prevprevHash
 // hasTable reports whether the database has a table of that name.
 func hasTable(ctx context.Context, q querier, name string) (bool, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, name).Scan(&n)
+	query := `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`
+	if q.engineOf() == Postgres {
+		query = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	}
+	err := q.QueryRowContext(ctx, query, name).Scan(&n)
 	return n > 0, err
 }
 
@@ -265,7 +264,7 @@ func (db *DB) VerifyAudit(ctx context.Context) (VerifyResult, error) {
 // under rule (with the last good verification as an anchor), the search
 // tables, the witness's last checkpoint (r may be nil) and the schema,
 // reported in that order, the first problem found.
-func verifyLog(ctx context.Context, conn *sql.DB, rule *chainRule, r WitnessReader) (VerifyResult, error) {
+func verifyLog(ctx context.Context, conn *sqlDB, rule *chainRule, r WitnessReader) (VerifyResult, error) {
 	// The witness first: a checkpoint is written after its events commit,
 	// so one read before the snapshot never names an event the snapshot
 	// cannot see.
@@ -378,10 +377,11 @@ func verifyFile(ctx context.Context, abs string, immutable bool, keys *auditKeys
 	if immutable {
 		q.Set("immutable", "1")
 	}
-	conn, err := sql.Open("sqlite3", "file:"+abs+"?"+q.Encode())
+	raw, err := sql.Open("sqlite3", "file:"+abs+"?"+q.Encode())
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	conn := &sqlDB{DB: raw, engine: SQLite}
 	defer conn.Close()
 	conn.SetMaxOpenConns(1)
 	if ok, err := hasTable(ctx, conn, "audit_events"); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -25,7 +24,7 @@ const (
 
 // indexAudit adds the events after seq `after` up to `upto` to the search
 // tables and moves audit_indexed.upto to `upto`, in tx.
-func indexAudit(ctx context.Context, tx *sql.Tx, after, upto int64) error {
+func indexAudit(ctx context.Context, tx *sqlTx, after, upto int64) error {
 	if upto <= after {
 		return nil
 	}
@@ -34,13 +33,13 @@ func indexAudit(ctx context.Context, tx *sql.Tx, after, upto int64) error {
 			WHERE seq > ?1 AND seq <= ?2 AND user_id != '' ORDER BY user_id, seq`,
 		`INSERT INTO audit_by_patient (nhs_number, seq) SELECT nhs_number, seq FROM audit_events
 			WHERE seq > ?1 AND seq <= ?2 AND nhs_number != '' ORDER BY nhs_number, seq`,
-		`UPDATE audit_indexed SET upto = ?2 WHERE one = 1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, after, upto); err != nil {
 			return err
 		}
 	}
-	return nil
+	_, err := tx.ExecContext(ctx, `UPDATE audit_indexed SET upto = ? WHERE one = 1`, upto)
+	return err
 }
 
 // indexedUpto reads audit_indexed.upto.

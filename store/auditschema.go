@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -41,7 +42,7 @@ func readSchema(ctx context.Context, q querier) (map[string]schemaObject, error)
 // expectedSchema applies the embedded migrations numbered in applied to a
 // new in-memory database and returns its schema.
 func expectedSchema(ctx context.Context, applied map[int]bool) (map[string]schemaObject, error) {
-	ms, err := migrations()
+	ms, err := migrations(SQLite)
 	if err != nil {
 		return nil, err
 	}
@@ -66,13 +67,16 @@ func expectedSchema(ctx context.Context, applied map[int]bool) (map[string]schem
 			return nil, fmt.Errorf("migration %s: %w", m.name, err)
 		}
 	}
-	return readSchema(ctx, mem)
+	return readSchema(ctx, &sqlDB{DB: mem, engine: SQLite})
 }
 
 // checkSchema compares the database's schema with the one its applied
 // migrations make, and returns a sentence naming what differs ("" when
 // nothing does).
 func checkSchema(ctx context.Context, q querier) (string, error) {
+	if q.engineOf() == Postgres {
+		return checkPostgresGuards(ctx, q)
+	}
 	applied := map[int]bool{}
 	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
@@ -90,7 +94,7 @@ func checkSchema(ctx context.Context, q querier) (string, error) {
 	if err := rows.Err(); err != nil {
 		return "", err
 	}
-	ms, err := migrations()
+	ms, err := migrations(SQLite)
 	if err != nil {
 		return "", err
 	}
@@ -131,4 +135,43 @@ func checkSchema(ctx context.Context, q querier) (string, error) {
 	}
 	sort.Strings(diffs)
 	return strings.Join(diffs, "; ") + ".", nil
+}
+
+// postgresGuards are the append-only triggers PostgreSQL's migrations
+// make (migrations/postgres/0001_schema.sql), by table.
+var postgresGuards = map[string][]string{
+	"audit_events":     {"audit_events_append_only", "audit_events_no_truncate"},
+	"audit_by_user":    {"audit_by_user_append_only", "audit_by_user_no_truncate"},
+	"audit_by_patient": {"audit_by_patient_append_only", "audit_by_patient_no_truncate"},
+	"audit_chain":      {"audit_chain_append_only", "audit_chain_no_truncate"},
+}
+
+// checkPostgresGuards returns a sentence naming an append-only trigger
+// that was dropped or disabled ("" when every one is in place). On
+// PostgreSQL the schema is not compared object by object as on SQLite:
+// the server's catalogue is not a list of statements to replay; the
+// guards are what an edit through SQL must get past.
+func checkPostgresGuards(ctx context.Context, q querier) (string, error) {
+	tables := make([]string, 0, len(postgresGuards))
+	for t := range postgresGuards {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, table := range tables {
+		for _, name := range postgresGuards[table] {
+			var enabled string
+			err := q.QueryRowContext(ctx, `SELECT t.tgenabled FROM pg_trigger t
+				JOIN pg_class c ON c.oid = t.tgrelid
+				WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND t.tgname = ?`, table, name).Scan(&enabled)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Sprintf("the append-only guard %s on %s was dropped.", name, table), nil
+			case err != nil:
+				return "", err
+			case enabled == "D":
+				return fmt.Sprintf("the append-only guard %s on %s is disabled.", name, table), nil
+			}
+		}
+	}
+	return "", nil
 }

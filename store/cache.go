@@ -213,7 +213,7 @@ func (db *DB) initCache(ctx context.Context) error {
 	}
 	// INSERT OR IGNORE then read back: if two processes open a new
 	// database at once, both check against whichever row won.
-	if _, err := db.write.ExecContext(ctx, `INSERT OR IGNORE INTO cache_meta (name, value) VALUES (?, ?)`, keyCheckName, sealed); err != nil {
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO cache_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, keyCheckName, sealed); err != nil {
 		return fmt.Errorf("store: cache key check: %w", err)
 	}
 	var stored []byte

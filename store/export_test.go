@@ -27,3 +27,6 @@ const WALBackstopPages = walBackstopPages
 // AuditIndexed is the last seq the search tables cover. Read it only
 // after an Audit call has returned.
 func (db *DB) AuditIndexed() int64 { return db.audit.indexed }
+
+// TestEngine is the engine the store's tests run on (engine_main_test.go).
+var TestEngine = SQLite

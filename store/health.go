@@ -34,6 +34,9 @@ func (db *DB) CheckWrite(ctx context.Context) error {
 // against a bug or a constraint: web shows the "cannot record this access"
 // page for these whichever write met them first.
 func IsWriteFailure(err error) bool {
+	if isPostgresUnavailable(err) {
+		return true
+	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
 		return false

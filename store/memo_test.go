@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
 	"sync"
 	"testing"
@@ -32,12 +31,12 @@ func warm(t *testing.T, f *fixture, nhs string) *store.RecordView {
 // decodes them again finds them unusable.
 func spoil(t *testing.T, f *fixture) {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", f.path)
-	if err != nil {
-		t.Fatal(err)
+	raw := rawDB(t, f.path)
+	zeros := `zeroblob(64)`
+	if store.TestEngine == store.Postgres {
+		zeros = `decode(repeat('00', 64), 'hex')`
 	}
-	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE record_cache SET body = zeroblob(64)`); err != nil {
+	if _, err := raw.Exec(`UPDATE record_cache SET body = ` + zeros); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -288,7 +288,7 @@ func (db *DB) SubmitObjection(ctx context.Context, f ObjectionForm) (string, err
 
 // insertCase writes a new case row under a fresh reference, drawing again
 // in the (unlikely) event of a collision.
-func (db *DB) insertCase(ctx context.Context, tx *sql.Tx, c *cacheCipher, kind CaseKind, status CaseStatus, now int64,
+func (db *DB) insertCase(ctx context.Context, tx *sqlTx, c *cacheCipher, kind CaseKind, status CaseStatus, now int64,
 	nhsKey, plainForm []byte) (string, int64, error) {
 	for range 5 {
 		ref, err := newRef()
@@ -299,20 +299,21 @@ func (db *DB) insertCase(ctx context.Context, tx *sql.Tx, c *cacheCipher, kind C
 		if err != nil {
 			return "", 0, err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO objection_cases (ref, kind, status, submitted, updated, nhs_key, form)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING`, ref, string(kind), string(status), now, now, nhsKey, sealed)
-		if err != nil {
+		var id int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO objection_cases (ref, kind, status, submitted, updated, nhs_key, form)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING RETURNING id`, ref, string(kind), string(status), now, now, nhsKey, sealed).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // the reference was taken
+		case err != nil:
 			return "", 0, fmt.Errorf("store: objection case: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			id, err := res.LastInsertId()
-			return ref, id, err
-		}
+		return ref, id, nil
 	}
 	return "", 0, errors.New("store: objection case: no free reference after 5 draws")
 }
 
-func addStep(ctx context.Context, tx *sql.Tx, c *cacheCipher, id int64, ref string, at int64, by, byName string, from, to CaseStatus, note string) error {
+func addStep(ctx context.Context, tx *sqlTx, c *cacheCipher, id int64, ref string, at int64, by, byName string, from, to CaseStatus, note string) error {
 	sealed, err := c.sealText(note, noteAD(ref, at, to))
 	if err != nil {
 		return err
@@ -526,7 +527,7 @@ func stepArgs(by, byName, note string, noteRequired bool) error {
 // move changes a case's status in tx, guarded in SQL on the expected
 // status (and kind, if given) so that of two officers acting at once one
 // wins and the other gets ErrCaseState. It returns the case's reference.
-func (db *DB) move(ctx context.Context, tx *sql.Tx, c *cacheCipher, id int64, kinds []CaseKind, from, to CaseStatus,
+func (db *DB) move(ctx context.Context, tx *sqlTx, c *cacheCipher, id int64, kinds []CaseKind, from, to CaseStatus,
 	by, byName, note string, now int64, set string, setArgs ...any) (string, CaseKind, error) {
 	var ref, kind, status string
 	err := tx.QueryRowContext(ctx, `SELECT ref, kind, status FROM objection_cases WHERE id = ?`, id).Scan(&ref, &kind, &status)
@@ -568,7 +569,7 @@ func (db *DB) CheckIdentity(ctx context.Context, id int64, matchedNHS, by, byNam
 	if err := stepArgs(by, byName, note, false); err != nil {
 		return fmt.Errorf("store: check identity: %w", err)
 	}
-	return db.inTx(ctx, "check identity", func(tx *sql.Tx, now int64) error {
+	return db.inTx(ctx, "check identity", func(tx *sqlTx, now int64) error {
 		var ref string
 		if err := tx.QueryRowContext(ctx, `SELECT ref FROM objection_cases WHERE id = ?`, id).Scan(&ref); errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -602,7 +603,7 @@ func (db *DB) DecideCase(ctx context.Context, id int64, upheld bool, by, byName,
 	if upheld {
 		to = StatusUpheld
 	}
-	return db.inTx(ctx, "decide case", func(tx *sql.Tx, now int64) error {
+	return db.inTx(ctx, "decide case", func(tx *sqlTx, now int64) error {
 		ref, kind, err := db.move(ctx, tx, c, id, nil, StatusIdentityChecked, to, by, byName, note, now, "")
 		if err != nil || !upheld || kind != KindWithdraw {
 			return err
@@ -647,7 +648,7 @@ func (db *DB) CloseUnconfirmed(ctx context.Context, id int64, by, byName, note s
 	if err := stepArgs(by, byName, note, true); err != nil {
 		return fmt.Errorf("store: close case: %w", err)
 	}
-	return db.inTx(ctx, "close case", func(tx *sql.Tx, now int64) error {
+	return db.inTx(ctx, "close case", func(tx *sqlTx, now int64) error {
 		_, _, err := db.move(ctx, tx, c, id, nil, StatusReceived, StatusNotUpheld, by, byName, note, now, "")
 		return err
 	})
@@ -664,14 +665,14 @@ func (db *DB) WithdrawObjection(ctx context.Context, id int64, by, byName, note 
 	if err := stepArgs(by, byName, note, true); err != nil {
 		return fmt.Errorf("store: withdraw objection: %w", err)
 	}
-	return db.inTx(ctx, "withdraw objection", func(tx *sql.Tx, now int64) error {
+	return db.inTx(ctx, "withdraw objection", func(tx *sqlTx, now int64) error {
 		_, _, err := db.move(ctx, tx, c, id, []CaseKind{KindObject}, StatusUpheld, StatusWithdrawn, by, byName, note, now, "")
 		return err
 	})
 }
 
 // inTx runs fn in one write transaction, committing if it returns nil.
-func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sql.Tx, now int64) error) error {
+func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sqlTx, now int64) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
@@ -698,8 +699,13 @@ func (db *DB) HasUpheldObjection(ctx context.Context, nhs string) (bool, error) 
 		return false, err
 	}
 	var one int
-	err = db.read.QueryRowContext(ctx, `SELECT 1 FROM objection_cases INDEXED BY objection_cases_upheld
-		WHERE matched_key = ? AND kind = 'object' AND status = 'upheld' LIMIT 1`, c.objectionKey(nhs)).Scan(&one)
+	q := `SELECT 1 FROM objection_cases INDEXED BY objection_cases_upheld
+		WHERE matched_key = ? AND kind = 'object' AND status = 'upheld' LIMIT 1`
+	if db.engine == Postgres {
+		// PostgreSQL's planner takes the partial index without being told.
+		q = strings.Replace(q, " INDEXED BY objection_cases_upheld", "", 1)
+	}
+	err = db.read.QueryRowContext(ctx, q, c.objectionKey(nhs)).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -734,7 +740,7 @@ func (db *DB) SeedUpheldObjection(ctx context.Context, nhs, note string) error {
 	if err != nil {
 		return err
 	}
-	return db.inTx(ctx, "seed objection", func(tx *sql.Tx, now int64) error {
+	return db.inTx(ctx, "seed objection", func(tx *sqlTx, now int64) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM objection_cases WHERE matched_key = ? AND kind = 'object' AND status = 'upheld'`, key).Scan(&one)
 		if err == nil {

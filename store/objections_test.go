@@ -380,6 +380,7 @@ func TestSeedUpheldObjectionIsIdempotent(t *testing.T) {
 // TestObjectionsEncryptedAtRest reads the database file's bytes: no name,
 // address, contact, reason, note or NHS number may be there in the clear.
 func TestObjectionsEncryptedAtRest(t *testing.T) {
+	sqliteOnly(t) // reads the file
 	ctx := context.Background()
 	db := objectionDB(t, nil)
 	f := sampleForm()

@@ -150,7 +150,7 @@ type fixture struct {
 func newFixture(tb testing.TB, o store.RecordOptions, conns ...*fakeConn) *fixture {
 	tb.Helper()
 	clock := newClock()
-	path := filepath.Join(tb.TempDir(), "carerecord.db")
+	path := testDB(tb)
 	db, err := store.Open(path, store.WithCacheKey(testKey), store.WithClock(clock.Now))
 	if err != nil {
 		tb.Fatal(err)
@@ -525,6 +525,7 @@ func TestCacheEncryption(t *testing.T) {
 }
 
 func TestCacheTampered(t *testing.T) {
+	sqliteOnly(t) // its statements are SQLite's
 	flaky := newConn("RFF")
 	f := newFixture(t, store.RecordOptions{}, flaky)
 	mustOpen(t, f.r, nhsA, false)

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // RoleProfile is one of a user's role profiles as asserted by the identity
@@ -280,8 +278,7 @@ func (db *DB) UseAssertion(ctx context.Context, id string, expires time.Time) er
 		return fmt.Errorf("store: use assertion: %w", err)
 	}
 	_, err := db.write.ExecContext(ctx, `INSERT INTO saml_assertions (assertion_id, expires_at) VALUES (?, ?)`, id, ms(expires))
-	var se sqlite3.Error
-	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey {
+	if isUniqueViolation(err) {
 		return ErrReplay
 	}
 	if err != nil {

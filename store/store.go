@@ -26,8 +26,18 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
-//go:embed migrations/*.sql
+// Each engine has its own migrations: SQLite's in migrations/, PostgreSQL's
+// in migrations/postgres/.
+//
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
+
+func migrationDir(e Engine) string {
+	if e == Postgres {
+		return "migrations/postgres"
+	}
+	return "migrations"
+}
 
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
@@ -35,8 +45,9 @@ var ErrNotFound = errors.New("not found")
 // DB owns the SQLite connections.
 type DB struct {
 	path   string
-	write  *sql.DB
-	read   *sql.DB
+	engine Engine
+	write  *sqlDB
+	read   *sqlDB
 	now    func() time.Time
 	closed bool
 
@@ -67,11 +78,18 @@ type Option func(*DB)
 // WithClock replaces the clock (tests use it to move time forward).
 func WithClock(now func() time.Time) Option { return func(db *DB) { db.now = now } }
 
-// Open opens (creating if needed) the database file at path, sets WAL,
-// foreign keys, a busy timeout and synchronous=FULL on every connection, and
-// applies the embedded migrations that have not run yet, each in its own
-// transaction. It returns an error naming the migration that failed.
+// Open opens the database the configured string names: a PostgreSQL
+// server for a postgres:// URL (OpenPostgres), otherwise a SQLite file
+// (creating it if needed).
+//
+// For a SQLite file it sets WAL, foreign keys, a busy timeout and
+// synchronous=FULL on every connection, and applies the embedded
+// migrations that have not run yet, each in its own transaction. It
+// returns an error naming the migration that failed.
 func Open(path string, opts ...Option) (*DB, error) {
+	if IsPostgresURL(path) {
+		return OpenPostgres(path, opts...)
+	}
 	if path == "" {
 		return nil, errors.New("store: database path is empty")
 	}
@@ -82,10 +100,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err := createPrivate(abs); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", abs, err)
 	}
-	db := &DB{path: abs, now: time.Now, audit: auditLog{rules: DefaultAlertRules(), maxBatch: maxAuditBatch}}
-	for _, o := range opts {
-		o(db)
-	}
+	db := newDB(abs, SQLite, opts)
 	// Pragmas go in the DSN so that every pooled connection gets them, not
 	// just the first one.
 	q := url.Values{}
@@ -96,10 +111,11 @@ func Open(path string, opts ...Option) (*DB, error) {
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + abs + "?" + q.Encode()
 
-	db.write, err = sql.Open(writerDriver, dsn)
+	w, err := sql.Open(writerDriver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
+	db.write = &sqlDB{DB: w, engine: SQLite}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetMaxIdleConns(1)
 	db.write.SetConnMaxLifetime(0)
@@ -119,13 +135,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err := db.write.Ping(); err != nil {
 		return fail(fmt.Errorf("store: open %s: %w", abs, err))
 	}
-	if err := db.migrate(context.Background()); err != nil {
-		return fail(err)
-	}
-	if err := db.initCache(context.Background()); err != nil {
-		return fail(err)
-	}
-	if err := db.initAuditChain(context.Background()); err != nil {
+	if err := db.prepare(context.Background()); err != nil {
 		return fail(err)
 	}
 
@@ -133,27 +143,60 @@ func Open(path string, opts ...Option) (*DB, error) {
 	rq.Set("_foreign_keys", "on")
 	rq.Set("_busy_timeout", "5000")
 	rq.Set("mode", "ro")
-	db.read, err = sql.Open("sqlite3", "file:"+abs+"?"+rq.Encode())
+	r, err := sql.Open("sqlite3", "file:"+abs+"?"+rq.Encode())
 	if err != nil {
 		return fail(fmt.Errorf("store: open %s read-only: %w", abs, err))
 	}
+	db.read = &sqlDB{DB: r, engine: SQLite}
 	db.read.SetMaxOpenConns(4)
 	db.read.SetMaxIdleConns(4)
-	if err := db.loadStaff(context.Background()); err != nil {
-		return fail(err)
-	}
 	if err := db.startCheckpointer(dsn); err != nil {
 		return fail(fmt.Errorf("store: open %s for checkpoints: %w", abs, err))
 	}
-	if err := db.startAudit(context.Background()); err != nil {
-		return fail(err)
-	}
-	if err := db.startAnchor(context.Background()); err != nil {
-		db.stopAudit()
+	if err := db.start(context.Background()); err != nil {
 		return fail(err)
 	}
 	return db, nil
 }
+
+func newDB(path string, e Engine, opts []Option) *DB {
+	db := &DB{path: path, engine: e, now: time.Now, audit: auditLog{rules: DefaultAlertRules(), maxBatch: maxAuditBatch}}
+	for _, o := range opts {
+		o(db)
+	}
+	return db
+}
+
+// prepare migrates the schema and sets up the record cache's and the
+// audit chain's keys, on the writer.
+func (db *DB) prepare(ctx context.Context) error {
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	if err := db.initCache(ctx); err != nil {
+		return err
+	}
+	return db.initAuditChain(ctx)
+}
+
+// start loads what the store keeps in memory and starts the audit writer
+// and the checkpoints of its head.
+func (db *DB) start(ctx context.Context) error {
+	if err := db.loadStaff(ctx); err != nil {
+		return err
+	}
+	if err := db.startAudit(ctx); err != nil {
+		return err
+	}
+	if err := db.startAnchor(ctx); err != nil {
+		db.stopAudit()
+		return err
+	}
+	return nil
+}
+
+// Engine says which database engine the store runs on.
+func (db *DB) Engine() Engine { return db.engine }
 
 // Path is the absolute path of the database file.
 func (db *DB) Path() string { return db.path }
@@ -170,6 +213,10 @@ func (db *DB) Close() error {
 	db.stopAnchor()
 	cerr := db.ckpt.close()
 	rerr := db.read.Close()
+	if db.engine == Postgres {
+		// One pool serves both.
+		return errors.Join(cerr, rerr)
+	}
 	// A final checkpoint folds the WAL into the main file so a copied
 	// database is complete on its own.
 	_, _ = db.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
@@ -198,8 +245,8 @@ type migration struct {
 	name    string
 }
 
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+func migrations(e Engine) ([]migration, error) {
+	names, err := fs.Glob(migrationFS, migrationDir(e)+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -234,10 +281,20 @@ const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	)`
 
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, createSchemaMigrations); err != nil {
+	// In a transaction, so that on PostgreSQL nodes starting together
+	// take turns (CREATE TABLE IF NOT EXISTS is not safe run at once).
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
-	ms, err := migrations()
+	if _, err := tx.ExecContext(ctx, createSchemaMigrations); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	ms, err := migrations(db.engine)
 	if err != nil {
 		return err
 	}
@@ -269,6 +326,17 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.name, err)
 		}
+		// Another node may have applied it while this one waited for the
+		// write lock.
+		var done int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if done > 0 {
+			tx.Rollback()
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migration %s: %w", m.name, err)
@@ -289,6 +357,9 @@ func (db *DB) migrate(ctx context.Context) error {
 // concurrency, as SQLite reports them on the writer connection.
 func (db *DB) Pragmas(ctx context.Context) map[string]string {
 	out := map[string]string{}
+	if db.engine != SQLite {
+		return out
+	}
 	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "wal_autocheckpoint"} {
 		var v string
 		if err := db.write.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err == nil {

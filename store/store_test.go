@@ -15,7 +15,7 @@ import (
 // when the test ends.
 func MustOpenDB(tb testing.TB, opts ...store.Option) *store.DB {
 	tb.Helper()
-	db, err := store.Open(filepath.Join(tb.TempDir(), "carerecord.db"), opts...)
+	db, err := store.Open(testDB(tb), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,6 +72,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestPragmas(t *testing.T) {
+	sqliteOnly(t)
 	db := MustOpenDB(t)
 	got := db.Pragmas(context.Background())
 	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "busy_timeout": "5000"}

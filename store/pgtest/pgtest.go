@@ -57,9 +57,10 @@ var (
 	dbSeq       atomic.Int64
 )
 
-// Main runs the package's tests and then stops the server if a test
-// started it. It calls os.Exit with the tests' result.
-func Main(m *testing.M) {
+// Main runs the package's tests (m is a *testing.M, or something that
+// runs it) and then stops the server if a test started it. It calls
+// os.Exit with the tests' result.
+func Main(m interface{ Run() int }) {
 	mainRunning.Store(true)
 	code := m.Run()
 	if shared != nil {
