@@ -101,6 +101,9 @@ type Patient struct {
 	Postcode     string       `json:"postcode,omitempty"`
 	Phone        string       `json:"phone,omitempty"`
 	RegisteredGP Organisation `json:"registered_gp"`
+	// Contacts are the people to contact about the patient (next of kin,
+	// emergency contacts), as the source holds them.
+	Contacts []Contact `json:"contacts,omitempty"`
 	// Restricted marks a sensitive record: the patient's address, phone
 	// and GP practice must never be shown or stored. Connectors blank those
 	// fields themselves so that nothing downstream can leak them.
@@ -141,6 +144,18 @@ func (p *Patient) Redact() {
 	p.Postcode = ""
 	p.Phone = ""
 	p.RegisteredGP = Organisation{}
+	// A relative's name and phone can lead to the patient as surely as
+	// their own address.
+	p.Contacts = nil
+}
+
+// Contact is someone to contact about the patient (FHIR Patient.contact).
+type Contact struct {
+	// Relationship is in words ("Next-of-Kin", "Wife"), each of the
+	// source's relationships joined with ", ".
+	Relationship string `json:"relationship,omitempty"`
+	Name         string `json:"name,omitempty"`
+	Phone        string `json:"phone,omitempty"`
 }
 
 // Kind is the kind of a timeline entry.

@@ -32,6 +32,68 @@ type Banner struct {
 	FromPDS    bool
 	PDSNote    string
 	Superseded string
+	// Phone and Contacts (next of kin and other contacts, each "Mr David
+	// Smith (Next-of-Kin, Husband): 020 7946 0118") are never set for a
+	// restricted patient.
+	Phone    string
+	Contacts []string
+	// Clinical: the user may see clinical data; the banner then carries
+	// the allergies and the alerts in force on every page of the record.
+	Clinical  bool
+	Allergies SummaryBox
+	Alerts    []string
+	// EmergencyUntil is when emergency (break-glass) access to this
+	// record ends, as HH:MM in London; empty for any other reason.
+	EmergencyUntil string
+}
+
+// AllergiesShort is the banner's one line on allergies, by the summary's
+// rules: the allergies listed (high risk first and said), or "No known
+// allergies" or "Not recorded" only when every source gave its word in
+// full, "Unavailable: not every source answered" when one did not, and
+// what the patient's own organisation holds when the others are withheld.
+func (b Banner) AllergiesShort() string {
+	box := b.Allergies
+	if len(box.Items) == 0 {
+		switch {
+		case box.Claims() && len(box.NoneKnownAt) > 0:
+			return "No known allergies"
+		case box.Claims():
+			return "Not recorded"
+		case box.Incomplete():
+			return "Unavailable: not every source answered"
+		}
+		return box.Statement()
+	}
+	var names []string
+	for _, it := range box.Items {
+		a := it.Entry.Allergy
+		switch {
+		case a.NoKnownAllergies:
+			names = append(names, orNotKnown(it.Entry.Title))
+		case a.HighRisk():
+			names = append(names, orNotKnown(a.Substance)+" (high risk)")
+		default:
+			names = append(names, orNotKnown(a.Substance))
+		}
+	}
+	out := strings.Join(names, "; ")
+	if box.Incomplete() {
+		out += "; may be incomplete"
+	}
+	return out
+}
+
+// contactLine writes one contact as the banner shows it.
+func contactLine(c connectors.Contact) string {
+	who := orNotKnown(c.Name)
+	if c.Relationship != "" {
+		who += " (" + c.Relationship + ")"
+	}
+	if c.Phone != "" {
+		who += ": " + c.Phone
+	}
+	return who
 }
 
 // NewBanner builds the banner from the demographics each source holds,
@@ -72,6 +134,19 @@ func NewBanner(nhs string, patients []connectors.Patient, today connectors.Date)
 				b.Address = append(append([]string{}, q.AddressLines...), q.Postcode)
 				b.GP = joinNonEmpty(" ", q.RegisteredGP.Name, paren(q.RegisteredGP.ODS))
 				break
+			}
+		}
+		seen := map[string]bool{}
+		for _, q := range patients {
+			if b.Phone == "" {
+				b.Phone = q.Phone
+			}
+			for _, k := range q.Contacts {
+				l := contactLine(k)
+				if !seen[strings.ToLower(l)] {
+					seen[strings.ToLower(l)] = true
+					b.Contacts = append(b.Contacts, l)
+				}
 			}
 		}
 	}
@@ -209,6 +284,9 @@ type RecordPage struct {
 	// Alerts are the record's active alerts (FHIR Flag: safeguarding,
 	// reasonable adjustments...), shown before any other clinical content.
 	Alerts []Item
+	// CarePlans are care plans, ReSPECT forms and resuscitation decisions,
+	// shown with the alerts before the rest of the record.
+	CarePlans []Item
 	// Account says what the sources hold that the page does not show.
 	Account  Account
 	Filter   Filter
@@ -478,4 +556,30 @@ func medicationRest(e connectors.Entry) string {
 		out = " (" + w + ")"
 	}
 	return out + medicationLine(e)
+}
+
+// AlertShort is an alert in the banner's few words: its category
+// ("Safeguarding", "Reasonable adjustment"), or the start of the alert
+// when it has none; the alerts panel on the record page says it in full.
+func AlertShort(e connectors.Entry) string {
+	if e.Alert != nil && e.Alert.Category != "" {
+		return e.Alert.Category
+	}
+	t := []rune(orNotKnown(e.Title))
+	if len(t) > 40 {
+		return strings.TrimSpace(string(t[:39])) + "…"
+	}
+	return string(t)
+}
+
+// deceasedWords follow "Deceased" on the banner: ": died 14-Jan-2025
+// (aged 92y)", or that the date is not known.
+func deceasedWords(b Banner) string {
+	if b.Died == NotKnown || b.Died == "" {
+		return ": date of death not known"
+	}
+	if b.AgeAtDeath != "" {
+		return ": died " + b.Died + " (aged " + b.AgeAtDeath + ")"
+	}
+	return ": died " + b.Died
 }

@@ -278,6 +278,7 @@ func (s *Server) showRecord(c echo.Context) error {
 // renderRecord renders the record page, or only its live part.
 func (s *Server) renderRecord(c echo.Context, l *loaded, live bool) error {
 	rp := s.recordPage(c, l.nhs, l.view)
+	rp.Banner = s.banner(c, l, rp.Banner)
 	rp.Objected = l.objected
 	rp.Overridden = l.objected && l.grant.ObjectionOverride
 	rp.CanOverride = l.objected && !l.grant.ObjectionOverride && s.cfg.AllowObjectionOverride && rp.Clinical
@@ -331,6 +332,10 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	items := s.timelines.items(v)
 	rp.Summary = buildSummary(nhs, items, v.Sources)
 	rp.Alerts = activeAlerts(items)
+	for _, it := range carePlans(items) {
+		s.decorate(nhs, &it, now)
+		rp.CarePlans = append(rp.CarePlans, it)
+	}
 	shown := applyFilter(items, rp.Filter)
 	rp.Total = len(shown)
 	pageNo, _ := strconv.Atoi(q.Get("page"))
@@ -437,7 +442,26 @@ func (s *Server) openView(c echo.Context, what store.Action, detail string) (str
 	if err != nil {
 		return "", nil, views.Banner{}, err
 	}
-	return l.nhs, l.view, patientBanner(l.nhs, l.view, s.now()), nil
+	return l.nhs, l.view, s.banner(c, l, patientBanner(l.nhs, l.view, s.now())), nil
+}
+
+// banner completes b, the banner of every page of a record (who the
+// patient is): for a user who may see clinical data, the allergies and
+// the alerts in force; when the access is an emergency one, when it ends.
+func (s *Server) banner(c echo.Context, l *loaded, b views.Banner) views.Banner {
+	if l.grant.BreakGlass && !l.grant.ExpiresAt.IsZero() {
+		b.EmergencyUntil = l.grant.ExpiresAt.In(views.London).Format("15:04")
+	}
+	if !UserFrom(c.Request().Context()).Can(PermClinical) {
+		return b
+	}
+	items := s.timelines.items(l.view)
+	b.Clinical = true
+	b.Allergies = buildSummary(l.nhs, items, l.view.Sources).Allergies
+	for _, it := range activeAlerts(items) {
+		b.Alerts = append(b.Alerts, views.AlertShort(it.Entry))
+	}
+	return b
 }
 
 // patientBanner is the banner of every record page, ages as of today in

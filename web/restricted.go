@@ -163,7 +163,7 @@ func restrictedPatient(ps []connectors.Patient) bool {
 // is not restricted; for a restricted one, a copy in which every GP
 // practice is a stand-in and no practice is named. v is not changed.
 func (s *Server) withholdPractices(v *store.RecordView) *store.RecordView {
-	if !restrictedPatient(v.Patients) {
+	if !restrictedPatient(v.Patients) && (v.PDS == nil || v.PDS.Patient == nil || !v.PDS.Patient.Restricted) {
 		return v
 	}
 	var practices []connectors.Source

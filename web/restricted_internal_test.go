@@ -53,3 +53,23 @@ func TestWithholdingScrubsText(t *testing.T) {
 		t.Errorf("source %+v; the original changed to %+v", got.Source, e.Source)
 	}
 }
+
+func TestIsCarePlan(t *testing.T) {
+	cases := []struct {
+		typ, title string
+		want       bool
+	}{
+		{"ReSPECT form", "ReSPECT form — Ward 3", true},
+		{"Clinic letter", "DNACPR decision", true},
+		{"Care plan", "Care plan — Maudsley Hospital", true},
+		{"Treatment escalation plan", "", true},
+		{"Clinic letter", "Seen with respect to her knee", false},
+		{"Discharge summary", "Discharge summary", false},
+	}
+	for _, tc := range cases {
+		e := connectors.Entry{Kind: connectors.KindDocument, Title: tc.title, Document: &connectors.Document{Type: tc.typ}}
+		if got := isCarePlan(&e); got != tc.want {
+			t.Errorf("%q / %q: care plan %v, want %v", tc.typ, tc.title, got, tc.want)
+		}
+	}
+}

@@ -348,6 +348,42 @@ func activeAlerts(items []views.Item) []views.Item {
 	return out
 }
 
+// carePlans are the documents A&E needs before anything else: care plans,
+// ReSPECT forms and resuscitation (DNACPR) decisions, newest first, lifted
+// to the top of the record beside the alerts.
+func carePlans(items []views.Item) []views.Item {
+	var out []views.Item
+	for _, it := range items {
+		if it.Entry.Document != nil && isCarePlan(&it.Entry) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// carePlanWords mark a care plan or resuscitation decision in a
+// document's type or title; ReSPECT is matched as written, since
+// "respect" is an ordinary word too.
+var carePlanWords = []string{"care plan", "dnacpr", "dnar", "do not attempt", "resuscitation", "treatment escalation", "advance decision", "emergency care and treatment"}
+
+func isCarePlan(e *connectors.Entry) bool {
+	for _, s := range []string{e.Document.Type, e.Title} {
+		if strings.Contains(s, "ReSPECT") {
+			return true
+		}
+		l := strings.ToLower(s)
+		for _, w := range carePlanWords {
+			if strings.Contains(l, w) {
+				return true
+			}
+		}
+	}
+	if c, ok := e.Code(connectors.SystemSNOMED); ok && c.Code == "734163000" { // Care plan
+		return true
+	}
+	return false
+}
+
 func conceptKey(e *connectors.Entry) string {
 	if len(e.Codes) > 0 {
 		return e.Codes[0].System + "|" + e.Codes[0].Code

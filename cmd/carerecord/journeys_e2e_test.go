@@ -9,6 +9,7 @@ package main
 // page reached is checked with checkPage.
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -92,6 +95,8 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	if len(seen) < 4 {
 		t.Errorf("the timeline shows entries from %d sources %v, want four or more", len(seen), seen)
 	}
+	tb.checkStickyBanner(375, 667)
+	tb.checkStickyBanner(1280, 800)
 
 	// The results list and the trend of a test done at two Trusts in
 	// different units: each laboratory is drawn on its own.
@@ -723,4 +728,72 @@ func (e *e2e) clinicianLaunchesFromEPR(t *testing.T) {
 		t.Errorf("banner NHS No. is %q, want 999 000 0042", got)
 	}
 	tb.assertNoProblems("record opened from the EPR")
+}
+
+// checkStickyBanner scrolls the record to its end in a window of w x h
+// and checks that the banner is still on screen with the patient's name,
+// allergies and alerts and the link to another patient; that no label in
+// it breaks inside a word; and that on a phone the allergies come before
+// problems and medicines.
+func (tb *tab) checkStickyBanner(w, h int64) {
+	tb.t.Helper()
+	tb.do(chromedp.EmulateViewport(w, h))
+	defer func() {
+		tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+			return err
+		}))
+	}()
+	type bannerState struct {
+		Scrolled                      float64
+		Top, Bottom, Viewport         float64
+		Name, Allergies, Alerts, Find bool
+		BrokenLabels                  []string
+		AllergiesBeforeProblems, Fits bool
+	}
+	st := run1(tb, chromedp.Evaluate[bannerState](`new Promise(done => {
+		window.scrollTo(0, document.documentElement.scrollHeight);
+		requestAnimationFrame(() => requestAnimationFrame(() => {
+			const b = document.querySelector('[data-testid="patient-banner"]');
+			const r = b.getBoundingClientRect();
+			const onScreen = sel => { const el = b.querySelector(sel); if (!el) return false;
+				const q = el.getBoundingClientRect(); return q.height > 0 && q.top >= 0 && q.bottom <= window.innerHeight; };
+			// A label broken inside a word wraps onto a second line.
+			const broken = Array.from(b.parentElement.querySelectorAll('.app-patient-banner__label'))
+				.filter(l => { const r = document.createRange(); r.selectNodeContents(l);
+					return new Set(Array.from(r.getClientRects()).map(q => Math.round(q.top))).size > 1; })
+				.map(l => l.textContent.trim());
+			const a = b.querySelector('[data-testid="banner-allergies"]'), p = document.querySelector('[data-testid="summary-problems"]'),
+				m = document.querySelector('[data-testid="summary-medicines"]');
+			const before = (x, y) => !!x && !!y && (x.compareDocumentPosition(y) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+			done({Scrolled: window.scrollY, Top: r.top, Bottom: r.bottom, Viewport: window.innerHeight,
+				Name: onScreen('[data-testid="patient-name"]'), Allergies: onScreen('[data-testid="banner-allergies"]'),
+				Alerts: onScreen('[data-testid="banner-alerts"]'), Find: onScreen('[data-testid="find-another-patient"]'),
+				BrokenLabels: broken, AllergiesBeforeProblems: before(a, p) && before(a, m),
+				Fits: document.documentElement.scrollWidth <= window.innerWidth});
+		}));
+	})`, chromedp.EvalAwaitPromise))
+	at := fmt.Sprintf("at %dx%d", w, h)
+	if st.Scrolled < 200 {
+		tb.t.Fatalf("%s: the record did not scroll (%v px): the test proves nothing", at, st.Scrolled)
+	}
+	if st.Top < 0 || st.Top > 1 || !st.Name || !st.Allergies || !st.Alerts || !st.Find {
+		tb.t.Errorf("%s: after scrolling to the end the banner is not on screen with name, allergies, alerts and 'Find another patient': %+v", at, st)
+	}
+	if st.Bottom > st.Viewport/2 {
+		tb.t.Errorf("%s: the banner takes %v of %v px: it hides the record", at, st.Bottom, st.Viewport)
+	}
+	if len(st.BrokenLabels) > 0 {
+		tb.t.Errorf("%s: banner labels break inside a word: %q", at, st.BrokenLabels)
+	}
+	if !st.AllergiesBeforeProblems {
+		tb.t.Errorf("%s: the allergies do not come before problems and medicines", at)
+	}
+	if !st.Fits {
+		tb.t.Errorf("%s: the page scrolls sideways", at)
+	}
+	if w < 400 {
+		tb.screenshot("record-banner-phone")
+	}
+	tb.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 }

@@ -69,6 +69,7 @@ func mapPatient(raw json.RawMessage, src connectors.Source) (connectors.Patient,
 		p.Postcode = str(a.PostalCode)
 	}
 	p.Phone = pickPhone(fp.Telecom)
+	p.Contacts = contacts(fp.Contact, time.Now())
 	if len(fp.GeneralPractitioner) > 0 {
 		gp := fp.GeneralPractitioner[0]
 		p.RegisteredGP.Name = str(gp.Display)
@@ -135,4 +136,47 @@ func pickPhone(cps []fhir.ContactPoint) string {
 		}
 	}
 	return best
+}
+
+// contacts reads Patient.contact: "A contact party (e.g. guardian,
+// partner, friend) for the patient." A contact whose period has ended is
+// no longer one; a contact naming nobody and no phone says nothing.
+func contacts(cs []fhir.PatientContact, now time.Time) []connectors.Contact {
+	var out []connectors.Contact
+	for _, c := range cs {
+		if c.Period != nil && c.Period.End != nil {
+			if end, err := parseFHIRTime(*c.Period.End); err == nil && end.Before(now) {
+				continue
+			}
+		}
+		var k connectors.Contact
+		var rel []string
+		for i := range c.Relationship {
+			if t := conceptText(&c.Relationship[i]); t != "" {
+				rel = append(rel, t)
+			}
+		}
+		k.Relationship = strings.Join(rel, ", ")
+		if c.Name != nil {
+			k.Name = contactName(*c.Name)
+		}
+		k.Phone = pickPhone(c.Telecom)
+		if k.Name == "" && k.Phone == "" {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// contactName writes a contact's name as it is said: "Mr John Smith".
+func contactName(n fhir.HumanName) string {
+	if t := strings.TrimSpace(str(n.Text)); t != "" {
+		return t
+	}
+	parts := append(append([]string{}, n.Prefix...), n.Given...)
+	if f := str(n.Family); f != "" {
+		parts = append(parts, f)
+	}
+	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
 }

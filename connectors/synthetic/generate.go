@@ -204,6 +204,17 @@ func (b *builder) patient() json.RawMessage {
 			pr.GeneralPractitioner = []reference{{Identifier: &identifier{System: sysODS, Value: gp.ODS}, Display: gp.Name}}
 		}
 	}
+	if k := p.kin; k != nil && (!p.restricted || b.org.Type == Trust) {
+		// HL7 v2-0131 N (Next-of-Kin), with the relationship in words.
+		pr.Contact = []patientContact{{
+			Relationship: []concept{
+				{Coding: []coding{{System: "http://terminology.hl7.org/CodeSystem/v2-0131", Code: "N", Display: "Next-of-Kin"}}},
+				{Text: k.relationship},
+			},
+			Name:    &humanName{Family: k.family, Given: []string{k.given}, Prefix: []string{k.title}},
+			Telecom: []contactPoint{{System: "phone", Value: k.phone, Use: "mobile"}},
+		}}
+	}
 	raw, _ := json.Marshal(pr)
 	return raw
 }
@@ -488,6 +499,8 @@ func (b *builder) letter(kind string, when time.Time, site, body string) {
 		typ = concept{Coding: []coding{{System: sysSNOMED, Code: "3457005", Display: "Patient referral"}}, Text: "Referral letter"}
 	case "careplan":
 		typ = concept{Coding: []coding{{System: sysSNOMED, Code: "734163000", Display: "Care plan"}}, Text: "Care plan"}
+	case "respect":
+		typ = concept{Text: "ReSPECT form"}
 	default:
 		typ = concept{Coding: []coding{{System: sysSNOMED, Code: "371531000", Display: "Report of clinical encounter"}}, Text: "Clinic letter"}
 	}
@@ -787,7 +800,9 @@ func (b *builder) admission(o onset, pb problem) {
 	if !o.end.IsZero() && o.end.Before(end) {
 		end = o.end
 	}
-	if end.After(b.until) {
+	// A patient who died within weeks of admission died on the ward.
+	dying := !b.p.death.IsZero() && b.p.death.Sub(start) < 30*24*time.Hour
+	if end.After(b.until) || dying {
 		end = b.until
 	}
 	b.encounter("EMER", "4525004", "Emergency department attendance", start, start.Add(3*time.Hour), site)
@@ -805,10 +820,19 @@ func (b *builder) admission(o onset, pb problem) {
 		b.procedure(pk, start.AddDate(0, 0, 1))
 	}
 	for _, mk := range pb.meds {
+		if dying {
+			break // no medicines to take home
+		}
 		b.prescribe(mk, end, end.AddDate(0, 0, max(meds[mk].course, 5)))
 	}
 	outcome := "Treated and discharged home. GP to review in two weeks."
-	if !b.p.alive(end.Add(time.Hour)) {
+	if dying || !b.p.alive(end.Add(time.Hour)) {
+		// An emergency care plan agreed on the ward, as for a frail
+		// patient whose treatment may not succeed.
+		b.letter("respect", start.Add(26*time.Hour), site,
+			"Recommended Summary Plan for Emergency Care and Treatment, agreed with the patient and their family.\n\n"+
+				"Priority: comfort and symptom control, with ward-based treatment of reversible causes.\n\n"+
+				"CPR: not recommended (DNACPR). Not for admission to intensive care.")
 		outcome = "Despite treatment the patient deteriorated and died in hospital. The family were present."
 	}
 	b.letter("discharge", end, site, fmt.Sprintf("Admitted with %s.\n\n%s", strings.ToLower(pb.display), outcome))

@@ -40,6 +40,16 @@ type person struct {
 	// results tell a story (rising HbA1c, falling eGFR).
 	overrides    map[string]func(when time.Time) (mean float64)
 	longDialysis bool
+	// kin is the patient's next of kin (Patient.contact), if any.
+	kin *kin
+}
+
+// kin is a next of kin as a source holds them.
+type kin struct {
+	relationship string // as the source words it, beside the v2-0131 code N
+	title, given string
+	family       string
+	phone        string
 }
 
 type onset struct {
@@ -171,6 +181,7 @@ func fixedPeople() []*person {
 		nhs: RichNHSNumber, title: "Mrs", given: []string{"Jane"}, family: "Smith", gender: connectors.GenderFemale,
 		birth: connectors.NewDate(1965, time.March, 12), lines: []string{"12 Imaginary Road", "Camberwell"}, town: "London",
 		postcode: "SE5 9ZZ", phone: "020 7946 0018", gp: PeckhamGPODS,
+		kin:     &kin{relationship: "Husband", title: "Mr", given: "David", family: "Smith", phone: "020 7946 0118"},
 		orgs:    []string{PeckhamGPODS, KingsODS, GSTTODS, LewishamODS, MiltonKeynODS, MaudsleyODS},
 		allergy: &penicillin, level: 2,
 		problems: []onset{
@@ -223,6 +234,9 @@ func fixedPeople() []*person {
 		nhs: RestrictedNHSNumber, title: "Ms", given: []string{"Rowan"}, family: "Ashdown", gender: connectors.GenderFemale,
 		birth: connectors.NewDate(1991, time.December, 4), lines: []string{"Address withheld"}, town: "London",
 		postcode: "SE22 1ZZ", phone: "020 7946 0034", gp: PeckhamGPODS, restricted: true,
+		// A Trust holds her sister as next of kin: never shown, as her
+		// own address is not.
+		kin:  &kin{relationship: "Sister", title: "Ms", given: "Briony", family: "Ashdown", phone: "020 7946 0134"},
 		orgs: []string{PeckhamGPODS, MaudsleyODS, KingsODS}, nka: true, level: 1,
 		problems: []onset{
 			{key: "depression", start: day(2018, time.March, 12), at: MaudsleyODS},
@@ -250,6 +264,7 @@ func fixedPeople() []*person {
 		nhs: DeceasedNHSNumber, title: "Mrs", given: []string{"Edith"}, family: "Winterbourne", gender: connectors.GenderFemale,
 		birth: connectors.NewDate(1932, time.July, 19), death: time.Date(2025, time.January, 14, 4, 20, 0, 0, time.UTC),
 		lines: []string{"40 Notional Gardens"}, town: "London", postcode: "SE15 3ZZ", phone: "020 7946 0050", gp: PeckhamGPODS,
+		kin:  &kin{relationship: "Son", title: "Mr", given: "Arthur", family: "Winterbourne", phone: "020 7946 0150"},
 		orgs: []string{PeckhamGPODS, KingsODS}, nka: true, level: 1,
 		problems: []onset{
 			{key: "af", start: day(2010, time.March, 1)},

@@ -85,17 +85,24 @@ type contactPoint struct {
 }
 
 type patientRes struct {
-	ResourceType        string         `json:"resourceType"`
-	ID                  string         `json:"id"`
-	Meta                *meta          `json:"meta,omitempty"`
-	Identifier          []identifier   `json:"identifier"`
-	Name                []humanName    `json:"name"`
-	Telecom             []contactPoint `json:"telecom,omitempty"`
-	Gender              string         `json:"gender"`
-	BirthDate           string         `json:"birthDate"`
-	DeceasedDateTime    string         `json:"deceasedDateTime,omitempty"`
-	Address             []address      `json:"address,omitempty"`
-	GeneralPractitioner []reference    `json:"generalPractitioner,omitempty"`
+	ResourceType        string           `json:"resourceType"`
+	ID                  string           `json:"id"`
+	Meta                *meta            `json:"meta,omitempty"`
+	Identifier          []identifier     `json:"identifier"`
+	Name                []humanName      `json:"name"`
+	Telecom             []contactPoint   `json:"telecom,omitempty"`
+	Gender              string           `json:"gender"`
+	BirthDate           string           `json:"birthDate"`
+	DeceasedDateTime    string           `json:"deceasedDateTime,omitempty"`
+	Address             []address        `json:"address,omitempty"`
+	GeneralPractitioner []reference      `json:"generalPractitioner,omitempty"`
+	Contact             []patientContact `json:"contact,omitempty"`
+}
+
+type patientContact struct {
+	Relationship []concept      `json:"relationship,omitempty"`
+	Name         *humanName     `json:"name,omitempty"`
+	Telecom      []contactPoint `json:"telecom,omitempty"`
 }
 
 type component struct {
