@@ -18,6 +18,9 @@ const (
 // Kinds of source system that Config.Kind may name.
 const (
 	SourceKindFHIR = "fhir"
+	// SourceKindGPConnect is a GP practice read through GP Connect Access
+	// Record: Structured (connectors/gpconnect).
+	SourceKindGPConnect = "gpconnect"
 )
 
 // Auth types for Config.Auth.Type.
@@ -58,6 +61,9 @@ type Config struct {
 	// MaxResponseBytes caps each response body; zero means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64 `toml:"max_response_bytes"`
+	// ASID is the practice's Accredited System ID, for GP Connect sources:
+	// the Ssp-To of every request.
+	ASID string `toml:"asid"`
 	// MaxDocumentBytes caps each document's content fetched from a URL the
 	// source gives (a letter held as a Binary); zero means
 	// DefaultMaxDocumentBytes.
@@ -71,7 +77,9 @@ type Config struct {
 
 // IsGPPractice reports whether the source is a GP practice: configured
 // as one, or with a practice's ODS code.
-func (c Config) IsGPPractice() bool { return c.GPPractice || IsGPPracticeCode(c.ODS) }
+func (c Config) IsGPPractice() bool {
+	return c.GPPractice || c.Kind == SourceKindGPConnect || IsGPPracticeCode(c.ODS)
+}
 
 // Auth says how to authenticate to a source.
 type Auth struct {
@@ -108,7 +116,10 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-var odsPattern = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
+var (
+	odsPattern  = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
+	asidPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
+)
 
 // Validate reports the first problem with c, naming the field as it is
 // written in the configuration file.
@@ -126,8 +137,14 @@ func (c Config) Validate() error {
 	if !odsPattern.MatchString(c.ODS) {
 		return fail("ods", "must be an ODS code of 3 to 10 capital letters and digits, got %q", c.ODS)
 	}
-	if c.Kind != SourceKindFHIR {
-		return fail("kind", "must be %q, got %q", SourceKindFHIR, c.Kind)
+	switch c.Kind {
+	case SourceKindFHIR:
+	case SourceKindGPConnect:
+		if !asidPattern.MatchString(c.ASID) {
+			return fail("asid", "must be the practice's ASID (digits), got %q", c.ASID)
+		}
+	default:
+		return fail("kind", "must be %q or %q, got %q", SourceKindFHIR, SourceKindGPConnect, c.Kind)
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -47,7 +47,12 @@ type SourceError struct {
 	// trace is no business of a page or a log. It is never part of Error()
 	// or Category(); may be empty.
 	Detail string
-	Err    error
+	// Outcome, when set, is what the source answered in the connector's
+	// own fixed words ("the patient has dissented from sharing their GP
+	// record"), shown instead of the generic "declined the request": a
+	// phrase from the connector's table, never the source's text.
+	Outcome string
+	Err     error
 }
 
 func (e *SourceError) Error() string {
@@ -74,6 +79,9 @@ func (e *SourceError) Error() string {
 		what = "sent an answer that could not be read"
 	case ErrRefused:
 		what = "declined the request"
+		if e.Outcome != "" {
+			what = e.Outcome
+		}
 	default:
 		what = "failed"
 	}

@@ -359,7 +359,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 // await waits for one source's flight until due, and fills in st.
 func (r *Records) await(ctx context.Context, c connectors.Connector, nhs string, threshold, due time.Time,
 	row *cacheRow, now time.Time, st *SourceStatus, ans *answer) {
-	f, err := r.startFlight(c, nhs, threshold, time.Until(due))
+	f, err := r.startFlight(ctx, c, nhs, threshold, time.Until(due))
 	if err != nil {
 		r.fallback(ctx, st, ans, row, now, StateFailed, st.Source.Name+": not asked, the service is shutting down")
 		return
@@ -645,7 +645,11 @@ func (r *Records) inFlight(k flightKey) bool {
 
 // startFlight joins the running fetch for the source and patient, or
 // starts one bounded by deadline plus LateWindow.
-func (r *Records) startFlight(c connectors.Connector, nhs string, threshold time.Time, deadline time.Duration) (*flight, error) {
+// startFlight starts the fetch of one source for one patient, unless one is
+// under way. The fetch is detached from ctx (it outlives the request) but
+// carries the signed-in user ctx names (connectors.RequesterFrom), for
+// sources that must be told who is asking.
+func (r *Records) startFlight(ctx context.Context, c connectors.Connector, nhs string, threshold time.Time, deadline time.Duration) (*flight, error) {
 	k := flightKey{c.Source().ODS, nhs}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -658,14 +662,20 @@ func (r *Records) startFlight(c connectors.Connector, nhs string, threshold time
 	f := &flight{answered: make(chan struct{}), done: make(chan struct{})}
 	r.flights[k] = f
 	r.wg.Add(1)
-	go r.run(k, f, c, threshold, max(deadline, 0)+r.o.LateWindow)
+	who, hasWho := connectors.RequesterFrom(ctx)
+	go r.run(k, f, c, threshold, max(deadline, 0)+r.o.LateWindow, func(ctx context.Context) context.Context {
+		if hasWho {
+			return connectors.WithRequester(ctx, who)
+		}
+		return ctx
+	})
 	return f, nil
 }
 
-func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold time.Time, limit time.Duration) {
+func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold time.Time, limit time.Duration, carry func(context.Context) context.Context) {
 	defer r.wg.Done()
 	began := time.Now()
-	ctx, cancel := context.WithTimeout(r.bg, limit)
+	ctx, cancel := context.WithTimeout(carry(r.bg), limit)
 	defer cancel()
 	f.res, f.err = r.fetch(ctx, c, k.nhs, threshold)
 	close(f.answered)

@@ -85,7 +85,9 @@ func GapText(g connectors.Gap) string {
 		// The source did not say how many it holds: only that there are more.
 		return "showing only the newest " + KindItems(g.Kind, g.Read) + "; the source holds more"
 	}
-	return KindTitle(g.Kind) + " incomplete"
+	// Neither failed nor cut off: the source said it left something out
+	// (GP Connect: confidential items withheld), and Reason says what.
+	return joinNonEmpty(": ", KindTitle(g.Kind)+" incomplete", g.Reason)
 }
 
 // GapLine is a gap as the record page says it, naming the source:

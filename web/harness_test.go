@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
+	"github.com/carerecord/carerecord/connectors/gpconnect"
 	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
@@ -199,6 +201,31 @@ func withPDS(t *testing.T) (envOption, *synthetic.PDS) {
 	}
 	t.Cleanup(c.Close)
 	return func(s *envSetup) { s.national = c }, srv
+}
+
+// withGPConnect reads the GP practices through GP Connect (the synthetic
+// providers, through the real gpconnect connector) instead of as FHIR R4
+// servers: give it after withSources.
+func withGPConnect(t *testing.T) (envOption, *synthetic.GPConnect) {
+	t.Helper()
+	g, err := synthetic.StartGPConnect(synthetic.GPConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	var conns []connectors.Connector
+	for _, o := range g.Practices() {
+		c, err := gpconnect.New(g.Config(o), g.Settings(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		conns = append(conns, c)
+	}
+	return func(s *envSetup) {
+		s.sources = slices.DeleteFunc(s.sources, func(c connectors.Config) bool { return c.IsGPPractice() })
+		s.conns = append(s.conns, conns...)
+	}, g
 }
 
 // upstreamRequests counts requests that reached any synthetic source.

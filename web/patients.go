@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -51,7 +52,7 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 	if err := s.audit(c, store.AuditEvent{Action: store.ActSearch, NHSNumber: query.NHSNumber, Detail: searchTerms(query)}); err != nil {
 		return err
 	}
-	hits, statuses, err := s.cfg.Records.Search(ctx, query)
+	hits, statuses, err := s.cfg.Records.Search(withRequester(ctx), query)
 	if err != nil {
 		return err
 	}
@@ -209,6 +210,7 @@ func (s *Server) load(c echo.Context, ev store.AuditEvent, refresh, status bool)
 	if err != nil {
 		return nil, err
 	}
+	ctx = withRequester(ctx)
 	var v *store.RecordView
 	if status {
 		v, err = s.cfg.Records.Status(ctx, nhs)
@@ -320,6 +322,15 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 		rp.Options = append(rp.Options, st.Source)
 		if st.State == store.StateLive || st.State == store.StateCached {
 			rp.Account.AddSource(st.Source, st.Hidden, st.Unreadable, st.Gaps, st.PatientRecords)
+		}
+	}
+	if rp.Banner.Restricted {
+		// A practice does not share a sensitive patient's record and
+		// answers as if it held none: never say it holds none.
+		for i, st := range v.Sources {
+			if st.State == store.StateNoRecord && (st.Source.Withheld() || s.isGPPractice(st.Source)) {
+				rp.Sources[i].Label = "GP record not shared for this patient"
+			}
 		}
 	}
 	rp.Pending = v.Pending()
@@ -616,4 +627,19 @@ func baseType(ct string) string {
 		return t
 	}
 	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// withRequester puts the signed-in user on ctx for sources that must be
+// told who is asking (GP Connect's JWT): their user id, name, role and the
+// organisation of the session's role.
+func withRequester(ctx context.Context) context.Context {
+	u := UserFrom(ctx)
+	if u == nil {
+		return ctx
+	}
+	who := connectors.Requester{UserID: u.ID, Name: u.Name}
+	if u.Role != nil {
+		who.RoleCode, who.OrgODS, who.OrgName = u.Role.Code, u.Role.ODS, u.Role.OrgName
+	}
+	return connectors.WithRequester(ctx, who)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/gpconnect"
 	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/store"
 
@@ -69,8 +70,11 @@ type fileConfig struct {
 	Sources []connectors.Config `toml:"sources"`
 	// PDS is the Personal Demographics Service, asked for who the patient
 	// is when configured.
-	PDS     pds.Config `toml:"pds"`
-	Records struct {
+	PDS pds.Config `toml:"pds"`
+	// GPConnect is carerecord's own GP Connect consumer settings, for the
+	// sources of kind "gpconnect".
+	GPConnect gpconnect.Settings `toml:"gpconnect"`
+	Records   struct {
 		Deadline    duration `toml:"deadline"`
 		Fresh       duration `toml:"fresh"`
 		MaxAge      duration `toml:"max_age"`
@@ -562,6 +566,14 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		}
 		seen[src.ODS] = true
 	}
+	if slices.ContainsFunc(fc.Sources, func(c connectors.Config) bool { return c.Kind == connectors.SourceKindGPConnect }) {
+		errs = append(errs, fc.GPConnect.Validate()...)
+		if f := fc.GPConnect.JWTKeyFile; f != "" {
+			if err := store.CheckKeyFile(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				bad("gpconnect.jwt_key_file", "%v", err)
+			}
+		}
+	}
 	if fc.PDS.Enabled() {
 		errs = append(errs, fc.PDS.Validate()...)
 		if fc.PDS.KeyFile != "" {
@@ -808,4 +820,12 @@ func (fc *fileConfig) httpLimits() httpLimits {
 func (fc *fileConfig) objectionLimits() web.ObjectionLimits {
 	o := fc.Objections
 	return web.ObjectionLimits{PerAddress: o.PerAddressLimit, Global: o.GlobalLimit, Window: o.Window.Duration}
+}
+
+// gpConnectSettings are the GP Connect consumer settings, with the JWT's
+// issuer (carerecord's base URL) and the requesting device's version.
+func (fc *fileConfig) gpConnectSettings() gpconnect.Settings {
+	s := fc.GPConnect
+	s.Issuer, s.Version = fc.BaseURL, version
+	return s
 }

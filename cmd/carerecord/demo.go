@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/gpconnect"
 	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
@@ -144,7 +145,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		defer c.Close()
 		demographics = c
 	}
-	records, clients, err := buildRecords(db, srcCfgs, demographics, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
+	records, clients, err := buildRecords(db, srcCfgs, demographics, gpconnect.Settings{}, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
 	if err != nil {
 		db.Close()
 		return err

@@ -19,6 +19,7 @@ var testPackages = map[string]string{
 	"store":      "store",
 	"fhir":       "connectors/fhir",
 	"pds":        "connectors/pds",
+	"gpconnect":  "connectors/gpconnect",
 	"connectors": "connectors",
 	"synthetic":  "connectors/synthetic",
 	"views":      "views",

@@ -252,6 +252,16 @@ key_file = "/etc/carerecord/pds.key"
 key_id = "carerecord-1"
 `
 
+// gpcSource is a GP practice read through GP Connect.
+const gpcSource = `
+[[sources]]
+name = "Peckham Lantern Medical Practice"
+ods = "G85991"
+kind = "gpconnect"
+base_url = "https://gpc.example.nhs.uk/G85991/STU3/1/gpconnect/structured/fhir"
+asid = "918999198738"
+`
+
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := `
@@ -298,6 +308,9 @@ sp_key_file = "/etc/sp.key"
 			[]string{"smart.epr[0].role: required with trust_fhir_user", "smart.epr[0].ods: required with trust_fhir_user", "smart.epr[0].assurance: must be 0 to 3"}},
 		{"ErrEPRRoleWithoutTrust", good + "\n[[smart.epr]]\nname = \"King's EPR\"\niss = \"https://epr.kch.example.nhs.uk/fhir\"\nclient_id = \"carerecord\"\nrole = \"R8000\"\n", withKey,
 			[]string{"smart.epr[0].trust_fhir_user: role, ods and assurance apply only with trust_fhir_user = true"}},
+		{"ErrGPConnectSourceWithoutSettings", good + gpcSource, withKey, []string{"gpconnect.consumer_asid: must be carerecord's ASID"}},
+		{"ErrGPConnectSourceWithoutASID", good + strings.Replace(gpcSource, `asid = "918999198738"`, "", 1) + "\n[gpconnect]\nconsumer_asid = \"200000001234\"\n", withKey,
+			[]string{"sources[0]", "asid: must be the practice's ASID"}},
 		{"PDSOK", good + pdsTable, env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey, "CARERECORD_PDS_API_KEY": "k"}), nil},
 		{"ErrPDSNoAPIKey", good + pdsTable, withKey, []string{"pds.api_key_env: environment variable CARERECORD_PDS_API_KEY is empty"}},
 		{"ErrPDSPlainHTTPAndNoKeyID", good + strings.Replace(strings.Replace(pdsTable, "https://api.service", "http://api.service", 1), `key_id = "carerecord-1"`, "", 1),

@@ -137,7 +137,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		defer c.Close()
 		national = c
 	}
-	records, clients, err := buildRecords(db, fc.Sources, national, getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, true, log)
+	records, clients, err := buildRecords(db, fc.Sources, national, fc.gpConnectSettings(), getenv, fc.Records.Fresh.Duration, fc.Records.MaxAge.Duration, fc.Records.Deadline.Duration, true, log)
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("configuration: %w", err)

@@ -1,0 +1,66 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors/synthetic"
+)
+
+// TestRecordThroughGPConnect reads the GP practices through GP Connect in
+// the real fan-out: the practice's record on the page, its own outcomes
+// per source, and the restricted patient's practice never saying it holds
+// no record.
+func TestRecordThroughGPConnect(t *testing.T) {
+	src, _ := withSources(t, nil, 3*time.Second)
+	gpc, g := withGPConnect(t)
+	national, _ := withPDS(t)
+	e := newEnv(t, src, gpc, national)
+	g.SetDissent(synthetic.LongHistoryNHSNumber, true)
+	b := e.browser()
+	b.signIn("/saml/login", "clinician")
+	for _, n := range []string{synthetic.RichNHSNumber, synthetic.RestrictedNHSNumber, synthetic.LongHistoryNHSNumber} {
+		b.giveReason(n, "direct-care", "")
+	}
+	line := func(p *page, name string) string {
+		for _, n := range findAll(p.doc, "li", "data-testid", "source") {
+			if strings.Contains(text(n), name) {
+				return text(n)
+			}
+		}
+		return ""
+	}
+	t.Run("ThePracticesRecordWithItsWithheldItemsSaid", func(t *testing.T) {
+		p := b.get("/patients/" + synthetic.RichNHSNumber)
+		if p.status != http.StatusOK {
+			t.Fatalf("status %d", p.status)
+		}
+		l := line(p, "Peckham Lantern Medical Practice")
+		if !strings.Contains(l, "confidential items withheld by the practice") {
+			t.Errorf("the practice's line %q does not say confidential items were withheld", l)
+		}
+		if !strings.Contains(p.body, "Telephone encounter") {
+			t.Error("no consultation from the practice on the page")
+		}
+		if g.Last().Claims["sub"] == nil || g.Last().Header.Get("Ssp-From") != synthetic.ConsumerASID {
+			t.Error("the request did not carry the JWT and SSP headers")
+		}
+	})
+	t.Run("SensitivePatientsGPRecordNotSharedNeverNoRecord", func(t *testing.T) {
+		p := b.get("/patients/" + synthetic.RestrictedNHSNumber)
+		if !strings.Contains(p.body, "GP record not shared for this patient") {
+			t.Error("the page does not say the GP record is not shared")
+		}
+		if strings.Contains(p.body, "Peckham Lantern") {
+			t.Error("the restricted patient's practice is named")
+		}
+	})
+	t.Run("DissentSaidPerSource", func(t *testing.T) {
+		p := b.get("/patients/" + synthetic.LongHistoryNHSNumber)
+		if !strings.Contains(p.body, "the patient has dissented from sharing their GP record") {
+			t.Error("the page does not say the patient dissented from sharing their GP record")
+		}
+	})
+}
