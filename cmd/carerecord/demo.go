@@ -35,12 +35,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("demo", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dataDir := fs.String("data", "./var", "directory for the database and the demo's keys")
+	gpKind := fs.String("gp", "gpconnect", `how the demo's GP practices are read: "gpconnect" (GP Connect Access Record: Structured) or "fhir" (FHIR R4 servers, with the practice's alerts, which GP Connect does not carry)`)
 	faultSpec := fs.String("faults", "default", `faults in the synthetic sources: "default" (Lewisham slow, Milton Keynes failing now and then), "none", or e.g. RJ2=latency:2s,RD8=errors:0.1,RV5=down`)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))}
+	}
+	if *gpKind != "gpconnect" && *gpKind != "fhir" {
+		return usageError{fmt.Errorf("demo: --gp must be gpconnect or fhir, got %q", *gpKind)}
 	}
 	faults, err := parseFaults(*faultSpec)
 	if err != nil {
@@ -71,13 +75,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("demo: synthetic PDS: %w", err)
 	}
 	defer national.Close()
-	return serveDemo(ctx, ln, *dataDir, cluster, national, stdout, log)
+	// The GP practices as GP Connect providers (behind a synthetic SSP),
+	// read through the real GP Connect connector.
+	var practices *synthetic.GPConnect
+	if *gpKind == "gpconnect" {
+		if practices, err = synthetic.StartGPConnect(synthetic.GPConnectOptions{}); err != nil {
+			ln.Close()
+			return fmt.Errorf("demo: synthetic GP Connect: %w", err)
+		}
+		defer practices.Close()
+	}
+	return serveDemo(ctx, ln, *dataDir, cluster, national, practices, stdout, log)
 }
 
 // serveDemo serves the demo on ln until ctx is cancelled, with its keys
 // and database in dataDir, cluster as its sources and national (if not
 // nil) as PDS. It closes ln.
-func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *synthetic.Cluster, national *synthetic.PDS, stdout io.Writer, log *slog.Logger) error {
+func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *synthetic.Cluster, national *synthetic.PDS,
+	practices *synthetic.GPConnect, stdout io.Writer, log *slog.Logger) error {
 	host := ln.Addr().(*net.TCPAddr)
 	shown := host.String()
 	if host.IP.IsUnspecified() {
@@ -134,7 +149,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	}
 	// The page waits 1.5 s for each source (3 s in production by
 	// default), so the slow demo source is seen filling in after the page.
-	srcCfgs := cluster.Configs()
+	srcCfgs, gpc := demoSources(cluster, practices, base.String())
 	var demographics connectors.Demographics
 	if national != nil {
 		c, err := pds.New(national.Config(), nil)
@@ -145,7 +160,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		defer c.Close()
 		demographics = c
 	}
-	records, clients, err := buildRecords(db, srcCfgs, demographics, gpconnect.Settings{}, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
+	records, clients, err := buildRecords(db, srcCfgs, demographics, gpc, nil, 10*time.Minute, 24*time.Hour, 1500*time.Millisecond, false, log)
 	if err != nil {
 		db.Close()
 		return err
@@ -201,6 +216,25 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	printDemoBanner(stdout, base.String(), dataDir)
 	log.Info("carerecord demo started", "url", base.String(), "data", dataDir)
 	return serveUntilDone(ctx, ln, srv, db, "", "", defaultHTTPLimits(), log, closeSources)
+}
+
+// demoSources are the demo's sources: the synthetic organisations' FHIR
+// servers, with each GP practice read through GP Connect instead when
+// practices is not nil, and the GP Connect consumer settings for them.
+func demoSources(cluster *synthetic.Cluster, practices *synthetic.GPConnect, base string) ([]connectors.Config, gpconnect.Settings) {
+	cfgs := cluster.Configs()
+	var gpc gpconnect.Settings
+	if practices == nil {
+		return cfgs, gpc
+	}
+	for i, c := range cfgs {
+		if o, ok := synthetic.OrgByODS(c.ODS); ok && o.Type == synthetic.Practice {
+			cfgs[i] = practices.Config(o)
+		}
+	}
+	gpc = practices.Settings()
+	gpc.Issuer, gpc.Version = base, version
+	return cfgs, gpc
 }
 
 func printDemoBanner(w io.Writer, base, dataDir string) {

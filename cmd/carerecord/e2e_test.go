@@ -369,7 +369,9 @@ func startE2EDemo(t *testing.T, args ...string) string {
 func startE2EDemoEPR(t *testing.T, args ...string) (base, epr string) {
 	t.Helper()
 	var out syncBuffer
-	line, stop := startOut(t, append([]string{"demo", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, args...), env(nil), "running at ", &out)
+	// The journeys read the GP practices as FHIR servers: they look for
+	// the practice's safeguarding alert, which GP Connect does not carry.
+	line, stop := startOut(t, append([]string{"demo", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--gp", "fhir"}, args...), env(nil), "running at ", &out)
 	f := strings.Fields(line)
 	base = f[len(f)-1]
 	for _, l := range strings.Split(out.String(), "\n") {

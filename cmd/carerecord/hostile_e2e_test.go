@@ -149,7 +149,7 @@ func startHostileProduct(t *testing.T) string {
 	data, logs := t.TempDir(), &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveDemo(ctx, ln, data, cluster, nil, io.Discard, newLogger(logs, "info")) }()
+	go func() { done <- serveDemo(ctx, ln, data, cluster, nil, nil, io.Discard, newLogger(logs, "info")) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

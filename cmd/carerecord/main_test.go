@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/web/devidp"
 )
 
@@ -533,4 +535,43 @@ sp_key_file = "` + kp + `"
 			t.Fatalf("demo with a world-readable session key: %v, want refused", err)
 		}
 	})
+}
+
+// TestDemoSourcesReadPracticesThroughGPConnect: with the synthetic GP
+// Connect providers, every GP practice is a gpconnect source with its ASID
+// and every Trust stays a FHIR source.
+func TestDemoSourcesReadPracticesThroughGPConnect(t *testing.T) {
+	cluster, err := synthetic.Start(synthetic.Orgs(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	practices, err := synthetic.StartGPConnect(synthetic.GPConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer practices.Close()
+	cfgs, gpc := demoSources(cluster, practices, "http://127.0.0.1:8080")
+	if gpc.ConsumerASID != synthetic.ConsumerASID || gpc.Issuer != "http://127.0.0.1:8080" {
+		t.Errorf("settings %+v", gpc)
+	}
+	gp := 0
+	for _, c := range cfgs {
+		o, _ := synthetic.OrgByODS(c.ODS)
+		switch {
+		case o.Type == synthetic.Practice && (c.Kind != connectors.SourceKindGPConnect || c.ASID == ""):
+			t.Errorf("practice %s: kind %q asid %q", c.ODS, c.Kind, c.ASID)
+		case o.Type == synthetic.Trust && c.Kind != connectors.SourceKindFHIR:
+			t.Errorf("trust %s: kind %q", c.ODS, c.Kind)
+		}
+		if c.Kind == connectors.SourceKindGPConnect {
+			gp++
+		}
+		if err := c.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+	if gp != 3 {
+		t.Errorf("%d practices through GP Connect, want 3", gp)
+	}
 }

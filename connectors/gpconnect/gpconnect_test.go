@@ -304,3 +304,35 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestEveryDemoPatientAtTheirPractice reads every synthetic patient's
+// record from their registered practice: each answers, with every resource
+// accounted for and none unreadable; a restricted patient's is not shared.
+func TestEveryDemoPatientAtTheirPractice(t *testing.T) {
+	g := startProviders(t, synthetic.GPConnectOptions{})
+	clients := map[string]*gpconnect.Client{}
+	for _, o := range g.Practices() {
+		clients[o.ODS] = newClient(t, g, o.ODS, nil)
+	}
+	for _, p := range synthetic.Patients() {
+		rec, account, err := clients[p.GP].Fetch(asClinician(), p.NHSNumber)
+		if p.Restricted {
+			if !errors.Is(err, gpconnect.ErrPatientNotFound) {
+				t.Errorf("%s (restricted): %v, want not shared", p.NHSNumber, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s at %s: %v", p.NHSNumber, p.GP, err)
+			continue
+		}
+		if len(rec.Unreadable) > 0 || len(rec.Entries) == 0 {
+			t.Errorf("%s: %d entries, unreadable %v", p.NHSNumber, len(rec.Entries), rec.Unreadable)
+		}
+		for k, v := range account {
+			if v == "" {
+				t.Errorf("%s: %s not accounted for", p.NHSNumber, k)
+			}
+		}
+	}
+}

@@ -201,6 +201,16 @@ func (b *gpcBuilder) problems() {
 		}
 		items = append(items, b.add(res))
 	}
+	// The past problems the practice holds only as partial dates, as the
+	// FHIR practice does (extras.go).
+	past := map[string][3]string{RichNHSNumber: {"Fractured left wrist", "1979-05", "1979"},
+		LongHistoryNHSNumber: {"Pulmonary tuberculosis, treated", "1957", "1958"}}
+	if pc, ok := past[b.p.nhs]; ok {
+		items = append(items, b.add(map[string]any{"resourceType": "Condition", "id": b.id("problem"),
+			"meta":           map[string]any{"profile": []string{ccProfile + "CareConnect-GPC-ProblemHeader-Condition-1"}},
+			"clinicalStatus": "inactive", "code": map[string]any{"text": pc[0]},
+			"subject": ref("Patient/" + b.p.nhs), "onsetDateTime": pc[1], "abatementDateTime": pc[2]}))
+	}
 	b.list("717711000000103", "Problems", items, nil)
 }
 
