@@ -303,6 +303,15 @@ type RecordPage struct {
 	Overridden  bool
 	CanOverride bool
 	LiveURL     string // fragment to poll while pending
+	// RefreshURL is where "Refresh from every source" posts: it comes
+	// back to this filter and page. Refreshed: this page is the one a
+	// refresh redirected to, and Sources say what each source did then.
+	RefreshURL string
+	Refreshed  bool
+	// Filters are the filters in force, each with the address of this
+	// page without it; All counts the entries before filtering.
+	Filters []FilterTag
+	All     int
 }
 
 // TrendPoint is one value on a trend.
@@ -409,19 +418,6 @@ type RecentPatient struct {
 	URL    string
 }
 
-func anyProblem(ss []SourceLine) bool {
-	for _, s := range ss {
-		switch s.State {
-		case "timeout", "failed", "pending":
-			return true
-		}
-		if s.NotAnswering {
-			return true
-		}
-	}
-	return false
-}
-
 // sourcesSummary is the one-line state of all sources.
 func sourcesSummary(ss []SourceLine) string {
 	ok, bad, pending, withheld := 0, 0, 0, 0
@@ -448,6 +444,25 @@ func sourcesSummary(ss []SourceLine) string {
 		out += ", " + strconv.Itoa(bad) + " did not"
 	}
 	return out
+}
+
+// SourcesAttention is the one line above the record saying which sources
+// it lacks or shows from older data, each once ("Not every source
+// answered: Lewisham and Greenwich NHS Trust: did not answer in time
+// (still trying)"); empty when every source answered. The sources panel
+// below it stays closed, so clinical content is not pushed off screen.
+func SourcesAttention(ss []SourceLine) string {
+	var parts []string
+	for _, s := range ss {
+		switch {
+		case s.State == "timeout" || s.State == "failed" || s.State == "pending" || s.NotAnswering:
+			parts = append(parts, s.Org()+": "+lowerFirst(s.Label))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Not every source answered: " + strings.Join(parts, "; ") + "."
 }
 
 func anchor(i int) string {
@@ -582,4 +597,10 @@ func deceasedWords(b Banner) string {
 		return ": died " + b.Died + " (aged " + b.AgeAtDeath + ")"
 	}
 	return ": died " + b.Died
+}
+
+// FilterTag is one filter in force, shown as a tag that removes it.
+type FilterTag struct {
+	Label     string // "Test results", "From 01-Jan-2024", "Containing "potassium""
+	RemoveURL string
 }

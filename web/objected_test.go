@@ -106,8 +106,8 @@ func TestUpheldObjectionEnforced(t *testing.T) {
 		if p.status != http.StatusNotFound {
 			t.Fatalf("guessed document: %d", p.status)
 		}
-		p = b.post("/patients/"+objecting+"/refresh", url.Values{"csrf_token": {b.csrf()}})
-		if strings.Contains(p.body, `data-source="RJ1"`) {
+		p = b.follow(b.post("/patients/"+objecting+"/refresh", url.Values{"csrf_token": {b.csrf()}}))
+		if p.status != http.StatusOK || strings.Contains(p.body, `data-source="RJ1"`) {
 			t.Fatal("refresh showed another organisation's data")
 		}
 	})

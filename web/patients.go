@@ -281,6 +281,10 @@ func (s *Server) showRecord(c echo.Context) error {
 func (s *Server) renderRecord(c echo.Context, l *loaded, live bool) error {
 	rp := s.recordPage(c, l.nhs, l.view)
 	rp.Banner = s.banner(c, l, rp.Banner)
+	if lines, ok := s.refreshes.get(c.QueryParam("refreshed"), UserFrom(c.Request().Context()).SessionHash, l.nhs, s.now()); ok && !live {
+		// The page a refresh redirected to: each source as the refresh found it.
+		rp.Sources, rp.Refreshed = lines, true
+	}
 	rp.Objected = l.objected
 	rp.Overridden = l.objected && l.grant.ObjectionOverride
 	rp.CanOverride = l.objected && !l.grant.ObjectionOverride && s.cfg.AllowObjectionOverride && rp.Clinical
@@ -301,15 +305,26 @@ func (s *Server) showRecordLive(c echo.Context) error {
 	return s.renderRecord(c, l, true)
 }
 
-// refreshRecord asks every source again, ignoring fresh cache. The page is
-// rendered here rather than redirected to: it must say which sources
-// failed this refresh, which a fresh cache would hide.
+// refreshRecord asks every source again, ignoring fresh cache, then
+// redirects back to the record with the filter and page it was asked
+// from (post/redirect/get: a reload does not post again). What each
+// source did is kept for that page (refreshOutcomes), since the record
+// read again from the cache would not say which sources failed.
 func (s *Server) refreshRecord(c echo.Context) error {
 	l, err := s.load(c, store.AuditEvent{Action: store.ActRefresh}, true, false)
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	return s.renderRecord(c, l, false)
+	now := s.now()
+	var lines []views.SourceLine
+	for _, st := range l.view.Sources {
+		lines = append(lines, sourceLine(st, now))
+	}
+	q := c.QueryParams()
+	page, _ := strconv.Atoi(q.Get("page"))
+	back := filterQuery(parseFilter(q), page)
+	back.Set("refreshed", s.refreshes.put(UserFrom(c.Request().Context()).SessionHash, l.nhs, lines, now))
+	return c.Redirect(http.StatusSeeOther, "/patients/"+l.nhs+"?"+back.Encode())
 }
 
 func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) views.RecordPage {
@@ -334,6 +349,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 		}
 	}
 	rp.Pending = v.Pending()
+	rp.RefreshURL = "/patients/" + nhs + "/refresh"
 	if !rp.Clinical {
 		return rp
 	}
@@ -348,7 +364,8 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 		rp.CarePlans = append(rp.CarePlans, it)
 	}
 	shown := applyFilter(items, rp.Filter)
-	rp.Total = len(shown)
+	rp.Total, rp.All = len(shown), len(items)
+	rp.Filters = filterTags(nhs, rp.Filter, rp.Options)
 	pageNo, _ := strconv.Atoi(q.Get("page"))
 	pages := (len(shown) + pageSize - 1) / pageSize
 	if pageNo < 1 {
@@ -370,6 +387,9 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 			reports.decorate(nhs, &pageItems[i])
 		}
 		rp.Groups = groupByDay(pageItems)
+	}
+	if q := filterQuery(rp.Filter, pageNo); len(q) > 0 {
+		rp.RefreshURL += "?" + q.Encode()
 	}
 	base := "/patients/" + nhs + "?"
 	if pageNo > 1 {
@@ -418,6 +438,7 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 		}
 	case store.StateTimeout:
 		l.Label = "Did not answer in time"
+		l.Detail = "" // the error says the same again
 	case store.StateFailed:
 		l.Label = "Failed"
 	case store.StateNoRecord:

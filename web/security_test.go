@@ -769,8 +769,8 @@ func TestNoStoreOnPatientAndAuditPages(t *testing.T) {
 		get(t, clin, trend, http.StatusOK)
 		get(t, clin, doc, http.StatusOK)
 		p := clin.post("/patients/"+nhs+"/refresh", url.Values{"csrf_token": {clin.csrf()}})
-		if p.status != http.StatusOK {
-			t.Fatalf("refresh: status %d", p.status)
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("refresh: status %d, want 303 back to the record", p.status)
 		}
 		checkHeaders(t, "POST refresh", p.header, false)
 		get(t, clin, "/patients?nhs="+nhs, http.StatusOK)

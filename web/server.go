@@ -48,6 +48,8 @@ type Server struct {
 	timelines *timelineCache
 	// objections limits the public objection form (per address and in all).
 	objections *objectionLimiter
+	// refreshes keeps each refresh's per-source outcome for its page.
+	refreshes *refreshOutcomes
 }
 
 // New checks cfg and builds the server. The database stays owned by the
@@ -62,7 +64,7 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000),
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000), refreshes: newRefreshOutcomes(),
 		reasonLabels: map[string]string{BreakGlass: "Emergency access (break glass)"}}
 	for _, r := range cfg.AccessReasons {
 		s.reasonLabels[r.Code] = r.Label

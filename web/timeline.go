@@ -144,6 +144,65 @@ func filterQuery(f views.Filter, page int) url.Values {
 	return q
 }
 
+// filterTags lists the filters in force, each with the address of the
+// record with that filter alone removed (and the first page).
+func filterTags(nhs string, f views.Filter, sources []connectors.Source) []views.FilterTag {
+	var out []views.FilterTag
+	add := func(label string, without views.Filter) {
+		u := "/patients/" + nhs
+		if q := filterQuery(without, 0); len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		out = append(out, views.FilterTag{Label: label, RemoveURL: u})
+	}
+	for i, k := range f.Kinds {
+		g := f
+		g.Kinds = append(slices.Clone(f.Kinds[:i]), f.Kinds[i+1:]...)
+		add(views.KindLabel(connectors.Kind(k)), g)
+	}
+	if f.Source != "" {
+		name := f.Source
+		for _, s := range sources {
+			if s.ODS == f.Source {
+				name = s.Name
+			}
+		}
+		g := f
+		g.Source = ""
+		add("From "+name, g)
+	}
+	if f.From != "" {
+		g := f
+		g.From = ""
+		add("On or after "+dayLabel(f.From), g)
+	}
+	if f.To != "" {
+		g := f
+		g.To = ""
+		add("On or before "+dayLabel(f.To), g)
+	}
+	if f.Text != "" {
+		g := f
+		g.Text = ""
+		add("Containing \u201c"+f.Text+"\u201d", g)
+	}
+	if f.Report != "" {
+		g := f
+		g.Report = ""
+		add("One report's results", g)
+	}
+	return out
+}
+
+// dayLabel writes a yyyy-mm-dd filter date as pages show dates.
+func dayLabel(s string) string {
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return s
+	}
+	return t.Format("02-Jan-2006")
+}
+
 // applyFilter keeps the items the filter asks for. Dates compare as London
 // calendar days, as the clinician typed them.
 func applyFilter(items []views.Item, f views.Filter) []views.Item {

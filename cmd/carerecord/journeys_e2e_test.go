@@ -322,7 +322,7 @@ func (e *e2e) slowAndFailingSources(t *testing.T) {
 	if n := tb.countEntries(synthetic.LewishamODS); n != 0 {
 		t.Errorf("as the page painted, %d entries from Lewisham were shown before it answered", n)
 	}
-	if got := tb.text(`[data-testid="sources"] ~ p[role="status"]`); !strings.Contains(got, "still answering") {
+	if got := tb.text(`[data-testid="sources-attention"]`); !strings.Contains(got, "still answering") || !strings.Contains(got, "Lewisham") {
 		t.Errorf("the pending page's status line says %q", got)
 	}
 	before := tb.text(`[data-testid="timeline-count"]`)
@@ -358,8 +358,16 @@ func (e *e2e) slowAndFailingSources(t *testing.T) {
 	if n := tb.countEntries(synthetic.MiltonKeynODS); n != 0 {
 		t.Errorf("%d entries from the failing source are shown", n)
 	}
-	if open := run1(tb, chromedp.Evaluate[bool](`document.querySelector('[data-testid="sources"]').closest('details').open`)); !open {
-		t.Error("the sources panel is closed although a source failed")
+	// Said once, in one line above the record; the sources panel stays
+	// closed so that it does not push the record below the fold.
+	if open := run1(tb, chromedp.Evaluate[bool](`document.querySelector('[data-testid="sources"]').closest('details').open`)); open {
+		t.Error("the sources panel opened by itself and pushes the record down")
+	}
+	if got := tb.text(`[data-testid="sources-attention"]`); !strings.Contains(got, "Milton Keynes") || !strings.Contains(got, "failed") {
+		t.Errorf("the line above the record does not say Milton Keynes failed: %q", got)
+	}
+	if n := run1(tb, chromedp.Evaluate[int](`(document.querySelector('main').innerText.match(/did not answer in time/gi) || []).length`)); n > 1 {
+		t.Errorf("the page says %d times that a source did not answer in time", n)
 	}
 	tb.checkPage("record page with a failed source", richName, http.StatusOK, "record-failed-source")
 }
