@@ -137,16 +137,25 @@ func (c Config) Validate() error {
 	if !odsPattern.MatchString(c.ODS) {
 		return fail("ods", "must be an ODS code of 3 to 10 capital letters and digits, got %q", c.ODS)
 	}
+	fromSDS := false
 	switch c.Kind {
 	case SourceKindFHIR:
 	case SourceKindGPConnect:
-		if !asidPattern.MatchString(c.ASID) {
-			return fail("asid", "must be the practice's ASID (digits), got %q", c.ASID)
+		switch {
+		case c.BaseURL == "" && c.ASID == "":
+			// Both looked up in the Spine Directory Service by ODS code.
+			fromSDS = true
+		case !asidPattern.MatchString(c.ASID):
+			return fail("asid", "must be the practice's ASID (digits), or leave out base_url and asid to look both up in SDS; got %q", c.ASID)
 		}
 	default:
 		return fail("kind", "must be %q or %q, got %q", SourceKindFHIR, SourceKindGPConnect, c.Kind)
 	}
 	u, err := url.Parse(c.BaseURL)
+	if fromSDS {
+		// The endpoint comes from SDS; its scheme is checked there.
+		u, err = &url.URL{Scheme: "https", Host: "sds.invalid"}, nil
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fail("base_url", "must be an absolute http or https URL, got %q", c.BaseURL)
 	}

@@ -568,6 +568,9 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 	}
 	if slices.ContainsFunc(fc.Sources, func(c connectors.Config) bool { return c.Kind == connectors.SourceKindGPConnect }) {
 		errs = append(errs, fc.GPConnect.Validate()...)
+		if e := fc.GPConnect.SDSAPIKeyEnv; e != "" && getenv(e) == "" {
+			bad("gpconnect.sds_api_key_env", "environment variable %s is empty", e)
+		}
 		if f := fc.GPConnect.JWTKeyFile; f != "" {
 			if err := store.CheckKeyFile(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 				bad("gpconnect.jwt_key_file", "%v", err)

@@ -100,6 +100,9 @@ func New(cfg connectors.Config, getenv func(string) string) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fhir: %w", err)
 	}
+	if cfg.Kind != connectors.SourceKindFHIR {
+		return nil, fmt.Errorf("fhir: source %q: kind: must be %q, got %q", cfg.Name, connectors.SourceKindFHIR, cfg.Kind)
+	}
 	cfg = cfg.WithDefaults()
 	if getenv == nil {
 		getenv = func(string) string { return "" }

@@ -50,6 +50,16 @@ type Settings struct {
 	SSPURL string `toml:"ssp_url"`
 	// ConsumerASID is carerecord's Accredited System ID: Ssp-From.
 	ConsumerASID string `toml:"consumer_asid"`
+	// SDSURL is the Spine Directory Service FHIR API
+	// (https://api.service.nhs.uk/spine-directory/FHIR/R4). With it, a
+	// gpconnect source without base_url and asid has both looked up by its
+	// ODS code.
+	SDSURL string `toml:"sds_url"`
+	// SDSAPIKeyEnv names the environment variable holding the SDS API key
+	// (sent as apikey).
+	SDSAPIKeyEnv string `toml:"sds_api_key_env"`
+	// SDSAPIKey may be given directly instead of SDSAPIKeyEnv.
+	SDSAPIKey string `toml:"-"`
 	// JWTKeyFile, when set, is an RSA key (PEM) with which each request's
 	// JWT is signed (RS256). GP Connect 1.6 asks for an unsecured JWT
 	// (alg "none"), which is what is sent without it.
@@ -70,6 +80,15 @@ func (s Settings) Validate() []error {
 	if s.ConsumerASID == "" || strings.Trim(s.ConsumerASID, "0123456789") != "" {
 		errs = append(errs, fmt.Errorf("gpconnect.consumer_asid: must be carerecord's ASID (digits), got %q", s.ConsumerASID))
 	}
+	if s.SDSURL != "" {
+		u, err := url.Parse(s.SDSURL)
+		if err != nil || u.Host == "" || u.RawQuery != "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+			errs = append(errs, fmt.Errorf("gpconnect.sds_url: must be an https URL, got %q", s.SDSURL))
+		}
+		if s.SDSAPIKey == "" && s.SDSAPIKeyEnv == "" {
+			errs = append(errs, errors.New("gpconnect.sds_api_key_env: is required with sds_url"))
+		}
+	}
 	if s.SSPURL != "" {
 		u, err := url.Parse(s.SSPURL)
 		if err != nil || u.Host == "" || u.RawQuery != "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
@@ -86,6 +105,7 @@ type Client struct {
 	set      Settings
 	src      connectors.Source
 	endpoint string // the operation's URL, through the SSP when configured
+	sds      *directory
 	http     *http.Client
 	now      func() time.Time
 }
@@ -112,11 +132,8 @@ func New(cfg connectors.Config, set Settings, getenv func(string) string) (*Clie
 		}
 		set.JWTKey = k
 	}
-	endpoint := strings.TrimRight(cfg.BaseURL, "/") + operation
-	if set.SSPURL != "" {
-		// "https://[proxy_server]/https://[provider_server]/...": the
-		// practice's full endpoint follows the proxy's address.
-		endpoint = strings.TrimRight(set.SSPURL, "/") + "/" + endpoint
+	if getenv == nil {
+		getenv = func(string) string { return "" }
 	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
@@ -140,7 +157,34 @@ func New(cfg connectors.Config, set Settings, getenv func(string) string) (*Clie
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &Client{cfg: cfg, set: set, src: cfg.Source(), endpoint: endpoint, http: hc, now: time.Now}, nil
+	c := &Client{cfg: cfg, set: set, src: cfg.Source(), http: hc, now: time.Now}
+	switch {
+	case cfg.BaseURL != "":
+		c.endpoint = c.endpointURL(cfg.BaseURL)
+	case set.SDSURL == "":
+		return nil, fmt.Errorf("gpconnect: source %q: base_url and asid: required unless [gpconnect] sds_url is set to look them up", cfg.Name)
+	default:
+		key := set.SDSAPIKey
+		if key == "" {
+			key = strings.TrimSpace(getenv(set.SDSAPIKeyEnv))
+		}
+		if key == "" {
+			return nil, fmt.Errorf("gpconnect.sds_api_key_env: environment variable %s is empty", set.SDSAPIKeyEnv)
+		}
+		c.sds = &directory{base: strings.TrimRight(set.SDSURL, "/"), apiKey: key, http: hc}
+	}
+	return c, nil
+}
+
+// endpointURL is the operation's URL at the practice's endpoint, through
+// the SSP when configured: "https://[proxy_server]/https://[provider_server]/..."
+// (the practice's full endpoint follows the proxy's address).
+func (c *Client) endpointURL(base string) string {
+	u := strings.TrimRight(base, "/") + operation
+	if c.set.SSPURL != "" {
+		u = strings.TrimRight(c.set.SSPURL, "/") + "/" + u
+	}
+	return u
 }
 
 // Source names the practice.
@@ -210,6 +254,10 @@ func (c *Client) post(ctx context.Context, nhs string, clinical bool) ([]byte, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	endpoint, asid, err := c.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(parameters(nhs, clinical))
 	if err != nil {
 		return nil, c.malformed("parameters", err)
@@ -218,7 +266,7 @@ func (c *Client) post(ctx context.Context, nhs string, clinical bool) ([]byte, e
 	if err != nil {
 		return nil, c.malformed("JWT", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, c.malformed("bad request URL", err)
 	}
@@ -227,7 +275,7 @@ func (c *Client) post(ctx context.Context, nhs string, clinical bool) ([]byte, e
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Ssp-TraceID", traceID())
 	req.Header.Set("Ssp-From", c.set.ConsumerASID)
-	req.Header.Set("Ssp-To", c.cfg.ASID)
+	req.Header.Set("Ssp-To", asid)
 	req.Header.Set("Ssp-InteractionID", InteractionID)
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -336,3 +336,46 @@ func TestEveryDemoPatientAtTheirPractice(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointFromSDS: a practice configured by ODS code only is found in
+// the Spine Directory Service (its Device's ASID, its Endpoint's address)
+// and asked there; a practice SDS does not know, or SDS refusing the API
+// key, is said per source.
+func TestEndpointFromSDS(t *testing.T) {
+	g := startProviders(t, synthetic.GPConnectOptions{})
+	byODS := func(ods, key string) *gpconnect.Client {
+		return newClient(t, g, synthetic.PeckhamGPODS, func(c *connectors.Config, s *gpconnect.Settings) {
+			c.ODS, c.BaseURL, c.ASID = ods, "", ""
+			s.SDSURL, s.SDSAPIKey = g.SDSURL(), key
+		})
+	}
+	t.Run("OK", func(t *testing.T) {
+		rec, err := byODS(synthetic.PeckhamGPODS, synthetic.SDSAPIKey).FetchRecord(asClinician(), synthetic.RichNHSNumber)
+		if err != nil || rec.Patient == nil {
+			t.Fatalf("%v", err)
+		}
+		want := g.Config(practice(t, synthetic.PeckhamGPODS)).ASID
+		if got := g.Last().Header.Get("Ssp-To"); got != want || !g.Last().ViaSSP {
+			t.Errorf("Ssp-To %q (via SSP %v), want the ASID SDS holds, %q", got, g.Last().ViaSSP, want)
+		}
+	})
+	for name, tc := range map[string]struct{ ods, key, want string }{
+		"ErrNotInSDS":   {"A99999", synthetic.SDSAPIKey, "could not be found in the Spine Directory Service"},
+		"ErrSDSRefusal": {synthetic.PeckhamGPODS, "wrong-key", "not asked: the Spine Directory Service lookup failed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := byODS(tc.ods, tc.key)
+			_, err := c.FetchRecord(asClinician(), synthetic.RichNHSNumber)
+			if se, ok := errors.AsType[*connectors.SourceError](err); !ok || se.Error() != c.Source().Name+": "+tc.want {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("ErrNoSDSConfigured", func(t *testing.T) {
+		cfg := g.Config(practice(t, synthetic.PeckhamGPODS))
+		cfg.BaseURL, cfg.ASID = "", ""
+		if _, err := gpconnect.New(cfg, g.Settings(), nil); err == nil {
+			t.Error("a practice with neither endpoint nor SDS was accepted")
+		}
+	})
+}

@@ -123,7 +123,48 @@ func (g *GPConnect) SetDown(ods string, on bool) { g.mu.Lock(); g.down[ods] = on
 // Last returns what the last request carried.
 func (g *GPConnect) Last() GPConnectRequest { g.mu.Lock(); defer g.mu.Unlock(); return g.last }
 
+// SDSAPIKey is the API key the synthetic Spine Directory Service expects.
+const SDSAPIKey = "carerecord-demo-sds-key"
+
+// sdsPath is the synthetic SDS FHIR API's base path on the same server.
+const sdsPath = "/spine-directory/FHIR/R4"
+
+// SDSURL is the synthetic Spine Directory Service FHIR API, which lists
+// each practice's Device (with its ASID) and Endpoint (its address) for
+// Access Record: Structured.
+func (g *GPConnect) SDSURL() string { return g.url + sdsPath }
+
+// sds answers GET /Device and /Endpoint searches by organization (ODS code)
+// and identifier (the interaction), checking the apikey header.
+func (g *GPConnect) sds(w http.ResponseWriter, r *http.Request, typ string) {
+	if r.Header.Get("apikey") != SDSAPIKey {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	q := r.URL.Query()
+	ods, _ := strings.CutPrefix(q.Get("organization"), gpconnect.SystemODS+"|")
+	entries := []any{}
+	if o, ok := OrgByODS(ods); ok && o.Type == Practice && q.Get("identifier") == "https://fhir.nhs.uk/Id/nhsServiceInteractionId|"+gpconnect.InteractionID {
+		cfg := g.Config(o)
+		res := map[string]any{"resourceType": typ, "id": typ + "-" + ods,
+			"identifier": []any{map[string]any{"system": "https://fhir.nhs.uk/Id/nhsServiceInteractionId", "value": gpconnect.InteractionID}}}
+		if typ == "Device" {
+			res["identifier"] = append(res["identifier"].([]any), map[string]any{"system": "https://fhir.nhs.uk/Id/nhsSpineASID", "value": cfg.ASID})
+		} else {
+			res["address"] = cfg.BaseURL
+			res["status"] = "active"
+		}
+		entries = append(entries, map[string]any{"fullUrl": g.url + sdsPath + "/" + typ + "/" + typ + "-" + ods, "resource": res})
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	json.NewEncoder(w).Encode(map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+}
+
 func (g *GPConnect) serve(w http.ResponseWriter, r *http.Request) {
+	if typ, ok := strings.CutPrefix(r.URL.Path, sdsPath+"/"); ok && (typ == "Device" || typ == "Endpoint") && r.Method == http.MethodGet {
+		g.sds(w, r, typ)
+		return
+	}
 	path := r.URL.Path
 	viaSSP := false
 	// As the SSP: "/http://host/..." names the practice's endpoint.
