@@ -531,6 +531,8 @@ type ReasonForm struct {
 	Errors            []FieldError
 	Hours             int
 	BreakGlassMinutes int
+	// BreakGlass: emergency access is offered to this user's role.
+	BreakGlass bool
 }
 
 // ReasonOption is one legitimate-relationship reason.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -47,22 +48,31 @@ func (s *Server) showAccessReason(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := s.reasonForm(nhs, c.QueryParam("return"))
+	f := s.reasonForm(c, nhs, c.QueryParam("return"))
 	// Launched from an EPR with an encounter in context: direct care is
 	// preselected (never break glass), and the user still confirms it.
-	if r := c.QueryParam("reason"); s.knownReason(r) {
+	if r := c.QueryParam("reason"); s.offeredReason(c, r) {
 		f.Chosen = r
 	}
 	return render(c, http.StatusOK, views.AccessReason(s.page(c, "Why are you opening this record?"), f))
 }
 
-func (s *Server) reasonForm(nhs, ret string) views.ReasonForm {
+// reasonForm offers the reasons configured for the user's role group,
+// and break glass only to the groups allowed it.
+func (s *Server) reasonForm(c echo.Context, nhs, ret string) views.ReasonForm {
 	f := views.ReasonForm{NHS: nhs, Return: localPath(ret), BreakGlassMinutes: int(s.cfg.BreakGlassLifetime.Minutes()),
-		Hours: int(s.cfg.GrantLifetime.Hours())}
+		Hours: int(s.cfg.GrantLifetime.Hours()), BreakGlass: s.breakGlassOffered(c)}
+	g := UserFrom(c.Request().Context()).RoleDef.Group
 	for _, r := range s.cfg.AccessReasons {
-		f.Reasons = append(f.Reasons, views.ReasonOption{Code: r.Code, Label: r.Label})
+		if r.For(g) {
+			f.Reasons = append(f.Reasons, views.ReasonOption{Code: r.Code, Label: r.Label})
+		}
 	}
 	return f
+}
+
+func (s *Server) breakGlassOffered(c echo.Context) bool {
+	return slices.Contains(s.cfg.BreakGlassGroups, UserFrom(c.Request().Context()).RoleDef.Group)
 }
 
 // giveAccessReason records the reason and opens the record. Break glass
@@ -74,12 +84,12 @@ func (s *Server) giveAccessReason(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	u := UserFrom(ctx)
-	f := s.reasonForm(nhs, c.FormValue("return"))
+	f := s.reasonForm(c, nhs, c.FormValue("return"))
 	f.Chosen = c.FormValue("reason")
 	f.Detail = strings.TrimSpace(c.FormValue("detail"))
 	g := store.AccessGrant{SessionHash: u.SessionHash, NHSNumber: nhs, Reason: f.Chosen, ExpiresAt: s.now().Add(s.cfg.GrantLifetime)}
 	switch {
-	case f.Chosen == BreakGlass:
+	case f.Chosen == BreakGlass && f.BreakGlass:
 		switch n := utf8.RuneCountInString(f.Detail); {
 		case n < 10:
 			f.Errors = []views.FieldError{{Field: "detail", Message: "Explain why you need emergency access, in at least 10 characters"}}
@@ -87,9 +97,10 @@ func (s *Server) giveAccessReason(c echo.Context) error {
 			f.Errors = []views.FieldError{{Field: "detail", Message: "Explanation must be 1,000 characters or fewer"}}
 		}
 		g.BreakGlass, g.Detail, g.ExpiresAt = true, f.Detail, s.now().Add(s.cfg.BreakGlassLifetime)
-	case s.knownReason(f.Chosen):
+	case s.offeredReason(c, f.Chosen):
 	default:
-		f.Errors = []views.FieldError{{Field: "reason-" + firstReason(s.cfg.AccessReasons), Message: "Select why you are opening this record"}}
+		// Nothing chosen, or a reason not offered to this user's role.
+		f.Errors = []views.FieldError{{Field: "reason-" + firstReason(f.Reasons), Message: "Select why you are opening this record"}}
 	}
 	if len(f.Errors) > 0 {
 		return render(c, http.StatusBadRequest, views.AccessReason(s.page(c, "Error: Why are you opening this record?"), f))
@@ -112,16 +123,19 @@ func (s *Server) giveAccessReason(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-func (s *Server) knownReason(code string) bool {
+// offeredReason reports whether code is a reason offered to the user's
+// role group (break glass is not one: see breakGlassOffered).
+func (s *Server) offeredReason(c echo.Context, code string) bool {
+	g := UserFrom(c.Request().Context()).RoleDef.Group
 	for _, r := range s.cfg.AccessReasons {
-		if r.Code == code {
+		if r.Code == code && r.For(g) {
 			return true
 		}
 	}
 	return false
 }
 
-func firstReason(rs []AccessReason) string {
+func firstReason(rs []views.ReasonOption) string {
 	if len(rs) == 0 {
 		return BreakGlass
 	}

@@ -116,3 +116,41 @@ func TestReasonEndsWithSession(t *testing.T) {
 		t.Fatalf("a reason from the previous session still held: %d", p.status)
 	}
 }
+
+// TestReasonsPerRoleGroup: the reasons offered follow the user's role
+// group, as configured: a clerk is offered neither the clinical reasons
+// nor break glass, and cannot post them either.
+func TestReasonsPerRoleGroup(t *testing.T) {
+	e := sourcesEnv(t)
+	nhs := synthetic.RichNHSNumber
+	offered := func(p *page) (codes []string) {
+		for _, in := range findAll(p.doc, "input", "name", "reason") {
+			codes = append(codes, attr(in, "value"))
+		}
+		return codes
+	}
+	clin := e.browser()
+	clin.signIn("/saml/login", "clinician")
+	if got := strings.Join(offered(clin.get("/patients/"+nhs+"/access")), " "); got != "direct-care referral follow-up care-admin break-glass" {
+		t.Errorf("a clinician is offered %q", got)
+	}
+	clerk := e.browser()
+	clerk.signIn("/saml/login", "clerk")
+	if got := strings.Join(offered(clerk.get("/patients/"+nhs+"/access")), " "); got != "care-admin" {
+		t.Errorf("a clerk is offered %q, want only care-admin", got)
+	}
+	for _, tc := range []struct{ name, reason, detail string }{
+		{"ClinicalReasonRefused", "direct-care", ""},
+		{"BreakGlassRefused", "break-glass", "Unconscious in ED, no history available"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := clerk.post("/patients/"+nhs+"/access", url.Values{"csrf_token": {clerk.csrf()}, "reason": {tc.reason}, "detail": {tc.detail}})
+			if p.status != http.StatusBadRequest {
+				t.Fatalf("a clerk posting %s: status %d, want 400", tc.reason, p.status)
+			}
+			if r := clerk.get("/patients/" + nhs); r.status != http.StatusSeeOther {
+				t.Fatalf("after a refused %s the record opens for the clerk: status %d", tc.reason, r.status)
+			}
+		})
+	}
+}

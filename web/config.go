@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,9 @@ type Config struct {
 	// AccessReasons are the legitimate-relationship reasons a user can
 	// give before a record opens; break glass is always offered besides.
 	AccessReasons []AccessReason
+	// BreakGlassGroups are the role groups offered emergency access
+	// (default DefaultBreakGlassGroups).
+	BreakGlassGroups []Group
 	// GrantLifetime is how long a stated reason holds for that patient in
 	// the session; BreakGlassLifetime, shorter, for emergency access.
 	GrantLifetime      time.Duration
@@ -146,19 +150,33 @@ type AttributeMap struct {
 type AccessReason struct {
 	Code  string
 	Label string
+	// Groups are the role groups offered the reason; empty offers it to
+	// every group that may open a record. A clerk is not offered direct
+	// care.
+	Groups []Group
 }
+
+// For reports whether the reason is offered to group g.
+func (r AccessReason) For(g Group) bool { return len(r.Groups) == 0 || slices.Contains(r.Groups, g) }
 
 // BreakGlass is the reason code of emergency access.
 const BreakGlass = "break-glass"
 
 // DefaultAccessReasons is the list used when the configuration gives none.
 func DefaultAccessReasons() []AccessReason {
+	clinical := []Group{GroupClinical}
 	return []AccessReason{
-		{"direct-care", "I am providing direct care to this patient"},
-		{"referral", "I am assessing a referral for this patient"},
-		{"follow-up", "I am following up this patient's results, discharge or clinic letter"},
-		{"care-admin", "I am arranging this patient's care or appointments"},
+		{"direct-care", "I am providing direct care to this patient", clinical},
+		{"referral", "I am assessing a referral for this patient", clinical},
+		{"follow-up", "I am following up this patient's results, discharge or clinic letter", clinical},
+		{"care-admin", "I am arranging this patient's care or appointments", []Group{GroupClinical, GroupClerical}},
 	}
+}
+
+// DefaultBreakGlassGroups are the role groups offered emergency access
+// when the configuration names none: clinical staff only.
+func DefaultBreakGlassGroups() []Group {
+	return []Group{GroupClinical}
 }
 
 // DefaultAuthnContext maps the SAML 2.0 authentication context classes
@@ -227,12 +245,25 @@ func (c *Config) validate() error {
 	if len(c.SessionKeys) == 0 || len(c.SessionKeys[0]) < 32 {
 		errs = append(errs, errors.New("session hash key must be at least 32 bytes"))
 	}
+	if len(c.BreakGlassGroups) == 0 {
+		c.BreakGlassGroups = DefaultBreakGlassGroups()
+	}
 	if len(c.AccessReasons) == 0 {
 		c.AccessReasons = DefaultAccessReasons()
 	}
 	for _, r := range c.AccessReasons {
 		if r.Code == "" || r.Label == "" || r.Code == BreakGlass {
 			errs = append(errs, fmt.Errorf("access reason %q: needs a code (not %q) and a label", r.Code, BreakGlass))
+		}
+		for _, g := range r.Groups {
+			if !g.Valid() {
+				errs = append(errs, fmt.Errorf("access reason %q: unknown role group %q", r.Code, g))
+			}
+		}
+	}
+	for _, g := range c.BreakGlassGroups {
+		if !g.Valid() {
+			errs = append(errs, fmt.Errorf("break glass: unknown role group %q", g))
 		}
 	}
 	if c.GrantLifetime == 0 {

@@ -805,7 +805,7 @@ func TestNoStoreOnPatientAndAuditPages(t *testing.T) {
 		anon := e.browser()
 		clerk := e.browser()
 		clerk.signIn("/saml/login", "clerk")
-		clerk.giveReason(nhs, "direct-care", "")
+		clerk.giveReason(nhs, "care-admin", "")
 		cases := []struct {
 			name   string
 			b      *browser

@@ -124,6 +124,9 @@ type fileConfig struct {
 		ReasonLifetime         duration       `toml:"reason_lifetime"`
 		BreakGlassLifetime     duration       `toml:"break_glass_lifetime"`
 		AllowObjectionOverride bool           `toml:"allow_objection_override"`
+		// BreakGlassGroups are the role groups offered emergency access
+		// (default: clinical only).
+		BreakGlassGroups []string `toml:"break_glass_groups"`
 	} `toml:"access"`
 
 	// What check parsed, kept so that start-up uses the values that were
@@ -214,6 +217,9 @@ func (fc *fileConfig) samlEnabled() bool {
 type reasonConfig struct {
 	Code  string `toml:"code"`
 	Label string `toml:"label"`
+	// Groups are the role groups offered the reason (clinical, clerical);
+	// empty offers it to every group that may open a record.
+	Groups []string `toml:"groups"`
 }
 
 type roleConfig struct {
@@ -542,9 +548,19 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		case r.Label == "":
 			bad(field+".label", "required: the sentence the user chooses, e.g. I am providing direct care to this patient")
 		}
+		for j, g := range r.Groups {
+			if !web.Group(g).Valid() {
+				bad(fmt.Sprintf("%s.groups[%d]", field, j), "unknown role group %q (clinical, clerical, privacy or admin)", g)
+			}
+		}
 		codes[r.Code] = true
 	}
 	a := &fc.Access
+	for j, g := range a.BreakGlassGroups {
+		if !web.Group(g).Valid() {
+			bad(fmt.Sprintf("access.break_glass_groups[%d]", j), "unknown role group %q (clinical, clerical, privacy or admin)", g)
+		}
+	}
 	if a.BreakGlassLifetime.Duration <= 0 || a.BreakGlassLifetime.Duration > a.ReasonLifetime.Duration {
 		bad("access.break_glass_lifetime", "must be positive and no longer than access.reason_lifetime (%s)", a.ReasonLifetime.Duration)
 	}
@@ -770,7 +786,15 @@ func isLoopback(host string) bool {
 func (fc *fileConfig) accessReasons() []web.AccessReason {
 	var out []web.AccessReason
 	for _, r := range fc.Access.Reasons {
-		out = append(out, web.AccessReason{Code: r.Code, Label: r.Label})
+		out = append(out, web.AccessReason{Code: r.Code, Label: r.Label, Groups: groups(r.Groups)})
+	}
+	return out
+}
+
+func groups(names []string) []web.Group {
+	var out []web.Group
+	for _, n := range names {
+		out = append(out, web.Group(n))
 	}
 	return out
 }

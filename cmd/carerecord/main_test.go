@@ -294,6 +294,8 @@ sp_key_file = "/etc/sp.key"
 		{"ErrNoIdP", strings.Replace(good, `idp_metadata_url = "https://idp.example.nhs.uk/metadata"`, "", 1), withKey, []string{"saml.idp_metadata_url: required"}},
 		{"ErrBadGroup", good + "\n[[roles]]\ncode = \"R8000\"\nname = \"Doctor\"\ngroup = \"doctors\"\n", withKey, []string{"roles[0].group: must be one of"}},
 		{"ErrReasonIsBreakGlass", good + "\n[[access.reasons]]\ncode = \"break-glass\"\nlabel = \"x\"\n", withKey, []string{"access.reasons[0].code: required, and not"}},
+		{"ErrReasonForUnknownGroup", good + "\n[[access.reasons]]\ncode = \"care-admin\"\nlabel = \"x\"\ngroups = [\"clerks\"]\n", withKey, []string{"access.reasons[0].groups[0]: unknown role group"}},
+		{"ErrBreakGlassForUnknownGroup", good + "\n[access]\nbreak_glass_groups = [\"doctors\"]\n", withKey, []string{"access.break_glass_groups[0]: unknown role group"}},
 		{"ErrBreakGlassLongerThanReason", good + "\n[access]\nreason_lifetime = \"1h\"\nbreak_glass_lifetime = \"2h\"\n", withKey, []string{"access.break_glass_lifetime"}},
 		{"ErrUnknownAlertRule", good + "\n[alerts]\noff = [\"lunchtime\"]\n", withKey, []string{"alerts.off[0]: must be one of"}},
 		{"ErrWorkingDay", good + "\n[alerts]\nworking_day_start = \"18:00\"\nworking_day_end = \"08:00\"\n", withKey, []string{"alerts.working_day_end: must be after"}},

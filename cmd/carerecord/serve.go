@@ -47,7 +47,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		BaseURL: base, RequestWindow: fc.SAML.RequestWindow.Duration, SAMLClockSkew: fc.SAML.ClockSkew.Duration, Attributes: attrs, Roles: fc.roles,
 		MinAssurance: *fc.SAML.MinAssurance, IdleTimeout: fc.Session.IdleTimeout.Duration, MaxLifetime: fc.Session.Lifetime.Duration,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, Logger: log, Version: version, TrustedProxies: fc.proxies,
-		AccessReasons: fc.accessReasons(), GrantLifetime: fc.Access.ReasonLifetime.Duration,
+		AccessReasons: fc.accessReasons(), BreakGlassGroups: groups(fc.Access.BreakGlassGroups), GrantLifetime: fc.Access.ReasonLifetime.Duration,
 		BreakGlassLifetime: fc.Access.BreakGlassLifetime.Duration, AllowObjectionOverride: fc.Access.AllowObjectionOverride,
 		ObjectionLimits: fc.objectionLimits(),
 	}
