@@ -516,6 +516,10 @@ type Problem struct {
 	// age, a range or words instead of a date (When.Text).
 	Onset     When `json:"onset,omitzero"`
 	Abatement When `json:"abatement,omitzero"`
+	// Linked names what the source links to this problem (GP Connect's
+	// related clinical content: medicines, results, referrals), by the
+	// linked entries' titles, in the source's order.
+	Linked []string `json:"linked,omitempty"`
 }
 
 // Allergy is an allergy or intolerance, or a source's assertion that the

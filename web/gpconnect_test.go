@@ -48,6 +48,18 @@ func TestRecordThroughGPConnect(t *testing.T) {
 			t.Error("the request did not carry the JWT and SSP headers")
 		}
 	})
+	t.Run("ProblemsShowWhatThePracticeLinksToThem", func(t *testing.T) {
+		p := b.get("/patients/" + synthetic.RichNHSNumber + "?kind=problem")
+		found := false
+		for _, n := range findAll(p.doc, "span", "data-testid", "problem-linked") {
+			if strings.Contains(text(n), "Metformin 500mg tablets") {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("the diabetes problem does not show the metformin the practice links to it")
+		}
+	})
 	t.Run("SensitivePatientsGPRecordNotSharedNeverNoRecord", func(t *testing.T) {
 		p := b.get("/patients/" + synthetic.RestrictedNHSNumber)
 		if !strings.Contains(p.body, "GP record not shared for this patient") {

@@ -259,6 +259,20 @@ func TestRecord(t *testing.T) {
 			t.Errorf("%d results in the U&E report, want 5", n)
 		}
 	})
+	t.Run("ProblemsNameWhatTheyAreLinkedTo", func(t *testing.T) {
+		found := false
+		for _, e := range byKind[connectors.KindProblem] {
+			if e.Title == "Type 2 diabetes mellitus" {
+				found = true
+				if !slices.Contains(e.Problem.Linked, "Metformin 500mg tablets") {
+					t.Errorf("diabetes is linked to %v, want its metformin", e.Problem.Linked)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no diabetes problem")
+		}
+	})
 	t.Run("EveryAreaMapped", func(t *testing.T) {
 		for _, k := range []connectors.Kind{connectors.KindProblem, connectors.KindEncounter, connectors.KindImmunization, connectors.KindDocument} {
 			if len(byKind[k]) == 0 {

@@ -95,6 +95,8 @@ type mapper struct {
 	entryOf map[string]string
 	// groupOf is the test group or report each result belongs to.
 	groupOf map[string]group
+	// related lists, per problem, the resources it is linked to.
+	related map[string][]string
 }
 
 type group struct{ group, title string }
@@ -112,7 +114,7 @@ func newMapper(src connectors.Source, body []byte, nhs string, fetched time.Time
 		return nil, errNotBundle
 	}
 	m := &mapper{src: src, nhs: nhs, fetched: fetched, res: map[string]json.RawMessage{}, types: map[string]string{},
-		account: map[string]string{}, entryOf: map[string]string{}}
+		account: map[string]string{}, entryOf: map[string]string{}, related: map[string][]string{}}
 	for i, e := range b.Entry {
 		var h struct {
 			ResourceType string `json:"resourceType"`
@@ -162,6 +164,7 @@ func (m *mapper) mapAll() {
 			m.mapResource(r)
 		}
 	}
+	m.linkProblems()
 }
 
 func (m *mapper) mapResource(r entryRaw) {
@@ -553,12 +556,13 @@ func (m *mapper) medicationRequest(r entryRaw) error {
 
 func (m *mapper) condition(r entryRaw) error {
 	var c struct {
-		ClinicalStatus     string  `json:"clinicalStatus"`
-		VerificationStatus string  `json:"verificationStatus"`
-		Code               concept `json:"code"`
-		OnsetDateTime      string  `json:"onsetDateTime"`
-		AbatementDateTime  string  `json:"abatementDateTime"`
-		AssertedDate       string  `json:"assertedDate"`
+		ClinicalStatus     string      `json:"clinicalStatus"`
+		VerificationStatus string      `json:"verificationStatus"`
+		Code               concept     `json:"code"`
+		OnsetDateTime      string      `json:"onsetDateTime"`
+		AbatementDateTime  string      `json:"abatementDateTime"`
+		AssertedDate       string      `json:"assertedDate"`
+		Extension          []extension `json:"extension"`
 	}
 	if err := json.Unmarshal(r.raw, &c); err != nil {
 		return errors.New("bad Condition")
@@ -596,7 +600,35 @@ func (m *mapper) condition(r entryRaw) error {
 	}
 	dated(&e, d)
 	m.show(r.key, e)
+	// "Related clinical content": what the problem is linked to, named on
+	// the problem once everything is mapped (see linkProblems).
+	for _, x := range c.Extension {
+		if strings.Contains(x.URL, "RelatedClinicalContent") && x.ValueReference != nil {
+			m.related[r.key] = append(m.related[r.key], ref(*x.ValueReference))
+		}
+	}
 	return nil
+}
+
+// linkProblems names on each problem the entries it is linked to, by
+// their titles; a link to something not shown is left out.
+func (m *mapper) linkProblems() {
+	titles := map[string]string{}
+	for _, e := range m.entries {
+		titles[e.ID] = e.Title
+	}
+	for i := range m.entries {
+		e := &m.entries[i]
+		if e.Problem == nil {
+			continue
+		}
+		for _, k := range m.related[e.ID] {
+			id, ok := m.entryOf[k]
+			if t := titles[id]; ok && t != "" && id != e.ID && !slices.Contains(e.Problem.Linked, t) {
+				e.Problem.Linked = append(e.Problem.Linked, t)
+			}
+		}
+	}
 }
 
 // --- Encounter (consultation) ----------------------------------------

@@ -289,3 +289,23 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoPatientPDSSpellsDifferently: the demo's patient whose given name
+// PDS spells differently from the sources is still generated, and differs.
+func TestDemoPatientPDSSpellsDifferently(t *testing.T) {
+	srv := startPDS(t, synthetic.PDSOptions{})
+	c := newClient(t, srv.Config())
+	r, err := c.Read(context.Background(), synthetic.PDSDisagreesNHSNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range synthetic.Patients() {
+		if p.NHSNumber == synthetic.PDSDisagreesNHSNumber {
+			if strings.Join(p.Given, " ") == strings.Join(r.Patient.Given, " ") {
+				t.Errorf("PDS and the sources both hold %v", p.Given)
+			}
+			return
+		}
+	}
+	t.Fatal("the patient is no longer generated")
+}

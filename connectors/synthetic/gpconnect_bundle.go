@@ -19,6 +19,8 @@ type gpcBuilder struct {
 	org     Org
 	entries []any
 	n       int
+	// linked are the resources each problem (by key) is linked to.
+	linked map[string][]string
 }
 
 func (b *gpcBuilder) id(prefix string) string {
@@ -64,7 +66,7 @@ func (b *gpcBuilder) list(code, title string, items []string, extra map[string]a
 // gpcBundle is the structured record GP Connect returns for p at org: the
 // patient, the practice and a GP, and with clinical every section.
 func gpcBundle(p *person, org Org, clinical bool) map[string]any {
-	b := &gpcBuilder{p: p, org: org}
+	b := &gpcBuilder{p: p, org: org, linked: map[string][]string{}}
 	orgKey := b.add(map[string]any{"resourceType": "Organization", "id": "practice",
 		"meta":       map[string]any{"profile": []string{ccProfile + "CareConnect-GPC-Organization-1"}},
 		"identifier": []any{map[string]any{"system": sysODS, "value": org.ODS}}, "name": org.Name})
@@ -87,12 +89,12 @@ func gpcBundle(p *person, org Org, clinical bool) map[string]any {
 	if clinical {
 		b.allergies()
 		b.medications(gpKey)
+		b.referrals()
 		b.problems()
 		b.consultations(gpKey)
 		b.immunisations()
 		b.investigations()
 		b.uncategorised()
-		b.referrals()
 	}
 	return map[string]any{"resourceType": "Bundle", "id": "structured-" + p.nhs,
 		"meta": map[string]any{"profile": []string{gpcProfile + "GPConnect-StructuredRecord-Bundle-1"}},
@@ -166,7 +168,9 @@ func (b *gpcBuilder) medications(gpKey string) {
 					"dosageInstruction": []any{map[string]any{"text": dosage}},
 					"dispenseRequest":   map[string]any{"validityPeriod": map[string]any{"start": dateOnly(at), "end": dateOnly(at.AddDate(0, 1, 0))}}})
 			}
-			items = append(items, b.add(map[string]any{"resourceType": "MedicationStatement", "id": b.id("stmt"),
+			stmt := b.id("stmt")
+			b.linked[pr.key] = append(b.linked[pr.key], "MedicationStatement/"+stmt)
+			items = append(items, b.add(map[string]any{"resourceType": "MedicationStatement", "id": stmt,
 				"meta":   map[string]any{"profile": []string{ccProfile + "CareConnect-GPC-MedicationStatement-1"}},
 				"status": status, "basedOn": []any{ref(planKey)}, "medicationReference": ref(medKey),
 				"effectivePeriod": map[string]any{"start": dateOnly(start), "end": dateOnly(end)},
@@ -198,6 +202,13 @@ func (b *gpcBuilder) problems() {
 			"subject": ref("Patient/" + b.p.nhs), "onsetDateTime": dateOnly(pr.start), "assertedDate": pr.start.Format(time.RFC3339)}
 		if !pr.end.IsZero() {
 			res["clinicalStatus"], res["abatementDateTime"] = "inactive", dateOnly(pr.end)
+		}
+		var ext []any
+		for _, k := range b.linked[pr.key] {
+			ext = append(ext, map[string]any{"url": gpcProfile + "Extension-CareConnect-GPC-RelatedClinicalContent-1", "valueReference": ref(k)})
+		}
+		if len(ext) > 0 {
+			res["extension"] = ext
 		}
 		items = append(items, b.add(res))
 	}
@@ -314,7 +325,9 @@ func (b *gpcBuilder) referrals() {
 	for _, pr := range b.p.problems {
 		prob := problems[pr.key]
 		if pr.end.IsZero() && prob.clinic != "" && pr.at == "" {
-			items = append(items, b.add(map[string]any{"resourceType": "ReferralRequest", "id": b.id("referral"),
+			rid := b.id("referral")
+			b.linked[pr.key] = append(b.linked[pr.key], "ReferralRequest/"+rid)
+			items = append(items, b.add(map[string]any{"resourceType": "ReferralRequest", "id": rid,
 				"meta":   map[string]any{"profile": []string{ccProfile + "CareConnect-GPC-ReferralRequest-1"}},
 				"status": "completed", "intent": "order", "priority": "routine", "subject": ref("Patient/" + b.p.nhs),
 				"authoredOn": pr.start.AddDate(0, 1, 0).Format(time.RFC3339), "specialty": map[string]any{"text": prob.clinic},

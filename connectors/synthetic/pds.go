@@ -24,6 +24,11 @@ import (
 // Jane Smith under her current number.
 const SupersededNHSNumber = "9990000611"
 
+// PDSDisagreesNHSNumber is a generated patient whose given name PDS spells
+// differently from every source ("Calum", where the sources hold
+// "Callum"), so the banner names each source against PDS.
+const PDSDisagreesNHSNumber = "9990010005"
+
 // The synthetic PDS's paths, as the NHS API platform lays them out.
 const (
 	pdsTokenPath = "/oauth2/token"
@@ -344,7 +349,11 @@ func (p *PDS) patient(per *person) map[string]any {
 	if per.restricted {
 		label["code"], label["display"] = "R", "restricted"
 	}
-	name := map[string]any{"use": "usual", "family": per.family, "given": per.given}
+	given := per.given
+	if per.nhs == PDSDisagreesNHSNumber && len(given) > 0 {
+		given = append([]string{strings.Replace(given[0], "Callum", "Calum", 1)}, given[1:]...)
+	}
+	name := map[string]any{"use": "usual", "family": per.family, "given": given}
 	if per.title != "" {
 		name["prefix"] = []string{per.title}
 	}
