@@ -160,6 +160,15 @@ func (r AlertRules) evaluate(ev *AuditEvent, h alertHistory) []Alert {
 		raise(AlertBreakGlass, "Emergency (break-glass) access. Reason given: "+orNone(ev.Detail))
 	case ActObjectionOverride:
 		raise(AlertObjectionOverride, "The patient's objection to sharing was overridden. Reason given: "+orNone(ev.Detail))
+	case ActPatientConcern:
+		// Not subject to Off: a patient's concern always reaches IG. (A
+		// refused one, about an access not theirs, raises nothing.)
+		if ev.Outcome != OutcomeAllowed {
+			break
+		}
+		out = append(out, Alert{Seq: ev.Seq, Kind: AlertPatientConcern, Raised: ev.Time, UserID: ev.UserID,
+			UserName: ev.UserName, NHSNumber: ev.NHSNumber, Status: AlertOpen,
+			Why: "The patient raised a concern, through their own pages (NHS login), " + orNone(ev.Detail) + "."})
 	}
 
 	if opened && ev.UserID != "" && ev.PatientFamilyName != "" {

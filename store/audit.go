@@ -551,7 +551,10 @@ type AuditFilter struct {
 	Outcome   Outcome
 	From, To  time.Time // [From, To)
 	BeforeSeq int64     // keyset paging: only events with Seq < BeforeSeq (0 = from the newest)
-	Limit     int       // SearchAudit only: default 50, at most 500
+	// VisibleToPatient leaves out the events an IG officer hid from the
+	// patient's own view (patientpages.go).
+	VisibleToPatient bool
+	Limit            int // SearchAudit only: default 50, at most 500
 }
 
 const auditColumns = `seq, time, user_id, user_name, role_code, ods, session_hash, client_addr,
@@ -604,6 +607,9 @@ func (f AuditFilter) where() (string, []any) {
 	if f.BeforeSeq > 0 {
 		conds = append(conds, "seq < ?")
 		args = append(args, f.BeforeSeq)
+	}
+	if f.VisibleToPatient {
+		conds = append(conds, "seq NOT IN (SELECT seq FROM patient_access_hidden)")
 	}
 	if len(conds) == 0 {
 		return "", nil

@@ -80,6 +80,9 @@ type ObjectionForm struct {
 	Relationship  string `json:"relationship,omitempty"`
 	Authority     string `json:"authority,omitempty"`
 	Reason        string `json:"reason,omitempty"`
+	// Verified: made by a patient signed in with NHS login, whose identity
+	// is verified; no address or contact is asked for.
+	Verified bool `json:"verified,omitempty"`
 }
 
 // CaseStep is one move of a case, as it is shown in the case history.
@@ -125,7 +128,9 @@ func (f *ObjectionForm) Check() error {
 		probs = append(probs, fmt.Sprintf("kind %q is neither %q nor %q", f.Kind, KindObject, KindWithdraw))
 	}
 	need("full name", f.FullName, MaxObjectionName)
-	if f.BirthDate.IsZero() {
+	if f.BirthDate.IsZero() && !f.Verified {
+		// (NHS login has verified a patient's NHS number: no date of
+		// birth is needed to match them.)
 		probs = append(probs, "date of birth is empty")
 	}
 	if f.NHSNumber != "" {
@@ -133,9 +138,18 @@ func (f *ObjectionForm) Check() error {
 			probs = append(probs, "NHS number is not a valid 10-digit NHS number")
 		}
 	}
-	need("address", f.Address, MaxObjectionAddress)
-	need("postcode", f.Postcode, MaxObjectionPostcode)
-	need("contact", f.Contact, MaxObjectionContact)
+	if f.Verified {
+		limit("address", f.Address, MaxObjectionAddress)
+		limit("postcode", f.Postcode, MaxObjectionPostcode)
+		limit("contact", f.Contact, MaxObjectionContact)
+		if f.NHSNumber == "" {
+			probs = append(probs, "a verified form has no NHS number")
+		}
+	} else {
+		need("address", f.Address, MaxObjectionAddress)
+		need("postcode", f.Postcode, MaxObjectionPostcode)
+		need("contact", f.Contact, MaxObjectionContact)
+	}
 	if f.OnBehalf {
 		need("submitter's name", f.SubmitterName, MaxObjectionName)
 		need("relationship", f.Relationship, MaxObjectionRelationship)

@@ -77,6 +77,10 @@ const (
 	// ProtocolEPR: a Trust's EPR signed the user in, and the deployment
 	// trusts it to (SMART App Launch with fhirUser).
 	ProtocolEPR = "epr"
+	// ProtocolNHSLogin: a patient signed in with NHS login. UserNHS is
+	// their verified NHS number; NameIDFormat holds the identity
+	// proofing level (P9); there are no role profiles.
+	ProtocolNHSLogin = "nhslogin"
 )
 
 // HashToken returns the hex SHA-256 of a session token: the form in which

@@ -54,6 +54,17 @@ type UserBar struct {
 	ODS       string
 	Home      string
 	CanSwitch bool // more than one role profile
+	// SignOut is where the sign-out button posts; /signout when empty
+	// (a patient's is their own).
+	SignOut string
+}
+
+// SignOutPath is where the header's sign-out button posts.
+func (u *UserBar) SignOutPath() string {
+	if u.SignOut != "" {
+		return u.SignOut
+	}
+	return "/signout"
 }
 
 // RoleOption is one role profile on the role choice page.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"github.com/carerecord/carerecord/web/nhslogin"
 	"github.com/carerecord/carerecord/web/oidc"
 	"github.com/carerecord/carerecord/web/smart"
 
@@ -50,6 +51,11 @@ type Config struct {
 	// SMART, when set, lets the configured EPRs launch carerecord in
 	// patient context (SMART App Launch 2.0 EHR launch).
 	SMART *smart.Client
+	// NHSLogin, when set, offers patients their own pages at /my-record,
+	// signed in with NHS login (web/nhslogin).
+	NHSLogin *nhslogin.Client
+	// Patients configures those pages.
+	Patients PatientPages
 	// OIDCLabel names the OpenID provider on the landing page's button,
 	// e.g. "NHS Care Identity Service"; OIDCClientID is ours there.
 	OIDCLabel string
@@ -103,6 +109,9 @@ type Config struct {
 	// DevOP, when set, is the development OpenID provider, mounted under
 	// its issuer's path with the routes it lists.
 	DevOP DevOP
+	// DevNHSLogin, when set, is the development NHS login (patients),
+	// mounted likewise.
+	DevNHSLogin DevOP
 
 	// TrustedProxies are the networks of reverse proxies whose
 	// X-Forwarded-For header names the client. Empty: the peer address is
@@ -113,6 +122,16 @@ type Config struct {
 	Logger  *slog.Logger
 	Version string
 	Now     func() time.Time // the clock; time.Now when nil
+}
+
+// PatientPages configures the patients' own pages.
+type PatientPages struct {
+	// ShowStaffNames shows patients the name of each person who opened
+	// their record; off (the default), they see the organisation and role.
+	ShowStaffNames bool
+	// AutoUphold upholds a P9-verified patient's objection (or withdrawal)
+	// at once, without waiting for an IG officer's decision.
+	AutoUphold bool
 }
 
 // DevOP is the development OpenID provider as the server mounts it.

@@ -29,6 +29,7 @@ import (
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
+	"github.com/carerecord/carerecord/web/nhslogin"
 	"github.com/carerecord/carerecord/web/oidc"
 	"github.com/carerecord/carerecord/web/smart"
 )
@@ -100,6 +101,8 @@ type env struct {
 	op *devidp.OP
 	// epr is the synthetic EPR that launches carerecord, with withSMART.
 	epr *devidp.EPR
+	// nhsOP is the development NHS login, with withNHSLogin.
+	nhsOP *devidp.OP
 	// tamper, when set, rewrites the ID token in the provider's token
 	// responses on their way to carerecord (see oidcTransport).
 	tamperMu sync.Mutex
@@ -118,6 +121,9 @@ type envSetup struct {
 	// trust, with smart, makes the EPR's own sign-in carerecord's.
 	trust    *smart.Trust
 	national connectors.Demographics
+	// nhsLogin offers patients their own pages through the development
+	// NHS login.
+	nhsLogin bool
 }
 
 type envOption func(*envSetup)
@@ -155,6 +161,18 @@ func testEPRUsers(iss string) []devidp.EPRUser {
 		devidp.EPRUser{Username: "otherorg", PractitionerID: "prac-506", PractitionerRoleID: "role-506", SDSUserID: "555000000010",
 			Given: "Guy", Family: "Visiting", RoleCode: "R8000", ODS: "RJ1"},
 	)
+}
+
+// withNHSLogin offers patients their own pages, signed in through the
+// development NHS login mounted at /devidp/nhslogin as in the demo.
+func withNHSLogin() envOption { return func(s *envSetup) { s.nhsLogin = true } }
+
+// testPatients are the development NHS login's demo patients plus one
+// whose identity is checked only to P5, whom the pages must refuse.
+func testPatients() []devidp.User {
+	return append(devidp.DemoPatients(),
+		devidp.User{Username: "lowlevel", UserID: "nhslogin-0042", DisplayName: "Reginald Thistlewood",
+			Patient: &devidp.PatientIdentity{NHSNumber: "9990000042", GivenName: "Reginald", FamilyName: "Thistlewood", BirthDate: "1944-02-29", ProofingLevel: "P5"}})
 }
 
 // withOIDCOnly offers OpenID Connect and no SAML.
@@ -297,6 +315,22 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		e.op.AddClient(devidp.OIDCClient{ID: "carerecord-test", RedirectURIs: []string{e.base.String() + "/oidc/callback"},
 			PostLogoutRedirectURIs: []string{e.base.String() + "/signed-out"},
 			BackChannelLogoutURI:   e.base.String() + "/oidc/backchannel-logout", Keys: cfg.OIDC.JWKS()})
+	}
+	if setup.nhsLogin {
+		e.nhsOP, err = devidp.NewOP(devidp.OPOptions{Issuer: e.base.JoinPath("/devidp/nhslogin"), Key: idpKey, Users: testPatients(),
+			Password: "demo", Logger: log, NHSLogin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.NHSLogin, err = nhslogin.New(nhslogin.Config{Issuer: e.nhsOP.Issuer(), ClientID: "carerecord-patients", ClientKey: spKey,
+			RedirectURL: e.base.String() + "/my-record/callback",
+			HTTPClient:  &http.Client{Transport: oidcTransport{e}, Timeout: 10 * time.Second}, Now: e.clock.Now, ClockSkew: 2 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DevNHSLogin = e.nhsOP
+		e.nhsOP.AddClient(devidp.OIDCClient{ID: "carerecord-patients", RedirectURIs: []string{e.base.String() + "/my-record/callback"},
+			PostLogoutRedirectURIs: []string{e.base.String() + "/my-record/signed-out"}, Keys: cfg.NHSLogin.JWKS()})
 	}
 	if setup.smart {
 		var eprHandler http.Handler = http.NotFoundHandler()
@@ -449,6 +483,21 @@ func (b *browser) signInOIDC(start, username string) *page {
 		form.Set("username", username)
 		form.Set("password", "demo")
 		p = b.follow(b.post("/devidp/oidc/login", form))
+	}
+	return p
+}
+
+// signInNHSLogin signs a patient in through the development NHS login
+// from /my-record/sign-in, as a browser would, and returns the first page
+// after it.
+func (b *browser) signInNHSLogin(username string) *page {
+	b.e.t.Helper()
+	p := b.follow(b.get("/my-record/sign-in"))
+	if p.doc != nil && find(p.doc, "input", "name", "authRequestID") != nil {
+		form := p.form(b.e.t, "form[action='/devidp/nhslogin/login']")
+		form.Set("username", username)
+		form.Set("password", "demo")
+		p = b.follow(b.post("/devidp/nhslogin/login", form))
 	}
 	return p
 }

@@ -100,6 +100,10 @@ func (s *Server) idpOrigins() []string {
 	if s.cfg.OIDC != nil {
 		add(s.cfg.OIDC.Issuer())
 	}
+	// A patient's sign-out goes on to NHS login's end_session_endpoint.
+	if s.cfg.NHSLogin != nil {
+		add(s.cfg.NHSLogin.Issuer())
+	}
 	return out
 }
 
@@ -202,7 +206,10 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		u := &User{ID: sess.UserID, Name: sess.DisplayName, Profiles: sess.Profiles, Assurance: sess.Assurance, NHSNumber: sess.UserNHS, SessionHash: sess.IDHash}
-		if role, ok := sess.Role(); ok {
+		if sess.Protocol == store.ProtocolNHSLogin {
+			// A patient: their verified NHS number, no profile, no role.
+			u.Patient, u.Profiles, u.ProofingLevel = true, nil, sess.NameIDFormat
+		} else if role, ok := sess.Role(); ok {
 			if def, ok := s.cfg.Roles[role.Code]; ok {
 				u.Role, u.RoleDef = &role, def
 			}
@@ -245,12 +252,23 @@ func (s *Server) require(p Permission) echo.MiddlewareFunc {
 			u := UserFrom(r.Context())
 			safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 			if u == nil {
+				if safe && p == PermPatient {
+					return c.Redirect(http.StatusSeeOther, myRecordPath+"/sign-in?"+url.Values{"return": {r.URL.RequestURI()}}.Encode())
+				}
 				if safe {
 					locked, _ := c.Get(ctxKeyLocked).(bool)
 					return c.Redirect(http.StatusSeeOther, s.signInPath(r.URL.RequestURI(), locked))
 				}
 				return Errorf(EUNAUTHORIZED, "You are not signed in",
 					"Your session has ended or was locked. Sign in again with your smartcard, then repeat what you were doing.")
+			}
+			if u.Patient || p == PermPatient {
+				// Patients' pages and staff pages never meet: a patient
+				// reaches their own pages only, staff never reach them.
+				if u.Can(p) {
+					return next(c)
+				}
+				return s.refuseAcrossKinds(c, u, p)
 			}
 			if p == PermSignedIn || u.Can(p) {
 				if err := s.refuseWhenAuditRefused(p); err != nil {
@@ -273,6 +291,23 @@ func (s *Server) require(p Permission) echo.MiddlewareFunc {
 				p.Describe(), u.RoleDef.Name, orgLabel(u.Role), u.Role.ODS)
 		}
 	}
+}
+
+// refuseAcrossKinds refuses a patient a staff page, or a member of staff
+// a patient's page, audited as any refusal.
+func (s *Server) refuseAcrossKinds(c echo.Context, u *User, p Permission) error {
+	r := c.Request()
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAccessRefused, Outcome: store.OutcomeRefused,
+		OutcomeWhy: "needs permission " + string(p), Detail: r.Method + " " + c.Path()}); err != nil {
+		return err
+	}
+	if u.Patient {
+		return Errorf(EFORBIDDEN, "This page is for health and care staff",
+			"This page needs permission to %s. You signed in with NHS login, which lets you see your own record's page only. Go to your page: %s",
+			p.Describe(), myRecordPath)
+	}
+	return Errorf(EFORBIDDEN, "This page is for patients",
+		"This page needs permission to %s. Staff cannot see patients' own pages.", p.Describe())
 }
 
 // refuseWhenAuditRefused stops patient search and records while the audit

@@ -21,6 +21,10 @@ const (
 	PermAudit     Permission = "review-audit-log"
 	PermObjection Permission = "manage-objections"
 	PermStatus    Permission = "view-service-status"
+	// PermPatient is a patient's, signed in with NHS login: their own
+	// pages and nothing else. No staff group has it, and a patient has
+	// no other permission, not even PermSignedIn.
+	PermPatient Permission = "patient-own-pages"
 )
 
 // Describe is the phrase a 403 page uses for a missing permission.
@@ -42,6 +46,8 @@ func (p Permission) Describe() string {
 		return "use carerecord with a chosen role"
 	case PermSignedIn:
 		return "be signed in"
+	case PermPatient:
+		return "see a patient's own pages (for patients signed in with NHS login)"
 	}
 	return string(p)
 }

@@ -67,6 +67,8 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/ig/staff", PermAudit, s.showStaffNHS, "showStaffNHS"},
 		{http.MethodPost, "/ig/staff", PermAudit, s.setStaffNHS, "setStaffNHS"},
 		{http.MethodPost, "/ig/staff/remove", PermAudit, s.removeStaffNHS, "removeStaffNHS"},
+		{http.MethodGet, "/ig/patients/:nhs/patient-view", PermAudit, s.showPatientView, "showPatientView"},
+		{http.MethodPost, "/ig/patients/:nhs/hide", PermAudit, s.hideAccess, "hideAccess"},
 		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
 
 		// Objections to sharing: the public form (no sign-in; CSRF, a size
@@ -111,6 +113,27 @@ func (s *Server) routeTable() []Route {
 			Route{http.MethodGet, "/launch/open", PermDemog, s.openLaunch, "openLaunch"},
 		)
 	}
+	if s.cfg.NHSLogin != nil {
+		// Patients' own pages, signed in with NHS login (web/myrecord.go):
+		// PermPatient, which only a patient session has.
+		rs = append(rs,
+			Route{http.MethodGet, myRecordPath + "/sign-in", PermPublic, s.startNHSLogin, "startNHSLogin"},
+			Route{http.MethodGet, myRecordPath + "/callback", PermPublic, s.finishNHSLogin, "finishNHSLogin"},
+			Route{http.MethodGet, myRecordPath + "/signed-out", PermPublic, s.showPatientSignedOut, "showPatientSignedOut"},
+			Route{http.MethodGet, myRecordPath, PermPatient, s.showMyRecord, "showMyRecord"},
+			Route{http.MethodGet, myRecordPath + "/accesses.csv", PermPatient, s.exportMyAccesses, "exportMyAccesses"},
+			Route{http.MethodPost, myRecordPath + "/concerns", PermPatient, s.raiseConcern, "raiseConcern"},
+			Route{http.MethodGet, myRecordPath + "/objection", PermPatient, s.showMyObjection, "showMyObjection"},
+			Route{http.MethodPost, myRecordPath + "/objection", PermPatient, s.submitMyObjection, "submitMyObjection"},
+			Route{http.MethodPost, myRecordPath + "/sign-out", PermPatient, s.signOutPatient, "signOutPatient"},
+		)
+	}
+	if s.cfg.DevNHSLogin != nil {
+		h := echo.WrapHandler(s.cfg.DevNHSLogin)
+		for _, r := range s.cfg.DevNHSLogin.Routes() {
+			rs = append(rs, Route{r[0], r[1], PermPublic, h, "devNHSLogin"})
+		}
+	}
 	if s.cfg.DevOP != nil {
 		h := echo.WrapHandler(s.cfg.DevOP)
 		for _, r := range s.cfg.DevOP.Routes() {
@@ -138,6 +161,8 @@ var csrfExempt = map[string]string{
 	// The development OpenID provider's token endpoint: carerecord's own
 	// server-side call, authenticated by its client assertion.
 	"POST /devidp/oidc/oauth/token": "a server-to-server token request authenticated by the client's signed assertion (development provider only)",
+	// The development NHS login's likewise.
+	"POST /devidp/nhslogin/oauth/token": "a server-to-server token request authenticated by the client's RS512 assertion (development NHS login only)",
 }
 
 func checkRoutes(rs []Route) error {

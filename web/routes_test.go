@@ -21,6 +21,8 @@ type actor struct {
 	// epr: signed in by the synthetic EPR's launch (the deployment trusts
 	// its fhirUser identity), not by SAML.
 	epr bool
+	// patient: signed in with NHS login, a patient session.
+	patient bool
 }
 
 // The expected policy, written out independently of the code under test.
@@ -33,6 +35,7 @@ var actors = []actor{
 	{name: "clerk", user: "clerk", perms: []web.Permission{web.PermSearch, web.PermDemog}},
 	{name: "igofficer", user: "igofficer", perms: []web.Permission{web.PermAudit, web.PermObjection}},
 	{name: "admin", user: "admin", perms: []web.Permission{web.PermStatus}},
+	{name: "patient", user: "patient", patient: true, perms: []web.Permission{web.PermPatient}},
 }
 
 // signInWith signs the actor in on b (SAML, or the trusted EPR's launch),
@@ -40,6 +43,13 @@ var actors = []actor{
 func (a actor) signInWith(t *testing.T, e *env, b *browser) {
 	t.Helper()
 	switch {
+	case a.patient:
+		if e.nhsOP == nil {
+			t.Skip("no NHS login in this environment")
+		}
+		if p := b.signInNHSLogin(a.user); p.url.Path != "/my-record" {
+			t.Fatalf("NHS login: %d %s", p.status, p.url.Path)
+		}
 	case a.epr:
 		if e.epr == nil {
 			t.Skip("no EPR in this environment")
@@ -57,8 +67,10 @@ func (a actor) signInWith(t *testing.T, e *env, b *browser) {
 	}
 }
 
-func (a actor) signedIn() bool   { return a.user != "" }
-func (a actor) roleChosen() bool { return a.user != "" && (a.user != "nurse" || a.role != "") }
+func (a actor) signedIn() bool { return a.user != "" }
+func (a actor) roleChosen() bool {
+	return a.user != "" && !a.patient && (a.user != "nurse" || a.role != "")
+}
 
 // samplePath turns a route pattern into a concrete path.
 func samplePath(p string) string {
@@ -75,14 +87,18 @@ func TestRouteRoleMatrix(t *testing.T) {
 	// Both sign-ins offered, so that the OpenID Connect routes and the
 	// development provider's are in the table too, and the EPR's sign-in
 	// trusted.
-	e := newEnv(t, withOIDC(), withTrustedEPR())
+	e := newEnv(t, withOIDC(), withTrustedEPR(), withNHSLogin())
 	routes := e.srv.Routes()
-	// Sign-out ends the session: run it last.
-	slices.SortStableFunc(routes, func(a, b web.Route) int {
-		return boolInt(a.Path == "/signout") - boolInt(b.Path == "/signout")
-	})
 	for _, a := range actors {
 		t.Run(a.name, func(t *testing.T) {
+			// Sign-out ends the session: the actor's own runs last, the
+			// other kind's (refused) just before.
+			order := map[string]int{"/my-record/sign-out": 1, "/signout": 2}
+			if a.patient {
+				order = map[string]int{"/signout": 1, "/my-record/sign-out": 2}
+			}
+			routes := slices.Clone(routes)
+			slices.SortStableFunc(routes, func(x, y web.Route) int { return order[x.Path] - order[y.Path] })
 			b := e.browser()
 			a.signInWith(t, e, b)
 			token := b.csrf()
@@ -96,7 +112,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 				}
 				loc := p.header.Get("Location")
 				// With both sign-ins offered, the landing page lets the user choose.
-				toSignIn := p.status == http.StatusSeeOther && strings.HasPrefix(loc, "/?return=")
+				toSignIn := p.status == http.StatusSeeOther && (strings.HasPrefix(loc, "/?return=") || strings.HasPrefix(loc, "/my-record/sign-in?return="))
 				toRoles := p.status == http.StatusSeeOther && strings.HasPrefix(loc, "/roles?return=")
 
 				var want string
@@ -105,6 +121,13 @@ func TestRouteRoleMatrix(t *testing.T) {
 					want = "allowed"
 				case !a.signedIn():
 					want = map[string]string{http.MethodGet: "to sign-in", http.MethodPost: "401"}[r.Method]
+				case a.patient || r.Perm == web.PermPatient:
+					// A patient reaches their own pages and nothing else;
+					// staff never reach them, with or without a role.
+					want = "403"
+					if slices.Contains(a.perms, r.Perm) {
+						want = "allowed"
+					}
 				case r.Perm == web.PermSignedIn:
 					want = "allowed"
 				case !a.roleChosen():
@@ -120,7 +143,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 					got = "to sign-in"
 				case toRoles:
 					got = "to role choice"
-				case p.status == http.StatusUnauthorized && r.Name != "devOP":
+				case p.status == http.StatusUnauthorized && r.Name != "devOP" && r.Name != "devNHSLogin":
 					// (The development OpenID provider's userinfo answers 401
 					// to a request without its own bearer token.)
 					got = "401"
@@ -132,7 +155,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 				if got != want {
 					t.Errorf("%s %s (%s): got %s (status %d, Location %q), want %s", r.Method, r.Path, r.Perm, got, p.status, loc, want)
 				}
-				if want == "403" && r.Method == http.MethodGet && a.roleChosen() {
+				if want == "403" && r.Method == http.MethodGet && (a.roleChosen() || a.patient) {
 					msg := text(find(p.doc, "p", "data-testid", "error-message"))
 					if !strings.Contains(msg, r.Perm.Describe()) {
 						t.Errorf("%s %s: the 403 page says %q; it should name the missing permission %q", r.Method, r.Path, msg, r.Perm.Describe())
@@ -153,9 +176,9 @@ func boolInt(b bool) int {
 // TestRouteTable checks that the table itself is whole: every route
 // declares a known permission, and the role homes are routes.
 func TestRouteTable(t *testing.T) {
-	e := newEnv(t, withOIDC(), withSMART())
+	e := newEnv(t, withOIDC(), withSMART(), withNHSLogin())
 	known := []web.Permission{web.PermPublic, web.PermSignedIn, web.PermAnyRole, web.PermSearch, web.PermDemog,
-		web.PermClinical, web.PermAudit, web.PermObjection, web.PermStatus}
+		web.PermClinical, web.PermAudit, web.PermObjection, web.PermStatus, web.PermPatient}
 	paths := map[string]bool{}
 	for _, r := range e.srv.Routes() {
 		if !slices.Contains(known, r.Perm) {
@@ -173,7 +196,8 @@ func TestRouteTable(t *testing.T) {
 	}
 	for _, want := range []string{"GET /healthz", "GET /readyz", "GET /saml/metadata", "POST /saml/acs", "GET /saml/slo",
 		"GET /oidc/login", "GET /oidc/callback", "GET /oidc/jwks", "POST /oidc/backchannel-logout",
-		"GET /launch", "GET /launch/callback", "GET /launch/open"} {
+		"GET /launch", "GET /launch/callback", "GET /launch/open",
+		"GET /my-record", "GET /my-record/sign-in", "GET /my-record/callback", "POST /my-record/concerns", "POST /my-record/objection"} {
 		if !paths[want] {
 			t.Errorf("missing route %s", want)
 		}

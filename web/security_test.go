@@ -635,6 +635,8 @@ func canReach(a actor, r web.Route) bool {
 		return true
 	case !a.signedIn():
 		return false
+	case a.patient || r.Perm == web.PermPatient:
+		return slices.Contains(a.perms, r.Perm)
 	case r.Perm == web.PermSignedIn:
 		return true
 	case !a.roleChosen():
@@ -653,9 +655,10 @@ var csrfRefusals = []string{"This form has expired", "This request came from ano
 // token, and a valid token from another site, and expects each refused
 // as a CSRF failure with nothing changed.
 func TestCSRFEveryRoute(t *testing.T) {
-	e := newEnv(t, withOIDC(), withTrustedEPR())
+	e := newEnv(t, withOIDC(), withTrustedEPR(), withNHSLogin())
 	exempt := web.CSRFExempt()
-	want := []string{"POST /saml/acs", "POST /saml/slo", "POST /oidc/backchannel-logout", "POST /devidp/oidc/oauth/token"}
+	want := []string{"POST /saml/acs", "POST /saml/slo", "POST /oidc/backchannel-logout", "POST /devidp/oidc/oauth/token",
+		"POST /devidp/nhslogin/oauth/token"}
 	ok := len(exempt) == len(want)
 	for _, k := range want {
 		ok = ok && exempt[k] != ""

@@ -50,6 +50,9 @@ type Server struct {
 	objections *objectionLimiter
 	// refreshes keeps each refresh's per-source outcome for its page.
 	refreshes *refreshOutcomes
+	// patientSteps limits what one patient may store from their own
+	// pages (concerns, objection requests), per NHS number.
+	patientSteps *rateLimiter
 }
 
 // New checks cfg and builds the server. The database stays owned by the
@@ -127,6 +130,7 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 		return nil, err
 	}
 	s.objections = newObjectionLimiter(cfg.ObjectionLimits)
+	s.patientSteps = newRateLimiter(patientStepsPerHour, time.Hour)
 	s.routes = s.routeTable()
 	if err := checkRoutes(s.routes); err != nil {
 		return nil, err
@@ -220,8 +224,10 @@ var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // page is the layout data every page needs.
 func (s *Server) page(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil || s.cfg.DevOP != nil, ReasonLabels: s.reasonLabels}
-	if u := UserFrom(c.Request().Context()); u != nil {
+	p := views.Page{Title: title, DevSignIn: s.cfg.DevIdP != nil || s.cfg.DevOP != nil || s.cfg.DevNHSLogin != nil, ReasonLabels: s.reasonLabels}
+	if u := UserFrom(c.Request().Context()); u != nil && u.Patient {
+		p.User = &views.UserBar{Name: u.Name, Home: myRecordPath, SignOut: myRecordPath + "/sign-out"}
+	} else if u != nil {
 		bar := &views.UserBar{Name: u.Name, CanSwitch: len(u.Profiles) > 1}
 		if u.Role != nil {
 			bar.RoleName = u.RoleDef.Name

@@ -16,13 +16,25 @@ type User struct {
 	Assurance   int
 	NHSNumber   string // the user's own NHS number, if the IdP asserts it
 	SessionHash string // the hashed session id, safe for logs and audit
+	// Patient: a member of the public signed in with NHS login, whose
+	// NHSNumber is verified. A patient session is a separate kind: it has
+	// PermPatient and nothing else, and never a role profile.
+	Patient bool
+	// ProofingLevel is the patient's NHS login identity level ("P9").
+	ProofingLevel string
 }
 
 // Can reports whether the user may do p.
 func (u *User) Can(p Permission) bool {
-	switch p {
-	case PermPublic:
+	if p == PermPublic {
 		return true
+	}
+	if u != nil && u.Patient {
+		return p == PermPatient
+	}
+	switch p {
+	case PermPatient:
+		return false
 	case PermSignedIn:
 		return u != nil
 	case PermAnyRole:
@@ -33,6 +45,9 @@ func (u *User) Can(p Permission) bool {
 
 // Home is where the user lands: their group's home, or role choice.
 func (u *User) Home() string {
+	if u.Patient {
+		return myRecordPath
+	}
 	if u.Role == nil {
 		return "/roles"
 	}

@@ -61,7 +61,13 @@ type fileConfig struct {
 		AuthnContext map[string]int `toml:"authn_context"`
 		ClockSkew    duration       `toml:"clock_skew"`
 	} `toml:"saml"`
-	OIDC  oidcConfig `toml:"oidc"`
+	OIDC oidcConfig `toml:"oidc"`
+	// NHSLogin offers patients their own pages, signed in with NHS login.
+	NHSLogin nhsLoginConfig `toml:"nhs_login"`
+	Patients struct {
+		ShowStaffNames bool `toml:"show_staff_names"`
+		AutoUphold     bool `toml:"auto_uphold"`
+	} `toml:"patients"`
 	SMART struct {
 		EPRs   []smartEPRConfig `toml:"epr"`
 		Scopes []string         `toml:"scopes"`
@@ -139,6 +145,20 @@ type fileConfig struct {
 	alertRules    store.AlertRules
 	proxies       []*net.IPNet
 }
+
+// nhsLoginConfig is [nhs_login]: patients' sign-in to their own pages.
+type nhsLoginConfig struct {
+	Issuer        string   `toml:"issuer"`
+	ClientID      string   `toml:"client_id"`
+	ClientKeyFile string   `toml:"client_key_file"`
+	MinLevel      string   `toml:"min_level"`
+	VTR           string   `toml:"vtr"`
+	Scopes        []string `toml:"scopes"`
+	// DevNHSLogin mounts the development NHS login at /devidp/nhslogin.
+	DevNHSLogin bool `toml:"dev_nhs_login"`
+}
+
+func (n *nhsLoginConfig) enabled() bool { return n.Issuer != "" || n.DevNHSLogin }
 
 // odsCode is the shape of an ODS organisation code.
 var odsCode = regexp.MustCompile(`^[A-Z0-9]{3,6}$`)
@@ -481,6 +501,25 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		default:
 			bad("oidc.assertion_audience", "must be token_endpoint or issuer, got %q", o.AssertionAudience)
 		}
+	}
+	if n := &fc.NHSLogin; n.Issuer != "" && !n.DevNHSLogin {
+		if u, err := url.Parse(n.Issuer); err != nil || !httpsOrLoopback(u) {
+			bad("nhs_login.issuer", "must be NHS login's issuer (https), e.g. https://auth.login.nhs.uk, got %q", n.Issuer)
+		}
+		if n.ClientID == "" {
+			bad("nhs_login.client_id", "required: carerecord's client id at NHS login")
+		}
+		if n.ClientKeyFile == "" {
+			bad("nhs_login.client_key_file", "required: the RSA key (PEM) whose public half NHS login holds (private_key_jwt, RS512)")
+		}
+	}
+	switch fc.NHSLogin.MinLevel {
+	case "", "P9", "P5":
+	default:
+		bad("nhs_login.min_level", "must be P9 or P5, got %q", fc.NHSLogin.MinLevel)
+	}
+	if !fc.NHSLogin.enabled() && (fc.Patients.ShowStaffNames || fc.Patients.AutoUphold) {
+		bad("patients", "applies only with [nhs_login]")
 	}
 	if fc.OIDC.ClockSkew.Duration < 0 || fc.OIDC.ClockSkew.Duration > 10*time.Minute {
 		bad("oidc.clock_skew", "must be between 0s and 10m, got %s", fc.OIDC.ClockSkew.Duration)

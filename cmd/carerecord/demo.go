@@ -189,6 +189,13 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		db.Close()
 		return err
 	}
+	// The development NHS login, for the patients' own pages.
+	nhsOP, nhsRP, err := startDevNHSLogin(base, idpKey, spKey, log)
+	if err != nil {
+		closeSources()
+		db.Close()
+		return err
+	}
 	// A synthetic EPR that launches carerecord in patient context.
 	epr, launcher, stopEPR, err := startDemoEPR(base, log)
 	if err != nil {
@@ -200,6 +207,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 	closeSources = func() { stopEPR(); closeAll() }
 	srv, err := web.New(web.Config{
 		BaseURL: base, SPKey: spKey, SPCert: spCert, IDPMetadata: idp.Metadata(), OIDC: rp, DevOP: op, SMART: launcher,
+		NHSLogin: nhsRP, DevNHSLogin: nhsOP,
 		RequestWindow: 5 * time.Minute, Attributes: attrs, Roles: web.DefaultRoles(), MinAssurance: 3,
 		IdleTimeout: 15 * time.Minute, MaxLifetime: 12 * time.Hour,
 		SessionKeys: sessionKeys, CSRFKey: csrfKey, DevIdP: idp, Logger: log, Version: version, Records: records,
@@ -252,6 +260,7 @@ func printDemoBanner(w io.Writer, base, dataDir string) {
 	fmt.Fprintln(w, "demo patients: 9990000018 (records at six sources), 9990000026 (objected to sharing), 9990000034 (restricted),")
 	fmt.Fprintln(w, "  9990000042 (long history), 9990000050 (deceased), 9990000611 (superseded in PDS by 9990000018),")
 	fmt.Fprintln(w, "  or search by name and date of birth, e.g. SMITH 12-Mar-1965")
+	fmt.Fprintf(w, "patients' own pages at %s/my-record (development NHS login, P9): patient (999 000 0018), restricted (999 000 0034), objector (999 000 0026)\n", base)
 	fmt.Fprintln(w, "press Ctrl-C to stop")
 }
 

@@ -320,6 +320,10 @@ sp_key_file = "/etc/sp.key"
 		{"ErrPDSPlainHTTPAndNoKeyID", good + strings.Replace(strings.Replace(pdsTable, "https://api.service", "http://api.service", 1), `key_id = "carerecord-1"`, "", 1),
 			env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey, "CARERECORD_PDS_API_KEY": "k"}),
 			[]string{"pds.base_url: must use https", "pds.key_id: is required"}},
+		{"OKNHSLogin", good + "\n[nhs_login]\nissuer = \"https://auth.login.nhs.uk\"\nclient_id = \"cr\"\nclient_key_file = \"/etc/k\"\n[patients]\nauto_uphold = true\n", withKey, nil},
+		{"ErrNHSLogin", good + "\n[nhs_login]\nissuer = \"http://auth.login.nhs.uk\"\nmin_level = \"P7\"\n", withKey,
+			[]string{"nhs_login.issuer: must be NHS login's issuer (https)", "nhs_login.client_id: required", "nhs_login.client_key_file: required", "nhs_login.min_level: must be P9 or P5"}},
+		{"ErrPatientsWithoutNHSLogin", good + "\n[patients]\nshow_staff_names = true\n", withKey, []string{"patients: applies only with [nhs_login]"}},
 		{"ErrSeveralAtOnce", strings.Replace(strings.Replace(good, `listen = "127.0.0.1:0"`, "", 1), `sp_key_file = "/etc/sp.key"`, "", 1), withKey,
 			[]string{"listen: required", "saml.sp_key_file: required"}},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web/devidp"
+	"github.com/carerecord/carerecord/web/nhslogin"
 	"github.com/carerecord/carerecord/web/oidc"
 	"github.com/carerecord/carerecord/web/smart"
 )
@@ -42,6 +43,44 @@ func startDevOP(base *url.URL, opKey, clientKey *rsa.PrivateKey, claims oidc.Cla
 		PostLogoutRedirectURIs: []string{base.String() + "/signed-out"},
 		BackChannelLogoutURI:   base.String() + "/oidc/backchannel-logout", Keys: rp.JWKS()})
 	return op, rp, nil
+}
+
+// devNHSLoginClientID is carerecord's client id at the development NHS login.
+const devNHSLoginClientID = "carerecord-patients"
+
+// startDevNHSLogin builds the development NHS login at
+// {base}/devidp/nhslogin, with the demo patients, and the relying party
+// that uses it (private_key_jwt signed RS512, as NHS login asks).
+func startDevNHSLogin(base *url.URL, opKey, clientKey *rsa.PrivateKey, log *slog.Logger) (*devidp.OP, *nhslogin.Client, error) {
+	op, err := devidp.NewOP(devidp.OPOptions{Issuer: base.JoinPath("/devidp/nhslogin"), Key: opKey, Users: devidp.DemoPatients(),
+		Password: demoPassword, Logger: log, NHSLogin: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	rp, err := nhslogin.New(nhslogin.Config{Issuer: op.Issuer(), ClientID: devNHSLoginClientID, ClientKey: clientKey,
+		RedirectURL: base.String() + "/my-record/callback"})
+	if err != nil {
+		return nil, nil, err
+	}
+	op.AddClient(devidp.OIDCClient{ID: devNHSLoginClientID, RedirectURIs: []string{base.String() + "/my-record/callback"},
+		PostLogoutRedirectURIs: []string{base.String() + "/my-record/signed-out"}, Keys: rp.JWKS()})
+	return op, rp, nil
+}
+
+// nhsLoginClient builds the relying party from [nhs_login] for NHS login.
+func nhsLoginClient(fc *fileConfig) (*nhslogin.Client, error) {
+	n := &fc.NHSLogin
+	k, err := loadPrivateKey(n.ClientKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: nhs_login.client_key_file: %w", err)
+	}
+	c, err := nhslogin.New(nhslogin.Config{Issuer: n.Issuer, ClientID: n.ClientID, ClientKey: k,
+		RedirectURL: fc.base.String() + "/my-record/callback", Scopes: n.Scopes, VTR: n.VTR, MinLevel: n.MinLevel,
+		ClockSkew: cmp.Or(fc.OIDC.ClockSkew.Duration, 2*time.Minute)})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: nhs_login: %w", err)
+	}
+	return c, nil
 }
 
 // loadPrivateKey reads an RSA private key (PEM, PKCS #8 or PKCS #1).

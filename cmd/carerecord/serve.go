@@ -109,6 +109,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	cfg.OIDCLabel = fc.OIDC.Label
+	switch {
+	case fc.NHSLogin.DevNHSLogin:
+		log.Warn("DEVELOPMENT SIGN-IN ENABLED: nhs_login.dev_nhs_login = true; never use this with real patient data")
+		opKey, _, err := devidp.GenerateKeyPair("carerecord development NHS login")
+		if err != nil {
+			return err
+		}
+		op, rp, err := startDevNHSLogin(base, opKey, cfg.SPKey, log)
+		if err != nil {
+			return err
+		}
+		cfg.NHSLogin, cfg.DevNHSLogin = rp, op
+	case fc.NHSLogin.Issuer != "":
+		if cfg.NHSLogin, err = nhsLoginClient(fc); err != nil {
+			return err
+		}
+	}
+	cfg.Patients = web.PatientPages{ShowStaffNames: fc.Patients.ShowStaffNames, AutoUphold: fc.Patients.AutoUphold}
 	if cfg.SMART, err = smartClient(fc, getenv); err != nil {
 		return err
 	}

@@ -54,6 +54,33 @@ type User struct {
 	// "picked" at sign-in (the first profile's); tests name one that is
 	// not the user's.
 	SelectedRoleID string
+	// Patient makes the user an NHS login user (for an OP with
+	// OPOptions.NHSLogin): a member of the public, no role profiles.
+	Patient *PatientIdentity
+}
+
+// PatientIdentity is what the development NHS login asserts of a patient.
+type PatientIdentity struct {
+	NHSNumber     string
+	GivenName     string
+	FamilyName    string
+	BirthDate     string // YYYY-MM-DD
+	ProofingLevel string // "P9" (high, the default) or "P5"
+}
+
+// DemoPatients are the development NHS login's users, one per demo
+// patient whose own pages matter: an ordinary patient, the one whose
+// record is restricted, and the one with an upheld objection. Their
+// NHS login ids are made up; every password is the demo password.
+func DemoPatients() []User {
+	return []User{
+		{Username: "patient", UserID: "nhslogin-0018", DisplayName: "Jane Smith",
+			Patient: &PatientIdentity{NHSNumber: "9990000018", GivenName: "Jane", FamilyName: "Smith", BirthDate: "1965-03-12", ProofingLevel: "P9"}},
+		{Username: "restricted", UserID: "nhslogin-0034", DisplayName: "Rowan Ashdown",
+			Patient: &PatientIdentity{NHSNumber: "9990000034", GivenName: "Rowan", FamilyName: "Ashdown", BirthDate: "1991-12-04", ProofingLevel: "P9"}},
+		{Username: "objector", UserID: "nhslogin-0026", DisplayName: "Oliver Brackenbury",
+			Patient: &PatientIdentity{NHSNumber: "9990000026", GivenName: "Oliver", FamilyName: "Brackenbury", BirthDate: "1978-08-23", ProofingLevel: "P9"}},
+	}
 }
 
 // Attributes names the SAML attributes the IdP asserts; they must match

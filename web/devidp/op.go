@@ -1,6 +1,7 @@
 package devidp
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,6 +45,11 @@ type OPOptions struct {
 	HTTPClient *http.Client
 	// IDTokenLifetime; an hour when zero.
 	IDTokenLifetime time.Duration
+	// NHSLogin makes the provider NHS login-shaped, for patients: its
+	// users are Users with Patient set, its claims NHS login's (vot,
+	// identity_proofing_level, nhs_number, birthdate, family_name,
+	// given_name), and clients authenticate with RS512 client assertions.
+	NHSLogin bool
 }
 
 // OIDCClient is a relying party the provider trusts.
@@ -74,6 +81,13 @@ type OP struct {
 	codes    map[string]string       // code -> request id
 	tokens   map[string]*accessToken // by id
 	sessions map[string]*opSession   // by browser cookie
+
+	// With NHSLogin: each client's assertion keys (RS512) and the secret
+	// the verified assertion is exchanged for on its way to the library,
+	// and the assertion ids seen (used once).
+	rs512Keys     map[string]jose.JSONWebKeySet
+	rs512Secrets  map[string]string
+	assertionJTIs map[string]time.Time
 }
 
 type opSession struct {
@@ -110,7 +124,8 @@ func NewOP(o OPOptions) (*OP, error) {
 	o.Issuer = &iss
 	d := &OP{opts: o, users: map[string]User{}, bySub: map[string]User{}, clients: map[string]OIDCClient{},
 		requests: map[string]*authRequest{}, codes: map[string]string{}, tokens: map[string]*accessToken{},
-		sessions: map[string]*opSession{}, keyID: "devidp-" + randomID()[3:15]}
+		sessions: map[string]*opSession{}, keyID: "devidp-" + randomID()[3:15],
+		rs512Keys: map[string]jose.JSONWebKeySet{}, rs512Secrets: map[string]string{}, assertionJTIs: map[string]time.Time{}}
 	for _, u := range o.Users {
 		d.users[u.Username] = u
 		d.bySub[u.UserID] = u
@@ -141,6 +156,9 @@ func NewOP(o OPOptions) (*OP, error) {
 	mux.HandleFunc("GET /login", d.showLogin)
 	mux.HandleFunc("POST /login", d.submitLogin)
 	mux.Handle("/", p)
+	if o.NHSLogin {
+		mux.HandleFunc("POST /oauth/token", d.exchangeRS512Assertion(p))
+	}
 	d.handler = http.StripPrefix(iss.Path, mux)
 	return d, nil
 }
@@ -152,7 +170,96 @@ func (d *OP) Issuer() string { return d.opts.Issuer.String() }
 func (d *OP) AddClient(c OIDCClient) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.opts.NHSLogin && len(c.Keys.Keys) > 0 {
+		// zitadel/oidc verifies client assertions signed RS256, ES256 or
+		// PS256 only; NHS login's are RS512, verified here in front of it
+		// (exchangeRS512Assertion).
+		d.rs512Keys[c.ID], d.rs512Secrets[c.ID] = c.Keys, randomID()
+		c.Keys, c.Secret = jose.JSONWebKeySet{}, d.rs512Secrets[c.ID]
+	}
 	d.clients[c.ID] = c
+}
+
+// exchangeRS512Assertion verifies an RS512 client assertion (RFC 7523:
+// signed by a key of the client, iss and sub the client id, aud the token
+// endpoint, not expired, its jti used once) and hands the request on to
+// the library authenticated by the client's secret instead. Anything
+// else is refused as invalid_client, as NHS login refuses it.
+func (d *OP) exchangeRS512Assertion(next http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		refuse := func(why string) {
+			d.opts.Logger.Info("development NHS login: client assertion refused", "why", why)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": why})
+		}
+		if err := r.ParseForm(); err != nil {
+			refuse("unreadable form")
+			return
+		}
+		if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+			refuse("client_assertion_type must be jwt-bearer")
+			return
+		}
+		jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS512})
+		if err != nil || len(jws.Signatures) != 1 {
+			refuse("the client assertion is not a JWT signed RS512")
+			return
+		}
+		var claims struct {
+			Iss, Sub, Jti string
+			Aud           any
+			Exp           int64
+		}
+		if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil {
+			refuse("unreadable claims")
+			return
+		}
+		d.mu.Lock()
+		keys, secret := d.rs512Keys[claims.Iss], d.rs512Secrets[claims.Iss]
+		d.mu.Unlock()
+		verified := false
+		for _, k := range keys.Key(jws.Signatures[0].Header.KeyID) {
+			if _, err := jws.Verify(k.Key); err == nil {
+				verified = true
+			}
+		}
+		now := time.Now()
+		aud, _ := claims.Aud.(string)
+		switch {
+		case !verified:
+			refuse("the client assertion is not signed by the client's key")
+			return
+		case claims.Sub != claims.Iss || (r.PostForm.Get("client_id") != "" && r.PostForm.Get("client_id") != claims.Iss):
+			refuse("iss and sub must be the client id")
+			return
+		case aud != d.Issuer()+"/oauth/token":
+			refuse("aud must be the token endpoint")
+			return
+		case claims.Exp < now.Unix() || claims.Exp > now.Add(10*time.Minute).Unix() || claims.Jti == "":
+			refuse("expired, too long-lived, or without a jti")
+			return
+		}
+		d.mu.Lock()
+		_, replayed := d.assertionJTIs[claims.Iss+" "+claims.Jti]
+		d.assertionJTIs[claims.Iss+" "+claims.Jti] = time.Unix(claims.Exp, 0)
+		d.mu.Unlock()
+		if replayed {
+			refuse("the client assertion was used before")
+			return
+		}
+		f := r.PostForm
+		f.Del("client_assertion")
+		f.Del("client_assertion_type")
+		f.Set("client_id", claims.Iss)
+		f.Set("client_secret", secret)
+		body := f.Encode()
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(strings.NewReader(body))
+		r2.ContentLength = int64(len(body))
+		r2.PostForm, r2.Form = nil, nil
+		next.ServeHTTP(w, r2)
+	}
 }
 
 // ServeHTTP serves the provider under its issuer path.
@@ -577,6 +684,16 @@ func (d *OP) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req op
 		return errNotFound
 	}
 	ui.Subject = u.UserID
+	if u.Patient != nil {
+		// NHS login's ID token: the vector of trust granted, and the
+		// patient's NHS number and proofing level.
+		lvl := cmp.Or(u.Patient.ProofingLevel, "P9")
+		ui.AppendClaims("vot", lvl+".Cp.Cd")
+		ui.AppendClaims("vtm", "https://auth.sandpit.signin.nhs.uk/trustmark/auth.sandpit.signin.nhs.uk")
+		ui.AppendClaims("identity_proofing_level", lvl)
+		ui.AppendClaims("nhs_number", u.Patient.NHSNumber)
+		return nil
+	}
 	ui.AppendClaims("authentication_assurance_level", strings.TrimPrefix(u.Assurance, "AAL"))
 	if a, ok := req.(*authRequest); ok && a.sessionID != "" {
 		ui.AppendClaims("sid", a.sessionID)
@@ -602,6 +719,16 @@ func (d *OP) SetUserinfoFromToken(_ context.Context, ui *oidc.UserInfo, tokenID,
 		return errNotFound
 	}
 	ui.Subject = u.UserID
+	if u.Patient != nil {
+		// NHS login's userinfo for the profile scope.
+		p := u.Patient
+		ui.AppendClaims("nhs_number", p.NHSNumber)
+		ui.AppendClaims("identity_proofing_level", cmp.Or(p.ProofingLevel, "P9"))
+		ui.AppendClaims("birthdate", p.BirthDate)
+		ui.AppendClaims("family_name", p.FamilyName)
+		ui.AppendClaims("given_name", p.GivenName)
+		return nil
+	}
 	ui.AppendClaims("nhsid_useruid", u.UserID)
 	ui.AppendClaims("authentication_assurance_level", strings.TrimPrefix(u.Assurance, "AAL"))
 	if slices.Contains(t.scopes, "profile") {

@@ -547,6 +547,9 @@ type Error struct {
 func (e *Error) Error() string { return "oidc: " + string(e.Kind) + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
+// Classify names go-oidc's verification errors, as an *Error.
+func Classify(err error) error { return classify(err) }
+
 // classify names go-oidc's verification errors.
 func classify(err error) error {
 	var exp *gooidc.TokenExpiredError

@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/carerecord/carerecord/connectors"
+)
+
+// What patients signed in with NHS login see of the audit log: the
+// accesses to their own shared record, less those an IG officer hid with
+// a recorded reason, and the concerns they raised about any of them.
+
+// The actions of patients' own pages.
+const (
+	// ActPatientViewedAccess: a patient viewed (or downloaded) their own
+	// access log.
+	ActPatientViewedAccess Action = "patient-viewed-own-access-log"
+	// ActPatientConcern: a patient raised a concern about one access; it
+	// raises an AlertPatientConcern.
+	ActPatientConcern Action = "patient-concern"
+	// ActAccessHidden: an IG officer hid an access from the patient's view.
+	ActAccessHidden Action = "access-hidden-from-patient"
+)
+
+// AlertPatientConcern is the alert a patient's concern raises. It is not
+// in AlertKinds: a patient's concern cannot be turned off.
+const AlertPatientConcern = "patient-concern"
+
+// PatientAccessActions are the events a patient sees as an access to
+// their record: the record or a document opened, break glass, an
+// objection overridden. Searches, reasons given and refusals are not
+// accesses to the record's content.
+var PatientAccessActions = []Action{ActRecordOpen, ActDocumentOpen, ActBreakGlass, ActObjectionOverride}
+
+// MaxHideReason bounds the reason an IG officer gives for hiding an access.
+const MaxHideReason = 500
+
+// ErrNotAnAccess is returned for a sequence number that is not an access
+// to the given patient's record.
+var ErrNotAnAccess = errors.New("store: not an access to this patient's record")
+
+// PatientAccesses returns one page of the accesses to the patient's record
+// that the patient may see, newest first (read from the audit log's
+// patient index, then the page), and the BeforeSeq of the next page.
+func (db *DB) PatientAccesses(ctx context.Context, nhs string, before int64, limit int) ([]AuditEvent, int64, error) {
+	return db.SearchAudit(ctx, AuditFilter{NHSNumber: nhs, Actions: PatientAccessActions, Outcome: OutcomeAllowed,
+		BeforeSeq: before, Limit: limit, VisibleToPatient: true})
+}
+
+// EachPatientAccess calls fn for every access the patient may see, newest
+// first: the CSV download.
+func (db *DB) EachPatientAccess(ctx context.Context, nhs string, fn func(AuditEvent) error) error {
+	return db.EachAudit(ctx, AuditFilter{NHSNumber: nhs, Actions: PatientAccessActions, Outcome: OutcomeAllowed,
+		VisibleToPatient: true}, fn)
+}
+
+// PatientAccessEvent returns the access seq if it is an access to the
+// patient's record that the patient may see (ErrNotAnAccess otherwise):
+// a patient can never name another patient's access.
+func (db *DB) PatientAccessEvent(ctx context.Context, nhs string, seq int64) (AuditEvent, error) {
+	evs, _, err := db.SearchAudit(ctx, AuditFilter{NHSNumber: nhs, Actions: PatientAccessActions, Outcome: OutcomeAllowed,
+		BeforeSeq: seq + 1, Limit: 1, VisibleToPatient: true})
+	if err != nil {
+		return AuditEvent{}, err
+	}
+	if len(evs) == 0 || evs[0].Seq != seq {
+		return AuditEvent{}, ErrNotAnAccess
+	}
+	return evs[0], nil
+}
+
+// HiddenAccess is an access hidden from the patient's view.
+type HiddenAccess struct {
+	Seq       int64
+	NHSNumber string
+	By        string
+	ByName    string
+	Reason    string
+	At        time.Time
+}
+
+// HideAccess hides one access to the patient's record from the patient's
+// own view, with who hid it and why. The caller audits it (ActAccessHidden)
+// first. Hiding twice is refused (ErrConflict-like: the first reason stands).
+func (db *DB) HideAccess(ctx context.Context, nhs string, seq int64, by, byName, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len([]rune(reason)) > MaxHideReason || strings.TrimSpace(by) == "" {
+		return fmt.Errorf("store: hide access: %w: a reason of 1 to %d characters and the officer are required", ErrInvalidObjection, MaxHideReason)
+	}
+	var action, evNHS string
+	err := db.read.QueryRowContext(ctx, `SELECT action, nhs_number FROM audit_events WHERE seq = ?`, seq).Scan(&action, &evNHS)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (evNHS != nhs || !isPatientAccess(Action(action)))) {
+		return ErrNotAnAccess
+	}
+	if err != nil {
+		return fmt.Errorf("store: hide access: %w", err)
+	}
+	res, err := db.write.ExecContext(ctx, `INSERT INTO patient_access_hidden (seq, nhs_number, hidden_by, by_name, reason, hidden_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, seq, nhs, clip(by, maxAuditField), clip(byName, maxAuditField), reason, ms(db.now()))
+	if err != nil {
+		return fmt.Errorf("store: hide access: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrAlreadyHidden
+	}
+	return nil
+}
+
+// ErrAlreadyHidden is returned by HideAccess for an access hidden before.
+var ErrAlreadyHidden = errors.New("store: the access is already hidden from the patient")
+
+func isPatientAccess(a Action) bool {
+	for _, x := range PatientAccessActions {
+		if a == x {
+			return true
+		}
+	}
+	return false
+}
+
+// HiddenAccesses lists the accesses hidden from patients, newest first:
+// every one for nhs "", else the patient's. It is the IG report of hiding.
+func (db *DB) HiddenAccesses(ctx context.Context, nhs string) ([]HiddenAccess, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, nhs_number, hidden_by, by_name, reason, hidden_at FROM patient_access_hidden
+		WHERE (? = '' OR nhs_number = ?) ORDER BY hidden_at DESC, seq DESC LIMIT 1000`, nhs, nhs)
+	if err != nil {
+		return nil, fmt.Errorf("store: hidden accesses: %w", err)
+	}
+	defer rows.Close()
+	var out []HiddenAccess
+	for rows.Next() {
+		var h HiddenAccess
+		var at int64
+		if err := rows.Scan(&h.Seq, &h.NHSNumber, &h.By, &h.ByName, &h.Reason, &at); err != nil {
+			return nil, fmt.Errorf("store: hidden accesses: %w", err)
+		}
+		h.At = fromMS(at)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Concern is a patient's concern about one access, with where the IG
+// officer's review of it has got to.
+type Concern struct {
+	Seq       int64 // the concern's audit event
+	AccessSeq int64
+	Raised    time.Time
+	Alert     Alert // the alert it raised: open, reviewed or escalated, and the officer's note
+}
+
+// RaiseConcern audits the patient's concern about an access they may see
+// (ev, filled in by the caller with the patient as the user; the alert
+// rule raises AlertPatientConcern in the same commit) and links it to the
+// access. ErrNotAnAccess when accessSeq is not theirs to see.
+func (db *DB) RaiseConcern(ctx context.Context, ev AuditEvent, accessSeq int64) (Concern, error) {
+	acc, err := db.PatientAccessEvent(ctx, ev.NHSNumber, accessSeq)
+	if err != nil {
+		return Concern{}, err
+	}
+	ev.Action, ev.Outcome = ActPatientConcern, OutcomeAllowed
+	ev.Detail = fmt.Sprintf("about access #%d: %s by %s (%s), role %s at %s, %s", acc.Seq, acc.Action, acc.UserName, acc.UserID,
+		orNone(acc.RoleCode), orNone(acc.ODS), acc.Time.In(connectors.London).Format("02-Jan-2006 15:04"))
+	got, err := db.Audit(ctx, ev)
+	if err != nil {
+		return Concern{}, err
+	}
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO patient_concerns (seq, nhs_number, access_seq) VALUES (?, ?, ?)`,
+		got.Seq, ev.NHSNumber, accessSeq); err != nil {
+		return Concern{}, fmt.Errorf("store: concern: %w", err)
+	}
+	return Concern{Seq: got.Seq, AccessSeq: accessSeq, Raised: got.Time}, nil
+}
+
+// PatientConcerns returns the patient's concerns, newest first, each with
+// its alert.
+func (db *DB) PatientConcerns(ctx context.Context, nhs string) ([]Concern, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT c.seq, c.access_seq, a.id FROM patient_concerns c
+		JOIN audit_alerts a ON a.seq = c.seq AND a.kind = ?
+		WHERE c.nhs_number = ? ORDER BY c.seq DESC LIMIT 500`, AlertPatientConcern, nhs)
+	if err != nil {
+		return nil, fmt.Errorf("store: concerns: %w", err)
+	}
+	type row struct{ seq, access, alert int64 }
+	var rs []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.seq, &r.access, &r.alert); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: concerns: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Concern, 0, len(rs))
+	for _, r := range rs {
+		a, err := db.Alert(ctx, r.alert)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Concern{Seq: r.seq, AccessSeq: r.access, Raised: a.Raised, Alert: a})
+	}
+	return out, nil
+}
+
+// SubmitVerifiedObjection stores an objection (or a withdrawal) made by a
+// patient whose identity NHS login has verified: the case is received and,
+// in the same transaction, identity-checked against nhs with the step
+// recorded as by (the patient) and note ("identity checked: NHS login
+// P9"), so that it goes straight to the IG officer's decision. The form
+// needs no address or contact (f.Verified). It returns the case.
+func (db *DB) SubmitVerifiedObjection(ctx context.Context, f ObjectionForm, nhs, by, byName, note string) (ObjectionCase, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return ObjectionCase{}, err
+	}
+	f.Verified, f.NHSNumber = true, nhs
+	if err := f.Check(); err != nil {
+		return ObjectionCase{}, fmt.Errorf("store: submit objection: %w", err)
+	}
+	if err := stepArgs(by, byName, note, true); err != nil {
+		return ObjectionCase{}, fmt.Errorf("store: submit objection: %w", err)
+	}
+	plain, err := json.Marshal(f)
+	if err != nil {
+		return ObjectionCase{}, err
+	}
+	defer clear(plain)
+	key := c.objectionKey(nhs)
+	var id int64
+	err = db.inTx(ctx, "submit verified objection", func(tx *sqlTx, now int64) error {
+		ref, cid, err := db.insertCase(ctx, tx, c, f.Kind, StatusReceived, now, key, plain)
+		if err != nil {
+			return err
+		}
+		id = cid
+		if err := addStep(ctx, tx, c, id, ref, now, by, byName, "", StatusReceived, ""); err != nil {
+			return err
+		}
+		sealed, err := c.sealText(nhs, matchedAD(ref))
+		if err != nil {
+			return err
+		}
+		_, _, err = db.move(ctx, tx, c, id, nil, StatusReceived, StatusIdentityChecked, by, byName, note, now,
+			`, matched_key = ?, matched_sealed = ?`, key, sealed)
+		return err
+	})
+	if err != nil {
+		return ObjectionCase{}, err
+	}
+	return db.Case(ctx, id)
+}
+
+// PatientCases returns the patient's cases (by the NHS number given or
+// matched), newest first, with their steps.
+func (db *DB) PatientCases(ctx context.Context, nhs string) ([]ObjectionCase, error) {
+	cs, err := db.SearchCases(ctx, nhs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ObjectionCase, 0, len(cs))
+	for _, oc := range cs {
+		full, err := db.Case(ctx, oc.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, full)
+	}
+	return out, nil
+}

@@ -1,0 +1,430 @@
+package web
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/views"
+)
+
+// A patient's own pages. Every page reads the NHS number from the
+// patient's session (verified by NHS login), never from the URL or a
+// form, so a patient can only ever see their own record's accesses;
+// every view is itself audited.
+
+const (
+	// accessesPerPage is one page of the patient's accesses.
+	accessesPerPage = 25
+	// patientStepsPerHour bounds the concerns and objection requests one
+	// patient may store in an hour.
+	patientStepsPerHour = 10
+)
+
+// accessRows words audit events for the patient.
+func (s *Server) accessRows(evs []store.AuditEvent, concerns map[int64]*views.ConcernState) []views.AccessRow {
+	orgs := s.orgNames()
+	rows := make([]views.AccessRow, 0, len(evs))
+	for _, ev := range evs {
+		row := views.AccessRow{Seq: ev.Seq, When: ev.Time, ODS: ev.ODS, Role: views.NotKnown, Reason: views.NotKnown,
+			Organisation: cmpOr(orgs[ev.ODS], ev.ODS, views.NotKnown), Concern: concerns[ev.Seq]}
+		if def, ok := s.cfg.Roles[ev.RoleCode]; ok {
+			row.Role = def.Name
+		}
+		if ev.Reason != "" {
+			row.Reason = s.reasonLabel(ev.Reason)
+		}
+		row.Emergency = ev.Action == store.ActBreakGlass || ev.Action == store.ActObjectionOverride || ev.Reason == BreakGlass
+		switch ev.Action {
+		case store.ActDocumentOpen:
+			row.What = "Opened a document in your record"
+		case store.ActBreakGlass:
+			row.What = "Opened your record in an emergency"
+		case store.ActObjectionOverride:
+			row.What = "Saw your record despite your objection, in an emergency"
+		default:
+			row.What = "Opened your record"
+		}
+		if s.cfg.Patients.ShowStaffNames {
+			row.Person = ev.UserName
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func cmpOr(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (s *Server) reasonLabel(code string) string {
+	if l, ok := s.reasonLabels[code]; ok {
+		return l
+	}
+	return code
+}
+
+// orgNames names the organisations carerecord knows by ODS code: its
+// sources. An organisation it does not know is shown by its code.
+func (s *Server) orgNames() map[string]string {
+	m := map[string]string{}
+	if s.cfg.Records != nil {
+		for _, src := range s.cfg.Records.Sources() {
+			m[src.ODS] = src.Name
+		}
+	}
+	return m
+}
+
+// concernStates maps each access the patient raised a concern about to
+// where the concern has got to.
+func concernStates(cs []store.Concern) (map[int64]*views.ConcernState, []views.ConcernRow) {
+	m := map[int64]*views.ConcernState{}
+	var rows []views.ConcernRow
+	for _, c := range cs {
+		st := views.ConcernState{Status: "Received: a privacy officer will look into it", At: c.Raised}
+		switch c.Alert.Status {
+		case store.AlertReviewed:
+			st = views.ConcernState{Status: "Closed", Message: c.Alert.ReviewNote, At: c.Alert.ReviewedAt}
+		case store.AlertEscalated:
+			st = views.ConcernState{Status: "Passed on for investigation", Message: c.Alert.ReviewNote, At: c.Alert.ReviewedAt}
+		}
+		if _, seen := m[c.AccessSeq]; !seen {
+			m[c.AccessSeq] = &st
+		}
+		rows = append(rows, views.ConcernRow{AccessSeq: c.AccessSeq, Raised: c.Raised, State: st})
+	}
+	return m, rows
+}
+
+// showMyRecord lists the accesses to the patient's own record.
+func (s *Server) showMyRecord(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	if before < 0 {
+		before = 0
+	}
+	detail := "newest accesses"
+	if before > 0 {
+		detail = fmt.Sprintf("accesses before #%d", before)
+	}
+	// The view is audited before anything is read for it.
+	if err := s.audit(c, store.AuditEvent{Action: store.ActPatientViewedAccess, NHSNumber: u.NHSNumber, Detail: detail}); err != nil {
+		return err
+	}
+	evs, next, err := s.db.PatientAccesses(ctx, u.NHSNumber, before, accessesPerPage)
+	if err != nil {
+		return err
+	}
+	cs, err := s.db.PatientConcerns(ctx, u.NHSNumber)
+	if err != nil {
+		return err
+	}
+	states, concernRows := concernStates(cs)
+	inForce, err := s.db.HasUpheldObjection(ctx, u.NHSNumber)
+	if err != nil {
+		return err
+	}
+	raised, _ := strconv.ParseInt(c.QueryParam("raised"), 10, 64)
+	return render(c, http.StatusOK, views.MyRecord(s.page(c, "Who has looked at your record"), views.MyRecordData{
+		Name: u.Name, NHSNumber: u.NHSNumber, Accesses: s.accessRows(evs, states), Next: next, Earlier: before > 0,
+		Concerns: concernRows, ObjectionInForce: inForce, Raised: raised}))
+}
+
+// exportMyAccesses downloads every access the patient may see as CSV.
+func (s *Server) exportMyAccesses(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	if err := s.audit(c, store.AuditEvent{Action: store.ActPatientViewedAccess, NHSNumber: u.NHSNumber, Detail: "downloaded as CSV"}); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", `attachment; filename="who-has-looked-at-my-record.csv"`)
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	head := []string{"Access number", "Date and time (UK)", "What", "Organisation", "Organisation code", "Role", "Reason given", "Emergency access"}
+	if s.cfg.Patients.ShowStaffNames {
+		head = append(head, "Name")
+	}
+	if err := w.Write(head); err != nil {
+		return err
+	}
+	err := s.db.EachPatientAccess(ctx, u.NHSNumber, func(ev store.AuditEvent) error {
+		r := s.accessRows([]store.AuditEvent{ev}, nil)[0]
+		rec := []string{strconv.FormatInt(r.Seq, 10), r.When.In(connectors.London).Format("02-Jan-2006 15:04"), r.What,
+			csvSafe(r.Organisation), r.ODS, csvSafe(r.Role), csvSafe(r.Reason), map[bool]string{true: "Yes", false: "No"}[r.Emergency]}
+		if s.cfg.Patients.ShowStaffNames {
+			rec = append(rec, csvSafe(r.Person))
+		}
+		return w.Write(rec)
+	})
+	w.Flush()
+	if err != nil {
+		s.log.Warn("patient access export cut short", "error", err.Error())
+	}
+	return nil
+}
+
+// csvSafe keeps a spreadsheet from reading a cell as a formula.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsAny(v[:1], "=+-@\t\r") {
+		return "'" + v
+	}
+	return v
+}
+
+// raiseConcern raises a concern about one access the patient may see: an
+// IG alert of its own kind, with the access attached.
+func (s *Server) raiseConcern(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	seq, err := strconv.ParseInt(c.FormValue("access"), 10, 64)
+	if err != nil || seq <= 0 {
+		return Errorf(EINVALID, "Choose an access", "Go back to your list and use the button beside the access that worries you.")
+	}
+	if !s.patientSteps.take(u.NHSNumber, s.now()) {
+		return Errorf(ETOOMANY, "Too many requests", "You have sent a lot of requests in the last hour. Try again later, or phone your GP surgery.")
+	}
+	ev := store.AuditEvent{UserID: u.ID, UserName: u.Name, SessionHash: u.SessionHash, ClientAddr: c.RealIP(), NHSNumber: u.NHSNumber}
+	con, err := s.db.RaiseConcern(ctx, ev, seq)
+	if errors.Is(err, store.ErrNotAnAccess) {
+		// Another patient's access, a hidden one, or none at all: the
+		// same answer for each, audited.
+		if aerr := s.audit(c, store.AuditEvent{Action: store.ActPatientConcern, Outcome: store.OutcomeRefused, NHSNumber: u.NHSNumber,
+			OutcomeWhy: "not an access this patient may see", Detail: fmt.Sprintf("access #%d", seq)}); aerr != nil {
+			return aerr
+		}
+		return Errorf(ENOTFOUND, "Access not found", "We could not find that access in your list. Go back to your list and try again.")
+	}
+	if err != nil {
+		return notRecorded(err)
+	}
+	s.log.Info("patient raised a concern", "concern", con.Seq)
+	return c.Redirect(http.StatusSeeOther, myRecordPath+"?raised="+strconv.FormatInt(seq, 10))
+}
+
+// caseWords words a case and its steps for the patient.
+func caseWords(oc store.ObjectionCase) views.MyCase {
+	mc := views.MyCase{Ref: oc.Ref, Kind: "Objection to sharing", State: patientCaseState(oc.Status)}
+	if oc.Form.Kind == store.KindWithdraw {
+		mc.Kind = "Withdrawal of your objection"
+	}
+	for _, st := range oc.Steps {
+		step := views.MyStep{At: st.At}
+		switch st.To {
+		case store.StatusReceived:
+			step.What = "Request received"
+		case store.StatusIdentityChecked:
+			step.What = "Identity checked"
+			if strings.HasPrefix(st.Note, "identity checked: NHS login") {
+				step.What = "Identity checked by NHS login"
+			}
+		case store.StatusUpheld:
+			step.What, step.Note = "Decided: done as you asked", st.Note
+		case store.StatusNotUpheld:
+			step.What, step.Note = "Decided: not done", st.Note
+		case store.StatusWithdrawn:
+			step.What = "Objection withdrawn"
+		}
+		mc.Steps = append(mc.Steps, step)
+	}
+	return mc
+}
+
+func patientCaseState(st store.CaseStatus) string {
+	switch st {
+	case store.StatusReceived:
+		return "received"
+	case store.StatusIdentityChecked:
+		return "waiting for a privacy officer's decision"
+	case store.StatusUpheld:
+		return "done"
+	case store.StatusNotUpheld:
+		return "not done"
+	case store.StatusWithdrawn:
+		return "withdrawn"
+	}
+	return string(st)
+}
+
+func (s *Server) myObjectionData(c echo.Context) (views.MyObjectionData, error) {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	d := views.MyObjectionData{Name: u.Name, NHSNumber: u.NHSNumber, Verified: u.ProofingLevel == "P9", AutoUphold: s.cfg.Patients.AutoUphold}
+	inForce, err := s.db.HasUpheldObjection(ctx, u.NHSNumber)
+	if err != nil {
+		return d, err
+	}
+	d.InForce = inForce
+	cs, err := s.db.PatientCases(ctx, u.NHSNumber)
+	if err != nil {
+		return d, err
+	}
+	for _, oc := range cs {
+		if oc.Status == store.StatusReceived || oc.Status == store.StatusIdentityChecked {
+			d.Pending = true
+		}
+		d.Cases = append(d.Cases, caseWords(oc))
+	}
+	return d, nil
+}
+
+// showMyObjection shows whether an objection is in force, the patient's
+// requests, and the form to object or withdraw.
+func (s *Server) showMyObjection(c echo.Context) error {
+	u := UserFrom(c.Request().Context())
+	if err := s.audit(c, store.AuditEvent{Action: store.ActPatientViewedAccess, NHSNumber: u.NHSNumber, Detail: "objection page"}); err != nil {
+		return err
+	}
+	d, err := s.myObjectionData(c)
+	if err != nil {
+		return err
+	}
+	d.Done = c.QueryParam("done")
+	if _, ok := store.NormaliseRef(d.Done); !ok {
+		d.Done = ""
+	}
+	return render(c, http.StatusOK, views.MyObjection(s.page(c, "Your objection to sharing"), d))
+}
+
+// submitMyObjection records a P9-verified patient's objection or
+// withdrawal, identity checked by NHS login as an audited step, so that it
+// goes straight to the IG officer's decision (or is upheld at once where
+// the configuration says so).
+func (s *Server) submitMyObjection(c echo.Context) error {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	d, err := s.myObjectionData(c)
+	if err != nil {
+		return err
+	}
+	kind := store.CaseKind(c.FormValue("kind"))
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	bad := func(msg string) error {
+		d.Error, d.Reason = msg, reason
+		return render(c, http.StatusBadRequest, views.MyObjection(s.page(c, "Error: Your objection to sharing"), d))
+	}
+	switch {
+	case !d.Verified:
+		return bad("Online requests need NHS login's highest level of identity checks. Use the objection form instead.")
+	case d.Pending:
+		return bad("We are still deciding your last request. You can send another once it is decided.")
+	case kind == store.KindObject && d.InForce:
+		return bad("Your objection is already in force.")
+	case kind == store.KindWithdraw && !d.InForce:
+		return bad("You have no objection in force to withdraw.")
+	case kind != store.KindObject && kind != store.KindWithdraw:
+		return bad("Choose whether to object or to withdraw your objection.")
+	case len([]rune(reason)) > store.MaxObjectionReason:
+		return bad(fmt.Sprintf("Your reason must be %d characters or fewer.", store.MaxObjectionReason))
+	}
+	if !s.patientSteps.take(u.NHSNumber, s.now()) {
+		return Errorf(ETOOMANY, "Too many requests", "You have sent a lot of requests in the last hour. Try again later.")
+	}
+	note := "identity checked: NHS login " + u.ProofingLevel
+	oc, err := s.db.SubmitVerifiedObjection(ctx, store.ObjectionForm{Kind: kind, FullName: u.Name, Reason: reason},
+		u.NHSNumber, u.ID, u.Name+" (NHS login)", note)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActObjectionStep, NHSNumber: u.NHSNumber,
+		Detail: fmt.Sprintf("case %s: -> received -> identity-checked (%s, the patient online)", oc.Ref, note)}); err != nil {
+		return err
+	}
+	if s.cfg.Patients.AutoUphold {
+		if err := s.db.DecideCase(ctx, oc.ID, true, "carerecord", "carerecord (automatic)", "Upheld automatically: identity verified by NHS login "+u.ProofingLevel); err != nil {
+			return err
+		}
+		if kind == store.KindObject && s.cfg.Records != nil {
+			if err := s.cfg.Records.Purge(ctx, u.NHSNumber); err != nil {
+				return fmt.Errorf("purge cache after objection upheld: %w", err)
+			}
+		}
+		if err := s.audit(c, store.AuditEvent{Action: store.ActObjectionStep, NHSNumber: u.NHSNumber,
+			Detail: fmt.Sprintf("case %s: identity-checked -> upheld (automatically, by configuration)", oc.Ref)}); err != nil {
+			return err
+		}
+	}
+	s.log.Info("patient objection case made", "case", oc.Ref, "kind", string(kind))
+	return c.Redirect(http.StatusSeeOther, myRecordPath+"/objection?done="+oc.Ref)
+}
+
+// showPatientView shows a privacy officer what a patient sees of their
+// accesses, with the ones hidden and why.
+func (s *Server) showPatientView(c echo.Context) error {
+	return s.renderPatientView(c, http.StatusOK, "", 0)
+}
+
+func (s *Server) renderPatientView(c echo.Context, status int, msg string, done int64) error {
+	ctx := c.Request().Context()
+	nhs := validNHS(c.Param("nhs"))
+	if nhs == "" {
+		return Errorf(EINVALID, "Enter a valid NHS number", "An NHS number has 10 digits, like 999 000 0018.")
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, NHSNumber: nhs, Detail: "what the patient sees of their accesses"}); err != nil {
+		return err
+	}
+	evs, _, err := s.db.PatientAccesses(ctx, nhs, 0, 200)
+	if err != nil {
+		return err
+	}
+	hidden, err := s.db.HiddenAccesses(ctx, nhs)
+	if err != nil {
+		return err
+	}
+	d := views.PatientViewData{NHSNumber: nhs, Accesses: s.accessRows(evs, nil), Error: msg, Done: done}
+	for i := range d.Accesses {
+		d.Accesses[i].Person = evs[i].UserName
+	}
+	for _, h := range hidden {
+		d.Hidden = append(d.Hidden, views.HiddenRow{Seq: h.Seq, By: h.ByName + " (" + h.By + ")", At: h.At, Reason: h.Reason})
+	}
+	return render(c, status, views.PatientView(s.page(c, "What the patient sees"), d))
+}
+
+// hideAccess hides one access from the patient's view, with a reason;
+// the hiding is audited first.
+func (s *Server) hideAccess(c echo.Context) error {
+	ctx := c.Request().Context()
+	nhs := validNHS(c.Param("nhs"))
+	seq, _ := strconv.ParseInt(c.FormValue("access"), 10, 64)
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if nhs == "" || seq <= 0 {
+		return Errorf(EINVALID, "Choose an access", "Go back and use the button beside the access to hide.")
+	}
+	if reason == "" || len([]rune(reason)) > store.MaxHideReason {
+		return s.renderPatientView(c, http.StatusBadRequest, fmt.Sprintf("Give the reason for hiding access %d, in 1 to %d characters.", seq, store.MaxHideReason), 0)
+	}
+	if _, err := s.db.PatientAccessEvent(ctx, nhs, seq); err != nil {
+		if errors.Is(err, store.ErrNotAnAccess) {
+			return s.renderPatientView(c, http.StatusBadRequest, fmt.Sprintf("Access %d is not one the patient sees.", seq), 0)
+		}
+		return err
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAccessHidden, NHSNumber: nhs,
+		Detail: fmt.Sprintf("access #%d hidden from the patient's own view", seq)}); err != nil {
+		return err
+	}
+	u := UserFrom(ctx)
+	if err := s.db.HideAccess(ctx, nhs, seq, u.ID, u.Name, reason); err != nil {
+		if errors.Is(err, store.ErrAlreadyHidden) || errors.Is(err, store.ErrNotAnAccess) {
+			return s.renderPatientView(c, http.StatusConflict, fmt.Sprintf("Access %d is already hidden.", seq), 0)
+		}
+		return err
+	}
+	return s.renderPatientView(c, http.StatusOK, "", seq)
+}

@@ -1,0 +1,315 @@
+package web_test
+
+import (
+	"crypto/rsa"
+	"encoding/csv"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/web"
+)
+
+// TestNHSLoginSignIn: a patient signs in through the development NHS login
+// (a real OpenID provider on loopback: P9 asked for in vtr, the client
+// authenticated by an RS512 assertion, the ID token checked) into a patient
+// session, and lands on their own page.
+func TestNHSLoginSignIn(t *testing.T) {
+	e := newEnv(t, withNHSLogin())
+	b := e.browser()
+	start := b.get("/my-record/sign-in")
+	authz, _ := url.Parse(start.header.Get("Location"))
+	if got := authz.Query().Get("vtr"); got != `["P9.Cp.Cd","P9.Cp.Ck","P9.Cm"]` {
+		t.Fatalf("vtr asked for %q, want the P9 vectors", got)
+	}
+	p := b.signInNHSLogin("patient")
+	if p.url.Path != "/my-record" || p.status != http.StatusOK {
+		t.Fatalf("after NHS login: %d %s", p.status, p.url.Path)
+	}
+	if got := text(find(p.doc, "span", "data-testid", "my-nhs-number")); got != "999 000 0018" {
+		t.Fatalf("page for NHS number %q, want 999 000 0018", got)
+	}
+	sess := sessionOf(t, e, b)
+	if sess.Protocol != store.ProtocolNHSLogin || sess.UserNHS != "9990000018" || len(sess.Profiles) != 0 || sess.UserID != "nhslogin:nhslogin-0018" {
+		t.Fatalf("session %+v, want a patient session for 9990000018 with no role profile", sess)
+	}
+	evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActSignIn}})
+	if len(evs) != 1 || evs[0].NHSNumber != "9990000018" || !strings.Contains(evs[0].Detail, "identity proofing level P9") {
+		t.Fatalf("sign-in audit %+v", evs)
+	}
+	t.Run("SignOut", func(t *testing.T) {
+		p := b.follow(b.post("/my-record/sign-out", url.Values{"csrf_token": {b.csrf()}}))
+		if p.url.Path != "/my-record/signed-out" {
+			t.Fatalf("sign-out ended on %s", p.url.Path)
+		}
+		if p := b.get("/my-record"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/my-record/sign-in") {
+			t.Fatalf("after sign-out /my-record: %d %q", p.status, p.header.Get("Location"))
+		}
+	})
+}
+
+// TestNHSLoginRefused drives each refusal through the real flow, with the
+// ID token rewritten in flight where NHS login would never send it.
+func TestNHSLoginRefused(t *testing.T) {
+	e := newEnv(t, withNHSLogin())
+	cases := []struct {
+		name   string
+		user   string
+		tamper func(map[string]any) *rsa.PrivateKey
+		reason string
+		cause  string
+	}{
+		{name: "ErrBelowP9", user: "lowlevel", reason: "needs the highest level of identity checks", cause: "P5 granted, P9 required"},
+		{name: "ErrVOTBelowP9", user: "patient", tamper: func(c map[string]any) *rsa.PrivateKey {
+			c["vot"], c["identity_proofing_level"] = "P5.Cp.Cd", "P5"
+			return nil
+		}, reason: "needs the highest level of identity checks", cause: "P5 granted, P9 required"},
+		{name: "ErrWrongAudience", user: "patient", tamper: func(c map[string]any) *rsa.PrivateKey { c["aud"] = "another-service"; return nil },
+			reason: "could not be checked", cause: "wrong audience"},
+		{name: "ErrBadSignature", user: "patient", tamper: func(map[string]any) *rsa.PrivateKey { return otherKey },
+			reason: "could not be checked", cause: "bad signature"},
+		{name: "ErrNonceMismatch", user: "patient", tamper: func(c map[string]any) *rsa.PrivateKey { c["nonce"] = "x"; return nil },
+			reason: "could not be checked", cause: "nonce mismatch"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.tamper(tc.tamper)
+			defer e.tamper(nil)
+			b := e.browser()
+			p := b.signInNHSLogin(tc.user)
+			assertPatientRefused(t, e, b, p, tc.reason, tc.cause, true)
+		})
+	}
+	t.Run("ErrReplayedCode", func(t *testing.T) {
+		b := e.browser()
+		p := b.follow(b.get("/my-record/sign-in"))
+		form := p.form(t, "form[action='/devidp/nhslogin/login']")
+		form.Set("username", "patient")
+		form.Set("password", "demo")
+		p = b.post("/devidp/nhslogin/login", form)
+		for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/my-record/callback") {
+			p = b.get(p.header.Get("Location"))
+		}
+		callback := p.header.Get("Location")
+		cbURL, _ := url.Parse(callback)
+		pending := b.c.Jar.Cookies(cbURL)
+		if p := b.follow(b.get(callback)); p.url.Path != "/my-record" {
+			t.Fatalf("first use of the code: %s", p.url.Path)
+		}
+		// The same callback again, with this browser's sign-in put back as
+		// it was: the state matches, and NHS login must refuse the code.
+		b.c.Jar.SetCookies(cbURL, pending)
+		p = b.get(callback)
+		// (The browser keeps the session the first use began.)
+		assertPatientRefused(t, e, b, p, "could not be checked", "code exchange refused", false)
+	})
+}
+
+func assertPatientRefused(t *testing.T, e *env, b *browser, p *page, reason, cause string, signedOut bool) {
+	t.Helper()
+	if p.status != http.StatusForbidden {
+		t.Fatalf("status %d (%s), want 403", p.status, p.url)
+	}
+	if got := text(find(p.doc, "p", "data-testid", "refusal-reason")); !strings.Contains(got, reason) {
+		t.Fatalf("refusal says %q, want %q", got, reason)
+	}
+	evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActSignInRefused}})
+	if len(evs) == 0 || !strings.Contains(evs[0].Detail, cause) || !strings.HasPrefix(evs[0].Detail, "NHS login") {
+		t.Fatalf("refusal audit %+v, want one naming %q", evs[:min(1, len(evs))], cause)
+	}
+	if p := b.get("/my-record"); signedOut && p.status != http.StatusSeeOther {
+		t.Fatalf("after a refusal /my-record: %d, want sign-in asked", p.status)
+	}
+}
+
+// openedBy writes to the audit log the clinician's opening of each
+// patient's record, as the record page writes it.
+func openedBy(t *testing.T, e *env, patients ...string) {
+	t.Helper()
+	for _, nhs := range patients {
+		if _, err := e.db.Audit(t.Context(), store.AuditEvent{Action: store.ActRecordOpen, NHSNumber: nhs, Reason: "direct-care",
+			UserID: "555000000001", UserName: "Dr Amara Okafor", RoleCode: "R8000", ODS: "RJZ", Outcome: store.OutcomeAllowed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPatientSeesOwnAccessesOnly: a patient sees every access to their own
+// record (and no other patient's, whatever the URL or form says), each
+// view audited; a concern about an access opens an IG alert whose review
+// the patient then sees; an access an IG officer hid is not shown.
+func TestPatientSeesOwnAccessesOnly(t *testing.T) {
+	e := newEnv(t, withNHSLogin())
+	openedBy(t, e, "9990000018", "9990000026", "9990000018", "9990000018")
+	mine := events(t, e, store.AuditFilter{NHSNumber: "9990000018", Actions: []store.Action{store.ActRecordOpen}})
+	theirs := events(t, e, store.AuditFilter{NHSNumber: "9990000026", Actions: []store.Action{store.ActRecordOpen}})
+	if len(mine) == 0 || len(theirs) == 0 {
+		t.Fatalf("the record opens were not audited: %d, %d", len(mine), len(theirs))
+	}
+	b := e.browser()
+	b.signInNHSLogin("patient")
+	seqs := func(p *page) []int64 {
+		var out []int64
+		for _, n := range findAll(p.doc, "li", "data-testid", "access") {
+			v, _ := strconv.ParseInt(attr(n, "data-seq"), 10, 64)
+			out = append(out, v)
+		}
+		return out
+	}
+	p := b.get("/my-record?nhs=9990000026&before=0")
+	got := seqs(p)
+	if len(got) != len(mine) || got[0] != mine[0].Seq {
+		t.Fatalf("accesses shown %v, want this patient's %d record opens, newest first", got, len(mine))
+	}
+	for _, s := range got {
+		if s == theirs[0].Seq {
+			t.Fatal("another patient's access is shown")
+		}
+	}
+	card := find(p.doc, "li", "data-seq", strconv.FormatInt(mine[0].Seq, 10))
+	if txt := text(card); !strings.Contains(txt, "Clinical Practitioner") || !strings.Contains(txt, "RJZ") ||
+		!strings.Contains(txt, "I am providing direct care") || strings.Contains(txt, "Okafor") {
+		t.Fatalf("access card reads %q: want role, organisation and reason, and no staff name by default", txt)
+	}
+	// Two views: the page after sign-in, and this one.
+	if evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActPatientViewedAccess}}); len(evs) != 2 ||
+		evs[0].NHSNumber != "9990000018" || evs[0].UserID != "nhslogin:nhslogin-0018" || evs[1].NHSNumber != "9990000018" {
+		t.Fatalf("view audit %+v, want one per view, for this patient", evs)
+	}
+
+	t.Run("ErrConcernAboutAnotherPatientsAccess", func(t *testing.T) {
+		p := b.post("/my-record/concerns", url.Values{"csrf_token": {b.csrf()}, "access": {strconv.FormatInt(theirs[0].Seq, 10)}})
+		if p.status != http.StatusNotFound {
+			t.Fatalf("status %d, want 404", p.status)
+		}
+		if as, _ := e.db.Alerts(t.Context(), "", 50); slices.ContainsFunc(as, func(a store.Alert) bool { return a.Kind == store.AlertPatientConcern }) {
+			t.Fatal("a concern about another patient's access raised an alert")
+		}
+		evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActPatientConcern}, Outcome: store.OutcomeRefused})
+		if len(evs) != 1 {
+			t.Fatalf("the refused concern was not audited: %+v", evs)
+		}
+	})
+	t.Run("ConcernToAlertAndBack", func(t *testing.T) {
+		p := b.follow(b.post("/my-record/concerns", url.Values{"csrf_token": {b.csrf()}, "access": {strconv.FormatInt(mine[0].Seq, 10)}}))
+		if find(p.doc, "div", "data-testid", "concern-raised") == nil {
+			t.Fatalf("no confirmation after raising a concern (%d %s)", p.status, p.url)
+		}
+		as, _ := e.db.Alerts(t.Context(), store.AlertOpen, 50)
+		i := slices.IndexFunc(as, func(a store.Alert) bool { return a.Kind == store.AlertPatientConcern })
+		if i < 0 || as[i].NHSNumber != "9990000018" || !strings.Contains(as[i].Why, "access #"+strconv.FormatInt(mine[0].Seq, 10)) ||
+			!strings.Contains(as[i].Why, "Dr Amara Okafor") {
+			t.Fatalf("alerts %+v, want a patient-concern alert naming the access and who made it", as)
+		}
+		ig := e.browser()
+		ig.signIn("/saml/login", "igofficer")
+		id := strconv.FormatInt(as[i].ID, 10)
+		if p := ig.post("/ig/alerts/"+id+"/review", url.Values{"csrf_token": {ig.csrf()}, "outcome": {store.AlertReviewed},
+			"note": {"Dr Okafor was treating you in clinic that day."}}); p.status != http.StatusSeeOther {
+			t.Fatalf("review: %d", p.status)
+		}
+		p = b.get("/my-record")
+		if got := text(find(p.doc, "strong", "data-testid", "concern-status")); got != "Closed" {
+			t.Fatalf("concern status %q, want Closed", got)
+		}
+		if got := text(find(p.doc, "span", "data-testid", "concern-message")); got != "Dr Okafor was treating you in clinic that day." {
+			t.Fatalf("concern message %q", got)
+		}
+	})
+	t.Run("HiddenAccessNotShown", func(t *testing.T) {
+		ig := e.browser()
+		ig.signIn("/saml/login", "igofficer")
+		hide := mine[len(mine)-1].Seq
+		p := ig.post("/ig/patients/9990000018/hide", url.Values{"csrf_token": {ig.csrf()}, "access": {strconv.FormatInt(hide, 10)}})
+		if p.status != http.StatusBadRequest {
+			t.Fatalf("hiding without a reason: %d, want 400", p.status)
+		}
+		p = ig.post("/ig/patients/9990000018/hide", url.Values{"csrf_token": {ig.csrf()}, "access": {strconv.FormatInt(hide, 10)},
+			"reason": {"Safeguarding investigation under way"}})
+		if p.status != http.StatusOK || find(p.doc, "p", "data-testid", "hidden-done") == nil {
+			t.Fatalf("hiding: %d", p.status)
+		}
+		if got := text(find(p.doc, "ul", "data-testid", "hidden")); !strings.Contains(got, "Safeguarding investigation under way") {
+			t.Fatalf("the IG view lists hidden accesses as %q", got)
+		}
+		if evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActAccessHidden}}); len(evs) != 1 || evs[0].UserID != "555000000004" {
+			t.Fatalf("hiding audit %+v", evs)
+		}
+		if slices.Contains(seqs(b.get("/my-record")), hide) {
+			t.Fatal("the hidden access is still shown to the patient")
+		}
+		rows, err := csv.NewReader(strings.NewReader(b.get("/my-record/accesses.csv").body)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows[1:] {
+			if r[0] == strconv.FormatInt(hide, 10) {
+				t.Fatal("the hidden access is in the patient's CSV")
+			}
+		}
+		if len(rows) != len(mine) { // the header, and every access but the hidden one
+			t.Fatalf("CSV has %d rows, want %d", len(rows), len(mine))
+		}
+	})
+}
+
+// TestPatientObjectsOnline: an objection made with NHS login arrives at IG
+// identity-checked by NHS login (an audited step), the patient sees its
+// progress, and the IG decision puts it in force.
+func TestPatientObjectsOnline(t *testing.T) {
+	e := newEnv(t, withNHSLogin())
+	b := e.browser()
+	b.signInNHSLogin("patient")
+	p := b.follow(b.post("/my-record/objection", url.Values{"csrf_token": {b.csrf()}, "kind": {"object"}, "reason": {"I prefer my GP to hold it."}}))
+	ref := text(find(p.doc, "strong", "data-testid", "case-ref"))
+	if ref == "" {
+		t.Fatalf("no reference after objecting (%d %s)\n%s", p.status, p.url, lastLine(e.logs.String(), "error"))
+	}
+	if got := text(find(p.doc, "span", "data-testid", "case-state")); got != "waiting for a privacy officer's decision" {
+		t.Fatalf("case state %q", got)
+	}
+	oc, err := e.db.CaseByRef(t.Context(), ref)
+	if err != nil || oc.Status != store.StatusIdentityChecked || oc.MatchedNHS != "9990000018" ||
+		oc.Steps[len(oc.Steps)-1].Note != "identity checked: NHS login P9" {
+		t.Fatalf("case %+v %v", oc, err)
+	}
+	if evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActObjectionStep}, NHSNumber: "9990000018"}); len(evs) != 1 ||
+		!strings.Contains(evs[0].Detail, "identity checked: NHS login P9") {
+		t.Fatalf("step audit %+v", evs)
+	}
+	if p := b.post("/my-record/objection", url.Values{"csrf_token": {b.csrf()}, "kind": {"object"}}); p.status != http.StatusBadRequest {
+		t.Fatalf("a second request while one waits: %d, want 400", p.status)
+	}
+	ig := e.browser()
+	ig.signIn("/saml/login", "igofficer")
+	if p := ig.post("/ig/objections/"+strconv.FormatInt(oc.ID, 10)+"/decide", url.Values{"csrf_token": {ig.csrf()}, "decision": {"upheld"},
+		"decision-note": {"Upheld: identity verified by NHS login."}}); p.status != http.StatusSeeOther {
+		t.Fatalf("decide: %d %s", p.status, text(find(p.doc, "p", "data-testid", "error-message")))
+	}
+	p = b.get("/my-record/objection")
+	if got := text(find(p.doc, "p", "data-testid", "in-force")); !strings.HasPrefix(got, "Your objection is in force") {
+		t.Fatalf("after the decision the patient reads %q", got)
+	}
+	if ok, _ := e.db.HasUpheldObjection(t.Context(), "9990000018"); !ok {
+		t.Fatal("the objection is not in force")
+	}
+}
+
+// TestPatientObjectionUpheldAutomatically: with patients.auto_uphold, a
+// P9 patient's objection is in force at once.
+func TestPatientObjectionUpheldAutomatically(t *testing.T) {
+	e := newEnv(t, withNHSLogin(), withConfig(func(c *web.Config) { c.Patients.AutoUphold = true }))
+	b := e.browser()
+	b.signInNHSLogin("restricted")
+	p := b.follow(b.post("/my-record/objection", url.Values{"csrf_token": {b.csrf()}, "kind": {"object"}}))
+	if got := text(find(p.doc, "p", "data-testid", "in-force")); !strings.HasPrefix(got, "Your objection is in force") {
+		t.Fatalf("after objecting the patient reads %q", got)
+	}
+	if ok, _ := e.db.HasUpheldObjection(t.Context(), "9990000034"); !ok {
+		t.Fatal("the objection is not in force")
+	}
+}
