@@ -78,6 +78,7 @@ func TestE2E(t *testing.T) {
 	t.Run("PrivacyOfficerReviewsBreakGlassAlert", e.privacyOfficerReviewsAlert)
 	t.Run("SlowAndFailingSources", e.slowAndFailingSources)
 	t.Run("ObjectionUpheldAndEnforced", e.objectionUpheldAndEnforced)
+	t.Run("PatientSeesAccessAndObjects", e.patientSeesAccessAndObjects)
 
 	failed := t.Failed()
 	t.Run("KnownIssues", func(t *testing.T) { e.known.report(t, failed) })
