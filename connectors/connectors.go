@@ -492,6 +492,10 @@ type Encounter struct {
 	// Start and End are zero when unknown; End is zero while ongoing.
 	Start When `json:"start,omitzero"`
 	End   When `json:"end,omitzero"`
+	// Recorded names what was recorded in this encounter (a GP
+	// consultation's topics and headings: problems, results, medicines),
+	// by the entries' titles, in the source's order.
+	Recorded []string `json:"recorded,omitempty"`
 }
 
 // Procedure is an operation or other procedure.

@@ -60,6 +60,12 @@ func TestRecordThroughGPConnect(t *testing.T) {
 			t.Error("the diabetes problem does not show the metformin the practice links to it")
 		}
 	})
+	t.Run("ConsultationsShowWhatWasRecordedInThem", func(t *testing.T) {
+		p := b.get("/patients/" + synthetic.RichNHSNumber + "?kind=encounter")
+		if len(findAll(p.doc, "span", "data-testid", "encounter-recorded")) == 0 {
+			t.Error("no consultation on the page names what was recorded in it")
+		}
+	})
 	t.Run("SensitivePatientsGPRecordNotSharedNeverNoRecord", func(t *testing.T) {
 		p := b.get("/patients/" + synthetic.RestrictedNHSNumber)
 		if !strings.Contains(p.body, "GP record not shared for this patient") {

@@ -273,6 +273,15 @@ func TestRecord(t *testing.T) {
 			t.Fatal("no diabetes problem")
 		}
 	})
+	t.Run("ConsultationsNameWhatWasRecordedInThem", func(t *testing.T) {
+		n := 0
+		for _, e := range byKind[connectors.KindEncounter] {
+			n += len(e.Encounter.Recorded)
+		}
+		if n == 0 {
+			t.Error("no consultation names what was recorded in it")
+		}
+	})
 	t.Run("EveryAreaMapped", func(t *testing.T) {
 		for _, k := range []connectors.Kind{connectors.KindProblem, connectors.KindEncounter, connectors.KindImmunization, connectors.KindDocument} {
 			if len(byKind[k]) == 0 {

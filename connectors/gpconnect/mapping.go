@@ -95,8 +95,9 @@ type mapper struct {
 	entryOf map[string]string
 	// groupOf is the test group or report each result belongs to.
 	groupOf map[string]group
-	// related lists, per problem, the resources it is linked to.
-	related map[string][]string
+	// related lists, per problem, the resources it is linked to;
+	// recorded, per consultation entry, what its topics hold.
+	related, recorded map[string][]string
 }
 
 type group struct{ group, title string }
@@ -114,7 +115,7 @@ func newMapper(src connectors.Source, body []byte, nhs string, fetched time.Time
 		return nil, errNotBundle
 	}
 	m := &mapper{src: src, nhs: nhs, fetched: fetched, res: map[string]json.RawMessage{}, types: map[string]string{},
-		account: map[string]string{}, entryOf: map[string]string{}, related: map[string][]string{}}
+		account: map[string]string{}, entryOf: map[string]string{}, related: map[string][]string{}, recorded: map[string][]string{}}
 	for i, e := range b.Entry {
 		var h struct {
 			ResourceType string `json:"resourceType"`
@@ -610,8 +611,9 @@ func (m *mapper) condition(r entryRaw) error {
 	return nil
 }
 
-// linkProblems names on each problem the entries it is linked to, by
-// their titles; a link to something not shown is left out.
+// linkProblems names on each problem the entries it is linked to, and on
+// each consultation what was recorded in it, by their titles; a link to
+// something not shown is left out.
 func (m *mapper) linkProblems() {
 	titles := map[string]string{}
 	for _, e := range m.entries {
@@ -619,6 +621,14 @@ func (m *mapper) linkProblems() {
 	}
 	for i := range m.entries {
 		e := &m.entries[i]
+		if e.Encounter != nil {
+			for _, k := range m.recorded[e.ID] {
+				id, ok := m.entryOf[k]
+				if t := titles[id]; ok && t != "" && id != e.ID && !slices.Contains(e.Encounter.Recorded, t) {
+					e.Encounter.Recorded = append(e.Encounter.Recorded, t)
+				}
+			}
+		}
 		if e.Problem == nil {
 			continue
 		}
@@ -988,6 +998,9 @@ func (m *mapper) list(r entryRaw) error {
 		Code      concept     `json:"code"`
 		Encounter *reference  `json:"encounter"`
 		Extension []extension `json:"extension"`
+		Entry     []struct {
+			Item reference `json:"item"`
+		} `json:"entry"`
 	}
 	if err := json.Unmarshal(r.raw, &l); err != nil {
 		return errors.New("bad List")
@@ -1003,6 +1016,13 @@ func (m *mapper) list(r entryRaw) error {
 		if l.Encounter != nil {
 			if id, ok := m.entryOf[ref(*l.Encounter)]; ok {
 				m.partOf(r.key, id)
+				// A topic's or heading's items were recorded in the
+				// consultation: named on it once everything is mapped.
+				for _, e := range l.Entry {
+					if k := ref(e.Item); m.types[k] != "List" {
+						m.recorded[id] = append(m.recorded[id], k)
+					}
+				}
 				return nil
 			}
 		}

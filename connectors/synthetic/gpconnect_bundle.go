@@ -21,6 +21,9 @@ type gpcBuilder struct {
 	n       int
 	// linked are the resources each problem (by key) is linked to.
 	linked map[string][]string
+	// problemKey is the first problem's resource, which a consultation
+	// reviews.
+	problemKey string
 }
 
 func (b *gpcBuilder) id(prefix string) string {
@@ -210,7 +213,11 @@ func (b *gpcBuilder) problems() {
 		if len(ext) > 0 {
 			res["extension"] = ext
 		}
-		items = append(items, b.add(res))
+		k := b.add(res)
+		if b.problemKey == "" {
+			b.problemKey = k
+		}
+		items = append(items, k)
 	}
 	// The past problems the practice holds only as partial dates, as the
 	// FHIR practice does (extras.go).
@@ -235,8 +242,13 @@ func (b *gpcBuilder) consultations(gpKey string) {
 			"subject": ref("Patient/" + b.p.nhs), "participant": []any{map[string]any{"individual": ref(gpKey)}},
 			"period": map[string]any{"start": at.Format(time.RFC3339), "end": at.Add(12 * time.Minute).Format(time.RFC3339)}})
 		topic := b.id("topic")
-		b.add(map[string]any{"resourceType": "List", "id": topic, "status": "current", "mode": "snapshot",
-			"title": "Review", "code": snomedConcept("25851000000105", "Topic (EHR)"), "encounter": ref(enc), "subject": ref("Patient/" + b.p.nhs)})
+		tl := map[string]any{"resourceType": "List", "id": topic, "status": "current", "mode": "snapshot",
+			"title": "Review", "code": snomedConcept("25851000000105", "Topic (EHR)"), "encounter": ref(enc), "subject": ref("Patient/" + b.p.nhs)}
+		if i == 0 && b.problemKey != "" {
+			// The latest consultation reviewed the first problem.
+			tl["entry"] = []any{map[string]any{"item": ref(b.problemKey)}}
+		}
+		b.add(tl)
 		b.add(map[string]any{"resourceType": "List", "id": b.id("consultation-list"), "status": "current", "mode": "snapshot",
 			"title": "Telephone encounter", "code": snomedConcept("325851000000107", "Consultation"), "encounter": ref(enc),
 			"subject": ref("Patient/" + b.p.nhs), "entry": []any{map[string]any{"item": ref("List/" + topic)}}})
