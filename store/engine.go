@@ -54,7 +54,19 @@ type sqlTx struct {
 const writeLockKey = 0x6361726572656364
 
 func (d *sqlDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return d.DB.ExecContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	res, err := d.DB.ExecContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	d.checkLost(err)
+	return res, err
+}
+
+// checkLost drops the pool's idle connections when err says the server
+// went away: each of them was ended by the server too, and would
+// otherwise fail one request of its own after the server returns.
+func (d *sqlDB) checkLost(err error) {
+	if err != nil && d.engine == Postgres && isPostgresUnavailable(err) {
+		d.DB.SetMaxIdleConns(0)
+		d.DB.SetMaxIdleConns(postgresIdleConns)
+	}
 }
 
 func (d *sqlDB) Exec(q string, args ...any) (sql.Result, error) {
@@ -62,7 +74,9 @@ func (d *sqlDB) Exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (d *sqlDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return d.DB.QueryContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	rows, err := d.DB.QueryContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	d.checkLost(err)
+	return rows, err
 }
 
 func (d *sqlDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
@@ -74,11 +88,13 @@ func (d *sqlDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql
 func (d *sqlDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sqlTx, error) {
 	tx, err := d.DB.BeginTx(ctx, opts)
 	if err != nil {
+		d.checkLost(err)
 		return nil, err
 	}
 	if d.engine == Postgres && d.lockWrites && (opts == nil || !opts.ReadOnly) {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(writeLockKey)); err != nil {
 			tx.Rollback()
+			d.checkLost(err)
 			return nil, err
 		}
 	}

@@ -24,17 +24,16 @@ import (
 // serves reads and writes; writes take a cluster-wide advisory lock, so
 // every node sees the same order of audit events and case steps.
 func OpenPostgres(dsn string, opts ...Option) (*DB, error) {
-	u, err := url.Parse(dsn)
-	if err != nil {
+	if _, err := url.Parse(dsn); err != nil {
 		return nil, errors.New("store: the database URL does not parse")
 	}
-	db := newDB(u.Redacted(), Postgres, opts)
+	db := newDB(redactURL(dsn), Postgres, opts)
 	pool, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", db.path, err)
 	}
 	pool.SetMaxOpenConns(16)
-	pool.SetMaxIdleConns(8)
+	pool.SetMaxIdleConns(postgresIdleConns)
 	// Connections are checked again after a while, so a pool recovers from
 	// a server restart without a restart of its own.
 	pool.SetConnMaxIdleTime(time.Minute)
@@ -56,6 +55,28 @@ func OpenPostgres(dsn string, opts ...Option) (*DB, error) {
 	}
 	return db, nil
 }
+
+// redactURL is a database URL fit for a message: its password hidden.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	return u.Redacted()
+}
+
+// DatabaseName is how messages and logs name a configured database: a
+// SQLite file's path, or a PostgreSQL URL with its password hidden.
+func DatabaseName(s string) string {
+	if IsPostgresURL(s) {
+		return redactURL(s)
+	}
+	return s
+}
+
+// postgresIdleConns is how many idle connections a node keeps to
+// PostgreSQL.
+const postgresIdleConns = 8
 
 // isUniqueViolation reports whether err is a primary key or unique
 // constraint refusing a duplicate, on either engine.

@@ -226,8 +226,19 @@ func (db *DB) Close() error {
 
 // Ping checks that the database answers a read. /readyz uses it.
 func (db *DB) Ping(ctx context.Context) error {
-	var one int
-	if err := db.read.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations LIMIT 1`).Scan(&one); err != nil {
+	ping := func() error {
+		var one int
+		err := db.read.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations LIMIT 1`).Scan(&one)
+		db.read.checkLost(err)
+		return err
+	}
+	err := ping()
+	if err != nil && db.engine == Postgres && isPostgresUnavailable(err) {
+		// The connection may have been one the server ended while it was
+		// away; checkLost dropped the others, so ask once more on a new one.
+		err = ping()
+	}
+	if err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
 	return nil

@@ -28,10 +28,10 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fs := newFlags("audit verify", stderr)
 	data := fs.String("data", "", "the demo's data directory (uses carerecord.db, audit.key and carerecord.db.witness in it)")
-	dbPath := fs.String("db", "", "the database file")
+	dbPath := fs.String("db", "", "the database file, or a postgres:// URL (the password from PGPASSWORD or ~/.pgpass)")
 	keyFile := fs.String("key-file", "", "file holding the audit key (default: the demo's audit.key with --data, else $CARERECORD_AUDIT_KEY)")
 	keyEnv := fs.String("key-env", defaultAuditKeyEnv, "environment variable holding the audit key")
-	witnessPath := fs.String("witness", "", "the witness file (default: the database's path with .witness added)")
+	witnessPath := fs.String("witness", "", "the witness file (default for a SQLite file: the database's path with .witness added)")
 	reanchor := fs.Bool("reanchor", false, "after an investigation has accepted the database as it is: check the chain and schema (not the witness) and, if they hold, append a checkpoint of its head to the witness; the server must be stopped")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
@@ -47,7 +47,8 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	case *dbPath == "":
 		return usageError{errors.New("audit verify: --data DIR or --db FILE is required")}
 	}
-	if *witnessPath == "" {
+	pg := store.IsPostgresURL(*dbPath)
+	if *witnessPath == "" && !pg {
 		*witnessPath = defaultWitnessPath(*dbPath)
 	}
 	var opts []store.Option
@@ -65,13 +66,19 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		opts = append(opts, store.WithAuditKey(k))
 	}
+	if *reanchor && pg {
+		return errors.New("audit verify --reanchor: works on a SQLite file only; on PostgreSQL, verify with --witness and investigate")
+	}
 	if *reanchor {
 		return reanchorAudit(ctx, *dbPath, *witnessPath, opts, stdout)
 	}
-	if len(opts) > 0 {
+	keyGiven := len(opts) > 0
+	if keyGiven && *witnessPath != "" {
 		opts = append(opts, store.WithWitnesses(witness.ReadFile(*witnessPath)))
 	}
 	res, err := store.VerifyAuditFile(ctx, *dbPath, opts...)
+	// A PostgreSQL URL is shown without its password.
+	*dbPath = store.DatabaseName(*dbPath)
 	if err != nil {
 		return fmt.Errorf("audit verify %s: %w", *dbPath, err)
 	}
@@ -94,12 +101,18 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("%w: first bad event %d: %s", errAuditBroken, res.FirstBadSeq, res.Problem)
 	}
 	fmt.Fprintf(stdout, "audit log %s: intact, %d events, %s\n", *dbPath, res.Events, keyed)
-	fmt.Fprintln(stdout, "schema: the tables, indexes and append-only triggers are as the migrations make them")
+	if pg {
+		fmt.Fprintln(stdout, "schema: the append-only guards on the audit tables are in place and enabled")
+	} else {
+		fmt.Fprintln(stdout, "schema: the tables, indexes and append-only triggers are as the migrations make them")
+	}
 	switch {
 	case res.Anchored:
 		fmt.Fprintf(stdout, "witness %s: matches its last checkpoint, event %d, hash %s…, written %s\n", *witnessPath, res.Anchor.Seq, res.Anchor.HashPrefix(), res.Anchor.Time.Format(time.RFC3339))
-	case len(opts) == 0:
+	case !keyGiven:
 		fmt.Fprintln(stdout, "witness: not compared (no audit key given)")
+	case *witnessPath == "":
+		fmt.Fprintln(stdout, "witness: not compared (give --witness FILE, a node's witness file)")
 	default:
 		if _, err := os.Stat(*witnessPath); err != nil {
 			fmt.Fprintf(stdout, "witness %s: none yet\n", *witnessPath)

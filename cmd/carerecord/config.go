@@ -376,7 +376,7 @@ func (fc *fileConfig) applyDefaults() {
 	if au.KeyEnv == "" && au.KeyFile == "" {
 		au.KeyEnv = defaultAuditKeyEnv
 	}
-	if au.WitnessFile == "" && fc.Database != "" {
+	if au.WitnessFile == "" && fc.Database != "" && !store.IsPostgresURL(fc.Database) {
 		au.WitnessFile = defaultWitnessPath(fc.Database)
 	}
 	if au.CheckpointEvery.Duration == 0 {
@@ -426,8 +426,18 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 			fc.proxies = append(fc.proxies, n)
 		}
 	}
-	if fc.Database == "" {
-		bad("database", "required: path of the SQLite database file")
+	switch {
+	case fc.Database == "":
+		bad("database", "required: path of the SQLite database file, or a postgres:// URL")
+	case store.IsPostgresURL(fc.Database):
+		if u, err := url.Parse(fc.Database); err != nil || u.Host == "" {
+			bad("database", "the PostgreSQL URL does not parse or names no host")
+		} else if _, ok := u.User.Password(); ok {
+			bad("database", "the PostgreSQL URL holds a password: give it in PGPASSWORD or ~/.pgpass instead, so the configuration file holds no secret")
+		}
+		if fc.Audit.WitnessFile == "" {
+			bad("audit.witness_file", "required with a PostgreSQL database: each node checkpoints the shared audit head to a file of its own")
+		}
 	}
 	if (fc.TLS.CertFile == "") != (fc.TLS.KeyFile == "") {
 		bad("tls", "cert_file and key_file must be given together (or neither, behind a TLS proxy)")

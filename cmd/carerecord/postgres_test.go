@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/carerecord/carerecord/store/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// serveOnPostgres starts `carerecord serve` with its database on the
+// PostgreSQL database dsn and returns its base URL and stop function.
+func serveOnPostgres(t *testing.T, dsn, name string) (string, func() error) {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freePort(t)
+	cfg := writeFile(t, dir, name+".toml", `
+base_url = "http://`+addr+`"
+listen = "`+addr+`"
+database = "`+dsn+`"
+[saml]
+dev_idp = true
+[audit]
+witness_file = "`+filepath.Join(dir, name+".witness")+`"
+`)
+	_, stop := start(t, []string{"serve", "--config", cfg}, env(map[string]string{"CARERECORD_SESSION_KEY": testKey, "CARERECORD_AUDIT_KEY": testCacheKey}), "carerecord serving")
+	return "http://" + addr, stop
+}
+
+// TestServeOnPostgres: a node on PostgreSQL answers /readyz while the
+// database does; when the database goes away it keeps answering /healthz
+// and fails /readyz; when the database returns the node is ready again
+// by itself, without a restart.
+func TestServeOnPostgres(t *testing.T) {
+	pg := pgtest.Shared(t)
+	dsn := pgtest.DSN(t)
+	base, stopNode := serveOnPostgres(t, dsn, "node1")
+	stop := sync.OnceValue(stopNode)
+	defer stop()
+	status := func(path string) int {
+		t.Helper()
+		code, _ := get(t, base+path)
+		return code
+	}
+	if c := status("/readyz"); c != http.StatusOK {
+		t.Fatalf("/readyz = %d with the database up, want 200", c)
+	}
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	defer func() {
+		if !restarted {
+			pg.Restart()
+		}
+	}()
+	t.Run("DatabaseDown", func(t *testing.T) {
+		if c := status("/healthz"); c != http.StatusOK {
+			t.Errorf("/healthz = %d with the database down, want 200 (the process is alive)", c)
+		}
+		if c := status("/readyz"); c != http.StatusServiceUnavailable {
+			t.Errorf("/readyz = %d with the database down, want 503", c)
+		}
+	})
+	if err := pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	t.Run("RecoversWithoutRestart", func(t *testing.T) {
+		if c := status("/readyz"); c != http.StatusOK {
+			t.Fatalf("/readyz = %d once the database is back, want 200", c)
+		}
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("AuditVerifyOnPostgres", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"audit", "verify", "--db", dsn}, env(map[string]string{"CARERECORD_AUDIT_KEY": testCacheKey}), &out, &errOut)
+		if err != nil {
+			t.Fatalf("audit verify: %v\n%s%s", err, out.String(), errOut.String())
+		}
+		if !strings.Contains(out.String(), "intact") {
+			t.Fatalf("audit verify said:\n%s", out.String())
+		}
+	})
+}
