@@ -46,6 +46,7 @@ const usage = `usage:
   carerecord demo  [--addr 127.0.0.1:8080] [--data ./var]   the whole product on this machine
   carerecord serve --config FILE                            production
   carerecord audit verify [--data DIR | --db FILE]          check the audit log against its key, witness and schema
+  carerecord migrate --from sqlite:FILE --to postgres://... move an installation to PostgreSQL, audit chain included
   carerecord version`
 
 // run is the whole program; it returns when ctx is cancelled (after a
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "carerecord", version)
 		return nil

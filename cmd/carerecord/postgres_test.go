@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/store/pgtest"
 )
 
@@ -88,6 +91,49 @@ func TestServeOnPostgres(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), "intact") {
 			t.Fatalf("audit verify said:\n%s", out.String())
+		}
+	})
+}
+
+// TestMigrateCommand moves a SQLite file with a keyed audit log into
+// PostgreSQL and reports the chain intact on both sides, ending at the
+// same event.
+func TestMigrateCommand(t *testing.T) {
+	ctx := context.Background()
+	key, err := store.ParseAuditKey(testCacheKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "carerecord.db")
+	db, err := store.Open(file, store.WithAuditKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := db.Audit(ctx, store.AuditEvent{Action: store.ActSignIn, Outcome: store.OutcomeAllowed, UserID: "clinician"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.DSN(t)
+	getenv := env(map[string]string{"CARERECORD_AUDIT_KEY": testCacheKey})
+	t.Run("OK", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if err := run(ctx, []string{"migrate", "--from", "sqlite:" + file, "--to", dsn}, getenv, &out, &errOut); err != nil {
+			t.Fatalf("migrate: %v\n%s%s", err, out.String(), errOut.String())
+		}
+		if !strings.Contains(out.String(), "intact after the copy, 5 events, ends at event 5") {
+			t.Fatalf("migrate said:\n%s", out.String())
+		}
+	})
+	t.Run("ErrUsage", func(t *testing.T) {
+		var ue usageError
+		for _, args := range [][]string{{"migrate", "--from", file, "--to", dsn}, {"migrate", "--from", "sqlite:" + file, "--to", file}} {
+			if err := run(ctx, args, getenv, io.Discard, io.Discard); !errors.As(err, &ue) {
+				t.Errorf("run(%v) = %v, want a usage error", args, err)
+			}
 		}
 	})
 }
