@@ -408,13 +408,33 @@ func (db *DB) decodeCacheRowSize(r *cacheRow) (CachedRecord, int, error) {
 
 // PurgeCachedRecords deletes every cached answer for a patient and returns
 // how many rows went.
+//
+// On PostgreSQL the other nodes are told, when the delete commits, to
+// purge the patient from their memory too (purgenotify.go).
 func (db *DB) PurgeCachedRecords(ctx context.Context, nhs string) (int, error) {
+	return db.purgeCachedRecords(ctx, nhs, true)
+}
+
+func (db *DB) purgeCachedRecords(ctx context.Context, nhs string, notify bool) (int, error) {
 	c, err := db.cacheKeys()
 	if err != nil {
 		return 0, err
 	}
-	res, err := db.write.ExecContext(ctx, `DELETE FROM record_cache WHERE patient_key = ?`, c.patientKey(nhs))
+	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
+		return 0, fmt.Errorf("store: purge record cache: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM record_cache WHERE patient_key = ?`, c.patientKey(nhs))
+	if err != nil {
+		return 0, fmt.Errorf("store: purge record cache: %w", err)
+	}
+	if notify {
+		if err := db.notifyPurge(ctx, tx, c, nhs); err != nil {
+			return 0, fmt.Errorf("store: purge record cache: notify the other nodes: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store: purge record cache: %w", err)
 	}
 	n, _ := res.RowsAffected()

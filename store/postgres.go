@@ -53,6 +53,10 @@ func OpenPostgres(dsn string, opts ...Option) (*DB, error) {
 	if err := db.start(ctx); err != nil {
 		return fail(err)
 	}
+	if err := db.startPurgeListener(dsn); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: listen for other nodes' purges: %w", db.path, err)
+	}
 	return db, nil
 }
 

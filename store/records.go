@@ -258,6 +258,7 @@ func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records 
 		r.srcs = append(r.srcs, c.Source())
 		r.ods = append(r.ods, c.Source().ODS)
 	}
+	db.OnPurge(r.purgeHeard)
 	return r
 }
 
@@ -864,7 +865,27 @@ func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 
 // Purge removes every cached answer for the patient, including any that a
 // fetch still in flight would write. Objections rely on it.
+//
+// On PostgreSQL every other node purges the patient too, from its own
+// memory and flights, when it hears of this purge (purgenotify.go).
 func (r *Records) Purge(ctx context.Context, nhs string) error {
+	return r.purge(ctx, nhs, true)
+}
+
+// purgeHeard is another node's purge, heard on this one: "" when notices
+// may have been missed, and every patient is dropped from memory.
+func (r *Records) purgeHeard(nhs string) {
+	if nhs == "" {
+		r.memo.clear()
+		r.merged.clear()
+		return
+	}
+	if err := r.purge(r.bg, nhs, false); err != nil && r.bg.Err() == nil {
+		r.log.Error("purge heard from another node failed", "err", err)
+	}
+}
+
+func (r *Records) purge(ctx context.Context, nhs string, notify bool) error {
 	nhs, err := connectors.ParseNHSNumber(nhs)
 	if err != nil {
 		return fmt.Errorf("store: purge record: %w", err)
@@ -885,7 +906,7 @@ func (r *Records) Purge(ctx context.Context, nhs string) error {
 		f.purged = true
 		f.write.Unlock()
 	}
-	_, err = r.db.PurgeCachedRecords(ctx, nhs)
+	_, err = r.db.purgeCachedRecords(ctx, nhs, notify)
 	// After the rows have gone, so that no decode still under way can put
 	// one back in memory; and even if the delete failed.
 	if keys, kerr := r.db.cacheKeys(); kerr == nil {

@@ -149,8 +149,14 @@ type fixture struct {
 
 func newFixture(tb testing.TB, o store.RecordOptions, conns ...*fakeConn) *fixture {
 	tb.Helper()
+	return newFixtureAt(tb, testDB(tb), o, conns...)
+}
+
+// newFixtureAt is newFixture on the database at path: on PostgreSQL, two
+// fixtures on one path are two nodes.
+func newFixtureAt(tb testing.TB, path string, o store.RecordOptions, conns ...*fakeConn) *fixture {
+	tb.Helper()
 	clock := newClock()
-	path := testDB(tb)
 	db, err := store.Open(path, store.WithCacheKey(testKey), store.WithClock(clock.Now))
 	if err != nil {
 		tb.Fatal(err)

@@ -70,6 +70,8 @@ type DB struct {
 	ckpt checkpointer
 	// Staff members' own NHS numbers kept by IG (staffnhs.go).
 	staff staffList
+	// Other nodes' purges of a patient, on PostgreSQL (purgenotify.go).
+	purges purgeHub
 }
 
 // Option changes how Open sets up the database.
@@ -207,6 +209,7 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	db.stopPurgeListener()
 	// The audit writer goes first: it finishes the batch in hand, which
 	// needs the writer connection; then the last checkpoint of its head.
 	db.stopAudit()

@@ -72,6 +72,9 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	for _, r := range cfg.AccessReasons {
 		s.reasonLabels[r.Code] = r.Label
 	}
+	// Another node upheld an objection (PostgreSQL): this node's timelines
+	// of the patient go too.
+	db.OnPurge(s.timelines.forget)
 	// crewjam/saml keeps its time allowances in package variables: the
 	// clock skew allowed, and the delay after IssueInstant, which gains
 	// the same skew (an IdP 100 s behind would otherwise lock everyone

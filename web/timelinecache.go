@@ -84,12 +84,13 @@ func (c *timelineCache) items(v *store.RecordView) []views.Item {
 }
 
 // forget drops every cached timeline of a patient (an objection upheld:
-// nothing of other organisations may stay in memory either).
+// nothing of other organisations may stay in memory either); with "",
+// every patient's (purge notices from other nodes may have been missed).
 func (c *timelineCache) forget(nhs string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, el := range c.entries {
-		if strings.HasPrefix(key, nhs+"|") {
+		if nhs == "" || strings.HasPrefix(key, nhs+"|") {
 			c.held -= len(el.Value.(*timelineItem).items)
 			c.order.Remove(el)
 			delete(c.entries, key)
