@@ -15,7 +15,10 @@ import (
 	"github.com/carerecord/carerecord/store/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	runNodeIfAsked()
+	pgtest.Main(m)
+}
 
 // serveOnPostgres starts `carerecord serve` with its database on the
 // PostgreSQL database dsn and returns its base URL and stop function.
