@@ -39,7 +39,7 @@ screenshots:
 BENCHFLAGS ?=
 bench:
 	$(GO) run -tags '$(TAGS)' ./cmd/carerecord-bench $(BENCHFLAGS)
-	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime 1x -benchmem ./store
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchtime 1x -benchmem ./store ./records
 
 ## generate: regenerate the templ components (*_templ.go, committed)
 generate:

@@ -238,17 +238,32 @@ type CachedRecord struct {
 	Record   *connectors.Record
 }
 
-// cacheRow is a cached row as read, before decryption: decrypting only
-// the rows a page uses keeps a warm read cheap.
-type cacheRow struct {
-	patientKey []byte
-	source     string
-	fetchedAt  int64
-	state      string
-	body       []byte
+// CacheRow is a cached row as read, before decryption: decrypting only
+// the rows a page uses keeps a warm read cheap. Body is nil when the row
+// was read without it (CacheRows).
+type CacheRow struct {
+	PatientKey []byte // the pseudonymised patient (PatientKey)
+	Source     string // ODS code
+	FetchedMS  int64  // unix milliseconds
+	State      string
+	Body       []byte // sealed
 }
 
-func (r *cacheRow) FetchedAt() time.Time { return fromMS(r.fetchedAt) }
+// FetchedAt is when the source's answer was fetched.
+func (r *CacheRow) FetchedAt() time.Time { return fromMS(r.FetchedMS) }
+
+// PatientKey is the pseudonymised key the cache files a patient under
+// (a keyed hash of the NHS number).
+func (db *DB) PatientKey(nhs string) ([]byte, error) {
+	c, err := db.cacheKeys()
+	if err != nil {
+		return nil, err
+	}
+	return c.patientKey(nhs), nil
+}
+
+// Now is the store's clock.
+func (db *DB) Now() time.Time { return db.now() }
 
 func (db *DB) cacheKeys() (*cacheCipher, error) {
 	if db.cache == nil {
@@ -293,7 +308,7 @@ func (db *DB) PutCachedRecord(ctx context.Context, nhs, ods string, fetchedAt ti
 // particular order, or ErrCacheCorrupt (wrapped) if any row fails
 // authentication.
 func (db *DB) CachedRecords(ctx context.Context, nhs string) ([]CachedRecord, error) {
-	rows, err := db.cacheRows(ctx, nhs, true)
+	rows, err := db.CacheRows(ctx, nhs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -308,11 +323,11 @@ func (db *DB) CachedRecords(ctx context.Context, nhs string) ([]CachedRecord, er
 	return out, nil
 }
 
-// cacheRows reads a patient's rows in one indexed query. Without
+// CacheRows reads a patient's rows in one indexed query. Without
 // withBody the bodies are left unread: enough to judge freshness and to
 // find the rows already decoded in memory, and a body is read
-// (cacheRowByKey) only for a row that has to be decoded.
-func (db *DB) cacheRows(ctx context.Context, nhs string, withBody bool) ([]cacheRow, error) {
+// (CacheRowByKey) only for a row that has to be decoded.
+func (db *DB) CacheRows(ctx context.Context, nhs string, withBody bool) ([]CacheRow, error) {
 	c, err := db.cacheKeys()
 	if err != nil {
 		return nil, err
@@ -327,12 +342,12 @@ func (db *DB) cacheRows(ctx context.Context, nhs string, withBody bool) ([]cache
 		return nil, fmt.Errorf("store: read record cache: %w", err)
 	}
 	defer rows.Close()
-	var out []cacheRow
+	var out []CacheRow
 	for rows.Next() {
-		r := cacheRow{patientKey: pk}
-		dest := []any{&r.source, &r.fetchedAt, &r.state}
+		r := CacheRow{PatientKey: pk}
+		dest := []any{&r.Source, &r.FetchedMS, &r.State}
 		if withBody {
-			dest = append(dest, &r.body)
+			dest = append(dest, &r.Body)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: read record cache: %w", err)
@@ -345,63 +360,63 @@ func (db *DB) cacheRows(ctx context.Context, nhs string, withBody bool) ([]cache
 	return out, nil
 }
 
-// cacheRowFor reads one source's row for a patient; ok is false when there is
+// CacheRowFor reads one source's row for a patient; ok is false when there is
 // none.
-func (db *DB) cacheRowFor(ctx context.Context, nhs, ods string) (cacheRow, bool, error) {
+func (db *DB) CacheRowFor(ctx context.Context, nhs, ods string) (CacheRow, bool, error) {
 	c, err := db.cacheKeys()
 	if err != nil {
-		return cacheRow{}, false, err
+		return CacheRow{}, false, err
 	}
-	return db.cacheRowByKey(ctx, c.patientKey(nhs), ods)
+	return db.CacheRowByKey(ctx, c.patientKey(nhs), ods)
 }
 
-// cacheRowByKey is cacheRowFor by pseudonymised patient key.
-func (db *DB) cacheRowByKey(ctx context.Context, patientKey []byte, ods string) (cacheRow, bool, error) {
-	r := cacheRow{patientKey: patientKey, source: ods}
+// CacheRowByKey is CacheRowFor by pseudonymised patient key.
+func (db *DB) CacheRowByKey(ctx context.Context, patientKey []byte, ods string) (CacheRow, bool, error) {
+	r := CacheRow{PatientKey: patientKey, Source: ods}
 	err := db.read.QueryRowContext(ctx, `SELECT fetched_at, state, body FROM record_cache WHERE patient_key = ? AND source = ?`,
-		r.patientKey, ods).Scan(&r.fetchedAt, &r.state, &r.body)
+		r.PatientKey, ods).Scan(&r.FetchedMS, &r.State, &r.Body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return cacheRow{}, false, nil
+		return CacheRow{}, false, nil
 	}
 	if err != nil {
-		return cacheRow{}, false, fmt.Errorf("store: read record cache: %w", err)
+		return CacheRow{}, false, fmt.Errorf("store: read record cache: %w", err)
 	}
 	return r, true, nil
 }
 
-func (db *DB) decodeCacheRow(r *cacheRow) (CachedRecord, error) {
-	cr, _, err := db.decodeCacheRowSize(r)
+func (db *DB) decodeCacheRow(r *CacheRow) (CachedRecord, error) {
+	cr, _, err := db.DecodeCacheRow(r)
 	return cr, err
 }
 
-// decodeCacheRowSize is decodeCacheRow that also returns the size of the
-// decrypted body.
-func (db *DB) decodeCacheRowSize(r *cacheRow) (CachedRecord, int, error) {
+// DecodeCacheRow opens a row read with its body and returns the cached
+// answer and the size of the decrypted body.
+func (db *DB) DecodeCacheRow(r *CacheRow) (CachedRecord, int, error) {
 	c, err := db.cacheKeys()
 	if err != nil {
 		return CachedRecord{}, 0, err
 	}
-	out := CachedRecord{Source: r.source, FetchedAt: r.FetchedAt()}
-	pt, format, err := c.open(r.body, func(format byte) []byte {
-		return rowAD(format, r.patientKey, r.source, r.state, r.fetchedAt)
+	out := CachedRecord{Source: r.Source, FetchedAt: r.FetchedAt()}
+	pt, format, err := c.open(r.Body, func(format byte) []byte {
+		return rowAD(format, r.PatientKey, r.Source, r.State, r.FetchedMS)
 	})
 	if err != nil {
-		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: %w", r.source, err)
+		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: %w", r.Source, err)
 	}
 	defer clear(pt)
 	if format != cacheFormatJSON {
-		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: unknown format %d", r.source, format)
+		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: unknown format %d", r.Source, format)
 	}
-	switch r.state {
+	switch r.State {
 	case cacheStateNoRecord:
 		out.NoRecord = true
 	case cacheStateRecord:
 		out.Record = new(connectors.Record)
 		if err := json.Unmarshal(pt, out.Record); err != nil {
-			return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: %w", r.source, err)
+			return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: %w", r.Source, err)
 		}
 	default:
-		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: unknown state %q", r.source, r.state)
+		return CachedRecord{}, 0, fmt.Errorf("store: cached record from %s: unknown state %q", r.Source, r.State)
 	}
 	return out, len(pt), nil
 }
@@ -413,6 +428,13 @@ func (db *DB) decodeCacheRowSize(r *cacheRow) (CachedRecord, int, error) {
 // purge the patient from their memory too (purgenotify.go).
 func (db *DB) PurgeCachedRecords(ctx context.Context, nhs string) (int, error) {
 	return db.purgeCachedRecords(ctx, nhs, true)
+}
+
+// PurgeCachedRecordsHere deletes every cached answer for a patient, as
+// PurgeCachedRecords does, without telling the other nodes: it is how a
+// node acts on another's purge notice, which the others have heard too.
+func (db *DB) PurgeCachedRecordsHere(ctx context.Context, nhs string) (int, error) {
+	return db.purgeCachedRecords(ctx, nhs, false)
 }
 
 func (db *DB) purgeCachedRecords(ctx context.Context, nhs string, notify bool) (int, error) {

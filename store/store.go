@@ -1,10 +1,14 @@
-// Package store is carerecord's SQLite database: schema migrations, the
-// server-side session state, the SAML replay cache and, later, the record
-// cache, the audit log and objections.
+// Package store is carerecord's database, on SQLite (a file, the embedded
+// default) or PostgreSQL (shared by several nodes): schema migrations, the
+// server-side session state, the SAML replay cache, the encrypted record
+// cache, the audit log, alerts and objections. Asking the sources and
+// merging their answers is package records'.
 //
-// One writer connection serialises writes (SQLite allows one writer at a
-// time, and queueing in Go is cheaper than SQLITE_BUSY retries); a small
-// pool of read-only connections serves reads concurrently under WAL.
+// On SQLite one writer connection serialises writes (SQLite allows one
+// writer at a time, and queueing in Go is cheaper than SQLITE_BUSY
+// retries); a small pool of read-only connections serves reads
+// concurrently under WAL. On PostgreSQL writes take an advisory lock
+// (engine.go).
 //
 // The store must never hold clinical content in the clear and never log it.
 package store

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -44,11 +45,11 @@ func notRecorded(err error) *Error {
 }
 
 // answered lists the sources whose data a view holds.
-func answered(v *store.RecordView) []string {
+func answered(v *records.RecordView) []string {
 	var out []string
 	for _, st := range v.Sources {
 		switch st.State {
-		case store.StateLive, store.StateCached:
+		case records.StateLive, records.StateCached:
 			out = append(out, st.Source.ODS)
 		}
 	}
@@ -94,7 +95,7 @@ func validNHS(n string) string {
 // withPatient adds what the alert rules need to know about the patient
 // (never stored in the log): the family name the sources hold and whether
 // the record is restricted.
-func withPatient(ev store.AuditEvent, v *store.RecordView) store.AuditEvent {
+func withPatient(ev store.AuditEvent, v *records.RecordView) store.AuditEvent {
 	for _, p := range v.Patients {
 		if ev.PatientFamilyName == "" {
 			ev.PatientFamilyName = p.Family

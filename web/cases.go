@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
@@ -202,7 +203,7 @@ func (s *Server) findCandidates(c echo.Context, oc store.ObjectionCase, p *views
 	if byName.Validate() == nil {
 		queries = append(queries, byName)
 	}
-	var hits []store.SearchHit
+	var hits []records.SearchHit
 	for i, q := range queries {
 		found, statuses, err := s.cfg.Records.Search(ctx, q)
 		if err != nil {
@@ -211,7 +212,7 @@ func (s *Server) findCandidates(c echo.Context, oc store.ObjectionCase, p *views
 		hits = found
 		p.Unanswered = nil
 		for _, st := range statuses {
-			if st.State != store.StateLive {
+			if st.State != records.StateLive {
 				p.Unanswered = append(p.Unanswered, st.Source.Name)
 			}
 		}
@@ -243,7 +244,7 @@ func (s *Server) findCandidates(c echo.Context, oc store.ObjectionCase, p *views
 
 // candidate compares the form with one patient the sources hold. Each
 // verdict is a word on the page, not a colour.
-func candidate(index int, f store.ObjectionForm, h store.SearchHit) views.Candidate {
+func candidate(index int, f store.ObjectionForm, h records.SearchHit) views.Candidate {
 	pt := h.Patient
 	var names []string
 	for _, src := range h.Sources {

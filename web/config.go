@@ -21,6 +21,7 @@ import (
 	"github.com/carerecord/carerecord/web/smart"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -96,7 +97,7 @@ type Config struct {
 
 	// Records fans out to the configured sources and caches their answers.
 	// Nil when no source is configured: search and records say so.
-	Records *store.Records
+	Records *records.Records
 	// GPPractices are the ODS codes of sources configured as GP practices
 	// (sources' gp_practice); a source whose code has a practice's form
 	// is one too. A restricted patient's practice is never named.

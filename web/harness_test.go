@@ -26,6 +26,7 @@ import (
 	"github.com/carerecord/carerecord/connectors/gpconnect"
 	"github.com/carerecord/carerecord/connectors/pds"
 	"github.com/carerecord/carerecord/connectors/synthetic"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
@@ -92,7 +93,7 @@ type env struct {
 	ts      *httptest.Server
 	srv     *web.Server
 	db      *store.DB
-	records *store.Records
+	records *records.Records
 	idp     *devidp.IdP
 	clock   *clock
 	logs    *syncBuffer
@@ -358,7 +359,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			t.Cleanup(c.Close)
 			conns = append(conns, c)
 		}
-		e.records = store.NewRecords(e.db, conns, store.RecordOptions{Deadline: setup.deadline, Logger: log, PDS: setup.national})
+		e.records = records.NewRecords(e.db, conns, records.RecordOptions{Deadline: setup.deadline, Logger: log, PDS: setup.national})
 		t.Cleanup(e.records.Close)
 		cfg.Records = e.records
 	}

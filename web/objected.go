@@ -8,13 +8,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
 // recordContext is the context under which a patient's record may be read
 // for this user. With an upheld objection, and no emergency override, only
 // the user's own organisation's data may be asked for, read from cache or
-// shown: every other source is withheld (store.OnlySources). objected says
+// shown: every other source is withheld (records.OnlySources). objected says
 // whether the patient has an upheld objection.
 func (s *Server) recordContext(c echo.Context, nhs string, g store.AccessGrant) (ctx context.Context, objected bool, err error) {
 	ctx = c.Request().Context()
@@ -26,7 +27,7 @@ func (s *Server) recordContext(c echo.Context, nhs string, g store.AccessGrant) 
 	if u := UserFrom(ctx); u != nil && u.Role != nil {
 		own = u.Role.ODS
 	}
-	return store.OnlySources(ctx, func(ods string) bool { return own != "" && ods == own }), true, nil
+	return records.OnlySources(ctx, func(ods string) bool { return own != "" && ods == own }), true, nil
 }
 
 // overrideObjection lets a user see an objecting patient's shared record

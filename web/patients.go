@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
@@ -88,7 +89,7 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 		page.Hits = append(page.Hits, hit)
 	}
 	for _, st := range statuses {
-		if st.State != store.StateLive {
+		if st.State != records.StateLive {
 			page.Missing = append(page.Missing, sourceLine(st, s.now()))
 		}
 	}
@@ -181,7 +182,7 @@ func (s *Server) requireRecords() error {
 type loaded struct {
 	nhs      string
 	grant    store.AccessGrant
-	view     *store.RecordView
+	view     *records.RecordView
 	objected bool
 }
 
@@ -211,7 +212,7 @@ func (s *Server) load(c echo.Context, ev store.AuditEvent, refresh, status bool)
 		return nil, err
 	}
 	ctx = withRequester(ctx)
-	var v *store.RecordView
+	var v *records.RecordView
 	if status {
 		v, err = s.cfg.Records.Status(ctx, nhs)
 	} else {
@@ -327,7 +328,7 @@ func (s *Server) refreshRecord(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/patients/"+l.nhs+"?"+back.Encode())
 }
 
-func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) views.RecordPage {
+func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView) views.RecordPage {
 	now := s.now()
 	u := UserFrom(c.Request().Context())
 	rp := views.RecordPage{NHS: nhs, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
@@ -335,7 +336,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 	for _, st := range v.Sources {
 		rp.Sources = append(rp.Sources, sourceLine(st, now))
 		rp.Options = append(rp.Options, st.Source)
-		if st.State == store.StateLive || st.State == store.StateCached {
+		if st.State == records.StateLive || st.State == records.StateCached {
 			rp.Account.AddSource(st.Source, st.Hidden, st.Unreadable, st.Gaps, st.PatientRecords)
 		}
 	}
@@ -343,7 +344,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *store.RecordView) vie
 		// A practice does not share a sensitive patient's record and
 		// answers as if it held none: never say it holds none.
 		for i, st := range v.Sources {
-			if st.State == store.StateNoRecord && (st.Source.Withheld() || s.isGPPractice(st.Source)) {
+			if st.State == records.StateNoRecord && (st.Source.Withheld() || s.isGPPractice(st.Source)) {
 				rp.Sources[i].Label = "GP record not shared for this patient"
 			}
 		}
@@ -419,16 +420,16 @@ func trendURL(nhs string, c connectors.Code) string {
 	return "/patients/" + nhs + "/trend?" + url.Values{"code": {c.System + "|" + c.Code}}.Encode()
 }
 
-func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
+func sourceLine(st records.SourceStatus, now time.Time) views.SourceLine {
 	l := views.SourceLine{Name: st.Source.Name, ODS: st.Source.ODS, State: string(st.State), Detail: st.Error}
 	l.Incomplete = st.Incomplete()
 	switch st.State {
-	case store.StateLive:
+	case records.StateLive:
 		l.Label = "Up to date"
 		if l.Incomplete {
 			l.Label = "Answered, but incomplete"
 		}
-	case store.StateCached:
+	case records.StateCached:
 		l.Label = "Last updated " + views.Ago(st.FetchedAt, now)
 		if l.NotAnswering = st.Stale || st.Error != ""; l.NotAnswering {
 			l.Label = "Not answering: showing data last updated " + views.Ago(st.FetchedAt, now)
@@ -436,20 +437,20 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 		if l.Incomplete {
 			l.Label += "; incomplete"
 		}
-	case store.StateTimeout:
+	case records.StateTimeout:
 		l.Label = "Did not answer in time"
 		l.Detail = "" // the error says the same again
-	case store.StateFailed:
+	case records.StateFailed:
 		l.Label = "Failed"
-	case store.StateNoRecord:
+	case records.StateNoRecord:
 		l.Label = "No record held"
-	case store.StatePending:
+	case records.StatePending:
 		l.Label = "Still loading"
-	case store.StateWithheld:
+	case records.StateWithheld:
 		l.Label = "Not shown: the patient has objected to sharing"
 		l.Detail = ""
 	}
-	if st.Pending && st.State != store.StatePending {
+	if st.Pending && st.State != records.StatePending {
 		l.Label += " (still trying)"
 	}
 	for _, g := range st.Gaps {
@@ -469,7 +470,7 @@ func sourceLine(st store.SourceStatus, now time.Time) views.SourceLine {
 
 // openView returns the record view for the sub-pages (results, trend,
 // document): from fresh cache when there is one.
-func (s *Server) openView(c echo.Context, what store.Action, detail string) (string, *store.RecordView, views.Banner, error) {
+func (s *Server) openView(c echo.Context, what store.Action, detail string) (string, *records.RecordView, views.Banner, error) {
 	l, err := s.load(c, store.AuditEvent{Action: what, Detail: detail}, false, false)
 	if err != nil {
 		return "", nil, views.Banner{}, err
@@ -498,13 +499,13 @@ func (s *Server) banner(c echo.Context, l *loaded, b views.Banner) views.Banner 
 
 // patientBanner is the banner of every record page, ages as of today in
 // London.
-func patientBanner(nhs string, v *store.RecordView, now time.Time) views.Banner {
+func patientBanner(nhs string, v *records.RecordView, now time.Time) views.Banner {
 	today := connectors.DateOf(now.In(views.London))
 	if v.PDS == nil {
 		return views.NewBanner(nhs, v.Patients, today)
 	}
-	n := views.National{Checked: v.PDS.State == store.PDSChecked, NoRecord: v.PDS.State == store.PDSNoRecord,
-		Invalidated: v.PDS.State == store.PDSInvalidated, Failed: v.PDS.Error}
+	n := views.National{Checked: v.PDS.State == records.PDSChecked, NoRecord: v.PDS.State == records.PDSNoRecord,
+		Invalidated: v.PDS.State == records.PDSInvalidated, Failed: v.PDS.Error}
 	if v.PDS.Patient != nil {
 		n.Patient = *v.PDS.Patient
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/carerecord/carerecord/connectors"
-	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/records"
 )
 
 // A restricted patient's registered GP practice says where they live, so
@@ -162,7 +162,7 @@ func restrictedPatient(ps []connectors.Patient) bool {
 // withholdPractices returns the view to show: v itself for a patient who
 // is not restricted; for a restricted one, a copy in which every GP
 // practice is a stand-in and no practice is named. v is not changed.
-func (s *Server) withholdPractices(v *store.RecordView) *store.RecordView {
+func (s *Server) withholdPractices(v *records.RecordView) *records.RecordView {
 	if !restrictedPatient(v.Patients) && (v.PDS == nil || v.PDS.Patient == nil || !v.PDS.Patient.Restricted) {
 		return v
 	}
@@ -182,7 +182,7 @@ func (s *Server) withholdPractices(v *store.RecordView) *store.RecordView {
 		}
 	}
 	for _, st := range v.Sources {
-		if (st.State == store.StateLive || st.State == store.StateCached) && st.PatientRecords > 0 {
+		if (st.State == records.StateLive || st.State == records.StateCached) && st.PatientRecords > 0 {
 			holds[st.Source.ODS] = true
 		}
 	}
@@ -190,13 +190,13 @@ func (s *Server) withholdPractices(v *store.RecordView) *store.RecordView {
 		holds[v.Entries[i].Source.ODS] = true
 	}
 	w := newWithholding(practiceStandIns(practices, named, holds), practices, extra)
-	out := &store.RecordView{NHSNumber: v.NHSNumber, PDS: v.PDS} // PDS's copy is redacted already
+	out := &records.RecordView{NHSNumber: v.NHSNumber, PDS: v.PDS} // PDS's copy is redacted already
 	for _, p := range v.Patients {
 		p.Source = w.source(p.Source)
 		p.AddressLines, p.Postcode, p.Phone, p.RegisteredGP = nil, "", "", connectors.Organisation{}
 		out.Patients = append(out.Patients, p)
 	}
-	out.Sources = make([]store.SourceStatus, len(v.Sources))
+	out.Sources = make([]records.SourceStatus, len(v.Sources))
 	for i, st := range v.Sources {
 		st.Source = w.source(st.Source)
 		out.Sources[i] = st

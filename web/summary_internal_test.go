@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
-	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -15,8 +15,8 @@ var (
 	gp       = connectors.Source{Name: "Coldharbour Surgery", ODS: "G85001"}
 )
 
-func live(src connectors.Source) store.SourceStatus {
-	return store.SourceStatus{Source: src, State: store.StateLive}
+func live(src connectors.Source) records.SourceStatus {
+	return records.SourceStatus{Source: src, State: records.StateLive}
 }
 
 func allergy(src connectors.Source, substance string, high bool) connectors.Entry {
@@ -51,61 +51,61 @@ func TestBuildSummaryStatements(t *testing.T) {
 	cutMeds.Gaps = []connectors.Gap{{Kind: connectors.KindMedication, Truncated: true, Read: 120, Total: 150}}
 	unknownKind := live(guys)
 	unknownKind.Unreadable = []connectors.Omission{{Reason: "not JSON"}}
-	down := store.SourceStatus{Source: guys, State: store.StateFailed}
-	loading := store.SourceStatus{Source: guys, State: store.StateTimeout, Pending: true}
-	withheld := func(src connectors.Source) store.SourceStatus {
-		return store.SourceStatus{Source: src, State: store.StateWithheld}
+	down := records.SourceStatus{Source: guys, State: records.StateFailed}
+	loading := records.SourceStatus{Source: guys, State: records.StateTimeout, Pending: true}
+	withheld := func(src connectors.Source) records.SourceStatus {
+		return records.SourceStatus{Source: src, State: records.StateWithheld}
 	}
-	noRecord := store.SourceStatus{Source: gp, State: store.StateNoRecord}
+	noRecord := records.SourceStatus{Source: gp, State: records.StateNoRecord}
 
 	cases := []struct {
 		name    string
 		entries []connectors.Entry
-		sources []store.SourceStatus
+		sources []records.SourceStatus
 		box     func(views.Summary) views.SummaryBox
 		claims  bool
 		want    string // Statement, or Caveat when the box lists items
 		items   int
 	}{
 		{"NoKnownAllergiesWhenEverySourceAnswered", []connectors.Entry{nka(kings)},
-			[]store.SourceStatus{live(kings), live(guys), noRecord}, allergiesBox, true, "No known allergies", 0},
+			[]records.SourceStatus{live(kings), live(guys), noRecord}, allergiesBox, true, "No known allergies", 0},
 		{"NoneRecordedWhenEverySourceAnswered", nil,
-			[]store.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "None recorded", 0},
+			[]records.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "None recorded", 0},
 		{"ASourceThatDidNotAnswerIsNamed", []connectors.Entry{nka(kings)},
-			[]store.SourceStatus{live(kings), down}, allergiesBox, false,
+			[]records.SourceStatus{live(kings), down}, allergiesBox, false,
 			"Incomplete: no known allergies at King's; not known from Guy's (did not answer)", 0},
 		{"UnreadableAllergiesCounted", nil,
-			[]store.SourceStatus{live(kings), live(guys), unreadableAllergies}, allergiesBox, false,
+			[]records.SourceStatus{live(kings), live(guys), unreadableAllergies}, allergiesBox, false,
 			"Incomplete: none recorded at King's and Guy's; not known from Lewisham (2 allergy records could not be read)", 0},
 		{"UnreadableOfAnotherKindDoesNotMatter", nil,
-			[]store.SourceStatus{live(kings), unreadableAllergies}, problemsBox, true, "None recorded", 0},
+			[]records.SourceStatus{live(kings), unreadableAllergies}, problemsBox, true, "None recorded", 0},
 		{"UnreadableOfNoKnownKindMattersToEveryBox", nil,
-			[]store.SourceStatus{live(kings), unknownKind}, problemsBox, false,
+			[]records.SourceStatus{live(kings), unknownKind}, problemsBox, false,
 			"Incomplete: none recorded at King's; not known from Guy's (1 record of unknown kind could not be read)", 0},
 		{"FailedKindNamed", nil,
-			[]store.SourceStatus{live(kings), failedMeds}, medicinesBox, false,
+			[]records.SourceStatus{live(kings), failedMeds}, medicinesBox, false,
 			"Incomplete: none recorded at King's; not known from Guy's (medicines unavailable: HTTP 500)", 0},
 		{"CutOffKindNamed", nil,
-			[]store.SourceStatus{live(kings), cutMeds}, medicinesBox, false,
+			[]records.SourceStatus{live(kings), cutMeds}, medicinesBox, false,
 			"Incomplete: none recorded at King's; not known from Guy's (showing the newest 120 of 150 prescriptions)", 0},
 		{"StillLoading", nil,
-			[]store.SourceStatus{live(kings), loading}, problemsBox, false,
+			[]records.SourceStatus{live(kings), loading}, problemsBox, false,
 			"Incomplete: none recorded at King's; not known from Guy's (still loading)", 0},
 		{"ManySourcesCounted", nil,
-			[]store.SourceStatus{live(kings), live(guys), live(gp), live(connectors.Source{Name: "Maudsley", ODS: "RV5"}), down},
+			[]records.SourceStatus{live(kings), live(guys), live(gp), live(connectors.Source{Name: "Maudsley", ODS: "RV5"}), down},
 			allergiesBox, false, "Incomplete: none recorded at 4 sources; not known from Guy's (did not answer)", 0},
 		{"ObjectingPatientsOwnTrust", []connectors.Entry{nka(kings)},
-			[]store.SourceStatus{live(kings), withheld(guys), withheld(gp)}, allergiesBox, false,
+			[]records.SourceStatus{live(kings), withheld(guys), withheld(gp)}, allergiesBox, false,
 			"No known allergies at King's", 0},
 		{"ListedWithCaveat", []connectors.Entry{allergy(kings, "Penicillin", false)},
-			[]store.SourceStatus{live(kings), down}, allergiesBox, false,
+			[]records.SourceStatus{live(kings), down}, allergiesBox, false,
 			"Not known from Guy's (did not answer): there may be more.", 1},
 		// "No known food allergy" says nothing about medicines: it is
 		// listed as it is, never summed up as "No known allergies".
 		{"NoKnownFoodAllergyIsNotNoKnownAllergies", []connectors.Entry{nkfa(kings)},
-			[]store.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "", 1},
+			[]records.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "", 1},
 		{"ListedForEverySource", []connectors.Entry{allergy(kings, "Penicillin", false), allergy(guys, "Penicillin", false)},
-			[]store.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "", 1},
+			[]records.SourceStatus{live(kings), live(guys)}, allergiesBox, true, "", 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestBuildSummaryStatements(t *testing.T) {
 	}
 	t.Run("WithheldSaidSo", func(t *testing.T) {
 		b := buildSummary("9990000018", dedupe([]connectors.Entry{nka(kings)}),
-			[]store.SourceStatus{live(kings), withheld(guys), withheld(gp)}).Allergies
+			[]records.SourceStatus{live(kings), withheld(guys), withheld(gp)}).Allergies
 		if w := b.WithheldText(); !strings.Contains(w, "2 other organisations") || !strings.Contains(w, "objected") {
 			t.Fatalf("withheld text %q", w)
 		}
@@ -140,7 +140,7 @@ func TestBuildSummaryStatements(t *testing.T) {
 	})
 	t.Run("HighRiskAllergiesFirst", func(t *testing.T) {
 		b := buildSummary("9990000018", dedupe([]connectors.Entry{allergy(kings, "Elastoplast", false), allergy(kings, "Penicillin", true)}),
-			[]store.SourceStatus{live(kings)}).Allergies
+			[]records.SourceStatus{live(kings)}).Allergies
 		if len(b.Items) != 2 || b.Items[0].Entry.Allergy.Substance != "Penicillin" {
 			t.Fatalf("items %v", b.Items)
 		}

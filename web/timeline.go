@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
-	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -294,7 +294,7 @@ const vaccinationsListed = 5
 // named), and says for each box which sources' word on its kind is
 // complete, not known (and why) or withheld: a box claims absence only
 // when it can speak for every source.
-func buildSummary(nhs string, items []views.Item, sources []store.SourceStatus) views.Summary {
+func buildSummary(nhs string, items []views.Item, sources []records.SourceStatus) views.Summary {
 	s := views.Summary{
 		Allergies:    views.SummaryBox{Kind: connectors.KindAllergy, Heading: "Allergies", TestID: "allergies"},
 		Problems:     views.SummaryBox{Kind: connectors.KindProblem, Heading: "Active problems", TestID: "problems"},
@@ -368,15 +368,15 @@ func buildSummary(nhs string, items []views.Item, sources []store.SourceStatus) 
 
 // coverage says, for a summary box, which sources' word on its kind is
 // complete, which is not known and why, and how many are withheld.
-func coverage(b *views.SummaryBox, sources []store.SourceStatus) {
+func coverage(b *views.SummaryBox, sources []records.SourceStatus) {
 	for i := range sources {
 		st := &sources[i]
 		switch st.State {
-		case store.StateWithheld:
+		case records.StateWithheld:
 			b.Withheld++
-		case store.StateNoRecord:
+		case records.StateNoRecord:
 			// Holds no record for the patient: nothing of any kind.
-		case store.StateLive, store.StateCached:
+		case records.StateLive, records.StateCached:
 			if st.Complete(b.Kind) {
 				b.Complete = append(b.Complete, st.Source)
 			} else {
@@ -385,9 +385,9 @@ func coverage(b *views.SummaryBox, sources []store.SourceStatus) {
 		default:
 			why := "did not answer"
 			switch {
-			case st.State == store.StatePending || st.Pending:
+			case st.State == records.StatePending || st.Pending:
 				why = "still loading"
-			case st.State == store.StateTimeout:
+			case st.State == records.StateTimeout:
 				why = "did not answer in time"
 			}
 			b.Unknown = append(b.Unknown, views.Unknown{Source: st.Source, Why: why})

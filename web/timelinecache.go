@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -35,7 +35,7 @@ func newTimelineCache(maxEntries int) *timelineCache {
 }
 
 // viewKey identifies the answers a view is made of.
-func viewKey(v *store.RecordView) string {
+func viewKey(v *records.RecordView) string {
 	var b strings.Builder
 	b.WriteString(v.NHSNumber)
 	for _, s := range v.Sources {
@@ -53,7 +53,7 @@ func viewKey(v *store.RecordView) string {
 
 // items returns the deduplicated timeline for v, from the cache when the
 // same answers were folded before.
-func (c *timelineCache) items(v *store.RecordView) []views.Item {
+func (c *timelineCache) items(v *records.RecordView) []views.Item {
 	key := viewKey(v)
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
 	"github.com/carerecord/carerecord/connectors/fhir/fhirtest"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -117,7 +118,7 @@ func (b *bench) measureLongFetch() error {
 		return err
 	}
 	defer client.Close()
-	records := store.NewRecords(db, []connectors.Connector{client}, store.RecordOptions{
+	records := records.NewRecords(db, []connectors.Connector{client}, records.RecordOptions{
 		Fresh: time.Hour, Deadline: b.o.deadline, Logger: b.log,
 	})
 	defer records.Close()
@@ -172,7 +173,7 @@ func (b *bench) measureLongFetch() error {
 // waitWhole polls Status until the source is no longer being fetched and
 // returns how many entries it shows and how many resources it counts as
 // unreadable.
-func waitWhole(r *store.Records, limit time.Duration) (shown, unreadable int, err error) {
+func waitWhole(r *records.Records, limit time.Duration) (shown, unreadable int, err error) {
 	deadline := time.Now().Add(limit)
 	for {
 		v, err := r.Status(context.Background(), longFetchNHS)
@@ -180,7 +181,7 @@ func waitWhole(r *store.Records, limit time.Duration) (shown, unreadable int, er
 			return 0, 0, err
 		}
 		s := v.Sources[0]
-		if !s.Pending && (s.State == store.StateLive || s.State == store.StateCached) {
+		if !s.Pending && (s.State == records.StateLive || s.State == records.StateCached) {
 			if slices.ContainsFunc(s.Gaps, func(g connectors.Gap) bool { return g.Truncated || g.Failed }) {
 				return 0, 0, fmt.Errorf("long fetch: the record is not whole: %+v", s.Gaps)
 			}

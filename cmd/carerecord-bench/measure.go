@@ -19,6 +19,7 @@ import (
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
 	"github.com/carerecord/carerecord/connectors/synthetic"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web/devidp"
 )
@@ -265,7 +266,7 @@ func timePage(b *browser, target string) (time.Duration, string, error) {
 // settle waits until no fetch for the patient is in flight (every answer
 // written to the cache), so the next cold page starts fetches of its own
 // rather than joining one.
-func settle(r *store.Records, nhs string, limit time.Duration) error {
+func settle(r *records.Records, nhs string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		v, err := r.Status(context.Background(), nhs)
@@ -276,7 +277,7 @@ func settle(r *store.Records, nhs string, limit time.Duration) error {
 		for _, s := range v.Sources {
 			// Status shows an answered flight that is still writing the
 			// cache as live; anything else not pending has no flight.
-			if s.Pending || s.State == store.StateLive {
+			if s.Pending || s.State == records.StateLive {
 				done = false
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 	"github.com/carerecord/carerecord/web/devidp"
@@ -52,7 +53,7 @@ type productConfig struct {
 // product is one running carerecord, in this process, on loopback.
 type product struct {
 	db      *store.DB
-	records *store.Records
+	records *records.Records
 	clients []*fhir.Client
 	hs      *http.Server
 	base    *url.URL
@@ -95,7 +96,7 @@ func startProduct(cfg productConfig) (*product, error) {
 		p.clients = append(p.clients, c)
 		conns = append(conns, c)
 	}
-	p.records = store.NewRecords(p.db, conns, store.RecordOptions{
+	p.records = records.NewRecords(p.db, conns, records.RecordOptions{
 		Fresh: cfg.fresh, MaxAge: 24 * time.Hour, Deadline: cfg.deadline, Logger: cfg.log,
 	})
 	master := make([]byte, 96)

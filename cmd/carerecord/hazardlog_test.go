@@ -17,6 +17,7 @@ const hazardLogPath = "../../docs/clinical-safety/hazard-log.md"
 var testPackages = map[string]string{
 	"web":        "web",
 	"store":      "store",
+	"records":    "records",
 	"fhir":       "connectors/fhir",
 	"pds":        "connectors/pds",
 	"gpconnect":  "connectors/gpconnect",

@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/carerecord/carerecord/connectors/synthetic"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -68,7 +69,7 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	tb.checkPage("record page", richName, http.StatusOK, "record")
 	// The demo's Lewisham takes about 2.1 s to send a record; the page
 	// does not wait past its 1.5 s deadline for it.
-	if painted.State == string(store.StateLive) || painted.State == string(store.StateCached) {
+	if painted.State == string(records.StateLive) || painted.State == string(records.StateCached) {
 		t.Errorf("the demo's record page waited for Lewisham (RJ2) past its 1.5 s deadline: %q", painted.Text)
 	}
 	if got := tb.text(`[data-testid="patient-nhs"]`); got != "999 000 0018" {
@@ -313,7 +314,7 @@ func (e *e2e) slowAndFailingSources(t *testing.T) {
 
 	// As painted: Lewisham is not there yet.
 	lew, mk := tb.sourceLine(synthetic.LewishamODS), tb.sourceLine(synthetic.MiltonKeynODS)
-	if lew.State != string(store.StateTimeout) && lew.State != string(store.StatePending) {
+	if lew.State != string(records.StateTimeout) && lew.State != string(records.StatePending) {
 		t.Errorf("as the page painted, Lewisham (RJ2) was %q (%s), want timeout or pending: the page waited for the slow source", lew.State, lew.Text)
 	}
 	if !strings.Contains(lew.Text, "Did not answer in time") && !strings.Contains(lew.Text, "Still loading") {
@@ -351,7 +352,7 @@ func (e *e2e) slowAndFailingSources(t *testing.T) {
 
 	// The failing source is labelled, before and after the fill-in.
 	for _, l := range []sourceState{mk, tb.sourceLine(synthetic.MiltonKeynODS)} {
-		if l.State != string(store.StateFailed) || !strings.Contains(l.Text, "Failed") || !strings.Contains(l.Text, "Milton Keynes") {
+		if l.State != string(records.StateFailed) || !strings.Contains(l.Text, "Failed") || !strings.Contains(l.Text, "Milton Keynes") {
 			t.Errorf("Milton Keynes (RD8), which answers 503, is %q: %q; want failed, labelled Failed", l.State, l.Text)
 		}
 	}
@@ -563,7 +564,7 @@ func (e *e2e) objectionUpheldAndEnforced(t *testing.T) {
 	// configured source is, whether or not it holds a record) as withheld.
 	lines := run1(doc, chromedp.Evaluate[[]sourceState](`Array.from(document.querySelectorAll('li[data-testid="source"]')).map(li => ({state: li.dataset.state, text: li.textContent.replace(/\s+/g, ' ').trim()}))`))
 	for _, l := range lines {
-		if !strings.Contains(l.Text, "("+clinicianODS+")") && (!strings.Contains(l.Text, "the patient has objected to sharing") || l.State != string(store.StateWithheld)) {
+		if !strings.Contains(l.Text, "("+clinicianODS+")") && (!strings.Contains(l.Text, "the patient has objected to sharing") || l.State != string(records.StateWithheld)) {
 			t.Errorf("under the objection another organisation's line is %q: %q, want it withheld", l.State, l.Text)
 		}
 	}

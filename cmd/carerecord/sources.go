@@ -8,6 +8,7 @@ import (
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
 	"github.com/carerecord/carerecord/connectors/gpconnect"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -21,7 +22,7 @@ type closer interface{ Close() }
 // configured timeout is also how long a page waits for it; otherwise every
 // source gets deadline.
 func buildRecords(db *store.DB, cfgs []connectors.Config, national connectors.Demographics, gpc gpconnect.Settings, getenv func(string) string, fresh, maxAge, deadline time.Duration,
-	sourceDeadlines bool, log *slog.Logger) (*store.Records, []closer, error) {
+	sourceDeadlines bool, log *slog.Logger) (*records.Records, []closer, error) {
 	if len(cfgs) == 0 {
 		return nil, nil, nil
 	}
@@ -52,7 +53,7 @@ func buildRecords(db *store.DB, cfgs []connectors.Config, national connectors.De
 			perSource[cfg.ODS] = cfg.Timeout
 		}
 	}
-	r := store.NewRecords(db, conns, store.RecordOptions{
+	r := records.NewRecords(db, conns, records.RecordOptions{
 		Fresh: fresh, MaxAge: maxAge, Deadline: deadline, SourceDeadline: perSource, Logger: log, PDS: national,
 	})
 	return r, clients, nil

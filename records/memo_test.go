@@ -1,4 +1,4 @@
-package store_test
+package records_test
 
 import (
 	"context"
@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
 // warm opens the record twice: the first view fetches and caches, the
 // second decodes the cache and keeps the decoded record in memory.
-func warm(t *testing.T, f *fixture, nhs string) *store.RecordView {
+func warm(t *testing.T, f *fixture, nhs string) *records.RecordView {
 	t.Helper()
 	mustOpen(t, f.r, nhs, false)
 	f.r.Settle(nhs)
 	v := mustOpen(t, f.r, nhs, false)
-	if v.Sources[0].State != store.StateCached {
+	if v.Sources[0].State != records.StateCached {
 		t.Fatalf("second view not from cache: %+v", v.Sources[0])
 	}
 	if f.r.MemoryCacheBytes() == 0 {
@@ -33,7 +34,7 @@ func spoil(t *testing.T, f *fixture) {
 	t.Helper()
 	raw := rawDB(t, f.path)
 	zeros := `zeroblob(64)`
-	if store.TestEngine == store.Postgres {
+	if testEngine == store.Postgres {
 		zeros = `decode(repeat('00', 64), 'hex')`
 	}
 	if _, err := raw.Exec(`UPDATE record_cache SET body = ` + zeros); err != nil {
@@ -45,17 +46,17 @@ func TestMemoryCache(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("RepeatViewsDoNotDecodeAgain", func(t *testing.T) {
-		f := newFixture(t, store.RecordOptions{}, newConn("RAA"))
+		f := newFixture(t, records.RecordOptions{}, newConn("RAA"))
 		warm(t, f, nhsA)
 		spoil(t, f) // same fetch time and state: memory still matches the row
 		v := mustOpen(t, f.r, nhsA, false)
-		if v.Sources[0].State != store.StateCached || len(v.Entries) != 3 {
+		if v.Sources[0].State != records.StateCached || len(v.Entries) != 3 {
 			t.Fatalf("%+v, %d entries", v.Sources[0], len(v.Entries))
 		}
 	})
 
 	t.Run("Off", func(t *testing.T) {
-		f := newFixture(t, store.RecordOptions{MemoryCacheBytes: -1}, newConn("RAA"))
+		f := newFixture(t, records.RecordOptions{MemoryCacheBytes: -1}, newConn("RAA"))
 		mustOpen(t, f.r, nhsA, false)
 		f.r.Settle(nhsA)
 		mustOpen(t, f.r, nhsA, false)
@@ -63,14 +64,14 @@ func TestMemoryCache(t *testing.T) {
 			t.Fatalf("%d bytes held with the memory cache off", n)
 		}
 		spoil(t, f)
-		if v := mustOpen(t, f.r, nhsA, false); len(v.Entries) != 0 && v.Sources[0].State == store.StateCached {
+		if v := mustOpen(t, f.r, nhsA, false); len(v.Entries) != 0 && v.Sources[0].State == records.StateCached {
 			t.Fatalf("spoilt cache shown: %+v", v.Sources[0])
 		}
 	})
 
 	t.Run("PurgeForgets", func(t *testing.T) {
 		a := newConn("RAA")
-		f := newFixture(t, store.RecordOptions{}, a, newConn("RBB"))
+		f := newFixture(t, records.RecordOptions{}, a, newConn("RBB"))
 		warm(t, f, nhsA)
 		if err := f.r.Purge(ctx, nhsA); err != nil {
 			t.Fatal(err)
@@ -80,7 +81,7 @@ func TestMemoryCache(t *testing.T) {
 		}
 		a.set(func(c *fakeConn) { c.err = &connectors.SourceError{Source: c.src, Kind: connectors.ErrUnavailable} })
 		v := mustOpen(t, f.r, nhsA, false)
-		if entriesFrom(v, "RAA") != 0 || v.Sources[0].State != store.StateFailed {
+		if entriesFrom(v, "RAA") != 0 || v.Sources[0].State != records.StateFailed {
 			t.Fatalf("purged record shown: %+v", v.Sources[0])
 		}
 	})
@@ -88,21 +89,21 @@ func TestMemoryCache(t *testing.T) {
 	t.Run("RowGoneNotShown", func(t *testing.T) {
 		// Memory is only ever a copy of a row the database still holds.
 		a := newConn("RAA")
-		f := newFixture(t, store.RecordOptions{}, a)
+		f := newFixture(t, records.RecordOptions{}, a)
 		warm(t, f, nhsA)
 		if _, err := f.db.PurgeCachedRecords(ctx, nhsA); err != nil {
 			t.Fatal(err)
 		}
 		a.set(func(c *fakeConn) { c.err = &connectors.SourceError{Source: c.src, Kind: connectors.ErrUnavailable} })
 		v := mustOpen(t, f.r, nhsA, false)
-		if len(v.Entries) != 0 || v.Sources[0].State != store.StateFailed {
+		if len(v.Entries) != 0 || v.Sources[0].State != records.StateFailed {
 			t.Fatalf("row deleted from the database still shown: %+v", v.Sources[0])
 		}
 	})
 
 	t.Run("NewerRowWins", func(t *testing.T) {
 		a := newConn("RAA")
-		f := newFixture(t, store.RecordOptions{}, a)
+		f := newFixture(t, records.RecordOptions{}, a)
 		warm(t, f, nhsA)
 		f.clock.Add(time.Minute)
 		rec := testRecord(a.src, nhsA, 7, "")
@@ -117,7 +118,7 @@ func TestMemoryCache(t *testing.T) {
 
 	t.Run("NotPastFresh", func(t *testing.T) {
 		a := newConn("RAA")
-		f := newFixture(t, store.RecordOptions{Fresh: time.Minute}, a)
+		f := newFixture(t, records.RecordOptions{Fresh: time.Minute}, a)
 		warm(t, f, nhsA)
 		f.clock.Add(2 * time.Minute)
 		if _, err := f.r.PurgeExpired(ctx); err != nil {
@@ -132,7 +133,7 @@ func TestMemoryCache(t *testing.T) {
 		const limit = 64 << 10
 		a := newConn("RAA")
 		a.entries = 20
-		f := newFixture(t, store.RecordOptions{MemoryCacheBytes: limit}, a)
+		f := newFixture(t, records.RecordOptions{MemoryCacheBytes: limit}, a)
 		for i := range 40 {
 			nhs := testNHS(i)
 			mustOpen(t, f.r, nhs, false)
@@ -148,7 +149,7 @@ func TestMemoryCache(t *testing.T) {
 	})
 
 	t.Run("ConcurrentViewsAndPurges", func(t *testing.T) {
-		f := newFixture(t, store.RecordOptions{}, newConn("RAA"), newConn("RBB"))
+		f := newFixture(t, records.RecordOptions{}, newConn("RAA"), newConn("RBB"))
 		warm(t, f, nhsA)
 		var wg sync.WaitGroup
 		for range 8 {

@@ -1,4 +1,4 @@
-package store_test
+package records_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/fhir"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -96,7 +97,7 @@ func (s *fhirSource) total(typ string) int {
 
 // fhirFixture runs Records over one real FHIR client per source.
 // timeout is each client's cfg.Timeout.
-func fhirFixture(t *testing.T, o store.RecordOptions, timeout time.Duration, srcs map[string]*fhirSource) *store.Records {
+func fhirFixture(t *testing.T, o records.RecordOptions, timeout time.Duration, srcs map[string]*fhirSource) *records.Records {
 	t.Helper()
 	clock := newClock()
 	db, err := store.Open(filepath.Join(t.TempDir(), "carerecord.db"), store.WithCacheKey(testKey), store.WithClock(clock.Now))
@@ -124,7 +125,7 @@ func fhirFixture(t *testing.T, o store.RecordOptions, timeout time.Duration, src
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := store.NewRecords(db, conns, o)
+	r := records.NewRecords(db, conns, o)
 	t.Cleanup(r.Close)
 	return r
 }
@@ -148,14 +149,14 @@ func TestLongHistoryArrivesAfterTheDeadline(t *testing.T) {
 		}
 	}}
 	const deadline = 300 * time.Millisecond
-	r := fhirFixture(t, store.RecordOptions{Deadline: deadline}, time.Second, map[string]*fhirSource{"RAA": src})
+	r := fhirFixture(t, records.RecordOptions{Deadline: deadline}, time.Second, map[string]*fhirSource{"RAA": src})
 
 	v, err := r.Open(t.Context(), nhsA, false)
 	close(painted)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := status(t, v, "RAA"); s.State != store.StateTimeout || !s.Pending {
+	if s := status(t, v, "RAA"); s.State != records.StateTimeout || !s.Pending {
 		t.Fatalf("first paint: %+v; want the source still being fetched", s)
 	}
 
@@ -165,7 +166,7 @@ func TestLongHistoryArrivesAfterTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := status(t, v, "RAA")
-	if s.State != store.StateCached || s.Pending || len(s.Gaps) != 0 || s.Error != "" {
+	if s.State != records.StateCached || s.Pending || len(s.Gaps) != 0 || s.Error != "" {
 		t.Errorf("after the fetch: %+v; want the source shown in full", s)
 	}
 	if n := entriesFrom(v, "RAA"); n != held {
@@ -200,7 +201,7 @@ func (s *syncBuffer) lines() []map[string]any {
 
 func TestSourceFailuresLogNoPatientData(t *testing.T) {
 	var logs syncBuffer
-	r := fhirFixture(t, store.RecordOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, 10*time.Second, map[string]*fhirSource{
+	r := fhirFixture(t, records.RecordOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, 10*time.Second, map[string]*fhirSource{
 		// RAA fails one search: a gap, the rest shown.
 		"RAA": {n: 3, pageSize: 100, fail: map[string]bool{"Condition": true}},
 		// RBB fails the Patient search: the source fails.
@@ -214,7 +215,7 @@ func TestSourceFailuresLogNoPatientData(t *testing.T) {
 	if n := entriesFrom(v, "RAA"); n != 3 {
 		t.Errorf("%d entries from the source with one failed search, want 3", n)
 	}
-	if s := status(t, v, "RBB"); s.State != store.StateFailed || s.Error != "Trust RBB: answered with an error (HTTP 500)" {
+	if s := status(t, v, "RBB"); s.State != records.StateFailed || s.Error != "Trust RBB: answered with an error (HTTP 500)" {
 		t.Errorf("failed source: %+v", s)
 	}
 

@@ -1,4 +1,4 @@
-package store
+package records
 
 import (
 	"cmp"
@@ -46,7 +46,7 @@ type SearchHit struct {
 // connectors.ErrInvalidQuery for a query that cannot be searched.
 func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, []SourceStatus, error) {
 	if err := q.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("store: search: %w", err)
+		return nil, nil, fmt.Errorf("records: search: %w", err)
 	}
 	if q.NHSNumber != "" {
 		q.NHSNumber, _ = connectors.ParseNHSNumber(q.NHSNumber)
@@ -77,7 +77,7 @@ func (r *Records) Search(ctx context.Context, q connectors.Query) ([]SearchHit, 
 	}
 	wg.Wait()
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil, nil, fmt.Errorf("store: search: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("records: search: %w", ctx.Err())
 	}
 	if r.o.PDS == nil {
 		return mergeHits(found), statuses, nil

@@ -1,4 +1,11 @@
-package store
+// Package records opens a patient's record across every configured
+// source: it asks the sources in parallel, each under its own deadline,
+// stands the store's encrypted cache in for a source that is slow or down,
+// merges the entries newest first, and says per source what the page
+// shows. It also runs the patient search across sources and PDS's part of
+// a record page. It keeps decoded records in memory only briefly and
+// bounded, and must never log clinical content.
+package records
 
 import (
 	"context"
@@ -12,6 +19,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/store"
 )
 
 // SourceState says what a record page shows for one source.
@@ -157,7 +165,7 @@ const (
 // Records opens patient records across every configured source, through
 // the encrypted cache. It is safe for concurrent use.
 type Records struct {
-	db     *DB
+	db     *store.DB
 	conns  []connectors.Connector
 	srcs   []connectors.Source
 	ods    []string
@@ -215,12 +223,12 @@ type failure struct {
 
 const maxFailures = 1024
 
-var errClosed = errors.New("store: records are closed")
+var errClosed = errors.New("records: records are closed")
 
 // NewRecords returns a Records over the given connectors, asked in the
 // order given. Their ODS codes must be unique: the cache is keyed by them.
 // Call Close before closing db.
-func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records {
+func NewRecords(db *store.DB, conns []connectors.Connector, o RecordOptions) *Records {
 	if o.Fresh <= 0 {
 		o.Fresh = DefaultFresh
 	}
@@ -234,7 +242,7 @@ func NewRecords(db *DB, conns []connectors.Connector, o RecordOptions) *Records 
 		o.LateWindow = DefaultLateWindow
 	}
 	if o.Now == nil {
-		o.Now = db.now
+		o.Now = db.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -301,14 +309,14 @@ type answer struct{ rec *connectors.Record }
 func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordView, error) {
 	nhs, err := connectors.ParseNHSNumber(nhs)
 	if err != nil {
-		return nil, fmt.Errorf("store: open record: %w", err)
+		return nil, fmt.Errorf("records: open record: %w", err)
 	}
-	if _, err := r.db.cacheKeys(); err != nil {
+	if _, err := r.db.PatientKey(""); err != nil {
 		return nil, err
 	}
 	// A request already gone starts no fetches.
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: open record: %w", err)
+		return nil, fmt.Errorf("records: open record: %w", err)
 	}
 	start := time.Now()
 	now := r.o.Now()
@@ -350,7 +358,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 	}
 	wg.Wait()
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil, fmt.Errorf("store: open record: %w", ctx.Err())
+		return nil, fmt.Errorf("records: open record: %w", ctx.Err())
 	}
 	r.merge(view, answers)
 	applyPDS(view, pdsAnswer)
@@ -359,7 +367,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 
 // await waits for one source's flight until due, and fills in st.
 func (r *Records) await(ctx context.Context, c connectors.Connector, nhs string, threshold, due time.Time,
-	row *cacheRow, now time.Time, st *SourceStatus, ans *answer) {
+	row *store.CacheRow, now time.Time, st *SourceStatus, ans *answer) {
 	f, err := r.startFlight(ctx, c, nhs, threshold, time.Until(due))
 	if err != nil {
 		r.fallback(ctx, st, ans, row, now, StateFailed, st.Source.Name+": not asked, the service is shutting down")
@@ -437,7 +445,7 @@ func gapSummary(rec *connectors.Record) string {
 }
 
 // showAnswer fills st from an answered flight.
-func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer, f *flight, row *cacheRow, now time.Time) {
+func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer, f *flight, row *store.CacheRow, now time.Time) {
 	if f.err != nil {
 		state, msg := errorMessage(st.Source, f.err)
 		r.fallback(ctx, st, ans, row, now, state, msg)
@@ -460,7 +468,7 @@ func (r *Records) showAnswer(ctx context.Context, st *SourceStatus, ans *answer,
 
 // showCached fills st from the cache row if it was fetched less than age
 // before now and can be decoded, and reports whether it did.
-func (r *Records) showCached(ctx context.Context, st *SourceStatus, ans *answer, row *cacheRow, now time.Time, age time.Duration) bool {
+func (r *Records) showCached(ctx context.Context, st *SourceStatus, ans *answer, row *store.CacheRow, now time.Time, age time.Duration) bool {
 	if row == nil || now.Sub(row.FetchedAt()) >= age {
 		return false
 	}
@@ -482,7 +490,7 @@ func (r *Records) showCached(ctx context.Context, st *SourceStatus, ans *answer,
 
 // fallback shows cache within MaxAge for a source that did not answer, or
 // else the given state and reason.
-func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, row *cacheRow, now time.Time, state SourceState, msg string) {
+func (r *Records) fallback(ctx context.Context, st *SourceStatus, ans *answer, row *store.CacheRow, now time.Time, state SourceState, msg string) {
 	st.Error = msg
 	if !r.showCached(ctx, st, ans, row, now, r.o.MaxAge) {
 		st.State = state
@@ -571,17 +579,17 @@ func sortedNewestFirst(es []connectors.Entry) bool {
 // be read is logged and treated as empty: the sources can still answer.
 // With the in-memory cache on, bodies are left unread: decode reads one
 // only if its row is not held decoded.
-func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*cacheRow {
-	rows, err := r.db.cacheRows(ctx, nhs, !r.memo.enabled())
+func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*store.CacheRow {
+	rows, err := r.db.CacheRows(ctx, nhs, !r.memo.enabled())
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Error("record cache read failed", "err", err)
 		}
 		return nil
 	}
-	m := make(map[string]*cacheRow, len(rows))
+	m := make(map[string]*store.CacheRow, len(rows))
 	for i := range rows {
-		m[rows[i].source] = &rows[i]
+		m[rows[i].Source] = &rows[i]
 	}
 	return m
 }
@@ -592,7 +600,7 @@ func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*cacheRow
 // wrong. A row read without its body (loadRows) has it read here; if the
 // row has gone meanwhile (purged) nothing is shown from it, and if it was
 // replaced the newer row is used.
-func (r *Records) decode(ctx context.Context, row *cacheRow) (CachedRecord, bool) {
+func (r *Records) decode(ctx context.Context, row *store.CacheRow) (store.CachedRecord, bool) {
 	freshSince := ms(r.o.Now().Add(-r.o.Fresh))
 	if cr, ok := r.memo.get(row, freshSince); ok {
 		return cr, true
@@ -601,29 +609,29 @@ func (r *Records) decode(ctx context.Context, row *cacheRow) (CachedRecord, bool
 	if r.memo.enabled() {
 		gen = r.memo.generation()
 	}
-	if len(row.body) == 0 {
-		full, ok, err := r.db.cacheRowByKey(ctx, row.patientKey, row.source)
+	if len(row.Body) == 0 {
+		full, ok, err := r.db.CacheRowByKey(ctx, row.PatientKey, row.Source)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Error("record cache read failed", "source", row.source, "patient_ref", patientRef(row.patientKey), "err", err)
+				r.log.Error("record cache read failed", "source", row.Source, "patient_ref", patientRef(row.PatientKey), "err", err)
 			}
-			return CachedRecord{}, false
+			return store.CachedRecord{}, false
 		}
 		if !ok {
-			return CachedRecord{}, false
+			return store.CachedRecord{}, false
 		}
 		row = &full
 	}
-	cr, size, err := r.db.decodeCacheRowSize(row)
+	cr, size, err := r.db.DecodeCacheRow(row)
 	if err != nil {
-		r.log.Error("record cache row unusable", "source", row.source, "patient_ref", patientRef(row.patientKey), "err", err)
-		return CachedRecord{}, false
+		r.log.Error("record cache row unusable", "source", row.Source, "patient_ref", patientRef(row.PatientKey), "err", err)
+		return store.CachedRecord{}, false
 	}
 	// Sorted once here, before it is shared, so that merge need not.
 	if cr.Record != nil && !sortedNewestFirst(cr.Record.Entries) {
 		connectors.SortNewestFirst(cr.Record.Entries)
 	}
-	if row.fetchedAt >= freshSince {
+	if row.FetchedMS >= freshSince {
 		r.memo.put(gen, row, cr, size)
 	}
 	return cr, true
@@ -682,8 +690,8 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 	close(f.answered)
 
 	var pk []byte
-	if keys, err := r.db.cacheKeys(); err == nil {
-		pk = keys.patientKey(k.nhs)
+	if key, err := r.db.PatientKey(k.nhs); err == nil {
+		pk = key
 	}
 	log := r.log.With("source", k.ods, "patient_ref", patientRef(pk), "ms", time.Since(began).Milliseconds())
 	switch {
@@ -741,7 +749,7 @@ func (r *Records) noteFailure(k flightKey, f failure) {
 // threshold (by a fetch that ended just before this one began).
 func (r *Records) fetch(ctx context.Context, c connectors.Connector, nhs string, threshold time.Time) (fetchResult, error) {
 	src := c.Source()
-	if row, ok, err := r.db.cacheRowFor(ctx, nhs, src.ODS); err == nil && ok && row.fetchedAt > ms(threshold) {
+	if row, ok, err := r.db.CacheRowFor(ctx, nhs, src.ODS); err == nil && ok && row.FetchedMS > ms(threshold) {
 		if cr, ok := r.decode(ctx, &row); ok {
 			return fetchResult{rec: cr.Record, noRecord: cr.NoRecord, fetchedAt: cr.FetchedAt, fromCache: true}, nil
 		}
@@ -813,9 +821,9 @@ func normalise(rec *connectors.Record, src connectors.Source) {
 func (r *Records) Status(ctx context.Context, nhs string) (*RecordView, error) {
 	nhs, err := connectors.ParseNHSNumber(nhs)
 	if err != nil {
-		return nil, fmt.Errorf("store: record status: %w", err)
+		return nil, fmt.Errorf("records: record status: %w", err)
 	}
-	if _, err := r.db.cacheKeys(); err != nil {
+	if _, err := r.db.PatientKey(""); err != nil {
 		return nil, err
 	}
 	now := r.o.Now()
@@ -888,7 +896,7 @@ func (r *Records) purgeHeard(nhs string) {
 func (r *Records) purge(ctx context.Context, nhs string, notify bool) error {
 	nhs, err := connectors.ParseNHSNumber(nhs)
 	if err != nil {
-		return fmt.Errorf("store: purge record: %w", err)
+		return fmt.Errorf("records: purge record: %w", err)
 	}
 	r.mu.Lock()
 	var out []*flight
@@ -906,11 +914,15 @@ func (r *Records) purge(ctx context.Context, nhs string, notify bool) error {
 		f.purged = true
 		f.write.Unlock()
 	}
-	_, err = r.db.purgeCachedRecords(ctx, nhs, notify)
+	if notify {
+		_, err = r.db.PurgeCachedRecords(ctx, nhs)
+	} else {
+		_, err = r.db.PurgeCachedRecordsHere(ctx, nhs)
+	}
 	// After the rows have gone, so that no decode still under way can put
 	// one back in memory; and even if the delete failed.
-	if keys, kerr := r.db.cacheKeys(); kerr == nil {
-		r.memo.dropPatient(keys.patientKey(nhs), r.ods)
+	if key, kerr := r.db.PatientKey(nhs); kerr == nil {
+		r.memo.dropPatient(key, r.ods)
 	}
 	r.merged.dropPatient(nhs)
 	return err
@@ -949,3 +961,6 @@ func (r *Records) RunPurger(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// ms is t in unix milliseconds, as the cache stores times.
+func ms(t time.Time) int64 { return t.UnixMilli() }

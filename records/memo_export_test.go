@@ -1,4 +1,4 @@
-package store
+package records
 
 // MemoryCacheBytes returns the estimated bytes of decoded records held in
 // memory, for the tests of the in-memory cache.

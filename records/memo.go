@@ -1,9 +1,11 @@
-package store
+package records
 
 import (
 	"container/list"
 	"crypto/sha256"
 	"sync"
+
+	"github.com/carerecord/carerecord/store"
 )
 
 // recordMemo holds recently decoded cache rows in memory, so that a warm
@@ -49,7 +51,7 @@ type memoEntry struct {
 	key       memoKey
 	fetchedAt int64
 	state     string
-	cr        CachedRecord
+	cr        store.CachedRecord
 	size      int64
 }
 
@@ -71,24 +73,24 @@ func (m *recordMemo) generation() uint64 {
 
 // get returns the decoded row if it is held for exactly this row and the
 // row was fetched after freshSince.
-func (m *recordMemo) get(row *cacheRow, freshSince int64) (CachedRecord, bool) {
+func (m *recordMemo) get(row *store.CacheRow, freshSince int64) (store.CachedRecord, bool) {
 	if !m.enabled() {
-		return CachedRecord{}, false
+		return store.CachedRecord{}, false
 	}
-	k := keyOf(row.patientKey, row.source)
+	k := keyOf(row.PatientKey, row.Source)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	el := m.m[k]
 	if el == nil {
-		return CachedRecord{}, false
+		return store.CachedRecord{}, false
 	}
 	e := el.Value.(*memoEntry)
 	if e.fetchedAt < freshSince {
 		m.remove(el)
-		return CachedRecord{}, false
+		return store.CachedRecord{}, false
 	}
-	if e.fetchedAt != row.fetchedAt || e.state != row.state {
-		return CachedRecord{}, false
+	if e.fetchedAt != row.FetchedMS || e.state != row.State {
+		return store.CachedRecord{}, false
 	}
 	m.lru.MoveToFront(el)
 	return e.cr, true
@@ -97,7 +99,7 @@ func (m *recordMemo) get(row *cacheRow, freshSince int64) (CachedRecord, bool) {
 // put holds a decoded row unless a purge ran since gen was read.
 // plaintextLen is the size of the decrypted body, from which the decoded
 // size is estimated.
-func (m *recordMemo) put(gen uint64, row *cacheRow, cr CachedRecord, plaintextLen int) {
+func (m *recordMemo) put(gen uint64, row *store.CacheRow, cr store.CachedRecord, plaintextLen int) {
 	if !m.enabled() {
 		return
 	}
@@ -107,7 +109,7 @@ func (m *recordMemo) put(gen uint64, row *cacheRow, cr CachedRecord, plaintextLe
 	if size > m.max/4 {
 		return // one patient must not push everyone else out
 	}
-	k := keyOf(row.patientKey, row.source)
+	k := keyOf(row.PatientKey, row.Source)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gen != m.gen {
@@ -116,7 +118,7 @@ func (m *recordMemo) put(gen uint64, row *cacheRow, cr CachedRecord, plaintextLe
 	if el := m.m[k]; el != nil {
 		m.remove(el)
 	}
-	e := &memoEntry{key: k, fetchedAt: row.fetchedAt, state: row.state, cr: cr, size: size}
+	e := &memoEntry{key: k, fetchedAt: row.FetchedMS, state: row.State, cr: cr, size: size}
 	m.m[k] = m.lru.PushFront(e)
 	m.used += size
 	for m.used > m.max {

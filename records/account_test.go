@@ -1,4 +1,4 @@
-package store_test
+package records_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -46,7 +47,7 @@ func (c *accountConn) FetchRecord(_ context.Context, nhs string) (*connectors.Re
 // record, whether the record was fetched now or shown from the cache
 // (from memory or from the database) because the source is down.
 func TestSourceStatusCarriesTheAccount(t *testing.T) {
-	check := func(t *testing.T, st store.SourceStatus) {
+	check := func(t *testing.T, st records.SourceStatus) {
 		t.Helper()
 		if st.PatientRecords != 2 || len(st.Hidden) != 1 || len(st.Unreadable) != 1 || len(st.Gaps) != 2 {
 			t.Fatalf("account %+v", st)
@@ -76,12 +77,12 @@ func TestSourceStatusCarriesTheAccount(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			r := store.NewRecords(db, []connectors.Connector{c}, store.RecordOptions{MemoryCacheBytes: tc.memory, Now: clock.Now,
+			r := records.NewRecords(db, []connectors.Connector{c}, records.RecordOptions{MemoryCacheBytes: tc.memory, Now: clock.Now,
 				Logger: slog.New(slog.DiscardHandler)})
 			t.Cleanup(r.Close)
 			t.Run("Live", func(t *testing.T) {
 				st := mustOpen(t, r, nhsA, false).Sources[0]
-				if st.State != store.StateLive {
+				if st.State != records.StateLive {
 					t.Fatalf("state %s", st.State)
 				}
 				check(t, st)
@@ -89,7 +90,7 @@ func TestSourceStatusCarriesTheAccount(t *testing.T) {
 			})
 			t.Run("FreshCache", func(t *testing.T) {
 				st := mustOpen(t, r, nhsA, false).Sources[0]
-				if st.State != store.StateCached {
+				if st.State != records.StateCached {
 					t.Fatalf("state %s", st.State)
 				}
 				check(t, st)
@@ -99,7 +100,7 @@ func TestSourceStatusCarriesTheAccount(t *testing.T) {
 				clock.Add(time.Hour)
 				st := mustOpen(t, r, nhsA, true).Sources[0]
 				r.Settle(nhsA)
-				if st.State != store.StateCached || st.Error == "" {
+				if st.State != records.StateCached || st.Error == "" {
 					t.Fatalf("state %s, error %q", st.State, st.Error)
 				}
 				check(t, st)

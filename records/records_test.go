@@ -1,4 +1,4 @@
-package store_test
+package records_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/records"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -142,19 +143,19 @@ func testRecord(src connectors.Source, nhs string, n int, text string) *connecto
 
 type fixture struct {
 	db    *store.DB
-	r     *store.Records
+	r     *records.Records
 	clock *testClock
 	path  string
 }
 
-func newFixture(tb testing.TB, o store.RecordOptions, conns ...*fakeConn) *fixture {
+func newFixture(tb testing.TB, o records.RecordOptions, conns ...*fakeConn) *fixture {
 	tb.Helper()
 	return newFixtureAt(tb, testDB(tb), o, conns...)
 }
 
 // newFixtureAt is newFixture on the database at path: on PostgreSQL, two
 // fixtures on one path are two nodes.
-func newFixtureAt(tb testing.TB, path string, o store.RecordOptions, conns ...*fakeConn) *fixture {
+func newFixtureAt(tb testing.TB, path string, o records.RecordOptions, conns ...*fakeConn) *fixture {
 	tb.Helper()
 	clock := newClock()
 	db, err := store.Open(path, store.WithCacheKey(testKey), store.WithClock(clock.Now))
@@ -172,12 +173,12 @@ func newFixtureAt(tb testing.TB, path string, o store.RecordOptions, conns ...*f
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := store.NewRecords(db, cs, o)
+	r := records.NewRecords(db, cs, o)
 	tb.Cleanup(r.Close) // runs before db.Close
 	return &fixture{db: db, r: r, clock: clock, path: path}
 }
 
-func mustOpen(tb testing.TB, r *store.Records, nhs string, refresh bool) *store.RecordView {
+func mustOpen(tb testing.TB, r *records.Records, nhs string, refresh bool) *records.RecordView {
 	tb.Helper()
 	v, err := r.Open(context.Background(), nhs, refresh)
 	if err != nil {
@@ -186,7 +187,7 @@ func mustOpen(tb testing.TB, r *store.Records, nhs string, refresh bool) *store.
 	return v
 }
 
-func status(t *testing.T, v *store.RecordView, ods string) store.SourceStatus {
+func status(t *testing.T, v *records.RecordView, ods string) records.SourceStatus {
 	t.Helper()
 	for _, s := range v.Sources {
 		if s.Source.ODS == ods {
@@ -194,10 +195,10 @@ func status(t *testing.T, v *store.RecordView, ods string) store.SourceStatus {
 		}
 	}
 	t.Fatalf("no status for %s", ods)
-	return store.SourceStatus{}
+	return records.SourceStatus{}
 }
 
-func entriesFrom(v *store.RecordView, ods string) int {
+func entriesFrom(v *records.RecordView, ods string) int {
 	n := 0
 	for _, e := range v.Entries {
 		if e.Source.ODS == ods {
@@ -210,7 +211,7 @@ func entriesFrom(v *store.RecordView, ods string) int {
 func TestOpenLive(t *testing.T) {
 	a, b := newConn("RAA"), newConn("RBB")
 	b.entries = 5
-	f := newFixture(t, store.RecordOptions{}, a, b)
+	f := newFixture(t, records.RecordOptions{}, a, b)
 	v := mustOpen(t, f.r, "999 000 0018", false)
 	if v.NHSNumber != nhsA {
 		t.Fatalf("NHS number %q", v.NHSNumber)
@@ -219,7 +220,7 @@ func TestOpenLive(t *testing.T) {
 		t.Fatalf("sources not in configuration order: %+v", v.Sources)
 	}
 	for _, s := range v.Sources {
-		if s.State != store.StateLive || !s.FetchedAt.Equal(f.clock.Now()) || s.Error != "" {
+		if s.State != records.StateLive || !s.FetchedAt.Equal(f.clock.Now()) || s.Error != "" {
 			t.Fatalf("status %+v", s)
 		}
 	}
@@ -247,7 +248,7 @@ func TestOpenHangingSource(t *testing.T) {
 	late, stuck := newConn("RLL"), newConn("RSS")
 	late.release = make(chan struct{})
 	stuck.hang = true
-	f := newFixture(t, store.RecordOptions{Deadline: deadline, LateWindow: time.Second}, a, late, b, stuck)
+	f := newFixture(t, records.RecordOptions{Deadline: deadline, LateWindow: time.Second}, a, late, b, stuck)
 
 	began := time.Now()
 	v := mustOpen(t, f.r, nhsA, false)
@@ -255,13 +256,13 @@ func TestOpenHangingSource(t *testing.T) {
 		t.Fatalf("Open took %v with a deadline of %v", took, deadline)
 	}
 	for _, ods := range []string{"RAA", "RBB"} {
-		if s := status(t, v, ods); s.State != store.StateLive || entriesFrom(v, ods) != 3 {
+		if s := status(t, v, ods); s.State != records.StateLive || entriesFrom(v, ods) != 3 {
 			t.Fatalf("%s: %+v, %d entries", ods, s, entriesFrom(v, ods))
 		}
 	}
 	for _, ods := range []string{"RLL", "RSS"} {
 		s := status(t, v, ods)
-		if s.State != store.StateTimeout || !s.Pending || !strings.Contains(s.Error, "did not answer in time") || entriesFrom(v, ods) != 0 {
+		if s.State != records.StateTimeout || !s.Pending || !strings.Contains(s.Error, "did not answer in time") || entriesFrom(v, ods) != 0 {
 			t.Fatalf("%s: %+v", ods, s)
 		}
 	}
@@ -278,10 +279,10 @@ func TestOpenHangingSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := status(t, v, "RLL"); (s.State != store.StateLive && s.State != store.StateCached) || s.FetchedAt.IsZero() || entriesFrom(v, "RLL") != 3 {
+	if s := status(t, v, "RLL"); (s.State != records.StateLive && s.State != records.StateCached) || s.FetchedAt.IsZero() || entriesFrom(v, "RLL") != 3 {
 		t.Fatalf("late source not filled in: %+v", s)
 	}
-	if s := status(t, v, "RSS"); s.State != store.StateTimeout || s.Pending || s.Error == "" {
+	if s := status(t, v, "RSS"); s.State != records.StateTimeout || s.Pending || s.Error == "" {
 		t.Fatalf("stuck source: %+v", s)
 	}
 	if n := late.calls.Load(); n != 1 {
@@ -291,7 +292,7 @@ func TestOpenHangingSource(t *testing.T) {
 	// A reload shows the late source from the cache.
 	f.r.Settle(nhsA)
 	v = mustOpen(t, f.r, nhsA, false)
-	if s := status(t, v, "RLL"); s.State != store.StateCached || s.Stale || entriesFrom(v, "RLL") != 3 {
+	if s := status(t, v, "RLL"); s.State != records.StateCached || s.Stale || entriesFrom(v, "RLL") != 3 {
 		t.Fatalf("after reload: %+v", s)
 	}
 }
@@ -299,7 +300,7 @@ func TestOpenHangingSource(t *testing.T) {
 func TestOpenContextDeadlineBoundsWait(t *testing.T) {
 	stuck := newConn("RSS")
 	stuck.hang = true
-	f := newFixture(t, store.RecordOptions{Deadline: 10 * time.Second, LateWindow: 100 * time.Millisecond}, newConn("RAA"), stuck)
+	f := newFixture(t, records.RecordOptions{Deadline: 10 * time.Second, LateWindow: 100 * time.Millisecond}, newConn("RAA"), stuck)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	began := time.Now()
@@ -310,7 +311,7 @@ func TestOpenContextDeadlineBoundsWait(t *testing.T) {
 	if took := time.Since(began); took > 2*time.Second {
 		t.Fatalf("Open took %v past its context's deadline", took)
 	}
-	if s := status(t, v, "RSS"); s.State != store.StateTimeout {
+	if s := status(t, v, "RSS"); s.State != records.StateTimeout {
 		t.Fatalf("%+v", s)
 	}
 
@@ -323,7 +324,7 @@ func TestOpenContextDeadlineBoundsWait(t *testing.T) {
 
 func TestOpenFailingSourceUsesCache(t *testing.T) {
 	a, flaky := newConn("RAA"), newConn("RFF")
-	f := newFixture(t, store.RecordOptions{}, a, flaky)
+	f := newFixture(t, records.RecordOptions{}, a, flaky)
 	first := f.clock.Now()
 	mustOpen(t, f.r, nhsA, false)
 	f.r.Settle(nhsA)
@@ -336,13 +337,13 @@ func TestOpenFailingSourceUsesCache(t *testing.T) {
 		v := mustOpen(t, f.r, nhsA, false)
 		f.r.Settle(nhsA)
 		s := status(t, v, "RFF")
-		if s.State != store.StateCached || !s.Stale || !s.FetchedAt.Equal(first) || !strings.Contains(s.Error, "HTTP 503") {
+		if s.State != records.StateCached || !s.Stale || !s.FetchedAt.Equal(first) || !strings.Contains(s.Error, "HTTP 503") {
 			t.Fatalf("%+v", s)
 		}
 		if entriesFrom(v, "RFF") != 3 || len(v.Patients) != 2 {
 			t.Fatal("cached data not shown")
 		}
-		if s := status(t, v, "RAA"); s.State != store.StateLive {
+		if s := status(t, v, "RAA"); s.State != records.StateLive {
 			t.Fatalf("healthy source: %+v", s)
 		}
 		// Status, asking no source, says the same.
@@ -350,7 +351,7 @@ func TestOpenFailingSourceUsesCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := status(t, sv, "RFF"); s.State != store.StateCached || !s.Stale || s.Error == "" {
+		if s := status(t, sv, "RFF"); s.State != records.StateCached || !s.Stale || s.Error == "" {
 			t.Fatalf("Status: %+v", s)
 		}
 	})
@@ -359,7 +360,7 @@ func TestOpenFailingSourceUsesCache(t *testing.T) {
 		v := mustOpen(t, f.r, nhsA, false)
 		f.r.Settle(nhsA)
 		s := status(t, v, "RFF")
-		if s.State != store.StateFailed || s.Stale || !s.FetchedAt.IsZero() || !strings.Contains(s.Error, "HTTP 503") {
+		if s.State != records.StateFailed || s.Stale || !s.FetchedAt.IsZero() || !strings.Contains(s.Error, "HTTP 503") {
 			t.Fatalf("%+v", s)
 		}
 		if entriesFrom(v, "RFF") != 0 || len(v.Patients) != 1 {
@@ -370,7 +371,7 @@ func TestOpenFailingSourceUsesCache(t *testing.T) {
 
 func TestOpenFreshCache(t *testing.T) {
 	a := newConn("RAA")
-	f := newFixture(t, store.RecordOptions{}, a)
+	f := newFixture(t, records.RecordOptions{}, a)
 	cachedAt := f.clock.Now()
 	mustOpen(t, f.r, nhsA, false)
 	f.r.Settle(nhsA)
@@ -380,7 +381,7 @@ func TestOpenFreshCache(t *testing.T) {
 	if n := a.calls.Load(); n != 1 {
 		t.Fatalf("fresh cache hit called the source: %d calls", n)
 	}
-	if s := v.Sources[0]; s.State != store.StateCached || s.Stale || !s.FetchedAt.Equal(cachedAt) || entriesFrom(v, "RAA") != 3 {
+	if s := v.Sources[0]; s.State != records.StateCached || s.Stale || !s.FetchedAt.Equal(cachedAt) || entriesFrom(v, "RAA") != 3 {
 		t.Fatalf("%+v", s)
 	}
 
@@ -388,7 +389,7 @@ func TestOpenFreshCache(t *testing.T) {
 	if n := a.calls.Load(); n != 2 {
 		t.Fatalf("refresh: %d calls, want 2", n)
 	}
-	if s := v.Sources[0]; s.State != store.StateLive || !s.FetchedAt.Equal(f.clock.Now()) {
+	if s := v.Sources[0]; s.State != records.StateLive || !s.FetchedAt.Equal(f.clock.Now()) {
 		t.Fatalf("refresh: %+v", s)
 	}
 
@@ -406,11 +407,11 @@ func TestOpenSingleFlight(t *testing.T) {
 	for _, c := range conns {
 		c.release = release
 	}
-	f := newFixture(t, store.RecordOptions{Deadline: 10 * time.Second}, conns...)
+	f := newFixture(t, records.RecordOptions{Deadline: 10 * time.Second}, conns...)
 
 	const n = 20
 	start := make(chan struct{})
-	views := make([]*store.RecordView, n)
+	views := make([]*records.RecordView, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -445,15 +446,15 @@ func TestOpenSingleFlight(t *testing.T) {
 func TestOpenNoRecord(t *testing.T) {
 	a, none := newConn("RAA"), newConn("RNN")
 	none.err = fmt.Errorf("fhir: %w", connectors.ErrNoRecord)
-	f := newFixture(t, store.RecordOptions{}, a, none)
+	f := newFixture(t, records.RecordOptions{}, a, none)
 	v := mustOpen(t, f.r, nhsA, false)
-	if s := status(t, v, "RNN"); s.State != store.StateNoRecord || s.Error != "" || s.FetchedAt.IsZero() {
+	if s := status(t, v, "RNN"); s.State != records.StateNoRecord || s.Error != "" || s.FetchedAt.IsZero() {
 		t.Fatalf("%+v", s)
 	}
 	f.r.Settle(nhsA)
 	f.clock.Add(time.Minute)
 	v = mustOpen(t, f.r, nhsA, false)
-	if s := status(t, v, "RNN"); s.State != store.StateNoRecord || s.FetchedAt.IsZero() || none.calls.Load() != 1 {
+	if s := status(t, v, "RNN"); s.State != records.StateNoRecord || s.FetchedAt.IsZero() || none.calls.Load() != 1 {
 		t.Fatalf("cached no-record: %+v, %d calls", s, none.calls.Load())
 	}
 	if len(v.Patients) != 1 {
@@ -465,7 +466,7 @@ func TestCacheEncryption(t *testing.T) {
 	const secret = "Zebracrossing-Obscure-Marker-7731"
 	a := newConn("RAA")
 	a.text = secret
-	f := newFixture(t, store.RecordOptions{}, a)
+	f := newFixture(t, records.RecordOptions{}, a)
 	v := mustOpen(t, f.r, nhsA, false)
 	if !strings.Contains(v.Entries[0].Document.Text, secret) {
 		t.Fatal("the distinctive text is not in the record, so the test proves nothing")
@@ -519,7 +520,7 @@ func TestCacheEncryption(t *testing.T) {
 	})
 	t.Run("ErrNoCacheKey", func(t *testing.T) {
 		db := MustOpenDB(t)
-		r := store.NewRecords(db, []connectors.Connector{newConn("RAA")}, store.RecordOptions{})
+		r := records.NewRecords(db, []connectors.Connector{newConn("RAA")}, records.RecordOptions{})
 		defer r.Close()
 		if _, err := r.Open(context.Background(), nhsA, false); !errors.Is(err, store.ErrNoCacheKey) {
 			t.Fatalf("Open without a key: %v", err)
@@ -533,7 +534,7 @@ func TestCacheEncryption(t *testing.T) {
 func TestCacheTampered(t *testing.T) {
 	sqliteOnly(t) // its statements are SQLite's
 	flaky := newConn("RFF")
-	f := newFixture(t, store.RecordOptions{}, flaky)
+	f := newFixture(t, records.RecordOptions{}, flaky)
 	mustOpen(t, f.r, nhsA, false)
 	f.r.Settle(nhsA)
 
@@ -591,7 +592,7 @@ func TestCacheTampered(t *testing.T) {
 			v := mustOpen(t, f.r, nhsA, false)
 			f.r.Settle(nhsA)
 			s := v.Sources[0]
-			if s.State != store.StateFailed || len(v.Entries) != 0 || len(v.Patients) != 0 {
+			if s.State != records.StateFailed || len(v.Entries) != 0 || len(v.Patients) != 0 {
 				t.Fatalf("tampered cache shown: %+v, %d entries", s, len(v.Entries))
 			}
 		})
@@ -610,7 +611,7 @@ func TestCacheTampered(t *testing.T) {
 
 func TestPurge(t *testing.T) {
 	a := newConn("RAA")
-	f := newFixture(t, store.RecordOptions{}, a, newConn("RBB"))
+	f := newFixture(t, records.RecordOptions{}, a, newConn("RBB"))
 	ctx := context.Background()
 	mustOpen(t, f.r, nhsA, false)
 	mustOpen(t, f.r, nhsB, false)
@@ -630,7 +631,7 @@ func TestPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Entries) != 0 || v.Sources[0].State != store.StateFailed {
+	if len(v.Entries) != 0 || v.Sources[0].State != records.StateFailed {
 		t.Fatalf("purged patient still shown: %+v", v.Sources[0])
 	}
 
@@ -639,9 +640,9 @@ func TestPurge(t *testing.T) {
 		// not leave that answer in the cache.
 		slow := newConn("RSL")
 		slow.release = make(chan struct{})
-		g := newFixture(t, store.RecordOptions{Deadline: 50 * time.Millisecond}, slow)
+		g := newFixture(t, records.RecordOptions{Deadline: 50 * time.Millisecond}, slow)
 		v := mustOpen(t, g.r, nhsA, false)
-		if v.Sources[0].State != store.StateTimeout {
+		if v.Sources[0].State != records.StateTimeout {
 			t.Fatalf("%+v", v.Sources[0])
 		}
 		if err := g.r.Purge(ctx, nhsA); err != nil {
@@ -656,7 +657,7 @@ func TestPurge(t *testing.T) {
 }
 
 func TestPurgeExpired(t *testing.T) {
-	f := newFixture(t, store.RecordOptions{MaxAge: 24 * time.Hour}, newConn("RAA"), newConn("RBB"))
+	f := newFixture(t, records.RecordOptions{MaxAge: 24 * time.Hour}, newConn("RAA"), newConn("RBB"))
 	ctx := context.Background()
 	mustOpen(t, f.r, nhsA, false)
 	f.r.Settle(nhsA)
@@ -678,7 +679,7 @@ func TestPurgeExpired(t *testing.T) {
 
 	t.Run("RunPurger", func(t *testing.T) {
 		purged := make(chan struct{}, 1)
-		g := newFixture(t, store.RecordOptions{Logger: slog.New(signalHandler{"record cache purged", purged})}, newConn("RAA"))
+		g := newFixture(t, records.RecordOptions{Logger: slog.New(signalHandler{"record cache purged", purged})}, newConn("RAA"))
 		mustOpen(t, g.r, nhsA, false)
 		g.r.Settle(nhsA)
 		g.clock.Add(25 * time.Hour)
@@ -727,7 +728,7 @@ func TestSearch(t *testing.T) {
 	b.patients = []connectors.Patient{restricted}
 	down.findErr = &connectors.SourceError{Source: down.src, Kind: connectors.ErrUnavailable}
 	slow.findHang = true
-	f := newFixture(t, store.RecordOptions{Deadline: time.Second, SourceDeadline: map[string]time.Duration{"RSL": 100 * time.Millisecond}}, a, b, down, slow)
+	f := newFixture(t, records.RecordOptions{Deadline: time.Second, SourceDeadline: map[string]time.Duration{"RSL": 100 * time.Millisecond}}, a, b, down, slow)
 
 	began := time.Now()
 	hits, sts, err := f.r.Search(context.Background(), connectors.Query{Family: "testpatient", BirthDate: birth})
@@ -756,7 +757,7 @@ func TestSearch(t *testing.T) {
 	if hits[0].Disagree || hits[0].Patient.Postcode == "" {
 		t.Fatalf("single-source hit: %+v", hits[0])
 	}
-	want := []store.SourceState{store.StateLive, store.StateLive, store.StateFailed, store.StateTimeout}
+	want := []records.SourceState{records.StateLive, records.StateLive, records.StateFailed, records.StateTimeout}
 	for i, s := range sts {
 		if s.State != want[i] {
 			t.Errorf("%s: %s, want %s", s.Source.ODS, s.State, want[i])
@@ -793,7 +794,7 @@ func BenchmarkOpenWarm(b *testing.B) {
 		c.text = "synthetic letter text"
 		conns = append(conns, c)
 	}
-	f := newFixture(b, store.RecordOptions{}, conns...)
+	f := newFixture(b, records.RecordOptions{}, conns...)
 	mustOpen(b, f.r, nhsA, false)
 	f.r.Settle(nhsA)
 	b.ReportAllocs()
@@ -875,7 +876,7 @@ func BenchmarkOpenSpread(b *testing.B) {
 		slowest = max(slowest, latency)
 		conns = append(conns, spreadConn{c, latency})
 	}
-	r := store.NewRecords(db, conns, store.RecordOptions{Logger: slog.New(slog.DiscardHandler)})
+	r := records.NewRecords(db, conns, records.RecordOptions{Logger: slog.New(slog.DiscardHandler)})
 	b.Cleanup(r.Close)
 	var total time.Duration
 	for b.Loop() {
