@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -95,5 +97,48 @@ func TestVerifyReportsADroppedGuard(t *testing.T) {
 	}
 	if res.OK {
 		t.Fatal("verify passed with the append-only guard disabled")
+	}
+}
+
+// TestSchemasMatch: every table and column SQLite's migrations make has
+// its counterpart in PostgreSQL's, and the other way round, so that one
+// set of queries serves both and `carerecord migrate` moves everything.
+func TestSchemasMatch(t *testing.T) {
+	postgresOnly(t)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "c.db")
+	MustOpenDBAt(t, file)
+	dsn := testDB(t)
+	MustOpenDBAt(t, dsn)
+	columns := func(db *sql.DB, q string) map[string]bool {
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]bool{}
+		for rows.Next() {
+			var table, col string
+			if err := rows.Scan(&table, &col); err != nil {
+				t.Fatal(err)
+			}
+			if table != "schema_migrations" {
+				out[table+"."+col] = true
+			}
+		}
+		return out
+	}
+	lite := columns(rawDB(t, file), `SELECT m.name, p.name FROM sqlite_schema m JOIN pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
+	pg := columns(rawDB(t, dsn), `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()`)
+	for c := range lite {
+		if !pg[c] {
+			t.Errorf("%s is in SQLite's schema but not PostgreSQL's: add a migration in store/migrations/postgres (and the table to copyOrder in migrate.go if it is new)", c)
+		}
+	}
+	for c := range pg {
+		if !lite[c] {
+			t.Errorf("%s is in PostgreSQL's schema but not SQLite's", c)
+		}
 	}
 }
