@@ -559,3 +559,76 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		t.Fatalf("%d record openings audited, %d shown", n, shown)
 	}
 }
+
+// TestObjectionUpheldOnOneNodeHoldsOnEvery: an objection upheld through
+// one node (here a third process on the same database, as the IG
+// officer's node) is in force on every node at the clinician's next view,
+// whichever node serves it.
+func TestObjectionUpheldOnOneNodeHoldsOnEvery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes")
+	}
+	c := startCluster(t, 2)
+	const nhs = "9990000018"
+	cl := c.signIn("clinician")
+	banner := func() (bool, error) {
+		if res, err := cl.viewRecord(nhs); res != viewShown {
+			return false, fmt.Errorf("record not shown: %v", err)
+		}
+		code, page, _, err := cl.do(http.MethodGet, "/patients/"+nhs, nil)
+		if err != nil || code != http.StatusOK {
+			return false, fmt.Errorf("record: %d %v", code, err)
+		}
+		return hasTestID(page, "objection-banner"), nil
+	}
+	for range 2 { // one view on each node
+		if b, err := banner(); err != nil || b {
+			t.Fatalf("before the objection: banner %v, %v", b, err)
+		}
+	}
+	cacheKey, err := store.ParseCacheKey(testCacheKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ig, err := store.Open(c.dsn, store.WithAuditKey(mustAuditKey(t)), store.WithCacheKey(cacheKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ig.Close()
+	if err := ig.SeedUpheldObjection(context.Background(), nhs, "upheld by the privacy officer"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ig.PurgeCachedRecords(context.Background(), nhs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 { // two views on each node
+		if b, err := banner(); err != nil || !b {
+			t.Fatalf("view %d after the objection: banner %v, %v", i, b, err)
+		}
+	}
+}
+
+// hasTestID reports whether the page has an element with that data-testid.
+func hasTestID(page, id string) bool {
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return false
+	}
+	var walk func(*html.Node) bool
+	walk = func(n *html.Node) bool {
+		if n.Type == html.ElementNode {
+			for _, a := range n.Attr {
+				if a.Key == "data-testid" && a.Val == id {
+					return true
+				}
+			}
+		}
+		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
+			if walk(ch) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(doc)
+}
