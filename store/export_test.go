@@ -7,5 +7,8 @@ const WALBackstopPages = walBackstopPages
 // after an Audit call has returned.
 func (db *DB) AuditIndexed() int64 { return db.audit.indexed }
 
+// CopyOrder is the tables carerecord migrate copies, in order.
+var CopyOrder = copyOrder
+
 // TestEngine is the engine the store's tests run on (engine_main_test.go).
 var TestEngine = SQLite

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -139,6 +140,16 @@ func TestSchemasMatch(t *testing.T) {
 	for c := range pg {
 		if !lite[c] {
 			t.Errorf("%s is in PostgreSQL's schema but not SQLite's", c)
+		}
+	}
+	copied := map[string]bool{}
+	for _, table := range store.CopyOrder {
+		copied[table] = true
+	}
+	for c := range lite {
+		if table, _, _ := strings.Cut(c, "."); !copied[table] {
+			t.Errorf("table %s is not in copyOrder (store/migrate.go): carerecord migrate would refuse to move an installation", table)
+			copied[table] = true
 		}
 	}
 }
