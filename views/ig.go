@@ -94,6 +94,9 @@ var AuditActions = []ActionOption{
 	{string(store.ActAlertReview), "Alert reviewed"},
 	{string(store.ActObjectionStep), "Objection case step"},
 	{string(store.ActStaffNHSChange), "Staff NHS number changed"},
+	{string(store.ActPatientViewedAccess), "Patient viewed own access log"},
+	{string(store.ActPatientConcern), "Patient raised a concern"},
+	{string(store.ActAccessHidden), "Access hidden from the patient"},
 }
 
 // ActionLabel names an action.

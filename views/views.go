@@ -91,6 +91,22 @@ type ServiceStatus struct {
 	IdP           string
 }
 
+// DevRoleForm is the development OpenID provider's role choice.
+type DevRoleForm struct {
+	Action        string
+	AuthRequestID string
+	Name          string
+	Options       []DevRoleOption
+	Error         string
+}
+
+// DevRoleOption is one role profile on the development provider's role
+// choice.
+type DevRoleOption struct {
+	Index              int
+	Code, ODS, OrgName string
+}
+
 // DevLoginForm is the development IdP's sign-in form.
 type DevLoginForm struct {
 	Action      string

@@ -51,6 +51,31 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Fatalf("after switching the header shows %q, want RJ2", bar)
 		}
 	})
+	t.Run("a user with several roles chooses one at the provider", func(t *testing.T) {
+		b := e.browser()
+		p := b.follow(b.get("/oidc/login"))
+		form := p.form(t, "form[action='/devidp/oidc/login']")
+		form.Set("username", "nurse")
+		form.Set("password", "demo")
+		p = b.follow(b.post("/devidp/oidc/login", form))
+		if p.h1() != "Choose your role" || len(findAll(p.doc, "input", "name", "role")) != 2 {
+			t.Fatalf("after the password the provider shows %q, want its role choice of the nurse's two profiles", p.h1())
+		}
+		if q := b.post("/devidp/oidc/role", p.form(t, "form[action='/devidp/oidc/role']")); q.status != http.StatusBadRequest {
+			t.Fatalf("no role chosen: %d, want the choice again", q.status)
+		}
+		p = b.chooseRoleAtOP(p, "1")
+		if p.url.Path != "/patients" {
+			t.Fatalf("landed on %s, want /patients without carerecord asking again", p.url.Path)
+		}
+		if bar := text(find(p.doc, "li", "data-testid", "signed-in-user")); !strings.Contains(bar, "Lewisham and Greenwich NHS Trust (RJ2)") {
+			t.Fatalf("header shows %q, want the role chosen at the provider (RJ2)", bar)
+		}
+		evs := events(t, e, store.AuditFilter{UserID: "555000000002", Actions: []store.Action{store.ActSignIn}})
+		if len(evs) == 0 || evs[0].ODS != "RJ2" || !strings.Contains(evs[0].Detail, "role selected at the identity provider") {
+			t.Fatalf("sign-in audit %+v", evs[:min(1, len(evs))])
+		}
+	})
 	t.Run("a deep link comes back to the page asked for", func(t *testing.T) {
 		b := e.browser()
 		p := b.get("/ig/audit")

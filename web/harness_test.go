@@ -485,7 +485,19 @@ func (b *browser) signInOIDC(start, username string) *page {
 		form.Set("password", "demo")
 		p = b.follow(b.post("/devidp/oidc/login", form))
 	}
+	if p.doc != nil && find(p.doc, "form", "action", "/devidp/oidc/role") != nil {
+		// Several role profiles: the provider asks which; the first.
+		p = b.chooseRoleAtOP(p, "0")
+	}
 	return p
+}
+
+// chooseRoleAtOP answers the development provider's role choice.
+func (b *browser) chooseRoleAtOP(p *page, role string) *page {
+	b.e.t.Helper()
+	f := p.form(b.e.t, "form[action='/devidp/oidc/role']")
+	f.Set("role", role)
+	return b.follow(b.post("/devidp/oidc/role", f))
 }
 
 // signInNHSLogin signs a patient in through the development NHS login

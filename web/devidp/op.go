@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ type opSession struct {
 	Subject string
 	AuthAt  time.Time
 	Clients map[string]bool
+	// Role is the person_roleid the user chose here, as at CIS2, when
+	// they hold several role profiles ("" until chosen).
+	Role string
 }
 
 type accessToken struct {
@@ -155,6 +159,7 @@ func NewOP(o OPOptions) (*OP, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", d.showLogin)
 	mux.HandleFunc("POST /login", d.submitLogin)
+	mux.HandleFunc("POST /role", d.chooseRole)
 	mux.Handle("/", p)
 	if o.NHSLogin {
 		mux.HandleFunc("POST /oauth/token", d.exchangeRS512Assertion(p))
@@ -275,6 +280,7 @@ func (d *OP) Routes() [][2]string {
 		{http.MethodGet, p + "/authorize/callback"},
 		{http.MethodGet, p + "/login"},
 		{http.MethodPost, p + "/login"},
+		{http.MethodPost, p + "/role"},
 		{http.MethodPost, p + "/oauth/token"},
 		{http.MethodGet, p + "/userinfo"},
 		{http.MethodGet, p + "/keys"},
@@ -300,7 +306,7 @@ func (d *OP) showLogin(w http.ResponseWriter, r *http.Request) {
 			s := d.sessions[ck.Value]
 			d.mu.Unlock()
 			if s != nil {
-				d.complete(w, r, req, s)
+				d.completeOrAskRole(w, r, req, s)
 				return
 			}
 		}
@@ -349,7 +355,81 @@ func (d *OP) submitLogin(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: opSessionCookie, Value: s.ID, Path: d.opts.Issuer.Path, HttpOnly: true,
 		Secure: d.opts.Issuer.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	d.completeOrAskRole(w, r, req, s)
+}
+
+// needsRole reports whether the user must choose a role profile here, as
+// CIS2 asks a user with several after authentication.
+func (d *OP) needsRole(u User, s *opSession) bool {
+	return !d.opts.NHSLogin && len(u.Profiles) > 1 && u.SelectedRoleID == "" && s.Role == ""
+}
+
+// completeOrAskRole completes the request, after the role choice when the
+// user holds several role profiles and has not chosen one in this session.
+func (d *OP) completeOrAskRole(w http.ResponseWriter, r *http.Request, req *authRequest, s *opSession) {
+	u := d.bySub[s.Subject]
+	if d.needsRole(u, s) {
+		d.renderRoleChoice(w, r, req.id, u, "")
+		return
+	}
 	d.complete(w, r, req, s)
+}
+
+func (d *OP) renderRoleChoice(w http.ResponseWriter, r *http.Request, id string, u User, errMsg string) {
+	f := views.DevRoleForm{Action: d.opts.Issuer.Path + "/role", AuthRequestID: id, Name: u.DisplayName, Error: errMsg}
+	for i, p := range u.Profiles {
+		f.Options = append(f.Options, views.DevRoleOption{Index: i, Code: p.Code, ODS: p.ODS, OrgName: p.OrgName})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	status := http.StatusOK
+	if errMsg != "" {
+		status = http.StatusBadRequest
+	}
+	w.WriteHeader(status)
+	_ = views.DevRoleChoice(views.Page{Title: "Choose your role", DevSignIn: true}, f).Render(r.Context(), w)
+}
+
+// chooseRole records the role profile chosen for this session here and
+// completes the request; selected_roleid then names it.
+func (d *OP) chooseRole(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	id := r.PostForm.Get("authRequestID")
+	d.mu.Lock()
+	req := d.requests[id]
+	var s *opSession
+	if ck, err := r.Cookie(opSessionCookie); err == nil {
+		s = d.sessions[ck.Value]
+	}
+	d.mu.Unlock()
+	if req == nil || s == nil {
+		http.Error(w, "unknown or expired sign-in request", http.StatusBadRequest)
+		return
+	}
+	u := d.bySub[s.Subject]
+	i, err := strconv.Atoi(r.PostForm.Get("role"))
+	if err != nil || i < 0 || i >= len(u.Profiles) {
+		d.renderRoleChoice(w, r, id, u, "Select the role you are working in")
+		return
+	}
+	d.mu.Lock()
+	s.Role = roleID(u, i)
+	d.mu.Unlock()
+	d.complete(w, r, req, s)
+}
+
+// selectedRoleIn is the role the user chose in the session, or else the
+// one selectedRole gives.
+func (d *OP) selectedRoleIn(u User, sessionID string) string {
+	d.mu.Lock()
+	s := d.sessions[sessionID]
+	d.mu.Unlock()
+	if s != nil && s.Role != "" && u.SelectedRoleID == "" {
+		return s.Role
+	}
+	return selectedRole(u)
 }
 
 // complete marks the request authenticated and returns to the library,
@@ -699,7 +779,11 @@ func (d *OP) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req op
 		ui.AppendClaims("sid", a.sessionID)
 	}
 	if slices.Contains(scopes, "selectedrole") {
-		if sel := selectedRole(u); sel != "" {
+		sid := ""
+		if a, ok := req.(*authRequest); ok {
+			sid = a.sessionID
+		}
+		if sel := d.selectedRoleIn(u, sid); sel != "" {
 			ui.AppendClaims("selected_roleid", sel)
 		}
 	}
@@ -755,7 +839,7 @@ func (d *OP) SetUserinfoFromToken(_ context.Context, ui *oidc.UserInfo, tokenID,
 		ui.AppendClaims("nhsid_user_orgs", orgs)
 	}
 	if slices.Contains(t.scopes, "selectedrole") {
-		if sel := selectedRole(u); sel != "" {
+		if sel := d.selectedRoleIn(u, t.sessionID); sel != "" {
 			ui.AppendClaims("selected_roleid", sel)
 		}
 	}
