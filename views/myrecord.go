@@ -91,8 +91,9 @@ type PatientViewData struct {
 
 // HiddenRow is one access hidden from the patient.
 type HiddenRow struct {
-	Seq    int64
-	By     string
-	At     time.Time
-	Reason string
+	Seq       int64
+	NHSNumber string
+	By        string
+	At        time.Time
+	Reason    string
 }

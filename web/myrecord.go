@@ -391,9 +391,25 @@ func (s *Server) renderPatientView(c echo.Context, status int, msg string, done 
 		d.Accesses[i].Person = evs[i].UserName
 	}
 	for _, h := range hidden {
-		d.Hidden = append(d.Hidden, views.HiddenRow{Seq: h.Seq, By: h.ByName + " (" + h.By + ")", At: h.At, Reason: h.Reason})
+		d.Hidden = append(d.Hidden, views.HiddenRow{Seq: h.Seq, NHSNumber: h.NHSNumber, By: h.ByName + " (" + h.By + ")", At: h.At, Reason: h.Reason})
 	}
 	return render(c, status, views.PatientView(s.page(c, "What the patient sees"), d))
+}
+
+// showHiddenAccesses reports every access hidden from a patient.
+func (s *Server) showHiddenAccesses(c echo.Context) error {
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, Detail: "accesses hidden from patients"}); err != nil {
+		return err
+	}
+	hs, err := s.db.HiddenAccesses(c.Request().Context(), "")
+	if err != nil {
+		return err
+	}
+	rows := make([]views.HiddenRow, 0, len(hs))
+	for _, h := range hs {
+		rows = append(rows, views.HiddenRow{Seq: h.Seq, NHSNumber: h.NHSNumber, By: h.ByName + " (" + h.By + ")", At: h.At, Reason: h.Reason})
+	}
+	return render(c, http.StatusOK, views.HiddenAccesses(s.page(c, "Accesses hidden from patients"), rows))
 }
 
 // hideAccess hides one access from the patient's view, with a reason;

@@ -236,6 +236,11 @@ func TestPatientSeesOwnAccessesOnly(t *testing.T) {
 		if got := text(find(p.doc, "ul", "data-testid", "hidden")); !strings.Contains(got, "Safeguarding investigation under way") {
 			t.Fatalf("the IG view lists hidden accesses as %q", got)
 		}
+		report := ig.get("/ig/hidden")
+		if row := find(report.doc, "tr", "data-seq", strconv.FormatInt(hide, 10)); row == nil ||
+			!strings.Contains(text(row), "999 000 0018") || !strings.Contains(text(row), "Safeguarding investigation under way") {
+			t.Fatalf("the IG report of hidden accesses does not list access %d with its patient and reason", hide)
+		}
 		if evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActAccessHidden}}); len(evs) != 1 || evs[0].UserID != "555000000004" {
 			t.Fatalf("hiding audit %+v", evs)
 		}
