@@ -344,6 +344,10 @@ type Result struct {
 	// together; GroupTitle names it ("Full blood count").
 	Group      string `json:"group,omitempty"`
 	GroupTitle string `json:"group_title,omitempty"`
+	// GroupCodes are the report's or panel's own codes (LOINC 58410-2
+	// "CBC panel"), which say which panel a result belongs to whatever
+	// the laboratory calls it.
+	GroupCodes []Code `json:"group_codes,omitempty"`
 	// Comment is free text from the source: notes or a report conclusion.
 	Comment string `json:"comment,omitempty"`
 }

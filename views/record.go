@@ -225,6 +225,7 @@ type Item struct {
 	AlsoReportedBy []connectors.Source
 	Freshness      string
 	TrendURL       string // results with a code: the trend page
+	ResultsURL     string // results: their place in the cumulative table
 	OpenURL        string // documents and imaging: the full text
 	// ReportURL links a report and the document that presents it (a
 	// DiagnosticReport's PDF) both ways; ReportTitle names the other end.
@@ -339,19 +340,18 @@ type TrendPage struct {
 	Back   string
 }
 
-// ResultsPage lists the tests with more than one result.
+// ResultsPage is the cumulative results table.
 type ResultsPage struct {
 	NHS    string
 	Banner Banner
-	Tests  []TestSummary
-}
-
-// TestSummary is one repeated test.
-type TestSummary struct {
-	Title  string
-	Count  int
-	Latest connectors.Entry
-	URL    string
+	Table  Cumulative
+	// AbnormalURL and AllURL switch the abnormal-only filter; PrevURL and
+	// NextURL page through newer and older samples.
+	AbnormalURL, AllURL string
+	PrevURL, NextURL    string
+	// Report: the table was opened from this report; ReportMissing says
+	// why it is not in the table (" with the abnormal-only filter on").
+	Report, ReportMissing string
 }
 
 // DocumentPage shows one document or imaging report in full.

@@ -409,9 +409,22 @@ func (s *Server) decorate(nhs string, it *views.Item, now time.Time) {
 	if e.Kind == connectors.KindResult && len(e.Codes) > 0 {
 		it.TrendURL = trendURL(nhs, e.Codes[0])
 	}
+	if e.Result != nil {
+		it.ResultsURL = resultsURL(nhs, e)
+	}
 	if e.Kind == connectors.KindDocument || e.Kind == connectors.KindImaging {
 		it.OpenURL = documentURL(nhs, e.Key())
 	}
+}
+
+// resultsURL is a result's place in the cumulative results table: the
+// page with its report's sample, or its panel.
+func resultsURL(nhs string, e *connectors.Entry) string {
+	if e.Result.Group != "" {
+		return "/patients/" + nhs + "/results?" + url.Values{"report": {e.Source.ODS + "/" + e.Result.Group}}.Encode()
+	}
+	id, _ := views.PanelOf(e)
+	return "/patients/" + nhs + "/results#" + id
 }
 
 // trendURL is the trend page of one coded test; showTrend reads the code
@@ -512,40 +525,59 @@ func patientBanner(nhs string, v *records.RecordView, now time.Time) views.Banne
 	return views.NewBannerFromPDS(nhs, n, v.Patients, today)
 }
 
-// showResults lists the tests that have been done more than once.
+// showResults shows the cumulative results table: every result, done
+// once or many times, panel by panel and sample by sample, newest first;
+// ?abnormal=1 keeps the tests with an abnormal result, ?page=N pages
+// through older samples, ?report=KEY opens at that report's sample.
 func (s *Server) showResults(c echo.Context) error {
-	nhs, v, banner, err := s.openView(c, store.ActRecordOpen, "results and trends")
+	nhs, v, banner, err := s.openView(c, store.ActRecordOpen, "results")
 	if err != nil {
 		return ignoreHandled(err)
 	}
-	byCode := map[string]*views.TestSummary{}
-	var order []string
-	for _, e := range v.Entries { // newest first
-		if e.Result == nil || len(e.Codes) == 0 {
-			continue
-		}
-		k := e.Codes[0].System + "|" + e.Codes[0].Code
-		t, ok := byCode[k]
-		if !ok {
-			t = &views.TestSummary{Title: e.Title, Latest: e, URL: trendURL(nhs, e.Codes[0])}
-			byCode[k] = t
-			order = append(order, k)
-		}
-		t.Count++
+	q := c.QueryParams()
+	pageNo, _ := strconv.Atoi(q.Get("page"))
+	opts := views.CumOptions{Page: pageNo, AbnormalOnly: q.Get("abnormal") == "1"}
+	if r := q.Get("report"); len(r) <= 300 {
+		opts.Report = r
 	}
-	// Every coded test, done once or many times, in the order a person
-	// reads a list: by name whatever its case (Albumin, ALT, eGFR).
-	page := views.ResultsPage{NHS: nhs, Banner: banner}
-	for _, k := range order {
-		page.Tests = append(page.Tests, *byCode[k])
+	links := views.CumLinks{
+		Trend: func(e *connectors.Entry) string {
+			if len(e.Codes) == 0 {
+				return ""
+			}
+			return trendURL(nhs, e.Codes[0])
+		},
+		Report: func(e *connectors.Entry) string {
+			return "/patients/" + nhs + "?" + url.Values{"report": {e.Source.ODS + "/" + e.Result.Group}}.Encode()
+		},
 	}
-	sort.SliceStable(page.Tests, func(i, j int) bool {
-		a, b := strings.ToLower(page.Tests[i].Title), strings.ToLower(page.Tests[j].Title)
-		if a != b {
-			return a < b
+	page := views.ResultsPage{NHS: nhs, Banner: banner, Report: opts.Report,
+		Table: views.NewCumulative(s.timelines.items(v), opts, links)}
+	if opts.Report != "" && !page.Table.Found && opts.AbnormalOnly {
+		page.ReportMissing = " with only abnormal results shown"
+	}
+	base := "/patients/" + nhs + "/results"
+	page.AllURL = base
+	page.AbnormalURL = base + "?abnormal=1"
+	at := func(n int) string {
+		u := url.Values{}
+		if opts.AbnormalOnly {
+			u.Set("abnormal", "1")
 		}
-		return page.Tests[i].Title < page.Tests[j].Title
-	})
+		if n > 1 {
+			u.Set("page", strconv.Itoa(n))
+		}
+		if len(u) == 0 {
+			return base
+		}
+		return base + "?" + u.Encode()
+	}
+	if page.Table.Page > 1 {
+		page.PrevURL = at(page.Table.Page - 1)
+	}
+	if page.Table.Page < page.Table.Pages {
+		page.NextURL = at(page.Table.Page + 1)
+	}
 	return render(c, http.StatusOK, views.Results(s.page(c, "Results - "+banner.Name), page))
 }
 

@@ -106,7 +106,18 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	tb.followClick(`//a[normalize-space()="Results and trends"]`)
 	tb.waitH1(richName)
 	tb.wait(`table.nhsuk-table`)
-	tb.checkPage("results list", richName, http.StatusOK, "results")
+	tb.checkPage("results table", richName, http.StatusOK, "results")
+	tb.checkCumulative("results table")
+	// Abnormal only, by its link (a GET parameter: no script needed).
+	tb.followClick(`a[data-testid="cumulative-toggle"]`)
+	tb.wait(`table.nhsuk-table`)
+	tb.checkPage("results table, abnormal only", richName, http.StatusOK, "")
+	if got := tb.text(`[data-testid="cumulative-filter"]`); !strings.Contains(got, "Showing only tests with an abnormal result") {
+		t.Errorf("the abnormal-only table says %q, not that it is filtered", got)
+	}
+	tb.checkCumulative("results table, abnormal only")
+	tb.followClick(`a[data-testid="cumulative-toggle"]`)
+	tb.wait(`table.nhsuk-table`)
 	// HbA1c, by its LOINC code: the laboratories name it differently.
 	tb.followClick(`table.nhsuk-table a[href*="59261-8"]`)
 	tb.waitH1(richName)
@@ -682,6 +693,56 @@ func (tb *tab) sourceLine(ods string) sourceState {
 // checkTrend checks the trend page's shape (a labelled chart per source,
 // each with points, and the table of every result) and returns the number
 // of charts.
+// checkCumulative checks the cumulative results table at 1,280 px and at
+// 375 px: every panel's table is in a labelled region that scrolls on its
+// own, the page itself never scrolls sideways, and the test names stay in
+// view when a table is scrolled to its oldest sample.
+func (tb *tab) checkCumulative(name string) {
+	tb.t.Helper()
+	type layout struct {
+		Regions, Unlabelled, Rows, PageWidth, Viewport int
+		NameVisible                                   bool
+		Scrolled                                      bool
+	}
+	measure := `(() => {
+		const regions = Array.from(document.querySelectorAll('section[data-testid="cumulative-panel"] [role="region"]'));
+		const out = {Regions: regions.length, Unlabelled: regions.filter(r => !(r.getAttribute('aria-label') || '').trim()).length,
+			Rows: document.querySelectorAll('tr[data-testid="cumulative-row"]').length,
+			PageWidth: document.documentElement.scrollWidth, Viewport: document.documentElement.clientWidth, NameVisible: true, Scrolled: false};
+		// The widest table, scrolled to its far end: its test names stay.
+		const wide = regions.filter(r => r.scrollWidth > r.clientWidth + 1);
+		for (const r of wide) {
+			r.scrollLeft = r.scrollWidth;
+			out.Scrolled = true;
+			const box = r.getBoundingClientRect();
+			const th = r.querySelector('tbody th[scope="row"]');
+			const t = th.getBoundingClientRect();
+			if (t.left < box.left - 1 || t.right > box.right + 1) out.NameVisible = false;
+			r.scrollLeft = 0;
+		}
+		return out;
+	})()`
+	wide := run1(tb, chromedp.Evaluate[layout](measure))
+	if wide.Regions == 0 || wide.Unlabelled > 0 || wide.Rows == 0 {
+		tb.t.Errorf("%s at 1,280 px: %d table regions (%d unlabelled), %d rows", name, wide.Regions, wide.Unlabelled, wide.Rows)
+	}
+	tb.do(chromedp.EmulateViewport(375, 800))
+	narrow := run1(tb, chromedp.Evaluate[layout](measure))
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	}))
+	tb.step(name+": the window's own width again", chromedp.Poll[chromedp.Void](`window.innerWidth > 375 &&
+		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
+		chromedp.WithPollingTimeout(stepTimeout)))
+	if narrow.PageWidth > narrow.Viewport {
+		tb.t.Errorf("%s at 375 px: the page is %d px wide (scrolls sideways)", name, narrow.PageWidth)
+	}
+	if !narrow.Scrolled || !narrow.NameVisible {
+		tb.t.Errorf("%s at 375 px: a table scrolled sideways=%v; its test names stay in view=%v", name, narrow.Scrolled, narrow.NameVisible)
+	}
+}
+
 func (tb *tab) checkTrend() int {
 	tb.t.Helper()
 	type trend struct {

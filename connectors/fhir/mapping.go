@@ -66,7 +66,10 @@ type resource struct {
 }
 
 // group is the report or panel a result belongs to.
-type group struct{ id, title string }
+type group struct {
+	id, title string
+	codes     []connectors.Code
+}
 
 // pendingGroup is a panel or report whose own fate depends on its members:
 // it is "part of" the first member shown, or, when none is, shown as an
@@ -358,6 +361,7 @@ func (m *mapper) settleGroups() {
 		if i, ok := m.index[id]; ok && m.entries[i].Result != nil && m.entries[i].Result.Group == "" {
 			m.entries[i].Result.Group = g.id
 			m.entries[i].Result.GroupTitle = g.title
+			m.entries[i].Result.GroupCodes = g.codes
 		}
 	}
 	for _, p := range m.pending {

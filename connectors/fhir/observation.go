@@ -34,11 +34,11 @@ func (m *mapper) observation(key string, raw json.RawMessage) error {
 		for _, ref := range o.HasMember {
 			id := refKey(ref.Reference)
 			members = append(members, id)
-			m.member(id, group{key, e.Title})
+			m.member(id, group{key, e.Title, e.Codes})
 		}
 		if r := e.Result; valueless(r) {
 			r.Absent = "results not sent by the source"
-			r.Group, r.GroupTitle = key, e.Title
+			r.Group, r.GroupTitle, r.GroupCodes = key, e.Title, e.Codes
 			m.pending = append(m.pending, pendingGroup{key: key, members: members, when: when, fallback: e})
 			return nil
 		}

@@ -117,7 +117,7 @@ func (m *mapper) diagnosticReport(key string, raw json.RawMessage) error {
 		return nil
 	}
 
-	g := group{key, title}
+	g := group{key, title, conceptCodes(&r.Code)}
 	var members []string
 	cont := contained(raw)
 	for _, ref := range r.Result {
@@ -133,7 +133,7 @@ func (m *mapper) diagnosticReport(key string, raw json.RawMessage) error {
 	}
 	if conclusion != "" || codedText != "" || text != "" {
 		res := &connectors.Result{Value: firstNonEmpty(conclusion, codedText), Status: r.Status.Code(),
-			Comment: text, Group: key, GroupTitle: title}
+			Comment: text, Group: key, GroupTitle: title, GroupCodes: conceptCodes(&r.Code)}
 		if conclusion != "" && codedText != "" && !strings.EqualFold(conclusion, codedText) {
 			res.Comment = joinNonEmpty("\n\n", "Coded conclusion: "+codedText, text)
 		}
@@ -147,7 +147,7 @@ func (m *mapper) diagnosticReport(key string, raw json.RawMessage) error {
 	m.pending = append(m.pending, pendingGroup{key: key, members: members, document: document, when: date,
 		fallback: connectors.Entry{Kind: connectors.KindResult, ID: key, Codes: conceptCodes(&r.Code), Title: title,
 			Result: &connectors.Result{Status: r.Status.Code(), Absent: "results not sent by the source",
-				Group: key, GroupTitle: title}}})
+				Group: key, GroupTitle: title, GroupCodes: conceptCodes(&r.Code)}}})
 	return nil
 }
 
