@@ -701,8 +701,8 @@ func (tb *tab) checkCumulative(name string) {
 	tb.t.Helper()
 	type layout struct {
 		Regions, Unlabelled, Rows, PageWidth, Viewport int
-		NameVisible                                   bool
-		Scrolled                                      bool
+		NameVisible                                    bool
+		Scrolled                                       bool
 	}
 	measure := `(() => {
 		const regions = Array.from(document.querySelectorAll('section[data-testid="cumulative-panel"] [role="region"]'));
