@@ -91,6 +91,12 @@ func TestUpheldObjectionEnforced(t *testing.T) {
 			p := b.get(link)
 			switch {
 			case p.status == http.StatusNotFound:
+			case p.status == http.StatusOK && strings.Contains(link, "/results"):
+				// The results table opened at another organisation's
+				// report: the report is not found, nor anything of theirs.
+				if find(p.doc, "p", "data-testid", "cumulative-report-found") != nil || strings.Contains(p.body, "Guy&#39;s and St Thomas&#39;") {
+					t.Fatalf("%s shows another organisation's report", link)
+				}
 			case p.status == http.StatusOK && strings.Contains(link, "/trend"):
 				for _, row := range findAll(find(p.doc, "table", "data-testid", "trend-table"), "tr", "", "") {
 					if cells := findAll(row, "td", "", ""); len(cells) > 0 && !strings.Contains(text(cells[len(cells)-1]), "King's") {
