@@ -315,29 +315,28 @@ type RecordPage struct {
 	All     int
 }
 
-// TrendPoint is one value on a trend.
-type TrendPoint struct {
-	Entry connectors.Entry
-	Value float64
-}
-
-// Series is one source's values of one test, in that source's units and
-// range (labs differ, so series are never mixed on one axis silently).
-type Series struct {
-	Source connectors.Source
-	Units  string
-	Range  connectors.RefRange
-	Points []TrendPoint
-}
-
 // TrendPage shows one test over time.
 type TrendPage struct {
 	NHS    string
 	Banner Banner
 	Title  string
-	Rows   []connectors.Entry // the cumulative table, newest first
-	Series []Series
-	Back   string
+	Rows   []connectors.Entry // every result of the test, newest first
+	// Charts: one per unit the values are in (one, unless laboratories
+	// report the test in units that are not the same).
+	Charts []TrendChart
+	// Labs are the laboratories with values to draw, for the per-lab
+	// view; Lab names the one shown alone ("" for all).
+	Labs    []LabLink
+	Lab     string
+	AllURL  string
+	Back    string
+	Results string // the cumulative table
+}
+
+// LabLink is one laboratory's own view of a trend.
+type LabLink struct {
+	Name, URL string
+	Current   bool
 }
 
 // ResultsPage is the cumulative results table.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -581,8 +580,10 @@ func (s *Server) showResults(c echo.Context) error {
 	return render(c, http.StatusOK, views.Results(s.page(c, "Results - "+banner.Name), page))
 }
 
-// showTrend shows one test over time: the cumulative table and a chart,
-// one series per source, each in its own units and range.
+// showTrend shows one test over time: one chart on one time axis, a
+// series per laboratory (each with its own range), values in units that
+// are one unit written two ways drawn together and others apart; ?lab=
+// shows one laboratory alone; and every result in a table.
 func (s *Server) showTrend(c echo.Context) error {
 	nhs, v, banner, err := s.openView(c, store.ActRecordOpen, "trend "+trimTo(c.QueryParam("code"), 80))
 	if err != nil {
@@ -592,10 +593,12 @@ func (s *Server) showTrend(c echo.Context) error {
 	if !ok || code == "" {
 		return Errorf(EINVALID, "Choose a test", "Open a trend from a test result on the record page.")
 	}
-	page := views.TrendPage{NHS: nhs, Banner: banner, Back: "/patients/" + nhs}
-	series := map[string]*views.Series{}
-	var order []string
-	for _, e := range v.Entries {
+	lab := c.QueryParam("lab")
+	base := "/patients/" + nhs + "/trend?"
+	page := views.TrendPage{NHS: nhs, Banner: banner, Back: "/patients/" + nhs, Results: "/patients/" + nhs + "/results", Lab: lab,
+		AllURL: base + url.Values{"code": {system + "|" + code}}.Encode()}
+	labs := map[string]bool{}
+	for _, e := range v.Entries { // newest first
 		if e.Result == nil {
 			continue
 		}
@@ -605,30 +608,51 @@ func (s *Server) showTrend(c echo.Context) error {
 		if page.Title == "" {
 			page.Title = e.Title
 		}
-		page.Rows = append(page.Rows, e)
-		if e.Result.Numeric == nil {
+		if lab != "" && labKey(e.Source) != lab {
 			continue
 		}
-		// Series split by source and units: the same test in different
-		// units is never drawn on one line.
-		k := e.Source.ODS + "|" + e.Result.Units
-		sr, ok := series[k]
-		if !ok {
-			sr = &views.Series{Source: e.Source, Units: e.Result.Units, Range: e.Result.Range}
-			series[k] = sr
-			order = append(order, k)
+		page.Rows = append(page.Rows, e)
+		if e.Result.Numeric != nil && !e.Date.IsZero() {
+			labs[labKey(e.Source)] = true
 		}
-		sr.Points = append(sr.Points, views.TrendPoint{Entry: e, Value: *e.Result.Numeric})
 	}
-	if len(page.Rows) == 0 {
+	if page.Title == "" {
 		return Errorf(ENOTFOUND, "No results for this test", "This patient's record holds no results for that test.")
 	}
-	for _, k := range order {
-		sr := series[k]
-		sort.Slice(sr.Points, func(i, j int) bool { return sr.Points[i].Entry.Date.Before(sr.Points[j].Entry.Date) })
-		page.Series = append(page.Series, *sr)
+	if len(page.Rows) == 0 {
+		return Errorf(ENOTFOUND, "No results for this test from that laboratory", "Show every laboratory's results instead.")
+	}
+	page.Charts = views.TrendCharts(page.Rows, page.Title, labKey)
+	if lab != "" || len(labs) > 1 {
+		all := map[string]string{}
+		var allOrder []string
+		for _, e := range v.Entries {
+			if e.Result == nil || e.Result.Numeric == nil {
+				continue
+			}
+			if c, ok := e.Code(system); !ok || c.Code != code {
+				continue
+			}
+			if _, ok := all[labKey(e.Source)]; !ok {
+				all[labKey(e.Source)] = e.Source.Name
+				allOrder = append(allOrder, labKey(e.Source))
+			}
+		}
+		for _, lk := range allOrder {
+			page.Labs = append(page.Labs, views.LabLink{Name: all[lk], Current: lk == lab,
+				URL: base + url.Values{"code": {system + "|" + code}, "lab": {lk}}.Encode()})
+		}
 	}
 	return render(c, http.StatusOK, views.Trend(s.page(c, page.Title+" - "+banner.Name), page))
+}
+
+// labKey names a laboratory in a trend's address: its ODS code, or its
+// name where the code is withheld.
+func labKey(src connectors.Source) string {
+	if src.ODS != "" {
+		return src.ODS
+	}
+	return src.Name
 }
 
 // showDocument opens a document or imaging report in full. A PDF is sent

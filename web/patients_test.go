@@ -246,9 +246,14 @@ func TestRecordPage(t *testing.T) {
 		if tp.status != http.StatusOK {
 			t.Fatalf("trend status %d", tp.status)
 		}
-		charts := findAll(tp.doc, "svg", "role", "img")
-		if len(charts) < 2 {
-			t.Fatalf("%d charts, want one per Trust (2 or more)", len(charts))
+		// One chart, whichever laboratories measured it: a series per
+		// laboratory on one time axis.
+		charts := findAll(tp.doc, "figure", "data-testid", "trend-chart")
+		if len(charts) != 1 {
+			t.Fatalf("%d charts, want one for the test (mmol/mol at every laboratory): %q", len(charts), texts(findAll(tp.doc, "figcaption", "", "")))
+		}
+		if series := findAll(tp.doc, "li", "data-testid", "trend-series"); len(series) < 2 {
+			t.Fatalf("%d series, want one per laboratory (2 or more)", len(series))
 		}
 		rows := findAll(find(tp.doc, "table", "data-testid", "trend-table"), "tr", "", "")
 		if len(rows) < 4 {

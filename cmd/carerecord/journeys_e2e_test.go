@@ -123,8 +123,20 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	tb.waitH1(richName)
 	tb.wait(`[data-testid="trend-table"]`)
 	tb.checkPage("trend", richName, http.StatusOK, "trend")
-	if charts := tb.checkTrend(); charts < 2 {
-		t.Errorf("the HbA1c trend draws %d charts, want one per laboratory (two or more)", charts)
+	// One chart for the test, a series per laboratory on one time axis.
+	if charts := tb.checkTrend(); charts != 1 {
+		t.Errorf("the HbA1c trend draws %d charts, want one (every laboratory in mmol/mol)", charts)
+	}
+	if series := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="trend-series"]').length`)); series < 2 {
+		t.Errorf("the HbA1c chart has %d series, want one per laboratory (two or more)", series)
+	}
+	tb.checkChartNarrow("trend")
+	// The per-laboratory view keeps one laboratory's series.
+	tb.followClick(`a[data-testid="trend-lab"]`)
+	tb.wait(`[data-testid="trend-table"]`)
+	tb.checkPage("trend, one laboratory", richName, http.StatusOK, "")
+	if series := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="trend-series"]').length`)); series != 1 {
+		t.Errorf("one laboratory's trend has %d series, want 1", series)
 	}
 
 	// A "Trend for ..." link on the record's timeline, of a test done more
@@ -743,6 +755,33 @@ func (tb *tab) checkCumulative(name string) {
 	}
 }
 
+// checkChartNarrow checks at 375 px that every trend chart fits the
+// screen and its legend is read in words beside it.
+func (tb *tab) checkChartNarrow(name string) {
+	tb.t.Helper()
+	type fit struct {
+		Charts, TooWide, Legends, PageWidth, Viewport int
+	}
+	tb.do(chromedp.EmulateViewport(375, 800))
+	f := run1(tb, chromedp.Evaluate[fit](`(() => {
+		const vw = document.documentElement.clientWidth;
+		const charts = Array.from(document.querySelectorAll('figure[data-testid="trend-chart"] svg[role="img"]'));
+		return {Charts: charts.length, TooWide: charts.filter(s => s.getBoundingClientRect().right > vw + 0.5 || s.getBoundingClientRect().width < 200).length,
+			Legends: document.querySelectorAll('figure[data-testid="trend-chart"] [data-testid="trend-series"]').length,
+			PageWidth: document.documentElement.scrollWidth, Viewport: vw};
+	})()`))
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	}))
+	tb.step(name+": the window's own width again", chromedp.Poll[chromedp.Void](`window.innerWidth > 375 &&
+		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
+		chromedp.WithPollingTimeout(stepTimeout)))
+	if f.Charts == 0 || f.TooWide > 0 || f.Legends == 0 || f.PageWidth > f.Viewport {
+		tb.t.Errorf("%s at 375 px: %d charts, %d not fitting the screen, %d legend lines, page %d px wide in %d", name, f.Charts, f.TooWide, f.Legends, f.PageWidth, f.Viewport)
+	}
+}
+
 func (tb *tab) checkTrend() int {
 	tb.t.Helper()
 	type trend struct {
@@ -754,7 +793,7 @@ func (tb *tab) checkTrend() int {
 			Charts: charts.length,
 			Figures: document.querySelectorAll('figure.app-chart').length,
 			Unlabelled: charts.filter(s => !(s.getAttribute('aria-label') || '').trim()).length,
-			Empty: charts.filter(s => s.querySelectorAll('circle').length === 0).length,
+			Empty: charts.filter(s => s.querySelectorAll('path.app-chart__point').length === 0).length,
 			Rows: document.querySelectorAll('[data-testid="trend-table"] tbody tr').length,
 		};
 	})()`))
