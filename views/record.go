@@ -231,6 +231,9 @@ type Item struct {
 	// DiagnosticReport's PDF) both ways; ReportTitle names the other end.
 	ReportURL   string
 	ReportTitle string
+	// New: a result, letter or report that arrived since the user last
+	// looked at this record.
+	New bool
 }
 
 // DateGroup is the timeline's entries for one London calendar day.
@@ -249,6 +252,9 @@ type Filter struct {
 	// Report keeps one report's results (its key, "ODS/DiagnosticReport/id"),
 	// reached from the document that presents it.
 	Report string
+	// New keeps the results, letters and reports that arrived since the
+	// user last looked at the record.
+	New bool
 }
 
 // Has reports whether kind k is ticked.
@@ -313,6 +319,37 @@ type RecordPage struct {
 	// page without it; All counts the entries before filtering.
 	Filters []FilterTag
 	All     int
+	// Since says what arrived since the user last looked.
+	Since NewSince
+}
+
+// NewSince is what the record page says of what is new to this user.
+type NewSince struct {
+	// First: the user has not opened this record before, so nothing is
+	// marked new.
+	First bool
+	When  string // the previous visit: "12-Mar-2026 14:02"
+	// Results, Documents and Reports count what arrived since.
+	Results, Documents, Imaging int
+	OnlyURL, AllURL             string
+}
+
+// Total counts everything new.
+func (n NewSince) Total() int { return n.Results + n.Documents + n.Imaging }
+
+// Breakdown says what is new by kind: "3 results, 1 letter or document".
+func (n NewSince) Breakdown() string {
+	var parts []string
+	if n.Results > 0 {
+		parts = append(parts, plural(n.Results, "result"))
+	}
+	if n.Documents > 0 {
+		parts = append(parts, plural(n.Documents, "letter or document")+"")
+	}
+	if n.Imaging > 0 {
+		parts = append(parts, plural(n.Imaging, "imaging report"))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // TrendPage shows one test over time.

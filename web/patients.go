@@ -279,7 +279,14 @@ func (s *Server) showRecord(c echo.Context) error {
 
 // renderRecord renders the record page, or only its live part.
 func (s *Server) renderRecord(c echo.Context, l *loaded, live bool) error {
-	rp := s.recordPage(c, l.nhs, l.view)
+	var visit store.RecordVisit
+	if u := UserFrom(c.Request().Context()); u.Can(PermClinical) {
+		var err error
+		if visit, err = s.db.VisitRecord(c.Request().Context(), u.ID, l.nhs, newsKeys(l.view.Entries)); err != nil {
+			return err
+		}
+	}
+	rp := s.recordPage(c, l.nhs, l.view, visit)
 	rp.Banner = s.banner(c, l, rp.Banner)
 	if lines, ok := s.refreshes.get(c.QueryParam("refreshed"), UserFrom(c.Request().Context()).SessionHash, l.nhs, s.now()); ok && !live {
 		// The page a refresh redirected to: each source as the refresh found it.
@@ -327,7 +334,24 @@ func (s *Server) refreshRecord(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/patients/"+l.nhs+"?"+back.Encode())
 }
 
-func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView) views.RecordPage {
+// news are the kinds of entry marked when they arrive: results, letters
+// and reports.
+func news(e *connectors.Entry) bool {
+	return e.Result != nil || e.Document != nil || e.Imaging != nil
+}
+
+// newsKeys are the keys of the record's results, letters and reports.
+func newsKeys(entries []connectors.Entry) []string {
+	var keys []string
+	for i := range entries {
+		if news(&entries[i]) {
+			keys = append(keys, entries[i].Key())
+		}
+	}
+	return keys
+}
+
+func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, visit store.RecordVisit) views.RecordPage {
 	now := s.now()
 	u := UserFrom(c.Request().Context())
 	rp := views.RecordPage{NHS: nhs, Clinical: u.Can(PermClinical), Banner: patientBanner(nhs, v, now)}
@@ -364,6 +388,37 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView) v
 		rp.CarePlans = append(rp.CarePlans, it)
 	}
 	shown := applyFilter(items, rp.Filter)
+	// What arrived since the user last looked: counted over the whole
+	// record, marked on the page shown, kept alone on asking.
+	all := rp.Filter
+	all.New = false
+	rp.Since = views.NewSince{First: visit.First, When: views.DateTime(visit.Since),
+		AllURL: "/patients/" + nhs + "?" + filterQuery(all, 0).Encode()}
+	isNew := func(it *views.Item) bool { return news(&it.Entry) && visit.New(it.Entry.Key()) }
+	for i := range items {
+		if isNew(&items[i]) {
+			switch {
+			case items[i].Entry.Result != nil:
+				rp.Since.Results++
+			case items[i].Entry.Document != nil:
+				rp.Since.Documents++
+			default:
+				rp.Since.Imaging++
+			}
+		}
+	}
+	only := rp.Filter
+	only.New = true
+	rp.Since.OnlyURL = "/patients/" + nhs + "?" + filterQuery(only, 0).Encode()
+	if rp.Filter.New {
+		kept := shown[:0:0]
+		for i := range shown {
+			if isNew(&shown[i]) {
+				kept = append(kept, shown[i])
+			}
+		}
+		shown = kept
+	}
 	rp.Total, rp.All = len(shown), len(items)
 	rp.Filters = filterTags(nhs, rp.Filter, rp.Options)
 	pageNo, _ := strconv.Atoi(q.Get("page"))
@@ -383,6 +438,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView) v
 		pageItems := append([]views.Item(nil), shown[start:end]...)
 		reports := linkReports(items)
 		for i := range pageItems {
+			pageItems[i].New = isNew(&pageItems[i])
 			s.decorate(nhs, &pageItems[i], now)
 			reports.decorate(nhs, &pageItems[i])
 		}

@@ -114,6 +114,7 @@ func parseFilter(q url.Values) views.Filter {
 	if r := q.Get("report"); len(r) <= 300 {
 		f.Report = r
 	}
+	f.New = q.Get("new") == "1"
 	return f
 }
 
@@ -137,6 +138,9 @@ func filterQuery(f views.Filter, page int) url.Values {
 	}
 	if f.Report != "" {
 		q.Set("report", f.Report)
+	}
+	if f.New {
+		q.Set("new", "1")
 	}
 	if page > 1 {
 		q.Set("page", strconv.Itoa(page))

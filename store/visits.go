@@ -1,0 +1,123 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// VisitGap is how long a user may leave a record before their next
+// opening of it starts a new visit: what arrived during one visit is not
+// "new" again on the next page of that visit.
+const VisitGap = 30 * time.Minute
+
+// RecordVisit says what a user had seen of a record by the end of their
+// previous visit.
+type RecordVisit struct {
+	// First: the user has not opened this record before (here), so
+	// nothing can be called new.
+	First bool
+	// Since is when the previous visit ended (its last page).
+	Since time.Time
+	seen  map[uint64]bool
+}
+
+// New reports whether the item with this key ("ODS/Resource/id") has
+// arrived since the previous visit. Nothing is new on a first visit.
+func (v RecordVisit) New(key string) bool {
+	return !v.First && !v.seen[visitHash(key)]
+}
+
+func visitHash(key string) uint64 {
+	h := sha256.Sum256([]byte(key))
+	var n uint64
+	for _, b := range h[:8] {
+		n = n<<8 | uint64(b)
+	}
+	return n
+}
+
+func packSeen(set map[uint64]bool) []byte {
+	hs := make([]uint64, 0, len(set))
+	for h := range set {
+		hs = append(hs, h)
+	}
+	slices.Sort(hs)
+	var b bytes.Buffer
+	for _, h := range hs {
+		for i := 7; i >= 0; i-- {
+			b.WriteByte(byte(h >> (8 * i)))
+		}
+	}
+	return b.Bytes()
+}
+
+func unpackSeen(b []byte) map[uint64]bool {
+	set := make(map[uint64]bool, len(b)/8)
+	for i := 0; i+8 <= len(b); i += 8 {
+		var n uint64
+		for _, c := range b[i : i+8] {
+			n = n<<8 | uint64(c)
+		}
+		set[n] = true
+	}
+	return set
+}
+
+// VisitRecord records that the user is looking at the record now and that
+// it holds the items keys, and returns what they had seen by the end of
+// their previous visit. Openings less than VisitGap apart are one visit:
+// the items shown during it add up, and the previous visit stays the one
+// compared with.
+func (db *DB) VisitRecord(ctx context.Context, userID, nhs string, keys []string) (RecordVisit, error) {
+	now := ms(db.now())
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
+	}
+	defer tx.Rollback()
+	var (
+		last     int64
+		seen     []byte
+		prevAt   sql.NullInt64
+		prevSeen []byte
+	)
+	current := make(map[uint64]bool, len(keys))
+	for _, k := range keys {
+		current[visitHash(k)] = true
+	}
+	err = tx.QueryRowContext(ctx, `SELECT last_at, seen, prev_at, prev_seen FROM record_visits WHERE user_id = ? AND nhs_number = ?`,
+		userID, nhs).Scan(&last, &seen, &prevAt, &prevSeen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// The first visit.
+	case err != nil:
+		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
+	case now-last < VisitGap.Milliseconds():
+		// The same visit: what it has shown adds up.
+		for h := range unpackSeen(seen) {
+			current[h] = true
+		}
+	default:
+		// A new visit: the one before is what it is compared with.
+		prevAt, prevSeen = sql.NullInt64{Int64: last, Valid: true}, seen
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO record_visits (user_id, nhs_number, last_at, seen, prev_at, prev_seen) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, nhs_number) DO UPDATE SET last_at = excluded.last_at, seen = excluded.seen,
+		prev_at = excluded.prev_at, prev_seen = excluded.prev_seen`,
+		userID, nhs, now, packSeen(current), prevAt, prevSeen); err != nil {
+		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
+	}
+	if !prevAt.Valid {
+		return RecordVisit{First: true}, nil
+	}
+	return RecordVisit{Since: fromMS(prevAt.Int64), seen: unpackSeen(prevSeen)}, nil
+}

@@ -1,0 +1,68 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/carerecord/carerecord/store"
+)
+
+// TestVisitRecord checks what counts as new since a user last looked: the
+// first visit marks nothing, a later visit marks what arrived since the
+// previous one, pages of one visit do not clear the marks, and each user
+// and each record has its own.
+func TestVisitRecord(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 12, 9, 0, 0, 0, time.UTC)
+	db := MustOpenDB(t, store.WithClock(func() time.Time { return now }))
+	visit := func(user, nhs string, keys ...string) store.RecordVisit {
+		t.Helper()
+		v, err := db.VisitRecord(ctx, user, nhs, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := visit("u1", "9990000018", "RJZ/Observation/a", "RJZ/Observation/b")
+	t.Run("FirstVisitMarksNothing", func(t *testing.T) {
+		if !first.First || first.New("RJZ/Observation/a") || first.New("RJZ/Observation/z") {
+			t.Errorf("first visit: %+v, new a=%v z=%v", first, first.New("RJZ/Observation/a"), first.New("RJZ/Observation/z"))
+		}
+	})
+	t.Run("LaterPageOfTheSameVisit", func(t *testing.T) {
+		// Sources filling in during the visit: seen, not new next time.
+		now = now.Add(10 * time.Minute)
+		v := visit("u1", "9990000018", "RJZ/Observation/a", "RJZ/Observation/b", "RJ1/Observation/c")
+		if !v.First {
+			t.Errorf("a page of the first visit is not a first visit: %+v", v)
+		}
+	})
+	lastPage := now
+	t.Run("NextVisitMarksWhatArrived", func(t *testing.T) {
+		now = now.Add(3 * 24 * time.Hour)
+		v := visit("u1", "9990000018", "RJZ/Observation/a", "RJZ/Observation/b", "RJ1/Observation/c", "RJZ/DocumentReference/d")
+		if v.First || !v.Since.Equal(lastPage) {
+			t.Fatalf("visit %+v, want one since %v", v, lastPage)
+		}
+		for key, want := range map[string]bool{"RJZ/Observation/a": false, "RJ1/Observation/c": false, "RJZ/DocumentReference/d": true} {
+			if got := v.New(key); got != want {
+				t.Errorf("New(%s) = %v, want %v", key, got, want)
+			}
+		}
+		// The next page of this visit still marks the same.
+		now = now.Add(time.Minute)
+		again := visit("u1", "9990000018", "RJZ/Observation/a", "RJZ/DocumentReference/d")
+		if !again.New("RJZ/DocumentReference/d") || !again.Since.Equal(lastPage) {
+			t.Errorf("the visit's next page lost the mark: %+v", again)
+		}
+	})
+	t.Run("EachUserAndRecordApart", func(t *testing.T) {
+		if v := visit("u2", "9990000018", "RJZ/Observation/a"); !v.First {
+			t.Errorf("another user's first visit: %+v", v)
+		}
+		if v := visit("u1", "9990000026", "RJZ/Observation/a"); !v.First {
+			t.Errorf("the user's first visit to another record: %+v", v)
+		}
+	})
+}
