@@ -48,7 +48,7 @@ func packSeen(set map[uint64]bool) []byte {
 		hs = append(hs, h)
 	}
 	slices.Sort(hs)
-	var b bytes.Buffer
+	b := bytes.NewBuffer(make([]byte, 0, 8*len(hs))) // never nil: the column is NOT NULL
 	for _, h := range hs {
 		for i := 7; i >= 0; i-- {
 			b.WriteByte(byte(h >> (8 * i)))

@@ -66,3 +66,14 @@ func TestVisitRecord(t *testing.T) {
 		}
 	})
 }
+
+// TestVisitRecordWithNothingToMark: a record holding no results, letters
+// or reports is visited like any other.
+func TestVisitRecordWithNothingToMark(t *testing.T) {
+	db := MustOpenDB(t)
+	for range 2 {
+		if _, err := db.VisitRecord(context.Background(), "u1", "9990000034", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
