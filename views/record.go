@@ -321,6 +321,8 @@ type RecordPage struct {
 	All     int
 	// Since says what arrived since the user last looked.
 	Since NewSince
+	// Vitals: the latest of each vital sign the sources sent.
+	Vitals []Vital
 }
 
 // NewSince is what the record page says of what is new to this user.

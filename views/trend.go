@@ -102,7 +102,13 @@ type Series struct {
 	Units  string // as the laboratory wrote them, newest first
 	Range  connectors.RefRange
 	Points []TrendPoint // oldest first
+	// Part names the component drawn ("Systolic"), for a result measured
+	// in parts; "" otherwise.
+	Part string
 }
+
+// Name is the series' name: its laboratory, and its part if any.
+func (s Series) Name() string { return joinNonEmpty(", ", s.Source.Name, s.Part) }
 
 // TrendChart is one chart of a trend: the series that share a unit.
 type TrendChart struct {
@@ -177,11 +183,12 @@ func NewTrendChart(series []Series, title string, t0, t1 time.Time) TrendChart {
 		for _, p := range s.Points {
 			px, py := x(p.Entry.Date), y(p.Value)
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, py))
-			label := fmt.Sprintf("%s, %s: %s", EntryDay(p.Entry), s.Source.Name, joinNonEmpty(" ", p.Entry.Result.Comparator+p.Entry.Result.Value, Units(p.Entry.Result.Units)))
-			if f, _ := ResultFlag(p.Entry.Result); f != "" {
-				label += " (" + f + ")"
+			value, flag, abnormal := pointValue(p.Entry.Result, s.Part)
+			label := fmt.Sprintf("%s, %s: %s", EntryDay(p.Entry), s.Name(), value)
+			if flag != "" {
+				label += " (" + flag + ")"
 			}
-			c.Points = append(c.Points, ChartPoint{X: px, Y: py, Title: label, Abnormal: p.Entry.Result.Abnormal(), Series: i, Shape: ShapeOf(i)})
+			c.Points = append(c.Points, ChartPoint{X: px, Y: py, Title: label, Abnormal: abnormal, Series: i, Shape: ShapeOf(i)})
 		}
 		c.Lines = append(c.Lines, ChartLine{Points: strings.Join(pts, " "), Series: i})
 	}
@@ -195,7 +202,7 @@ func NewTrendChart(series []Series, title string, t0, t1 time.Time) TrendChart {
 	}
 	var parts []string
 	for i, s := range series {
-		part := fmt.Sprintf("%s: %s, drawn as %ss", s.Source.Name, plural(len(s.Points), "result"), ShapeOf(i))
+		part := fmt.Sprintf("%s: %s, drawn as %ss", s.Name(), plural(len(s.Points), "result"), ShapeOf(i))
 		if r := s.Range.String(); r != "" {
 			part += ", reference range " + r
 		}
@@ -227,7 +234,7 @@ func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 // seriesLegend names a series in words: laboratory, marker, how many
 // results, its range.
 func seriesLegend(i int, s Series) string {
-	out := s.Source.Name + ": " + ShapeOf(i) + "s, " + plural(len(s.Points), "result")
+	out := s.Name() + ": " + ShapeOf(i) + "s, " + plural(len(s.Points), "result")
 	if r := s.Range.String(); r != "" {
 		out += ", range " + r
 	}
@@ -265,27 +272,40 @@ func chartCaption(tc TrendChart) string {
 // chart on the same time axis. Values without a number or a date are in
 // the table only.
 func TrendCharts(rows []connectors.Entry, title string, labKey func(connectors.Source) string) []TrendChart {
-	type seriesKey struct{ lab, unit string }
+	type seriesKey struct{ lab, unit, part string }
 	series := map[seriesKey]*Series{}
 	var order []seriesKey
 	var t0, t1 time.Time
-	for _, e := range rows {
-		if e.Result == nil || e.Result.Numeric == nil || e.Date.IsZero() {
-			continue
-		}
-		k := seriesKey{labKey(e.Source), UnitKey(e.Result.Units)}
+	add := func(e connectors.Entry, part string, value float64, units string, rr connectors.RefRange) {
+		k := seriesKey{labKey(e.Source), UnitKey(units), part}
 		sr, ok := series[k]
 		if !ok {
-			sr = &Series{Source: e.Source, Units: e.Result.Units, Range: e.Result.Range}
+			sr = &Series{Source: e.Source, Units: units, Range: rr, Part: part}
 			series[k] = sr
 			order = append(order, k)
 		}
-		sr.Points = append(sr.Points, TrendPoint{Entry: e, Value: *e.Result.Numeric})
+		sr.Points = append(sr.Points, TrendPoint{Entry: e, Value: value})
 		if t0.IsZero() || e.Date.Before(t0) {
 			t0 = e.Date
 		}
 		if e.Date.After(t1) {
 			t1 = e.Date
+		}
+	}
+	for _, e := range rows {
+		if e.Result == nil || e.Date.IsZero() {
+			continue
+		}
+		if e.Result.Numeric != nil {
+			add(e, "", *e.Result.Numeric, e.Result.Units, e.Result.Range)
+			continue
+		}
+		// A result measured in parts (systolic and diastolic blood
+		// pressure): a series per part.
+		for _, c := range e.Result.Components {
+			if c.Numeric != nil {
+				add(e, orNotKnown(c.Title), *c.Numeric, c.Units, c.Range)
+			}
 		}
 	}
 	var units []string
@@ -303,4 +323,22 @@ func TrendCharts(rows []connectors.Entry, title string, labKey func(connectors.S
 		out = append(out, NewTrendChart(byUnit[u], title, t0, t1))
 	}
 	return out
+}
+
+// pointValue words one plotted value: the result's, or its part's.
+func pointValue(r *connectors.Result, part string) (value, flag string, abnormal bool) {
+	if part == "" {
+		f, _ := ResultFlag(r)
+		return joinNonEmpty(" ", r.Comparator+r.Value, Units(r.Units)), f, r.Abnormal()
+	}
+	for _, c := range r.Components {
+		if orNotKnown(c.Title) == part {
+			var f string
+			if c.Flag.Abnormal() {
+				f = c.Flag.Label()
+			}
+			return ComponentValue(c), f, c.Flag.Abnormal()
+		}
+	}
+	return NotKnown, "", false
 }

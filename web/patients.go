@@ -387,6 +387,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 		s.decorate(nhs, &it, now)
 		rp.CarePlans = append(rp.CarePlans, it)
 	}
+	rp.Vitals = views.NewVitals(items, func(c connectors.Code) string { return trendURL(nhs, c) })
 	shown := applyFilter(items, rp.Filter)
 	// What arrived since the user last looked: counted over the whole
 	// record, marked on the page shown, kept alone on asking.
@@ -668,7 +669,7 @@ func (s *Server) showTrend(c echo.Context) error {
 			continue
 		}
 		page.Rows = append(page.Rows, e)
-		if e.Result.Numeric != nil && !e.Date.IsZero() {
+		if drawable(e.Result) && !e.Date.IsZero() {
 			labs[labKey(e.Source)] = true
 		}
 	}
@@ -683,7 +684,7 @@ func (s *Server) showTrend(c echo.Context) error {
 		all := map[string]string{}
 		var allOrder []string
 		for _, e := range v.Entries {
-			if e.Result == nil || e.Result.Numeric == nil {
+			if e.Result == nil || !drawable(e.Result) {
 				continue
 			}
 			if c, ok := e.Code(system); !ok || c.Code != code {
@@ -700,6 +701,20 @@ func (s *Server) showTrend(c echo.Context) error {
 		}
 	}
 	return render(c, http.StatusOK, views.Trend(s.page(c, page.Title+" - "+banner.Name), page))
+}
+
+// drawable reports whether a result has a number to plot: its own, or a
+// part's.
+func drawable(r *connectors.Result) bool {
+	if r.Numeric != nil {
+		return true
+	}
+	for _, c := range r.Components {
+		if c.Numeric != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // labKey names a laboratory in a trend's address: its ODS code, or its

@@ -120,6 +120,13 @@ func (b *builder) trustExtras() {
 		b.amendedPotassium(when.Add(-20 * time.Minute))
 		b.echoPDF(b.at(DataDate.AddDate(0, -7, 0)))
 		b.binaryLetter(b.at(DataDate.AddDate(0, -2, -3)))
+		// Seen in clinic twice: her observations each time.
+		b.bloodPressure(b.at(DataDate.AddDate(0, -6, 0)), "146", "H", "88", "N")
+		b.vitalSigns(b.at(DataDate.AddDate(0, -6, 0)), vitals{pulse: "78", resp: "16", spo2: "97", temp: "36.8",
+			weight: "84.2", bmi: "30.9", bmiFlag: "H", news2: "1"})
+		b.bloodPressure(b.at(DataDate.AddDate(0, 0, -12)), "138", "N", "84", "N")
+		b.vitalSigns(b.at(DataDate.AddDate(0, 0, -12)), vitals{pulse: "84", resp: "18", spo2: "96", temp: "37.1",
+			weight: "82.5", bmi: "30.3", bmiFlag: "H", news2: "1"})
 	case GSTTODS:
 		b.bloodPressure(b.at(DataDate.AddDate(0, 0, -40)), "212", "HH", "124", "H")
 		for i, t := range []time.Time{day(2020, time.March, 2), day(2020, time.April, 6), day(2020, time.September, 7)} {
@@ -130,6 +137,8 @@ func (b *builder) trustExtras() {
 		// not be measured, and an arterial blood gas sent as one report.
 		t := time.Date(2023, time.January, 8, 14, 10, 0, 0, time.UTC)
 		b.bloodPressure(t, "88", "L", "", "")
+		b.vitalSigns(t, vitals{pulse: "118", pulseFlag: "H", resp: "26", respFlag: "H", spo2: "90", spo2Flag: "L",
+			temp: "38.9", tempFlag: "H", news2: "9"})
 		b.bloodGas(t.Add(25 * time.Minute))
 	}
 }
@@ -170,6 +179,48 @@ func (b *builder) bloodPressure(when time.Time, sys, sysFlag, dia, diaFlag strin
 		Code:     loinc("85354-9", "Blood pressure panel with all children optional", "Blood pressure"),
 		Subject:  b.subject(), EffectiveDateTime: ts(when), Performer: []reference{*b.orgRef()},
 		Component: append(comps, d)})
+}
+
+// vitals are one set of observations; an empty value is not sent.
+type vitals struct {
+	pulse, pulseFlag, resp, respFlag, spo2, spo2Flag, temp, tempFlag string
+	weight, bmi, bmiFlag, news2                                      string
+}
+
+// vitalSigns adds one set of observations as FHIR's vital signs profile
+// codes them (LOINC), and a NEWS2 total score (SNOMED CT).
+func (b *builder) vitalSigns(when time.Time, v vitals) {
+	obs := func(code concept, value, unit, ucum, flag string, low, high string) {
+		if value == "" {
+			return
+		}
+		id := b.nextID("vs")
+		q := &quantity{Value: json.Number(value), Unit: unit, System: sysUCUM, Code: ucum}
+		o := observationRes{ResourceType: "Observation", ID: id, Status: "final",
+			Category: []concept{{Coding: []coding{{System: "http://terminology.hl7.org/CodeSystem/observation-category", Code: "vital-signs", Display: "Vital Signs"}}}},
+			Code:     code, Subject: b.subject(), EffectiveDateTime: ts(when), Performer: []reference{*b.orgRef()},
+			ValueQuantity: q, Interpretation: interp(flag, interpDisplay[flag])}
+		if low != "" || high != "" {
+			rr := refRange{}
+			if low != "" {
+				rr.Low = &quantity{Value: json.Number(low), Unit: unit, System: sysUCUM, Code: ucum}
+			}
+			if high != "" {
+				rr.High = &quantity{Value: json.Number(high), Unit: unit, System: sysUCUM, Code: ucum}
+			}
+			o.ReferenceRange = []refRange{rr}
+		}
+		b.add("Observation", id, o)
+	}
+	obs(loinc("8867-4", "Heart rate", "Pulse"), v.pulse, "/min", "/min", v.pulseFlag, "51", "90")
+	obs(loinc("9279-1", "Respiratory rate", "Respiratory rate"), v.resp, "/min", "/min", v.respFlag, "12", "20")
+	obs(loinc("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "Oxygen saturation"), v.spo2, "%", "%", v.spo2Flag, "96", "")
+	obs(loinc("8310-5", "Body temperature", "Temperature"), v.temp, "°C", "Cel", v.tempFlag, "36.1", "38.0")
+	obs(loinc("29463-7", "Body weight", "Weight"), v.weight, "kg", "kg", "", "", "")
+	obs(loinc("39156-5", "Body mass index (BMI) [Ratio]", "BMI"), v.bmi, "kg/m2", "kg/m2", v.bmiFlag, "18.5", "24.9")
+	obs(concept{Coding: []coding{{System: sysSNOMED, Code: "1104051000000101",
+		Display: "Royal College of Physicians National Early Warning Score 2 (NEWS2) total score"}}, Text: "NEWS2 score"},
+		v.news2, "{score}", "{score}", "", "", "")
 }
 
 // bloodGas adds an arterial blood gas whose results exist only inside the
