@@ -240,6 +240,14 @@ type Item struct {
 type DateGroup struct {
 	Day   string
 	Items []Item
+	// ID anchors the first day of a year reached from "Jump to a year".
+	ID string
+}
+
+// YearLink jumps to the page of the timeline where a year begins.
+type YearLink struct {
+	Year, URL string
+	Count     int
 }
 
 // Filter is the timeline's filter form, as submitted.
@@ -255,6 +263,18 @@ type Filter struct {
 	// New keeps the results, letters and reports that arrived since the
 	// user last looked at the record.
 	New bool
+	// Hide lists kinds left out (dialysis sessions' encounters, say).
+	Hide []string
+}
+
+// Hides reports whether kind k is hidden.
+func (f Filter) Hides(k connectors.Kind) bool {
+	for _, x := range f.Hide {
+		if x == string(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // Has reports whether kind k is ticked.
@@ -323,6 +343,11 @@ type RecordPage struct {
 	Since NewSince
 	// Vitals: the latest of each vital sign the sources sent.
 	Vitals []Vital
+	// Page of Pages of the timeline; Years jump to where each year
+	// begins; Hidden counts the entries of hidden kinds.
+	Page, Pages int
+	Years       []YearLink
+	Hidden      int
 }
 
 // NewSince is what the record page says of what is new to this user.
@@ -643,4 +668,18 @@ func deceasedWords(b Banner) string {
 type FilterTag struct {
 	Label     string // "Test results", "From 01-Jan-2024", "Containing "potassium""
 	RemoveURL string
+}
+
+// hiddenKinds says how many entries the kinds hidden leave out: "2,400
+// entries hidden: Encounter, Procedure."
+func hiddenKinds(n int, kinds []string) string {
+	var names []string
+	for _, k := range kinds {
+		names = append(names, KindLabel(connectors.Kind(k)))
+	}
+	noun := "entries"
+	if n == 1 {
+		noun = "entry"
+	}
+	return Count(n) + " " + noun + " not shown because you chose to hide: " + strings.Join(names, ", ") + "."
 }

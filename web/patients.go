@@ -422,6 +422,11 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 	}
 	rp.Total, rp.All = len(shown), len(items)
 	rp.Filters = filterTags(nhs, rp.Filter, rp.Options)
+	if len(rp.Filter.Hide) > 0 {
+		unhidden := rp.Filter
+		unhidden.Hide = nil
+		rp.Hidden = len(applyFilter(items, unhidden)) - len(shown)
+	}
 	pageNo, _ := strconv.Atoi(q.Get("page"))
 	pages := (len(shown) + pageSize - 1) / pageSize
 	if pageNo < 1 {
@@ -448,6 +453,18 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 	if q := filterQuery(rp.Filter, pageNo); len(q) > 0 {
 		rp.RefreshURL += "?" + q.Encode()
 	}
+	rp.Page, rp.Pages = pageNo, max(pages, 1)
+	rp.Years = yearsOf(shown, func(page int, year string) string {
+		return "/patients/" + nhs + "?" + filterQuery(rp.Filter, page).Encode() + "#year-" + year
+	})
+	// The first day of each year that begins on this page is its anchor.
+	for i := range rp.Groups {
+		for _, y := range rp.Years {
+			if strings.HasSuffix(y.URL, "#year-"+y.Year) && yearPage(y.URL) == pageNo && groupYear(rp.Groups[i]) == y.Year && !anchored(rp.Groups, y.Year) {
+				rp.Groups[i].ID = "year-" + y.Year
+			}
+		}
+	}
 	base := "/patients/" + nhs + "?"
 	if pageNo > 1 {
 		rp.PrevURL = base + filterQuery(rp.Filter, pageNo-1).Encode()
@@ -456,6 +473,37 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 		rp.NextURL = base + filterQuery(rp.Filter, pageNo+1).Encode()
 	}
 	return rp
+}
+
+// yearPage is the page a year link goes to.
+func yearPage(u string) int {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return 1
+	}
+	n, _ := strconv.Atoi(parsed.Query().Get("page"))
+	return max(n, 1)
+}
+
+// groupYear is the year a day group falls in.
+func groupYear(g views.DateGroup) string {
+	e := &g.Items[0].Entry
+	if e.Date.IsZero() {
+		return ""
+	}
+	if e.Precision != connectors.PrecisionTime {
+		return strconv.Itoa(e.Date.Year())
+	}
+	return strconv.Itoa(e.Date.In(views.London).Year())
+}
+
+func anchored(gs []views.DateGroup, year string) bool {
+	for _, g := range gs {
+		if g.ID == "year-"+year {
+			return true
+		}
+	}
+	return false
 }
 
 // decorate adds the freshness note and links to an item.

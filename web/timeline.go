@@ -115,6 +115,13 @@ func parseFilter(q url.Values) views.Filter {
 		f.Report = r
 	}
 	f.New = q.Get("new") == "1"
+	for _, k := range q["hide"] {
+		for _, known := range connectors.Kinds {
+			if k == string(known) {
+				f.Hide = append(f.Hide, k)
+			}
+		}
+	}
 	return f
 }
 
@@ -141,6 +148,9 @@ func filterQuery(f views.Filter, page int) url.Values {
 	}
 	if f.New {
 		q.Set("new", "1")
+	}
+	for _, k := range f.Hide {
+		q.Add("hide", k)
 	}
 	if page > 1 {
 		q.Set("page", strconv.Itoa(page))
@@ -210,7 +220,7 @@ func dayLabel(s string) string {
 // applyFilter keeps the items the filter asks for. Dates compare as London
 // calendar days, as the clinician typed them.
 func applyFilter(items []views.Item, f views.Filter) []views.Item {
-	if len(f.Kinds) == 0 && f.Source == "" && f.From == "" && f.To == "" && f.Text == "" && f.Report == "" {
+	if len(f.Kinds) == 0 && f.Source == "" && f.From == "" && f.To == "" && f.Text == "" && f.Report == "" && len(f.Hide) == 0 {
 		return items
 	}
 	var from, to time.Time
@@ -226,6 +236,9 @@ func applyFilter(items []views.Item, f views.Filter) []views.Item {
 	for _, it := range items {
 		e := &it.Entry
 		if len(f.Kinds) > 0 && !f.Has(e.Kind) {
+			continue
+		}
+		if f.Hides(e.Kind) {
 			continue
 		}
 		if f.Source != "" && e.Source.ODS != f.Source && !reportedBy(it, connectors.Source{ODS: f.Source}) {
@@ -272,6 +285,31 @@ func searchText(e *connectors.Entry) string {
 		parts = append(parts, e.Alert.Category)
 	}
 	return strings.Join(parts, " ")
+}
+
+// yearsOf lists the years of items (newest first) with the page each
+// begins on, for "Jump to a year".
+func yearsOf(items []views.Item, link func(page int, year string) string) []views.YearLink {
+	var out []views.YearLink
+	for i := range items {
+		e := &items[i].Entry
+		if e.Date.IsZero() {
+			continue
+		}
+		y := strconv.Itoa(e.Date.In(views.London).Year())
+		if e.Precision != connectors.PrecisionTime {
+			y = strconv.Itoa(e.Date.Year()) // a date as given, not shifted
+		}
+		if len(out) > 0 && out[len(out)-1].Year == y {
+			out[len(out)-1].Count++
+			continue
+		}
+		if slices.ContainsFunc(out, func(l views.YearLink) bool { return l.Year == y }) {
+			continue // an undated or out-of-order entry: its year is listed
+		}
+		out = append(out, views.YearLink{Year: y, URL: link(i/pageSize+1, y), Count: 1})
+	}
+	return out
 }
 
 // groupByDay splits items (newest first) into London calendar days; an
