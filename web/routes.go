@@ -36,6 +36,7 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/roles", PermSignedIn, s.showRoleChoice, "showRoleChoice"},
 		{http.MethodPost, "/roles", PermSignedIn, s.chooseRole, "chooseRole"},
 		{http.MethodGet, "/home", PermAnyRole, s.goHome, "goHome"},
+		{http.MethodGet, "/help/keyboard", PermPublic, s.showKeyboardHelp, "showKeyboardHelp"},
 
 		// Patients: search, the record, and its sub-pages. Clerical staff
 		// may open a record for demographics; clinical content needs

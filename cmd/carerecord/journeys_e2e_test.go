@@ -103,9 +103,13 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	// different units: each laboratory is drawn on its own.
 	tb.navigate(e.base+"/patients/"+richNHS, http.StatusOK)
 	tb.waitSettled()
-	tb.followClick(`//a[normalize-space()="Results and trends"]`)
+	// By its keyboard shortcut, r.
+	tb.followKeys("r")
 	tb.waitH1(richName)
 	tb.wait(`table.nhsuk-table`)
+	if p := tb.path(); !strings.HasSuffix(p, "/results") {
+		t.Errorf("the r key led to %s, want the results table", p)
+	}
 	tb.checkPage("results table", richName, http.StatusOK, "results")
 	tb.checkCumulative("results table")
 	// Abnormal only, by its link (a GET parameter: no script needed).
@@ -160,6 +164,32 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 		t.Errorf("%q opened the trend titled %q", trendFor, got)
 	}
 	tb.checkTrend()
+
+	// The shortcuts are listed on a help page (?), and can be turned off.
+	tb.navigate(e.base+"/patients/"+richNHS, http.StatusOK)
+	tb.waitSettled()
+	tb.followKeys("?")
+	tb.waitH1("Keyboard shortcuts")
+	tb.checkPage("keyboard shortcuts", "Keyboard shortcuts", http.StatusOK, "")
+	tb.click(`#shortcuts-toggle`)
+	if got := tb.text(`#shortcuts-state`); got != "off" {
+		t.Errorf("after turning the shortcuts off the page says they are %q", got)
+	}
+	tb.navigate(e.base+"/patients/"+richNHS, http.StatusOK)
+	tb.waitSettled()
+	// A key the page acts on is one whose event it takes (preventDefault).
+	if run1(tb, chromedp.Evaluate[bool](`(() => {
+		const e = new KeyboardEvent('keydown', {key: 'r', bubbles: true, cancelable: true});
+		document.body.dispatchEvent(e);
+		return e.defaultPrevented;
+	})()`)) {
+		t.Error("the r key still works with the shortcuts turned off")
+	}
+	tb.navigate(e.base+"/help/keyboard", http.StatusOK)
+	tb.click(`#shortcuts-toggle`)
+	if got := tb.text(`#shortcuts-state`); got != "on" {
+		t.Errorf("after turning the shortcuts on again the page says they are %q", got)
+	}
 
 	// A document: its text, or a link to download its PDF.
 	tb.navigate(e.base+"/patients/"+richNHS+"?kind=document", http.StatusOK)

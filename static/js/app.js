@@ -46,3 +46,55 @@ document.addEventListener('change', function (event) {
 })
 window.addEventListener('pageshow', syncReveals)
 syncReveals()
+
+// Keyboard shortcuts (listed at /help/keyboard): a single key, outside
+// form fields and without Ctrl, Alt or Meta, acts on the element of the
+// page marked data-shortcut with that key: a link is followed, the
+// timeline's filters are opened, a field is focused. They can be turned
+// off for this browser (WCAG 2.1.4), on the help page.
+const shortcutsKey = 'carerecord.shortcuts'
+function shortcutsOn () {
+  try { return window.localStorage.getItem(shortcutsKey) !== 'off' } catch (e) { return true }
+}
+document.addEventListener('keydown', function (event) {
+  if (event.ctrlKey || event.altKey || event.metaKey || event.defaultPrevented || !shortcutsOn()) {
+    return
+  }
+  const t = event.target
+  if (t instanceof Element && t.closest('input, textarea, select, [contenteditable], summary, button')) {
+    return
+  }
+  const el = Array.from(document.querySelectorAll('[data-shortcut]')).find(function (e) { return e.dataset.shortcut === event.key })
+  if (!el) {
+    return
+  }
+  event.preventDefault()
+  if (el.tagName === 'SUMMARY') {
+    const details = el.parentElement
+    details.open = true
+    const first = details.querySelector('input, select, textarea')
+    ;(first || el).focus()
+  } else if (el.tagName === 'A') {
+    el.click()
+  } else {
+    el.focus()
+  }
+})
+
+// The help page's switch for the shortcuts.
+const toggle = document.getElementById('shortcuts-toggle')
+if (toggle) {
+  const state = document.getElementById('shortcuts-state')
+  const show = function () {
+    const on = shortcutsOn()
+    state.textContent = on ? 'on' : 'off'
+    toggle.textContent = on ? 'Turn shortcuts off' : 'Turn shortcuts on'
+  }
+  toggle.hidden = false
+  state.parentElement.hidden = false
+  toggle.addEventListener('click', function () {
+    try { window.localStorage.setItem(shortcutsKey, shortcutsOn() ? 'off' : 'on') } catch (e) {}
+    show()
+  })
+  show()
+}
