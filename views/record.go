@@ -429,7 +429,14 @@ type DocumentPage struct {
 	// ReportURL links the document to the report it presents, or a
 	// report to the document presenting it; ReportLabel says which.
 	ReportURL, ReportTitle, ReportLabel string
+	// Newer and Older are the documents before and after this one in the
+	// record, newest first; it is the Position-th of Of.
+	Newer, Older DocLink
+	Position, Of int
 }
+
+// DocLink is a link to a neighbouring document.
+type DocLink struct{ URL, Title, When string }
 
 // SearchForm is the patient search form as submitted.
 type SearchForm struct {

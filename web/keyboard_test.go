@@ -33,7 +33,7 @@ func TestKeyboardShortcuts(t *testing.T) {
 	b.settled(t, record)
 	pages := map[string][]string{
 		"/patients":         {"/", "?"},
-		record:              {"/", "?", "r", "d", "t", "f", "n"},
+		record:              {"/", "?", "r", "d", "s", "t", "f", "n"},
 		record + "?page=2":  {"n", "p"},
 		record + "/results": {"a", "n", "?"},
 	}

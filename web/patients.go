@@ -807,7 +807,9 @@ func (s *Server) showDocument(c echo.Context) error {
 			page.PDFURL = "/patients/" + nhs + "/document?" + url.Values{"entry": {key}, "format": {"pdf"}}.Encode()
 		}
 		it := views.Item{Entry: e}
-		linkReports(s.timelines.items(v)).decorate(nhs, &it)
+		items := s.timelines.items(v)
+		page.Newer, page.Older, page.Position, page.Of = documentNeighbours(nhs, items, key)
+		linkReports(items).decorate(nhs, &it)
 		page.ReportURL, page.ReportTitle = it.ReportURL, it.ReportTitle
 		page.ReportLabel = "The report as sent"
 		if e.Document != nil {
@@ -816,6 +818,34 @@ func (s *Server) showDocument(c echo.Context) error {
 		return render(c, http.StatusOK, views.DocumentView(s.page(c, e.Title+" - "+banner.Name), page))
 	}
 	return Errorf(ENOTFOUND, "Document not found", "The document may have been removed by its source. Go back to the record and refresh it.")
+}
+
+// documentNeighbours finds, among the record's documents and imaging
+// reports (newest first), the one before (newer) and after (older) the
+// document key, and its place: 3 of 40.
+func documentNeighbours(nhs string, items []views.Item, key string) (newer, older views.DocLink, pos, of int) {
+	var docs []*connectors.Entry
+	for i := range items {
+		if e := &items[i].Entry; e.Document != nil || e.Imaging != nil {
+			docs = append(docs, e)
+		}
+	}
+	link := func(e *connectors.Entry) views.DocLink {
+		return views.DocLink{URL: documentURL(nhs, e.Key()), Title: e.Title, When: views.WhenDay(e.When())}
+	}
+	for i, e := range docs {
+		if e.Key() != key {
+			continue
+		}
+		if i > 0 {
+			newer = link(docs[i-1])
+		}
+		if i+1 < len(docs) {
+			older = link(docs[i+1])
+		}
+		return newer, older, i + 1, len(docs)
+	}
+	return newer, older, 0, len(docs)
 }
 
 // baseType is a MIME type without its parameters, in lower case.

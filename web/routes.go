@@ -51,6 +51,7 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/patients/:nhs/results", PermClinical, s.showResults, "showResults"},
 		{http.MethodGet, "/patients/:nhs/trend", PermClinical, s.showTrend, "showTrend"},
 		{http.MethodGet, "/patients/:nhs/document", PermClinical, s.showDocument, "showDocument"},
+		{http.MethodGet, "/patients/:nhs/documents", PermClinical, s.searchDocuments, "searchDocuments"},
 
 		// Other role homes.
 		// Information governance: the audit log and alerts.

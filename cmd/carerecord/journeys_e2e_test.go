@@ -203,6 +203,22 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	if strings.TrimSpace(text) == "" && pdf == 0 {
 		t.Errorf("the document page shows neither the document's text nor a link to its PDF:\n%s", tb.text("main"))
 	}
+	// The next (older) document, by its shortcut n.
+	if run1(tb, chromedp.Evaluate[bool](`!!document.querySelector('a[data-testid="document-older"]')`)) {
+		before := tb.path() + run1(tb, chromedp.Evaluate[string](`location.search`))
+		tb.followKeys("n")
+		tb.wait(`[data-testid="document-title"]`)
+		if after := tb.path() + run1(tb, chromedp.Evaluate[string](`location.search`)); after == before {
+			t.Error("n did not open the next document")
+		}
+	}
+	// Searching the letters' text.
+	tb.navigate(e.base+"/patients/"+richNHS+"/documents?q=dear", http.StatusOK)
+	tb.wait(`[data-testid="docsearch-scope"]`)
+	tb.checkPage("document search", richName, http.StatusOK, "")
+	if n := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="docsearch-hit"] mark').length`)); n == 0 {
+		t.Error("searching the letters for 'dear' finds none with the word marked")
+	}
 }
 
 // Journey: the privacy officer finds the clinician's access to 9990000018
