@@ -82,6 +82,13 @@ func TestLongHistoryNavigable(t *testing.T) {
 		if err != nil || n == 0 || total(p)+n != total(first) {
 			t.Errorf("%d shown and %q hidden, want together the %d entries", total(p), said, total(first))
 		}
+		tagged := false
+		for _, tag := range findAll(p.doc, "a", "data-testid", "filter-tag") {
+			tagged = tagged || strings.Contains(text(tag), "Hiding Encounter")
+		}
+		if !tagged {
+			t.Error("no filter tag says encounters are hidden")
+		}
 		if !hasAttr(find(p.doc, "input", "id", "hide-encounter"), "checked", "*") {
 			t.Error("the filter form does not keep the kind hidden")
 		}

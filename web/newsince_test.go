@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,13 @@ func TestNewSinceLastLooked(t *testing.T) {
 		}
 		if find(p.doc, "a", "data-testid", "new-since-all") == nil {
 			t.Error("no way back to everything")
+		}
+		tagged := false
+		for _, tag := range findAll(p.doc, "a", "data-testid", "filter-tag") {
+			tagged = tagged || strings.Contains(text(tag), "New since you last looked")
+		}
+		if !tagged {
+			t.Error("no filter tag says only what is new is shown")
 		}
 	})
 	t.Run("SameVisitKeepsTheMarks", func(t *testing.T) {

@@ -205,6 +205,16 @@ func filterTags(nhs string, f views.Filter, sources []connectors.Source) []views
 		g.Report = ""
 		add("One report's results", g)
 	}
+	for i, k := range f.Hide {
+		g := f
+		g.Hide = append(slices.Clone(f.Hide[:i]), f.Hide[i+1:]...)
+		add("Hiding "+views.KindLabel(connectors.Kind(k)), g)
+	}
+	if f.New {
+		g := f
+		g.New = false
+		add("New since you last looked", g)
+	}
 	return out
 }
 
