@@ -739,6 +739,13 @@ const (
 // with the full history of steps, unless they already have one. The case
 // holds the NHS number only: no name, address or contact.
 func (db *DB) SeedUpheldObjection(ctx context.Context, nhs, note string) error {
+	return db.SeedUpheldObjectionNamed(ctx, nhs, "", note)
+}
+
+// SeedUpheldObjectionNamed is SeedUpheldObjection with the name the
+// patient gave, as their form would hold it, so that the case queue names
+// the case rather than saying Not Known.
+func (db *DB) SeedUpheldObjectionNamed(ctx context.Context, nhs, name, note string) error {
 	c, err := db.cacheKeys()
 	if err != nil {
 		return err
@@ -750,7 +757,7 @@ func (db *DB) SeedUpheldObjection(ctx context.Context, nhs, note string) error {
 		note = "Demo data: an upheld objection."
 	}
 	key := c.objectionKey(nhs)
-	plain, err := json.Marshal(ObjectionForm{Kind: KindObject, NHSNumber: nhs})
+	plain, err := json.Marshal(ObjectionForm{Kind: KindObject, NHSNumber: nhs, FullName: strings.TrimSpace(name)})
 	if err != nil {
 		return err
 	}

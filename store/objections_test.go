@@ -441,3 +441,19 @@ func BenchmarkHasUpheldObjection(b *testing.B) {
 		}
 	}
 }
+
+// TestSeededObjectionNamesThePatient: the demo's seeded case carries the
+// name the patient gave, so the queue does not say Not Known.
+func TestSeededObjectionNamesThePatient(t *testing.T) {
+	ctx := context.Background()
+	db := objectionDB(t, nil)
+	must(t, db.SeedUpheldObjectionNamed(ctx, "9990000026", "Oliver James Brackenbury", "demo"))
+	up, _ := db.UpheldCases(ctx)
+	if len(up) != 1 {
+		t.Fatalf("upheld %+v", up)
+	}
+	oc, _ := db.Case(ctx, up[0].ID)
+	if oc.Form.FullName != "Oliver James Brackenbury" {
+		t.Fatalf("the seeded case's name is %q", oc.Form.FullName)
+	}
+}

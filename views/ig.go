@@ -126,3 +126,13 @@ func alertPatient(nhs string) string {
 	}
 	return ", NHS No. " + NHSNumber(nhs)
 }
+
+// SinceVerified is how many events the log has gained since it was last
+// verified, as of its latest checkpoint: the IG home never presents an
+// old count as the log's.
+func (h IGHomePage) SinceVerified() int64 {
+	if !h.Anchored || h.AnchorSeq <= h.VerifiedEvents {
+		return 0
+	}
+	return h.AnchorSeq - h.VerifiedEvents
+}

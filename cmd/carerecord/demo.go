@@ -172,7 +172,7 @@ func serveDemo(ctx context.Context, ln net.Listener, dataDir string, cluster *sy
 		}
 	}
 	// The demo's objecting patient, so the enforcement can be seen at once.
-	if err := db.SeedUpheldObjection(ctx, "9990000026", "Demo: the patient asked not to share their record"); err != nil {
+	if err := db.SeedUpheldObjectionNamed(ctx, "9990000026", "Oliver James Brackenbury", "Demo: the patient asked not to share their record"); err != nil {
 		closeSources()
 		db.Close()
 		return fmt.Errorf("demo: seed objection: %w", err)

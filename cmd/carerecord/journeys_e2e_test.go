@@ -98,6 +98,7 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	}
 	tb.checkStickyBanner(375, 667)
 	tb.checkStickyBanner(1280, 800)
+	tb.checkPrintStyles()
 
 	// The results list and the trend of a test done at two Trusts in
 	// different units: each laboratory is drawn on its own.
@@ -951,4 +952,33 @@ func (tb *tab) checkStickyBanner(w, h int64) {
 		tb.screenshot("record-banner-phone")
 	}
 	tb.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+}
+
+// checkPrintStyles prints the page (CSS print media) and checks that the
+// screen furniture is gone: the development warning, buttons, forms and
+// the link addresses NHS.UK frontend writes after links.
+func (tb *tab) checkPrintStyles() {
+	tb.t.Helper()
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+		return err
+	}))
+	defer tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: ""})
+		return err
+	}))
+	type printed struct {
+		Shown        []string
+		LinkURLs     int
+		Banner, Body bool
+	}
+	p := run1(tb, chromedp.Evaluate[printed](`(() => {
+		const shown = sel => Array.from(document.querySelectorAll(sel)).some(el => getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0);
+		const furniture = ['.app-dev-warning', '.nhsuk-button', 'form', '.nhsuk-header__account', '.nhsuk-footer'].filter(shown);
+		const urls = Array.from(document.querySelectorAll('main a')).filter(a => { const c = getComputedStyle(a, '::after').content; return c && c !== 'none' && c !== 'normal' && c.includes('Link'); }).length;
+		return {Shown: furniture, LinkURLs: urls, Banner: shown('[data-testid="patient-banner"]'), Body: shown('li[data-testid="entry"]')};
+	})()`))
+	if len(p.Shown) > 0 || p.LinkURLs > 0 || !p.Banner || !p.Body {
+		tb.t.Errorf("printed, the record shows screen furniture %q and %d link addresses (banner %v, entries %v)", p.Shown, p.LinkURLs, p.Banner, p.Body)
+	}
 }
