@@ -90,7 +90,13 @@ func (b *builder) practiceExtras() {
 		}
 	}
 	if older || p.level == 2 {
-		b.immunization("pneumo", b.at(max64(p.birth.Time().AddDate(65, 1, 0), DataDate.AddDate(-9, 0, 0))), 0, 0)
+		// At 65, or earlier for a patient in a clinical risk group (the
+		// rich record's diabetes): never a date still to come.
+		when := max64(p.birth.Time().AddDate(65, 1, 0), DataDate.AddDate(-9, 0, 0))
+		if !when.Before(b.until) {
+			when = b.until.AddDate(-2, -5, 0)
+		}
+		b.immunization("pneumo", b.at(when), 0, 0)
 	}
 	switch p.nhs {
 	case RichNHSNumber:

@@ -162,7 +162,24 @@ func (b *builder) orgRef() *reference {
 	return &reference{Identifier: &identifier{System: sysODS, Value: b.org.ODS}, Display: b.org.Name}
 }
 
-func (b *builder) site() string { return b.org.Sites[b.r.IntN(len(b.org.Sites))] }
+// site is where the organisation saw the patient: one of its sites, but
+// never a children's hospital for a patient who is an adult by the data's
+// date.
+func (b *builder) site() string {
+	sites := b.org.Sites
+	if !b.p.birth.Time().AddDate(18, 0, 0).After(DataDate) {
+		var adult []string
+		for _, s := range sites {
+			if !strings.Contains(s, "Children") {
+				adult = append(adult, s)
+			}
+		}
+		if len(adult) > 0 {
+			sites = adult
+		}
+	}
+	return sites[b.r.IntN(len(sites))]
+}
 
 // at gives a time during working hours on the day of t.
 func (b *builder) at(t time.Time) time.Time {
@@ -327,7 +344,7 @@ func (b *builder) imaging(when time.Time, key string, abnormal bool, site string
 	if abnormal {
 		findings = ex.abnormal
 	}
-	conclusion := strings.SplitAfter(findings, ".")[0]
+	conclusion := firstSentence(findings)
 	report := fmt.Sprintf("%s\n%s, %s\n\nFindings:\n%s\n\nConclusion: %s\n\nReported by %s, Consultant Radiologist",
 		strings.ToUpper(ex.name), site, when.Format("02-Jan-2006"), findings, conclusion, b.clinician())
 	reported := when.Add(time.Duration(1+b.r.IntN(48)) * time.Hour)
@@ -341,6 +358,50 @@ func (b *builder) imaging(when time.Time, key string, abnormal bool, site string
 		Conclusion:    conclusion,
 		PresentedForm: []attachment{{ContentType: "text/plain", Data: base64.StdEncoding.EncodeToString([]byte(report))}},
 	})
+}
+
+// medicinesAt lists the medicines the patient takes at t, wherever they
+// are prescribed: the long-term medicines of their chronic problems (as
+// their practice prescribes them) and what this organisation has them on.
+// A letter says what the patient takes, not only what its writer
+// prescribed.
+func (b *builder) medicinesAt(t time.Time) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, o := range b.p.problems {
+		pb := problems[o.key]
+		if !pb.chronic || o.start.After(t) || (!o.end.IsZero() && o.end.Before(t)) {
+			continue
+		}
+		for i, mk := range pb.meds {
+			m := meds[mk]
+			if m.acute || (i > 0 && b.p.level == 0) || o.start.AddDate(0, 0, 7*i).After(t) {
+				continue
+			}
+			add(m.name)
+		}
+	}
+	for _, name := range b.current {
+		add(name)
+	}
+	return out
+}
+
+// firstSentence is text up to its first full stop that ends a sentence:
+// one followed by a space or the end, not the point in "8.5 cm".
+func firstSentence(text string) string {
+	for i := 0; i < len(text); i++ {
+		if text[i] == '.' && (i+1 == len(text) || text[i+1] == ' ' || text[i+1] == '\n') {
+			return text[:i+1]
+		}
+	}
+	return text
 }
 
 // --- medicines ---------------------------------------------------------------
@@ -505,8 +566,8 @@ func (b *builder) letter(kind string, when time.Time, site, body string) {
 		typ = concept{Coding: []coding{{System: sysSNOMED, Code: "371531000", Display: "Report of clinical encounter"}}, Text: "Clinic letter"}
 	}
 	meds := "None recorded"
-	if len(b.current) > 0 {
-		meds = strings.Join(b.current, "; ")
+	if cur := b.medicinesAt(when); len(cur) > 0 {
+		meds = strings.Join(cur, "; ")
 	}
 	text := fmt.Sprintf("%s\n%s\n%s\n\nRe: %s %s %s, born %s, NHS No. %s\n\n%s\n\nCurrent medication: %s\n\nYours sincerely,\n\n%s\n\nThis is a synthetic document for demonstration. It describes no real person.",
 		strings.ToUpper(typ.Text), site, when.Format("02 January 2006"), p.title, strings.Join(p.given, " "), strings.ToUpper(p.family),
