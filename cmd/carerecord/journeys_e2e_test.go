@@ -55,6 +55,8 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 		t.Fatalf("search for %s found %q, want one hit: %s, 999 000 0018", richNHS, hits, richName)
 	}
 
+	tb.checkSearchHitsAt375()
+
 	tb.followClick(`tr[data-testid="search-hit"] a`)
 	tb.waitH1("Why are you opening this record?")
 	tb.checkPage("reason page", "Why are you opening this record?", http.StatusOK, "access-reason")
@@ -980,5 +982,29 @@ func (tb *tab) checkPrintStyles() {
 	})()`))
 	if len(p.Shown) > 0 || p.LinkURLs > 0 || !p.Banner || !p.Body {
 		tb.t.Errorf("printed, the record shows screen furniture %q and %d link addresses (banner %v, entries %v)", p.Shown, p.LinkURLs, p.Banner, p.Body)
+	}
+}
+
+// checkSearchHitsAt375 checks that at 375 px every column of a search
+// result is on screen, each with its heading, not cut off in a table
+// that scrolls sideways.
+func (tb *tab) checkSearchHitsAt375() {
+	tb.t.Helper()
+	tb.do(chromedp.EmulateViewport(375, 667))
+	defer tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	}))
+	type cells struct {
+		Cells, Off int
+		Headings   []string
+	}
+	c := run1(tb, chromedp.Evaluate[cells](`new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
+		const tds = Array.from(document.querySelectorAll('tr[data-testid="search-hit"] td'));
+		done({Cells: tds.length, Off: tds.filter(td => { const r = td.getBoundingClientRect(); return r.right > window.innerWidth + 0.5 || r.width === 0; }).length,
+			Headings: Array.from(document.querySelectorAll('tr[data-testid="search-hit"] .nhsuk-table-responsive__heading')).filter(h => getComputedStyle(h).display !== 'none').map(h => h.textContent.trim())});
+	})))`, chromedp.EvalAwaitPromise))
+	if c.Cells < 6 || c.Off > 0 || len(c.Headings) < 6 {
+		tb.t.Errorf("at 375 px the search result shows %d of %d columns on screen, with headings %q", c.Cells-c.Off, c.Cells, c.Headings)
 	}
 }
