@@ -658,12 +658,33 @@ func (tb *tab) follow(what string, a chromedp.Action[chromedp.Void]) {
 // next page.
 func (tb *tab) click(query string) {
 	tb.t.Helper()
-	tb.step(query, chromedp.Click(chromedp.Search(query)))
+	tb.step(query, findAgainIfReplaced(chromedp.Click(chromedp.Search(query))))
 }
 
 func (tb *tab) followClick(query string) {
 	tb.t.Helper()
-	tb.follow(query, chromedp.Click(chromedp.Search(query)))
+	tb.follow(query, findAgainIfReplaced(chromedp.Click(chromedp.Search(query))))
+}
+
+// findAgainIfReplaced runs a query action again when the element it found
+// belonged to a document the page has since replaced (a redirect chain
+// still settling after the awaited page first showed): DevTools then
+// answers "Could not find node with given id" and nothing was clicked.
+// Any other error, or the step's deadline, ends it.
+func findAgainIfReplaced(a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			v, err := a(ctx, tg)
+			if err == nil || !strings.Contains(err.Error(), "Could not find node with given id") {
+				return v, err
+			}
+			select {
+			case <-ctx.Done():
+				return v, err
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // followKeys presses keys on the focused element and waits for the
