@@ -341,7 +341,9 @@ func TestFetchRecordErrors(t *testing.T) {
 			cfg := testConfig(srv.URL)
 			cfg.MaxResponseBytes = tt.maxBytes
 			if tt.kind == connectors.ErrTimeout {
-				cfg.Timeout = 200 * time.Millisecond
+				// Per request: the blocked search ends at it, and every
+				// other search must answer within it on a loaded machine.
+				cfg.Timeout = 2 * time.Second
 			}
 			c := newClient(t, cfg)
 			rec, err := c.FetchRecord(t.Context(), testNHS)
