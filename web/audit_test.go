@@ -161,6 +161,48 @@ func TestIGPages(t *testing.T) {
 			t.Fatalf("%d rows", len(rows))
 		}
 	})
+	t.Run("WhatDidThisUserAccessByName", func(t *testing.T) {
+		// One member of staff signed in under a name holding "okafor":
+		// straight to what she accessed, headed with her name.
+		p := ig.follow(ig.get("/ig/what?user=" + url.QueryEscape("  okafor ")))
+		if p.url.Path != "/ig/users/555000000001" {
+			t.Fatalf("a name with one match went to %s", p.url.Path)
+		}
+		if h := text(find(p.doc, "h1", "", "")); h != "What Dr Amara Okafor (user 555000000001) accessed" {
+			t.Errorf("heading %q", h)
+		}
+		if rows := findAll(p.doc, "tr", "data-testid", "access-row"); len(rows) != 1 || !strings.Contains(text(rows[0]), "999 000 0018") {
+			t.Fatalf("%d rows", len(rows))
+		}
+		// Several: listed, each linked to their accesses; the search is audited.
+		p = ig.get("/ig/what?user=a")
+		if p.status != http.StatusOK {
+			t.Fatalf("status %d", p.status)
+		}
+		links := findAll(find(p.doc, "ul", "data-testid", "staff-matches"), "a", "", "")
+		hrefs := map[string]string{}
+		for _, a := range links {
+			hrefs[attr(a, "href")] = text(a)
+		}
+		if len(links) < 2 || hrefs["/ig/users/555000000001"] != "Dr Amara Okafor" || hrefs["/ig/users/555000000004"] != "Helen Marsh" {
+			t.Fatalf("staff listed for %q: %v", "a", hrefs)
+		}
+		found := false
+		for _, ev := range events(t, e, store.AuditFilter{Actions: []store.Action{store.ActAuditView}}) {
+			found = found || ev.Detail == "find staff named a"
+		}
+		if !found {
+			t.Error("the name search was not audited")
+		}
+		// None: said, with the way to look the words up as an id.
+		p = ig.get("/ig/what?user=Nobody+Here")
+		if p.status != http.StatusOK || find(p.doc, "p", "data-testid", "no-staff") == nil {
+			t.Fatalf("status %d, no 'no staff' line", p.status)
+		}
+		if find(p.doc, "a", "href", "/ig/users/Nobody%20Here") == nil {
+			t.Error("no link to look the words up as a user id")
+		}
+	})
 	t.Run("ExportCSV", func(t *testing.T) {
 		p := ig.get("/ig/audit/export/csv?nhs=" + synthetic.RichNHSNumber)
 		if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Type"), "text/csv") {

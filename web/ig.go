@@ -314,11 +314,34 @@ func (s *Server) findPatientAccess(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/ig/patients/"+n)
 }
 
-// findUserAccess turns the IG home's user id box into its page.
+// findUserAccess turns the IG home's user box into its page: a user id
+// (all digits, as CIS2's are) goes straight to that user's accesses; a
+// name goes to the one member of staff who signed in under a name holding
+// it, or lists them when there are several (or none).
 func (s *Server) findUserAccess(c echo.Context) error {
-	u := strings.TrimSpace(c.QueryParam("user"))
+	u := strings.Join(strings.Fields(c.QueryParam("user")), " ")
 	if u == "" || len(u) > 100 || strings.ContainsAny(u, "/?#") {
-		return Errorf(EINVALID, "Enter a user id", "Go back and enter the user's id, for example 555000000001.")
+		return Errorf(EINVALID, "Enter a name or user id", "Go back and enter the member of staff's name, for example Okafor, or their user id, for example 555000000001.")
 	}
-	return c.Redirect(http.StatusSeeOther, "/ig/users/"+url.PathEscape(u))
+	if strings.Trim(u, "0123456789") == "" {
+		return c.Redirect(http.StatusSeeOther, "/ig/users/"+url.PathEscape(u))
+	}
+	matches, err := s.db.FindStaffByName(c.Request().Context(), u, staffMatchLimit+1)
+	if err != nil {
+		return err
+	}
+	if len(matches) == 1 {
+		return c.Redirect(http.StatusSeeOther, "/ig/users/"+url.PathEscape(matches[0].UserID))
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, Detail: "find staff named " + u}); err != nil {
+		return err
+	}
+	more := len(matches) > staffMatchLimit
+	if more {
+		matches = matches[:staffMatchLimit]
+	}
+	return render(c, http.StatusOK, views.StaffMatches(s.page(c, "Find a member of staff"), u, matches, more))
 }
+
+// staffMatchLimit is how many staff a name search lists.
+const staffMatchLimit = 50
