@@ -19,6 +19,9 @@ type RoleProfile struct {
 	Code    string `json:"code"`
 	ODS     string `json:"ods"`
 	OrgName string `json:"org"`
+	// ID is the SDS role profile id (CIS2's person_roleid) when sign-in
+	// gave one: GP Connect's JWT names it for the requesting practitioner.
+	ID string `json:"id,omitempty"`
 }
 
 // Session is the server-side state of one signed-in browser.

@@ -106,7 +106,7 @@ func (s *Server) finishOIDCSignIn(c echo.Context) error {
 		if role.ID == oid.SelectedRole && oid.SelectedRole != "" {
 			chosen = len(id.Profiles)
 		}
-		id.Profiles = append(id.Profiles, store.RoleProfile{Code: role.Code, ODS: role.ODS, OrgName: role.OrgName})
+		id.Profiles = append(id.Profiles, store.RoleProfile{Code: role.Code, ODS: role.ODS, OrgName: role.OrgName, ID: role.ID})
 	}
 	if !selectedKnown {
 		// The provider says the user selected a role it does not list

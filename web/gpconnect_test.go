@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carerecord/carerecord/connectors/gpconnect"
 	"github.com/carerecord/carerecord/connectors/synthetic"
 )
 
@@ -79,6 +80,58 @@ func TestRecordThroughGPConnect(t *testing.T) {
 		p := b.get("/patients/" + synthetic.LongHistoryNHSNumber)
 		if !strings.Contains(p.body, "the patient has dissented from sharing their GP record") {
 			t.Error("the page does not say the patient dissented from sharing their GP record")
+		}
+	})
+}
+
+// TestGPConnectNamesTheRoleProfileSignedIn: a clinician signed in through
+// CIS2 (OpenID Connect) is named to the practice by their SDS user id and
+// the SDS role profile id (person_roleid) of the role they work in, as
+// GP Connect's requesting_practitioner asks; a SAML sign-in, which gives
+// no role profile id, names the user id alone.
+func TestGPConnectNamesTheRoleProfileSignedIn(t *testing.T) {
+	src, _ := withSources(t, nil, 3*time.Second)
+	gpc, g := withGPConnect(t)
+	e := newEnv(t, src, gpc, withOIDC())
+	practitionerIDs := func() map[string]string {
+		pr, _ := g.Last().Claims["requesting_practitioner"].(map[string]any)
+		ids := map[string]string{}
+		list, _ := pr["identifier"].([]any)
+		for _, v := range list {
+			m, _ := v.(map[string]any)
+			sys, _ := m["system"].(string)
+			val, _ := m["value"].(string)
+			ids[sys] = val
+		}
+		return ids
+	}
+	t.Run("CIS2", func(t *testing.T) {
+		b := e.browser()
+		b.signInOIDC("/oidc/login", "clinician")
+		b.giveReason(synthetic.RichNHSNumber, "direct-care", "")
+		if p := b.get("/patients/" + synthetic.RichNHSNumber); p.status != http.StatusOK {
+			t.Fatalf("status %d", p.status)
+		}
+		ids := practitionerIDs()
+		// The development provider's person_roleid is the user id and the
+		// profile's number.
+		if ids[gpconnect.SystemSDSUser] != "555000000001" || ids[gpconnect.SystemSDSRole] != "55500000000101" {
+			t.Fatalf("requesting_practitioner identifiers %v, want SDS user 555000000001 and role profile 55500000000101", ids)
+		}
+	})
+	t.Run("SAML", func(t *testing.T) {
+		b := e.browser()
+		b.signIn("/saml/login", "clinician")
+		b.giveReason(synthetic.LongHistoryNHSNumber, "direct-care", "")
+		if p := b.get("/patients/" + synthetic.LongHistoryNHSNumber); p.status != http.StatusOK {
+			t.Fatalf("status %d", p.status)
+		}
+		ids := practitionerIDs()
+		if ids[gpconnect.SystemSDSUser] != "555000000001" {
+			t.Fatalf("requesting_practitioner identifiers %v, want SDS user 555000000001", ids)
+		}
+		if v, ok := ids[gpconnect.SystemSDSRole]; ok {
+			t.Fatalf("a SAML sign-in gave no role profile id, yet the JWT names %q", v)
 		}
 	})
 }

@@ -866,7 +866,7 @@ func withRequester(ctx context.Context) context.Context {
 	}
 	who := connectors.Requester{UserID: u.ID, Name: u.Name}
 	if u.Role != nil {
-		who.RoleCode, who.OrgODS, who.OrgName = u.Role.Code, u.Role.ODS, u.Role.OrgName
+		who.RoleCode, who.OrgODS, who.OrgName, who.RoleProfileID = u.Role.Code, u.Role.ODS, u.Role.OrgName, u.Role.ID
 	}
 	return connectors.WithRequester(ctx, who)
 }
