@@ -49,6 +49,33 @@ func TestRecordThroughGPConnect(t *testing.T) {
 			t.Error("the request did not carry the JWT and SSP headers")
 		}
 	})
+	t.Run("AnotherPracticeSaysNotRegisteredThere", func(t *testing.T) {
+		// PDS names Peckham Lantern as the patient's practice; the other
+		// practices answer PATIENT_NOT_FOUND, which PDS lets the page
+		// read as "not registered here" rather than "no record".
+		p := b.get("/patients/" + synthetic.RichNHSNumber)
+		others := 0
+		for _, n := range findAll(p.doc, "li", "data-testid", "source") {
+			l := text(n)
+			if strings.Contains(l, "Peckham Lantern") {
+				if strings.Contains(l, "Not registered") {
+					t.Errorf("the registered practice's line %q says the patient is not registered there", l)
+				}
+				continue
+			}
+			for _, o := range g.Practices() {
+				if strings.Contains(l, o.Name) {
+					others++
+					if !strings.Contains(l, "Not registered at this practice") || strings.Contains(l, "No record held") {
+						t.Errorf("another practice's line %q, want 'Not registered at this practice'", l)
+					}
+				}
+			}
+		}
+		if others == 0 {
+			t.Fatal("no other GP practice on the page")
+		}
+	})
 	t.Run("ProblemsShowWhatThePracticeLinksToThem", func(t *testing.T) {
 		p := b.get("/patients/" + synthetic.RichNHSNumber + "?kind=problem")
 		found := false

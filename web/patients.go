@@ -371,6 +371,22 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 				rp.Sources[i].Label = "GP record not shared for this patient"
 			}
 		}
+	} else if v.PDS != nil && v.PDS.State == records.PDSChecked && v.PDS.Patient != nil && v.PDS.Patient.RegisteredGP.ODS != "" {
+		// A practice that finds no patient says the same whether the
+		// patient was never registered there or should be: PDS, which
+		// names the practice the patient is registered with, tells the two
+		// apart.
+		registered := v.PDS.Patient.RegisteredGP.ODS
+		for i, st := range v.Sources {
+			if st.State != records.StateNoRecord || !s.isGPPractice(st.Source) {
+				continue
+			}
+			if st.Source.ODS != registered {
+				rp.Sources[i].Label = "Not registered at this practice"
+			} else {
+				rp.Sources[i].Label = "No record found, although PDS names this as the patient's practice"
+			}
+		}
 	}
 	rp.Pending = v.Pending()
 	rp.RefreshURL = "/patients/" + nhs + "/refresh"
