@@ -491,8 +491,33 @@ func (db *DB) Alert(ctx context.Context, id int64) (Alert, error) {
 
 // CloseAlert closes an open alert: reviewed with no concern, or escalated
 // for investigation. A closed alert is never reopened or overwritten
-// (ErrAlertReviewed); ErrNotFound for no such alert.
+// (ErrAlertReviewed); ErrNotFound for no such alert. A patient's concern
+// is closed with CloseConcernAlert, which also takes the message to the
+// patient (ErrPatientMessage here).
 func (db *DB) CloseAlert(ctx context.Context, id int64, reviewer, note string, escalate bool) error {
+	return db.closeAlert(ctx, id, reviewer, note, "", escalate)
+}
+
+// ErrPatientMessage is returned when a patient's concern would be closed
+// without a message to the patient.
+var ErrPatientMessage = errors.New("store: a patient's concern is closed with a message to the patient")
+
+// MaxPatientMessage bounds the message to the patient on closing a concern.
+const MaxPatientMessage = 2000
+
+// CloseConcernAlert closes the alert a patient's concern raised, like
+// CloseAlert, with message: what the patient is told (the review note
+// stays internal). The message is required; both are stored in one
+// transaction.
+func (db *DB) CloseConcernAlert(ctx context.Context, id int64, reviewer, note, message string, escalate bool) error {
+	message = strings.TrimSpace(message)
+	if message == "" || len([]rune(message)) > MaxPatientMessage {
+		return ErrPatientMessage
+	}
+	return db.closeAlert(ctx, id, reviewer, note, message, escalate)
+}
+
+func (db *DB) closeAlert(ctx context.Context, id int64, reviewer, note, message string, escalate bool) error {
 	if strings.TrimSpace(reviewer) == "" {
 		return errors.New("store: review alert: no reviewer")
 	}
@@ -500,21 +525,47 @@ func (db *DB) CloseAlert(ctx context.Context, id int64, reviewer, note string, e
 	if escalate {
 		status = AlertEscalated
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE audit_alerts SET status = ?, reviewed_by = ?, review_note = ?, reviewed_at = ?
-		WHERE id = ? AND status = 'open'`, status, clip(reviewer, maxAuditField), clip(note, maxAuditDetail), ms(db.now()), id)
-	if err != nil {
-		return fmt.Errorf("store: review alert %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
-	}
-	var current string
-	err = db.write.QueryRowContext(ctx, `SELECT status FROM audit_alerts WHERE id = ?`, id).Scan(&current)
-	if errors.Is(err, sql.ErrNoRows) {
+	var current, kind string
+	err := db.inTx(ctx, fmt.Sprintf("review alert %d", id), func(tx *sqlTx, now int64) error {
+		err := tx.QueryRowContext(ctx, `SELECT status, kind FROM audit_alerts WHERE id = ?`, id).Scan(&current, &kind)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if current != AlertOpen {
+			return ErrAlertReviewed
+		}
+		if (kind == AlertPatientConcern) != (message != "") {
+			if message != "" {
+				return errors.New("a message to the patient is only for a patient's concern")
+			}
+			return ErrPatientMessage
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE audit_alerts SET status = ?, reviewed_by = ?, review_note = ?, reviewed_at = ?
+			WHERE id = ? AND status = 'open'`, status, clip(reviewer, maxAuditField), clip(note, maxAuditDetail), now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrAlertReviewed
+		}
+		if message == "" {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO patient_concern_reviews (alert_id, started_by, started_at, message, messaged_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET message = excluded.message, messaged_at = excluded.messaged_at`,
+			id, clip(reviewer, maxAuditField), now, message, now)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return ErrNotFound
+	case errors.Is(err, ErrAlertReviewed):
+		return ErrAlertReviewed
+	case errors.Is(err, ErrPatientMessage):
+		return ErrPatientMessage
 	}
-	if err != nil {
-		return fmt.Errorf("store: review alert %d: %w", id, err)
-	}
-	return ErrAlertReviewed
+	return err
 }

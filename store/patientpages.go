@@ -152,7 +152,26 @@ type Concern struct {
 	Seq       int64 // the concern's audit event
 	AccessSeq int64
 	Raised    time.Time
-	Alert     Alert // the alert it raised: open, reviewed or escalated, and the officer's note
+	Alert     Alert // the alert it raised: open, reviewed or escalated, and the officer's (internal) note
+	// ReviewStarted is when an IG officer first opened the alert (zero
+	// until then): the patient sees the concern "being reviewed".
+	ReviewStarted time.Time
+	// Message is what the officer wrote for the patient on closing it.
+	Message string
+}
+
+// StartConcernReview records that an IG officer has opened the alert a
+// patient's concern raised, so that the patient sees it being reviewed.
+// The first opening counts; an alert of another kind, or a closed one, is
+// left alone.
+func (db *DB) StartConcernReview(ctx context.Context, alertID int64, by string) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO patient_concern_reviews (alert_id, started_by, started_at)
+		SELECT id, ?, ? FROM audit_alerts WHERE id = ? AND kind = ? AND status = 'open'
+		ON CONFLICT (alert_id) DO NOTHING`, clip(by, maxAuditField), ms(db.now()), alertID, AlertPatientConcern)
+	if err != nil {
+		return fmt.Errorf("store: start concern review: %w", err)
+	}
+	return nil
 }
 
 // RaiseConcern audits the patient's concern about an access they may see
@@ -181,17 +200,22 @@ func (db *DB) RaiseConcern(ctx context.Context, ev AuditEvent, accessSeq int64) 
 // PatientConcerns returns the patient's concerns, newest first, each with
 // its alert.
 func (db *DB) PatientConcerns(ctx context.Context, nhs string) ([]Concern, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT c.seq, c.access_seq, a.id FROM patient_concerns c
+	rows, err := db.read.QueryContext(ctx, `SELECT c.seq, c.access_seq, a.id, r.started_at, COALESCE(r.message, '') FROM patient_concerns c
 		JOIN audit_alerts a ON a.seq = c.seq AND a.kind = ?
+		LEFT JOIN patient_concern_reviews r ON r.alert_id = a.id
 		WHERE c.nhs_number = ? ORDER BY c.seq DESC LIMIT 500`, AlertPatientConcern, nhs)
 	if err != nil {
 		return nil, fmt.Errorf("store: concerns: %w", err)
 	}
-	type row struct{ seq, access, alert int64 }
+	type row struct {
+		seq, access, alert int64
+		started            sql.NullInt64
+		message            string
+	}
 	var rs []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.seq, &r.access, &r.alert); err != nil {
+		if err := rows.Scan(&r.seq, &r.access, &r.alert, &r.started, &r.message); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: concerns: %w", err)
 		}
@@ -207,7 +231,11 @@ func (db *DB) PatientConcerns(ctx context.Context, nhs string) ([]Concern, error
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Concern{Seq: r.seq, AccessSeq: r.access, Raised: a.Raised, Alert: a})
+		con := Concern{Seq: r.seq, AccessSeq: r.access, Raised: a.Raised, Alert: a, Message: r.message}
+		if r.started.Valid {
+			con.ReviewStarted = fromMS(r.started.Int64)
+		}
+		out = append(out, con)
 	}
 	return out, nil
 }

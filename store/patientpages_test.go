@@ -103,12 +103,37 @@ func TestPatientAccesses(t *testing.T) {
 		if other, _ := db.PatientConcerns(ctx, other); len(other) != 0 {
 			t.Fatalf("another patient sees the concern: %+v", other)
 		}
-		if err := db.CloseAlert(ctx, cs[0].Alert.ID, "555000000004", "We checked: Dr Okafor was treating you in clinic.", false); err != nil {
+		if !cs[0].ReviewStarted.IsZero() {
+			t.Fatalf("a concern nobody opened reads as being reviewed: %+v", cs[0])
+		}
+		id := cs[0].Alert.ID
+		if err := db.StartConcernReview(ctx, id, "555000000004"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.StartConcernReview(ctx, id, "555000000005"); err != nil {
 			t.Fatal(err)
 		}
 		cs, _ = db.PatientConcerns(ctx, mine)
-		if cs[0].Alert.Status != store.AlertReviewed || cs[0].Alert.ReviewNote != "We checked: Dr Okafor was treating you in clinic." {
-			t.Fatalf("closed concern %+v", cs[0].Alert)
+		if cs[0].ReviewStarted.IsZero() || cs[0].Alert.Status != store.AlertOpen {
+			t.Fatalf("after an officer opened it the concern is %+v, want open and being reviewed", cs[0])
+		}
+		if err := db.CloseAlert(ctx, id, "555000000004", "Checked the rota.", false); !errors.Is(err, store.ErrPatientMessage) {
+			t.Fatalf("closing a concern without a message to the patient: %v, want ErrPatientMessage", err)
+		}
+		if err := db.CloseConcernAlert(ctx, id, "555000000004", "Checked the rota.", "  ", false); !errors.Is(err, store.ErrPatientMessage) {
+			t.Fatalf("closing a concern with a blank message: %v, want ErrPatientMessage", err)
+		}
+		if err := db.CloseConcernAlert(ctx, id, "555000000004", "Checked the rota: Okafor on clinic duty.",
+			"We checked: Dr Okafor was treating you in clinic.", false); err != nil {
+			t.Fatal(err)
+		}
+		cs, _ = db.PatientConcerns(ctx, mine)
+		if cs[0].Alert.Status != store.AlertReviewed || cs[0].Message != "We checked: Dr Okafor was treating you in clinic." ||
+			cs[0].Alert.ReviewNote != "Checked the rota: Okafor on clinic duty." || cs[0].ReviewStarted.IsZero() {
+			t.Fatalf("closed concern %+v, want reviewed with the message and the note apart", cs[0])
+		}
+		if err := db.CloseConcernAlert(ctx, id, "555000000005", "again", "again", true); !errors.Is(err, store.ErrAlertReviewed) {
+			t.Fatalf("closing a closed concern again: %v", err)
 		}
 	})
 	t.Run("ErrConcernAboutAnotherPatientsAccess", func(t *testing.T) {

@@ -136,3 +136,15 @@ func (h IGHomePage) SinceVerified() int64 {
 	}
 	return h.AnchorSeq - h.VerifiedEvents
 }
+
+// AlertReviewData is one alert and, while open, its review form.
+type AlertReviewData struct {
+	Alert   store.Alert
+	Note    string // the internal finding, kept on an error
+	Outcome string
+	// Message is the message to the patient (a patient's concern only),
+	// kept on an error; PatientMessage the one sent, once closed.
+	Message        string
+	PatientMessage string
+	Errs           []FieldError
+}

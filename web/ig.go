@@ -270,7 +270,17 @@ func (s *Server) showAlert(c echo.Context) error {
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAuditView, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d", a.ID)}); err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.AlertReview(s.page(c, "Review alert"), a, "", "", nil))
+	d := views.AlertReviewData{Alert: a}
+	if a.Kind == store.AlertPatientConcern {
+		// The officer has opened it: the patient now sees it being reviewed.
+		if err := s.db.StartConcernReview(c.Request().Context(), a.ID, UserFrom(c.Request().Context()).ID); err != nil {
+			return err
+		}
+		if d.PatientMessage, err = s.concernMessage(c, a); err != nil {
+			return err
+		}
+	}
+	return render(c, http.StatusOK, views.AlertReview(s.page(c, "Review alert"), d))
 }
 
 // reviewAlert closes an alert with the officer's note.
@@ -281,7 +291,9 @@ func (s *Server) reviewAlert(c echo.Context) error {
 		return err
 	}
 	note := strings.TrimSpace(c.FormValue("note"))
+	message := strings.TrimSpace(c.FormValue("message"))
 	outcome := c.FormValue("outcome")
+	concern := a.Kind == store.AlertPatientConcern
 	var errs []views.FieldError
 	if outcome != store.AlertReviewed && outcome != store.AlertEscalated {
 		errs = append(errs, views.FieldError{Field: "outcome-reviewed", Message: "Select no concern or escalate"})
@@ -289,20 +301,47 @@ func (s *Server) reviewAlert(c echo.Context) error {
 	if len(note) < 5 || len(note) > 2000 {
 		errs = append(errs, views.FieldError{Field: "note", Message: "Write what you found, in 5 to 2,000 characters"})
 	}
+	if concern && (len(message) < 5 || len([]rune(message)) > store.MaxPatientMessage) {
+		errs = append(errs, views.FieldError{Field: "message", Message: "Write your message to the patient, in 5 to 2,000 characters"})
+	}
 	if len(errs) > 0 {
-		return render(c, http.StatusBadRequest, views.AlertReview(s.page(c, "Error: Review alert"), a, note, outcome, errs))
+		return render(c, http.StatusBadRequest, views.AlertReview(s.page(c, "Error: Review alert"),
+			views.AlertReviewData{Alert: a, Note: note, Outcome: outcome, Message: message, Errs: errs}))
 	}
 	u := UserFrom(ctx)
 	if err := s.audit(c, store.AuditEvent{Action: store.ActAlertReview, NHSNumber: a.NHSNumber, Detail: fmt.Sprintf("alert %d %s", a.ID, outcome)}); err != nil {
 		return err
 	}
-	if err := s.db.CloseAlert(ctx, a.ID, u.ID, note, outcome == store.AlertEscalated); err != nil {
+	if concern {
+		err = s.db.CloseConcernAlert(ctx, a.ID, u.ID, note, message, outcome == store.AlertEscalated)
+	} else {
+		err = s.db.CloseAlert(ctx, a.ID, u.ID, note, outcome == store.AlertEscalated)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrAlertReviewed) {
 			return Errorf(ECONFLICT, "This alert has already been reviewed", "Another officer reviewed it first. Go back to the alerts list.")
 		}
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/ig/alerts?reviewed="+strconv.FormatInt(a.ID, 10))
+}
+
+// concernMessage is the message the patient was sent when the concern's
+// alert was closed ("" while open).
+func (s *Server) concernMessage(c echo.Context, a store.Alert) (string, error) {
+	if a.Status == store.AlertOpen {
+		return "", nil
+	}
+	cs, err := s.db.PatientConcerns(c.Request().Context(), a.NHSNumber)
+	if err != nil {
+		return "", err
+	}
+	for _, con := range cs {
+		if con.Alert.ID == a.ID {
+			return con.Message, nil
+		}
+	}
+	return "", nil
 }
 
 // findPatientAccess turns the IG home's NHS number box into its page.

@@ -94,19 +94,29 @@ func concernStates(cs []store.Concern) (map[int64]*views.ConcernState, []views.C
 	m := map[int64]*views.ConcernState{}
 	var rows []views.ConcernRow
 	for _, c := range cs {
-		st := views.ConcernState{Status: "Received: a privacy officer will look into it", At: c.Raised}
-		switch c.Alert.Status {
-		case store.AlertReviewed:
-			st = views.ConcernState{Status: "Closed", Message: c.Alert.ReviewNote, At: c.Alert.ReviewedAt}
-		case store.AlertEscalated:
-			st = views.ConcernState{Status: "Passed on for investigation", Message: c.Alert.ReviewNote, At: c.Alert.ReviewedAt}
-		}
+		st := concernState(c)
 		if _, seen := m[c.AccessSeq]; !seen {
 			m[c.AccessSeq] = &st
 		}
 		rows = append(rows, views.ConcernRow{AccessSeq: c.AccessSeq, Raised: c.Raised, State: st})
 	}
 	return m, rows
+}
+
+// concernState words where a concern has got to: received, being
+// reviewed once an officer has opened its alert, then closed (or passed on
+// for investigation) with the officer's message to the patient. The
+// officer's review note is internal and never shown here.
+func concernState(c store.Concern) views.ConcernState {
+	switch {
+	case c.Alert.Status == store.AlertReviewed:
+		return views.ConcernState{Status: "Closed", Message: c.Message, At: c.Alert.ReviewedAt}
+	case c.Alert.Status == store.AlertEscalated:
+		return views.ConcernState{Status: "Passed on for investigation", Message: c.Message, At: c.Alert.ReviewedAt}
+	case !c.ReviewStarted.IsZero():
+		return views.ConcernState{Status: "Being reviewed by a privacy officer", At: c.ReviewStarted}
+	}
+	return views.ConcernState{Status: "Received: a privacy officer will look into it", At: c.Raised}
 }
 
 // showMyRecord lists the accesses to the patient's own record.

@@ -208,8 +208,30 @@ func TestPatientSeesOwnAccessesOnly(t *testing.T) {
 		ig := e.browser()
 		ig.signIn("/saml/login", "igofficer")
 		id := strconv.FormatInt(as[i].ID, 10)
+		status := func() string {
+			t.Helper()
+			return text(find(b.get("/my-record").doc, "strong", "data-testid", "concern-status"))
+		}
+		if got := status(); !strings.HasPrefix(got, "Received") {
+			t.Fatalf("before any officer opened it the concern reads %q, want Received", got)
+		}
+		if p := ig.get("/ig/alerts/" + id); p.status != http.StatusOK || find(p.doc, "textarea", "id", "message") == nil {
+			t.Fatalf("the concern's review page (%d) has no message to the patient", p.status)
+		}
+		if got := status(); !strings.HasPrefix(got, "Being reviewed") {
+			t.Fatalf("once an officer opened it the concern reads %q, want Being reviewed", got)
+		}
+		// Closing needs a message to the patient; the finding alone is refused.
+		p = ig.post("/ig/alerts/"+id+"/review", url.Values{"csrf_token": {ig.csrf()}, "outcome": {store.AlertReviewed},
+			"note": {"Rota checked: Okafor in clinic 3."}})
+		if p.status != http.StatusBadRequest || find(p.doc, "span", "id", "message-error") == nil {
+			t.Fatalf("closing without a message to the patient: %d, want 400 naming the message", p.status)
+		}
+		if got := status(); !strings.HasPrefix(got, "Being reviewed") {
+			t.Fatalf("a refused review changed the concern to %q", got)
+		}
 		if p := ig.post("/ig/alerts/"+id+"/review", url.Values{"csrf_token": {ig.csrf()}, "outcome": {store.AlertReviewed},
-			"note": {"Dr Okafor was treating you in clinic that day."}}); p.status != http.StatusSeeOther {
+			"note": {"Rota checked: Okafor in clinic 3."}, "message": {"Dr Okafor was treating you in clinic that day."}}); p.status != http.StatusSeeOther {
 			t.Fatalf("review: %d", p.status)
 		}
 		p = b.get("/my-record")
@@ -218,6 +240,12 @@ func TestPatientSeesOwnAccessesOnly(t *testing.T) {
 		}
 		if got := text(find(p.doc, "span", "data-testid", "concern-message")); got != "Dr Okafor was treating you in clinic that day." {
 			t.Fatalf("concern message %q", got)
+		}
+		if strings.Contains(text(p.doc), "Rota checked") {
+			t.Fatal("the officer's internal finding is shown to the patient")
+		}
+		if p := ig.get("/ig/alerts/" + id); !strings.Contains(text(p.doc), "Dr Okafor was treating you in clinic that day.") {
+			t.Fatal("the closed alert does not show the message the patient was sent")
 		}
 	})
 	t.Run("HiddenAccessNotShown", func(t *testing.T) {
