@@ -197,6 +197,29 @@ func csvSafe(v string) string {
 	return v
 }
 
+// takePatientPost applies the limits on what patients' own pages store
+// (a concern, an objection request): per patient, and, as on the public
+// objection form, per client address and in all. The refusal is logged
+// with the limit only, never the patient or the address.
+func (s *Server) takePatientPost(c echo.Context, nhs string) error {
+	now := s.now()
+	if !s.patientSteps.take(nhs, now) {
+		s.log.Warn("patient request refused", "why", "patient rate limit")
+		return Errorf(ETOOMANY, "Too many requests", "You have sent a lot of requests in the last hour. Try again later, or phone your GP surgery.")
+	}
+	switch s.patientPosts.take(c.RealIP(), now) {
+	case limitAddress:
+		s.log.Warn("patient request refused", "why", "rate limit")
+		return Errorf(ETOOMANY, "Too many requests", "A lot of requests have been sent from where you are in the last hour. Wait %s, then try again, or phone your GP surgery.",
+			span(s.cfg.ObjectionLimits.Window))
+	case limitGlobal:
+		s.log.Warn("patient request refused", "why", "global rate limit")
+		return Errorf(ETOOMANY, "We cannot accept more requests just now", "This service is receiving an unusually large number of requests. Wait %s, then try again. Nothing has been stored.",
+			span(s.cfg.ObjectionLimits.Window))
+	}
+	return nil
+}
+
 // raiseConcern raises a concern about one access the patient may see: an
 // IG alert of its own kind, with the access attached.
 func (s *Server) raiseConcern(c echo.Context) error {
@@ -206,8 +229,8 @@ func (s *Server) raiseConcern(c echo.Context) error {
 	if err != nil || seq <= 0 {
 		return Errorf(EINVALID, "Choose an access", "Go back to your list and use the button beside the access that worries you.")
 	}
-	if !s.patientSteps.take(u.NHSNumber, s.now()) {
-		return Errorf(ETOOMANY, "Too many requests", "You have sent a lot of requests in the last hour. Try again later, or phone your GP surgery.")
+	if err := s.takePatientPost(c, u.NHSNumber); err != nil {
+		return err
 	}
 	ev := store.AuditEvent{UserID: u.ID, UserName: u.Name, SessionHash: u.SessionHash, ClientAddr: c.RealIP(), NHSNumber: u.NHSNumber}
 	con, err := s.db.RaiseConcern(ctx, ev, seq)
@@ -342,8 +365,8 @@ func (s *Server) submitMyObjection(c echo.Context) error {
 	case len([]rune(reason)) > store.MaxObjectionReason:
 		return bad(fmt.Sprintf("Your reason must be %d characters or fewer.", store.MaxObjectionReason))
 	}
-	if !s.patientSteps.take(u.NHSNumber, s.now()) {
-		return Errorf(ETOOMANY, "Too many requests", "You have sent a lot of requests in the last hour. Try again later.")
+	if err := s.takePatientPost(c, u.NHSNumber); err != nil {
+		return err
 	}
 	note := "identity checked: NHS login " + u.ProofingLevel
 	oc, err := s.db.SubmitVerifiedObjection(ctx, store.ObjectionForm{Kind: kind, FullName: u.Name, Reason: reason},

@@ -3,12 +3,14 @@ package web_test
 import (
 	"crypto/rsa"
 	"encoding/csv"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
@@ -345,4 +347,82 @@ func TestPatientObjectionUpheldAutomatically(t *testing.T) {
 	if ok, _ := e.db.HasUpheldObjection(t.Context(), "9990000034"); !ok {
 		t.Fatal("the objection is not in force")
 	}
+}
+
+// TestPatientPostsRateLimited: what patients' own pages store (concerns,
+// online objections) is limited as on the public objection form, per
+// client address and in all, besides the limit per patient; a refusal
+// stores nothing and the limits lift once the window has passed.
+func TestPatientPostsRateLimited(t *testing.T) {
+	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+	e := newEnv(t, withNHSLogin(), withConfig(func(c *web.Config) {
+		c.ObjectionLimits = web.ObjectionLimits{PerAddress: 2, Global: 3, Window: time.Hour}
+		c.TrustedProxies = []*net.IPNet{loopback}
+	}))
+	openedBy(t, e, "9990000018", "9990000018", "9990000018", "9990000034", "9990000026")
+	from := func(addr, user string) *browser {
+		b := e.browser()
+		b.header.Set("X-Forwarded-For", addr)
+		b.signInNHSLogin(user)
+		return b
+	}
+	concern := func(b *browser, nhs string) *page {
+		t.Helper()
+		evs := events(t, e, store.AuditFilter{NHSNumber: nhs, Actions: []store.Action{store.ActRecordOpen}})
+		return b.post("/my-record/concerns", url.Values{"csrf_token": {b.csrf()}, "access": {strconv.FormatInt(evs[0].Seq, 10)}})
+	}
+	concerns := func() int {
+		as, _ := e.db.Alerts(t.Context(), "", 100)
+		n := 0
+		for _, a := range as {
+			if a.Kind == store.AlertPatientConcern {
+				n++
+			}
+		}
+		return n
+	}
+
+	jane := from("192.0.2.10", "patient")
+	for i := range 2 {
+		if p := concern(jane, "9990000018"); p.status != http.StatusSeeOther {
+			t.Fatalf("concern %d from one address: %d, want 303", i+1, p.status)
+		}
+	}
+	t.Run("ErrPerAddress", func(t *testing.T) {
+		// Another patient from the same address is held by the same limit.
+		rowan := from("192.0.2.10", "restricted")
+		if p := concern(rowan, "9990000034"); p.status != http.StatusTooManyRequests {
+			t.Fatalf("third concern from one address: %d, want 429", p.status)
+		}
+		if n := concerns(); n != 2 {
+			t.Fatalf("%d concerns stored, want 2", n)
+		}
+	})
+	t.Run("ErrGlobal", func(t *testing.T) {
+		if p := concern(from("192.0.2.20", "restricted"), "9990000034"); p.status != http.StatusSeeOther {
+			t.Fatalf("a concern from a new address under the global cap: %d, want 303", p.status)
+		}
+		// The cap of three is reached: a new address is refused, for an
+		// online objection as for a concern.
+		oliver := from("192.0.2.30", "objector")
+		if p := concern(oliver, "9990000026"); p.status != http.StatusTooManyRequests {
+			t.Fatalf("a concern over the global cap: %d, want 429", p.status)
+		}
+		if p := oliver.post("/my-record/objection", url.Values{"csrf_token": {oliver.csrf()}, "kind": {"object"}}); p.status != http.StatusTooManyRequests {
+			t.Fatalf("an online objection over the global cap: %d, want 429", p.status)
+		}
+		if cs, _ := e.db.PatientCases(t.Context(), "9990000026"); len(cs) != 0 || concerns() != 3 {
+			t.Fatalf("refused requests were stored: %d cases, %d concerns", len(cs), concerns())
+		}
+		if !strings.Contains(e.logs.String(), `"why":"global rate limit"`) || strings.Contains(e.logs.String(), "192.0.2.30") {
+			t.Fatal("the refusal is not logged by its limit alone")
+		}
+	})
+	t.Run("WindowPasses", func(t *testing.T) {
+		e.clock.Advance(61 * time.Minute)
+		oliver := from("192.0.2.30", "objector")
+		if p := oliver.post("/my-record/objection", url.Values{"csrf_token": {oliver.csrf()}, "kind": {"object"}}); p.status != http.StatusSeeOther {
+			t.Fatalf("an online objection after the window: %d, want 303", p.status)
+		}
+	})
 }

@@ -53,6 +53,9 @@ type Server struct {
 	// patientSteps limits what one patient may store from their own
 	// pages (concerns, objection requests), per NHS number.
 	patientSteps *rateLimiter
+	// patientPosts limits what patients' own pages store per client
+	// address and in all, as the public form does (its own counts).
+	patientPosts *objectionLimiter
 }
 
 // New checks cfg and builds the server. The database stays owned by the
@@ -134,6 +137,7 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	}
 	s.objections = newObjectionLimiter(cfg.ObjectionLimits)
 	s.patientSteps = newRateLimiter(patientStepsPerHour, time.Hour)
+	s.patientPosts = newObjectionLimiter(cfg.ObjectionLimits)
 	s.routes = s.routeTable()
 	if err := checkRoutes(s.routes); err != nil {
 		return nil, err
