@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carerecord/carerecord/connectors/synthetic"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/web"
 )
@@ -425,4 +426,113 @@ func TestPatientPostsRateLimited(t *testing.T) {
 			t.Fatalf("an online objection after the window: %d, want 303", p.status)
 		}
 	})
+}
+
+// TestRestrictedPatientPages: a restricted patient's own pages reveal no
+// other person (no member of staff by name unless the configuration says
+// so, not her next of kin, nothing about another patient), and no
+// patient's pages reveal anything of a restricted patient's address, her
+// practice, or her, to anyone else.
+func TestRestrictedPatientPages(t *testing.T) {
+	restricted := synthetic.RestrictedNHSNumber
+	// Who and what must never reach a page other than one's own: the
+	// restricted patient's address, telephone, practice and next of kin,
+	// and (for her) the other patients.
+	herAddress := []string{"SE22 1ZZ", "SE22", "Address withheld", "020 7946 0034", "Briony", synthetic.PeckhamGPODS, "Peckham Lantern"}
+	herself := []string{"Ashdown", "Rowan", restricted, "999 000 0034"}
+	others := []string{"Jane Smith", "Brackenbury", "9990000018", "999 000 0018", "9990000026", "999 000 0026", "Briony"}
+	staff := []string{"Okafor", "555000000001"}
+
+	for _, names := range []bool{false, true} {
+		t.Run(map[bool]string{false: "StaffNamesHidden", true: "StaffNamesConfigured"}[names], func(t *testing.T) {
+			srcs, _ := withSources(t, nil, 3*time.Second)
+			e := newEnv(t, srcs, withNHSLogin(), withConfig(func(c *web.Config) { c.Patients.ShowStaffNames = names }))
+			// Staff open all three records; her practice opens hers
+			// alone, and another patient's record is opened in an
+			// emergency.
+			openedBy(t, e, restricted, "9990000018", "9990000026", restricted)
+			for _, ev := range []store.AuditEvent{
+				{Action: store.ActRecordOpen, NHSNumber: restricted, Reason: "direct-care", PatientRestricted: true,
+					UserID: "555000000009", UserName: "Dr Lena Marsh", RoleCode: "R8000", ODS: synthetic.PeckhamGPODS, Outcome: store.OutcomeAllowed},
+				{Action: store.ActBreakGlass, NHSNumber: "9990000018", Reason: "emergency", Detail: "unconscious in ED",
+					UserID: "555000000001", UserName: "Dr Amara Okafor", RoleCode: "R8000", ODS: "RJZ", Outcome: store.OutcomeAllowed},
+			} {
+				if _, err := e.db.Audit(t.Context(), ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Each patient raises a concern, answered by the privacy officer.
+			ig := e.browser()
+			ig.signIn("/saml/login", "igofficer")
+			browsers := map[string]*browser{}
+			for user, nhs := range map[string]string{"restricted": restricted, "patient": "9990000018", "objector": "9990000026"} {
+				b := e.browser()
+				b.signInNHSLogin(user)
+				browsers[nhs] = b
+				evs := events(t, e, store.AuditFilter{NHSNumber: nhs, Actions: []store.Action{store.ActRecordOpen}})
+				if p := b.post("/my-record/concerns", url.Values{"csrf_token": {b.csrf()}, "access": {strconv.FormatInt(evs[0].Seq, 10)}}); p.status != http.StatusSeeOther {
+					t.Fatalf("%s's concern: %d", user, p.status)
+				}
+			}
+			as, _ := e.db.Alerts(t.Context(), store.AlertOpen, 50)
+			for _, a := range as {
+				if a.Kind != store.AlertPatientConcern {
+					continue
+				}
+				id := strconv.FormatInt(a.ID, 10)
+				ig.get("/ig/alerts/" + id)
+				if p := ig.post("/ig/alerts/"+id+"/review", url.Values{"csrf_token": {ig.csrf()}, "outcome": {store.AlertReviewed},
+					"note": {"Checked against the rota and the patient's address."}, "message": {"The access was for your care."}}); p.status != http.StatusSeeOther {
+					t.Fatalf("closing the concern: %d", p.status)
+				}
+			}
+
+			// Every page a patient has, as each patient sees it.
+			pages := func(nhs string) map[string]string {
+				b := browsers[nhs]
+				out := map[string]string{}
+				for _, path := range []string{"/my-record", "/my-record/objection"} {
+					p := b.get(path)
+					if p.status != http.StatusOK || p.doc == nil {
+						t.Fatalf("%s for %s: %d", path, nhs, p.status)
+					}
+					out[path] = text(p.doc) + " " + p.body
+				}
+				csv := b.get("/my-record/accesses.csv")
+				if csv.status != http.StatusOK {
+					t.Fatalf("CSV for %s: %d", nhs, csv.status)
+				}
+				out["/my-record/accesses.csv"] = csv.body
+				return out
+			}
+			mustNot := func(who, path, body string, words []string) {
+				t.Helper()
+				for _, w := range words {
+					if strings.Contains(body, w) {
+						t.Errorf("%s's %s reveals %q", who, path, w)
+					}
+				}
+			}
+
+			own := pages(restricted)
+			if !strings.Contains(own["/my-record"], "Peckham Lantern") {
+				t.Fatal("the restricted patient's list does not show her own practice's access: the test covers less than it says")
+			}
+			for path, body := range own {
+				mustNot("the restricted patient", path, body, others)
+				if names {
+					if path != "/my-record/objection" && !strings.Contains(body, "Okafor") {
+						t.Errorf("with staff names configured, her %s does not name the member of staff", path)
+					}
+				} else {
+					mustNot("the restricted patient", path, body, append(staff, "Lena Marsh"))
+				}
+			}
+			for _, nhs := range []string{"9990000018", "9990000026"} {
+				for path, body := range pages(nhs) {
+					mustNot(nhs, path, body, append(herAddress, herself...))
+				}
+			}
+		})
+	}
 }
