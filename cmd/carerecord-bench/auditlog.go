@@ -25,6 +25,18 @@ const (
 	logDays     = 30
 )
 
+// Two patients outside the population, for the patient access list:
+// heavyPatient's record is opened heavyAccesses times and fewPatient's
+// fewAccesses times, each spread evenly over the whole log, so that the
+// first page of each is read from the same patient index side by side.
+const (
+	heavyAccesses = 20_000
+	fewAccesses   = 5
+)
+
+func heavyPatient() string { return logPatient(logPatients) }
+func fewPatient() string   { return logPatient(logPatients + 1) }
+
 func logUserID(i int) string { return fmt.Sprintf("5550%08d", i) }
 
 // logPatient returns the i-th NHS number of the log's population, in the
@@ -65,6 +77,8 @@ func generateAuditLog(path string, n int, now time.Time) error {
 	base := logStart(now)
 	step := logDays * 24 * time.Hour / time.Duration(n)
 	rng := rand.New(rand.NewPCG(7, 11))
+	heavy, few := heavyPatient(), fewPatient()
+	heavyEvery, fewEvery := max(n/heavyAccesses, 1), max(n/fewAccesses, 1)
 	return store.BulkLoadAudit(context.Background(), path, n, func(i int) store.AuditEvent {
 		u := &users[rng.IntN(logUsers)]
 		ev := store.AuditEvent{Time: base.Add(time.Duration(i) * step), UserID: u.id, UserName: u.name,
@@ -82,6 +96,16 @@ func generateAuditLog(path string, n int, now time.Time) error {
 			if ev.Action == store.ActRecordOpen {
 				ev.Sources = sources
 			}
+		}
+		// The two patients of the access list take over events at even
+		// intervals, after the draws, so the rest of the log is unchanged.
+		switch {
+		case i%fewEvery == fewEvery/2:
+			ev.Action, ev.NHSNumber, ev.Reason, ev.Detail, ev.Outcome, ev.OutcomeWhy = store.ActRecordOpen, few, "direct-care", "", store.OutcomeAllowed, ""
+			ev.Sources = sources
+		case i%heavyEvery == heavyEvery/3:
+			ev.Action, ev.NHSNumber, ev.Reason, ev.Detail, ev.Outcome, ev.OutcomeWhy = store.ActRecordOpen, heavy, "direct-care", "", store.OutcomeAllowed, ""
+			ev.Sources = sources
 		}
 		return ev
 	})

@@ -187,6 +187,9 @@ func (b *bench) measure(p *product, cluster *synthetic.Cluster, pick patients, u
 	if err := b.igSearch(p); err != nil {
 		return err
 	}
+	if err := b.patientAccessList(p); err != nil {
+		return err
+	}
 
 	b.res.rss, b.res.hwm = readRSS(), readHWM()
 	b.res.rssBefore = b.rssBefore
@@ -473,6 +476,37 @@ func medianFetch(cl *fhir.Client, nhs string, n int) time.Duration {
 		ts = append(ts, time.Since(t0))
 	}
 	return percentile(ts, 50)
+}
+
+// patientAccessList times the first page of a patient's own access list
+// (store.PatientAccesses, as /my-record reads it, keyset paged through the
+// audit log's patient index) for a patient with many thousands of
+// accesses and for one with a few, alternately in one run, so that the
+// ratio of the two is measured under the same conditions.
+func (b *bench) patientAccessList(p *product) error {
+	ctx := context.Background()
+	reps := b.o.queries
+	b.say("patient access list, first page: %d accesses vs %d, %d times each, alternately", heavyAccesses, fewAccesses, reps)
+	b.res.accessList = map[string][]time.Duration{}
+	for i := range 2 * reps {
+		who, nhs := "heavy", heavyPatient()
+		if i%2 == 1 {
+			who, nhs = "few", fewPatient()
+		}
+		t0 := time.Now()
+		evs, _, err := p.db.PatientAccesses(ctx, nhs, 0, 25)
+		t := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("patient access list: %w", err)
+		}
+		if want := min(25, map[string]int{"heavy": heavyAccesses, "few": fewAccesses}[who]); len(evs) < want*4/5 {
+			return fmt.Errorf("patient access list for the %s patient: %d accesses on the first page, want about %d", who, len(evs), want)
+		}
+		b.res.accessList[who] = append(b.res.accessList[who], t)
+	}
+	h, f := percentile(b.res.accessList["heavy"], 50), percentile(b.res.accessList["few"], 50)
+	b.say("  p50 %s vs %s (ratio %.2f)", h.Round(10*time.Microsecond), f.Round(10*time.Microsecond), float64(h)/float64(f))
+	return nil
 }
 
 // igSearch times the IG officer's audit log searches over HTTP: by user,
