@@ -21,7 +21,7 @@ var copyOrder = []string{
 	"audit_events", "audit_verifications", "audit_alerts", "access_grants",
 	"objection_cases", "objection_steps", "audit_by_user", "audit_by_patient",
 	"audit_indexed", "staff_nhs", "audit_chain", "heartbeat",
-	"patient_access_hidden", "patient_concerns", "record_visits", "patient_concern_reviews",
+	"patient_access_hidden", "patient_concerns", "record_visits", "patient_concern_reviews", "patient_access_unhidden",
 }
 
 // MigrateResult says what MigrateToPostgres copied and what the check

@@ -26,6 +26,9 @@ const (
 	ActPatientConcern Action = "patient-concern"
 	// ActAccessHidden: an IG officer hid an access from the patient's view.
 	ActAccessHidden Action = "access-hidden-from-patient"
+	// ActAccessUnhidden: an IG officer showed a hidden access to the
+	// patient again.
+	ActAccessUnhidden Action = "access-unhidden-for-patient"
 )
 
 // AlertPatientConcern is the alert a patient's concern raises. It is not
@@ -122,6 +125,69 @@ func isPatientAccess(a Action) bool {
 		}
 	}
 	return false
+}
+
+// ErrNotHidden is returned by UnhideAccess for an access not hidden.
+var ErrNotHidden = errors.New("store: the access is not hidden from the patient")
+
+// UnhideAccess shows a hidden access to the patient again, with who did
+// it and why: the hiding and the unhiding are kept together in
+// patient_access_unhidden, in the same transaction that removes the
+// hiding. The caller audits it (ActAccessUnhidden) first. ErrNotHidden
+// when the access is not hidden from this patient.
+func (db *DB) UnhideAccess(ctx context.Context, nhs string, seq int64, by, byName, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len([]rune(reason)) > MaxHideReason || strings.TrimSpace(by) == "" {
+		return fmt.Errorf("store: unhide access: %w: a reason of 1 to %d characters and the officer are required", ErrInvalidObjection, MaxHideReason)
+	}
+	return db.inTx(ctx, "unhide access", func(tx *sqlTx, now int64) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO patient_access_unhidden (seq, nhs_number, hidden_by, hidden_by_name, hidden_reason, hidden_at,
+			unhidden_by, by_name, reason, unhidden_at)
+			SELECT seq, nhs_number, hidden_by, by_name, reason, hidden_at, ?, ?, ?, ? FROM patient_access_hidden WHERE seq = ? AND nhs_number = ?`,
+			clip(by, maxAuditField), clip(byName, maxAuditField), reason, now, seq, nhs)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrNotHidden
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM patient_access_hidden WHERE seq = ? AND nhs_number = ?`, seq, nhs)
+		return err
+	})
+}
+
+// UnhiddenAccess is an access shown to the patient again after it was
+// hidden: the hiding, and who unhid it, when and why.
+type UnhiddenAccess struct {
+	Hidden HiddenAccess
+	By     string
+	ByName string
+	Reason string
+	At     time.Time
+}
+
+// UnhiddenAccesses lists the accesses unhidden, newest first: every one
+// for nhs "", else the patient's.
+func (db *DB) UnhiddenAccesses(ctx context.Context, nhs string) ([]UnhiddenAccess, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, nhs_number, hidden_by, hidden_by_name, hidden_reason, hidden_at,
+		unhidden_by, by_name, reason, unhidden_at FROM patient_access_unhidden
+		WHERE (? = '' OR nhs_number = ?) ORDER BY unhidden_at DESC, seq DESC LIMIT 1000`, nhs, nhs)
+	if err != nil {
+		return nil, fmt.Errorf("store: unhidden accesses: %w", err)
+	}
+	defer rows.Close()
+	var out []UnhiddenAccess
+	for rows.Next() {
+		var u UnhiddenAccess
+		var hat, uat int64
+		if err := rows.Scan(&u.Hidden.Seq, &u.Hidden.NHSNumber, &u.Hidden.By, &u.Hidden.ByName, &u.Hidden.Reason, &hat,
+			&u.By, &u.ByName, &u.Reason, &uat); err != nil {
+			return nil, fmt.Errorf("store: unhidden accesses: %w", err)
+		}
+		u.Hidden.At, u.At = fromMS(hat), fromMS(uat)
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
 
 // HiddenAccesses lists the accesses hidden from patients, newest first:

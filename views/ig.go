@@ -97,6 +97,7 @@ var AuditActions = []ActionOption{
 	{string(store.ActPatientViewedAccess), "Patient viewed own access log"},
 	{string(store.ActPatientConcern), "Patient raised a concern"},
 	{string(store.ActAccessHidden), "Access hidden from the patient"},
+	{string(store.ActAccessUnhidden), "Access shown to the patient again"},
 }
 
 // ActionLabel names an action.

@@ -87,6 +87,16 @@ type PatientViewData struct {
 	Hidden    []HiddenRow
 	Error     string
 	Done      int64 // the access just hidden
+	Undone    int64 // the access just shown again
+	Unhidden  []UnhiddenRow
+}
+
+// UnhiddenRow is an access shown to the patient again after it was hidden.
+type UnhiddenRow struct {
+	Hidden HiddenRow
+	By     string
+	At     time.Time
+	Reason string
 }
 
 // HiddenRow is one access hidden from the patient.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -402,7 +403,15 @@ func (s *Server) showPatientView(c echo.Context) error {
 	return s.renderPatientView(c, http.StatusOK, "", 0)
 }
 
+func hiddenRow(h store.HiddenAccess) views.HiddenRow {
+	return views.HiddenRow{Seq: h.Seq, NHSNumber: h.NHSNumber, By: h.ByName + " (" + h.By + ")", At: h.At, Reason: h.Reason}
+}
+
 func (s *Server) renderPatientView(c echo.Context, status int, msg string, done int64) error {
+	return s.renderPatientViewUndone(c, status, msg, done, 0)
+}
+
+func (s *Server) renderPatientViewUndone(c echo.Context, status int, msg string, done, undone int64) error {
 	ctx := c.Request().Context()
 	nhs := validNHS(c.Param("nhs"))
 	if nhs == "" {
@@ -419,12 +428,19 @@ func (s *Server) renderPatientView(c echo.Context, status int, msg string, done 
 	if err != nil {
 		return err
 	}
-	d := views.PatientViewData{NHSNumber: nhs, Accesses: s.accessRows(evs, nil), Error: msg, Done: done}
+	d := views.PatientViewData{NHSNumber: nhs, Accesses: s.accessRows(evs, nil), Error: msg, Done: done, Undone: undone}
 	for i := range d.Accesses {
 		d.Accesses[i].Person = evs[i].UserName
 	}
 	for _, h := range hidden {
-		d.Hidden = append(d.Hidden, views.HiddenRow{Seq: h.Seq, NHSNumber: h.NHSNumber, By: h.ByName + " (" + h.By + ")", At: h.At, Reason: h.Reason})
+		d.Hidden = append(d.Hidden, hiddenRow(h))
+	}
+	unhidden, err := s.db.UnhiddenAccesses(ctx, nhs)
+	if err != nil {
+		return err
+	}
+	for _, u := range unhidden {
+		d.Unhidden = append(d.Unhidden, views.UnhiddenRow{Hidden: hiddenRow(u.Hidden), By: u.ByName + " (" + u.By + ")", At: u.At, Reason: u.Reason})
 	}
 	return render(c, status, views.PatientView(s.page(c, "What the patient sees"), d))
 }
@@ -476,4 +492,38 @@ func (s *Server) hideAccess(c echo.Context) error {
 		return err
 	}
 	return s.renderPatientView(c, http.StatusOK, "", seq)
+}
+
+// unhideAccess shows a hidden access to the patient again, with a reason;
+// the unhiding is audited first, and kept with the hiding it ends.
+func (s *Server) unhideAccess(c echo.Context) error {
+	ctx := c.Request().Context()
+	nhs := validNHS(c.Param("nhs"))
+	seq, _ := strconv.ParseInt(c.FormValue("access"), 10, 64)
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	if nhs == "" || seq <= 0 {
+		return Errorf(EINVALID, "Choose an access", "Go back and use the button beside the hidden access.")
+	}
+	if reason == "" || len([]rune(reason)) > store.MaxHideReason {
+		return s.renderPatientView(c, http.StatusBadRequest, fmt.Sprintf("Give the reason for showing access %d to the patient again, in 1 to %d characters.", seq, store.MaxHideReason), 0)
+	}
+	hidden, err := s.db.HiddenAccesses(ctx, nhs)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(hidden, func(h store.HiddenAccess) bool { return h.Seq == seq }) {
+		return s.renderPatientView(c, http.StatusBadRequest, fmt.Sprintf("Access %d is not hidden from the patient.", seq), 0)
+	}
+	if err := s.audit(c, store.AuditEvent{Action: store.ActAccessUnhidden, NHSNumber: nhs,
+		Detail: fmt.Sprintf("access #%d shown to the patient again", seq)}); err != nil {
+		return err
+	}
+	u := UserFrom(ctx)
+	if err := s.db.UnhideAccess(ctx, nhs, seq, u.ID, u.Name, reason); err != nil {
+		if errors.Is(err, store.ErrNotHidden) {
+			return s.renderPatientView(c, http.StatusConflict, fmt.Sprintf("Access %d is no longer hidden.", seq), 0)
+		}
+		return err
+	}
+	return s.renderPatientViewUndone(c, http.StatusOK, "", 0, seq)
 }

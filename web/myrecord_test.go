@@ -291,6 +291,49 @@ func TestPatientSeesOwnAccessesOnly(t *testing.T) {
 			t.Fatalf("CSV has %d rows, want %d", len(rows), len(mine))
 		}
 	})
+	t.Run("UnhiddenShownAgain", func(t *testing.T) {
+		ig := e.browser()
+		ig.signIn("/saml/login", "igofficer")
+		hidden := mine[len(mine)-1].Seq
+		access := url.Values{"csrf_token": {ig.csrf()}, "access": {strconv.FormatInt(hidden, 10)}}
+		if p := ig.post("/ig/patients/9990000018/unhide", access); p.status != http.StatusBadRequest {
+			t.Fatalf("unhiding without a reason: %d, want 400", p.status)
+		}
+		notHidden := url.Values{"csrf_token": {ig.csrf()}, "access": {strconv.FormatInt(mine[0].Seq, 10)}, "reason": {"Investigation closed"}}
+		if p := ig.post("/ig/patients/9990000018/unhide", notHidden); p.status != http.StatusBadRequest {
+			t.Fatalf("unhiding an access never hidden: %d, want 400", p.status)
+		}
+		// Another patient's page cannot unhide this patient's access.
+		other := url.Values{"csrf_token": {ig.csrf()}, "access": {strconv.FormatInt(hidden, 10)}, "reason": {"Investigation closed"}}
+		if p := ig.post("/ig/patients/9990000026/unhide", other); p.status != http.StatusBadRequest {
+			t.Fatalf("unhiding through another patient: %d, want 400", p.status)
+		}
+		if evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActAccessUnhidden}}); len(evs) != 0 {
+			t.Fatalf("refused unhidings were audited as done: %+v", evs)
+		}
+		access.Set("reason", "Safeguarding investigation closed")
+		p := ig.post("/ig/patients/9990000018/unhide", access)
+		if p.status != http.StatusOK || find(p.doc, "p", "data-testid", "unhidden-done") == nil {
+			t.Fatalf("unhiding: %d", p.status)
+		}
+		if got := text(find(p.doc, "ul", "data-testid", "unhidden")); !strings.Contains(got, "Safeguarding investigation under way") ||
+			!strings.Contains(got, "Safeguarding investigation closed") {
+			t.Fatalf("the IG view lists the unhiding as %q, want the hiding's reason and the unhiding's", got)
+		}
+		if find(p.doc, "li", "data-seq", strconv.FormatInt(hidden, 10)) == nil || find(find(p.doc, "ul", "data-testid", "hidden"), "li", "data-seq", strconv.FormatInt(hidden, 10)) != nil {
+			t.Fatal("the access is still listed as hidden")
+		}
+		if evs := events(t, e, store.AuditFilter{Actions: []store.Action{store.ActAccessUnhidden}}); len(evs) != 1 ||
+			evs[0].UserID != "555000000004" || evs[0].NHSNumber != "9990000018" {
+			t.Fatalf("unhiding audit %+v", evs)
+		}
+		if !slices.Contains(seqs(b.get("/my-record")), hidden) {
+			t.Fatal("the unhidden access is not shown to the patient again")
+		}
+		if p := ig.post("/ig/patients/9990000018/unhide", access); p.status != http.StatusBadRequest {
+			t.Fatalf("unhiding twice: %d, want 400", p.status)
+		}
+	})
 }
 
 // TestPatientObjectsOnline: an objection made with NHS login arrives at IG

@@ -71,6 +71,7 @@ func (s *Server) routeTable() []Route {
 		{http.MethodPost, "/ig/staff/remove", PermAudit, s.removeStaffNHS, "removeStaffNHS"},
 		{http.MethodGet, "/ig/patients/:nhs/patient-view", PermAudit, s.showPatientView, "showPatientView"},
 		{http.MethodPost, "/ig/patients/:nhs/hide", PermAudit, s.hideAccess, "hideAccess"},
+		{http.MethodPost, "/ig/patients/:nhs/unhide", PermAudit, s.unhideAccess, "unhideAccess"},
 		{http.MethodGet, "/ig/hidden", PermAudit, s.showHiddenAccesses, "showHiddenAccesses"},
 		{http.MethodGet, "/admin/status", PermStatus, s.showServiceStatus, "showServiceStatus"},
 
