@@ -862,7 +862,7 @@ type axeViolation struct {
 }
 
 const axeRunJS = `axe.run(document, {
-    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']},
     resultTypes: ['violations'],
   }).then(r => r.violations.map(v => ({
     id: v.id, impact: v.impact || '', help: v.help, helpUrl: v.helpUrl,

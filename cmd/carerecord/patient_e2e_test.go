@@ -95,6 +95,15 @@ func (e *e2e) patientSeesAccessAndObjects(t *testing.T) {
 	if got := ig.text(`main`); !strings.Contains(got, clinicianName) || !strings.Contains(got, "999 000 0034") {
 		t.Errorf("the concern alert does not name the access and the patient: %q", got)
 	}
+	// Its review form asks for a message to the patient, apart from the
+	// internal finding; the officer has opened it, so the patient reads it
+	// as being reviewed.
+	ig.wait(`textarea#message`)
+	ig.checkPage("concern alert", "Alert: patient-concern", http.StatusOK, "")
+	pt.navigate(e.base+"/my-record", http.StatusOK)
+	if got := pt.text(`[data-testid="concern-status"]`); !strings.HasPrefix(got, "Being reviewed") {
+		t.Errorf("once the officer opened it the concern's status reads %q, want Being reviewed", got)
+	}
 	ig.navigate(e.base+"/ig/objections", http.StatusOK)
 	row := fmt.Sprintf(`[data-testid="open"] tr[data-ref=%q] a`, ref)
 	ig.wait(row)
