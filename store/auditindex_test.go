@@ -81,6 +81,32 @@ func TestAuditSearchTablesAndTail(t *testing.T) {
 				t.Errorf("%s, indexed up to %d: search %+v found %v, want %v", stage, db.AuditIndexed(), f, got, want)
 			}
 		}
+		// A patient's own access list, paged, over the same split.
+		for _, nhs := range auditPatients[:4] {
+			var want, got []int64
+			for i := len(all) - 1; i >= 0; i-- {
+				if ev := all[i]; ev.NHSNumber == nhs && ev.Outcome == store.OutcomeAllowed &&
+					slices.Contains(store.PatientAccessActions, ev.Action) {
+					want = append(want, ev.Seq)
+				}
+			}
+			for before := int64(0); ; {
+				evs, next, err := db.PatientAccesses(ctx, nhs, before, 4)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range evs {
+					got = append(got, ev.Seq)
+				}
+				if next == 0 {
+					break
+				}
+				before = next
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, indexed up to %d: %s's access list %v, want %v", stage, db.AuditIndexed(), nhs, got, want)
+			}
+		}
 		for _, nhs := range auditPatients[:4] {
 			sums, err := db.PatientAccess(ctx, nhs)
 			if err != nil {
