@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
+	"github.com/carerecord/carerecord/metrics"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -185,6 +186,9 @@ type Records struct {
 	closed   bool
 	flights  map[flightKey]*flight
 	failures map[flightKey]failure
+
+	// health counts each source's fetches on this node (health.go).
+	health healthLog
 }
 
 // flightKey names one fetch: one source, one patient. At most one flight
@@ -341,6 +345,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 		}
 		row := rows[st.Source.ODS]
 		if !refresh && r.showCached(ctx, st, &answers[i], row, now, r.o.Fresh) {
+			metrics.CacheLookup(true)
 			st.Pending = r.inFlight(flightKey{st.Source.ODS, nhs})
 			continue
 		}
@@ -350,6 +355,7 @@ func (r *Records) Open(ctx context.Context, nhs string, refresh bool) (*RecordVi
 		if refresh {
 			threshold = now
 		}
+		metrics.CacheLookup(false)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -688,6 +694,7 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 	defer cancel()
 	f.res, f.err = r.fetch(ctx, c, k.nhs, threshold)
 	close(f.answered)
+	r.count(k.ods, f, time.Since(began), limit-r.o.LateWindow)
 
 	var pk []byte
 	if key, err := r.db.PatientKey(k.nhs); err == nil {
@@ -726,6 +733,31 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 	}
 	r.mu.Unlock()
 	close(f.done)
+}
+
+// count adds a fetch's outcome to the source's metrics and health: a
+// fetch answered from the cache asked no one and is not counted, nor is one
+// cut short because the service is shutting down. pageDeadline is how long
+// the page that started the fetch waited for it.
+func (r *Records) count(ods string, f *flight, took, pageDeadline time.Duration) {
+	outcome, health := metrics.FetchAnswered, healthAnswer
+	switch se, isSource := errors.AsType[*connectors.SourceError](f.err); {
+	case f.err == nil && f.res.fromCache:
+		return
+	case isSource && se.Kind == connectors.ErrCanceled:
+		return
+	case f.err == nil && took > pageDeadline:
+		outcome, health = metrics.FetchLate, healthTimeout
+	case f.err == nil && f.res.noRecord:
+		outcome = metrics.FetchNoRecord
+	case f.err == nil:
+	case isSource && se.Kind == connectors.ErrTimeout, errors.Is(f.err, context.DeadlineExceeded):
+		outcome, health = metrics.FetchTimeout, healthTimeout
+	default:
+		outcome, health = metrics.FetchError, healthError
+	}
+	metrics.Fetch(ods, outcome, took)
+	r.health.note(ods, health, r.o.Now())
 }
 
 // noteFailure records a failed fetch; r.mu must be held. Old entries are
@@ -914,6 +946,7 @@ func (r *Records) purge(ctx context.Context, nhs string, notify bool) error {
 		f.purged = true
 		f.write.Unlock()
 	}
+	metrics.ObjectionPurge(notify)
 	if notify {
 		_, err = r.db.PurgeCachedRecords(ctx, nhs)
 	} else {

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/carerecord/carerecord/metrics"
 )
 
 // Action is what an audit event records.
@@ -324,7 +326,9 @@ func (db *DB) auditWriter() {
 				break drain
 			}
 		}
+		began := time.Now()
 		err := db.commitAudit(batch)
+		metrics.AuditCommit(len(batch), time.Since(began), err)
 		for _, r := range batch {
 			r.reply <- auditReply{ev: r.ev, err: err}
 		}

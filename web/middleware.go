@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carerecord/carerecord/metrics"
 	"github.com/carerecord/carerecord/store"
 )
 
@@ -126,6 +127,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
+		metrics.Request(route, c.Request().Method, c.Response().Status, time.Since(start))
 		s.log.Info("request",
 			"method", c.Request().Method,
 			"route", route,

@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	dsig "github.com/russellhaering/goxmldsig"
 
+	"github.com/carerecord/carerecord/metrics"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
@@ -78,6 +79,12 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	// Another node upheld an objection (PostgreSQL): this node's timelines
 	// of the patient go too.
 	db.OnPurge(s.timelines.forget)
+	// /metrics reads the live sessions when scraped.
+	metrics.CountSessionsWith(func() (int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return db.CountLiveSessions(ctx)
+	})
 	// crewjam/saml keeps its time allowances in package variables: the
 	// clock skew allowed, and the delay after IssueInstant, which gains
 	// the same skew (an IdP 100 s behind would otherwise lock everyone

@@ -32,8 +32,11 @@ type fileConfig struct {
 	BaseURL        string   `toml:"base_url"`
 	TrustedProxies []string `toml:"trusted_proxies"`
 	Listen         string   `toml:"listen"`
-	Database       string   `toml:"database"`
-	TLS            struct {
+	// MetricsListen serves /metrics (Prometheus) on its own address; off
+	// when empty.
+	MetricsListen string `toml:"metrics_listen"`
+	Database      string `toml:"database"`
+	TLS           struct {
 		CertFile string `toml:"cert_file"`
 		KeyFile  string `toml:"key_file"`
 	} `toml:"tls"`
@@ -418,6 +421,13 @@ func (fc *fileConfig) check(getenv func(string) string) []error {
 		bad("listen", "required: host:port to listen on, e.g. 127.0.0.1:8080")
 	} else if _, _, err := net.SplitHostPort(fc.Listen); err != nil {
 		bad("listen", "must be host:port, got %q", fc.Listen)
+	}
+	if fc.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(fc.MetricsListen); err != nil {
+			bad("metrics_listen", "must be host:port, got %q", fc.MetricsListen)
+		} else if fc.MetricsListen == fc.Listen {
+			bad("metrics_listen", "must differ from listen: /metrics is for the operator's network only")
+		}
 	}
 	for i, p := range fc.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err != nil {

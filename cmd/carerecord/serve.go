@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/connectors/pds"
+	"github.com/carerecord/carerecord/metrics"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/store/witness"
 	"github.com/carerecord/carerecord/web"
@@ -190,9 +193,45 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		db.Close()
 		return fmt.Errorf("configuration: listen: %w", err)
 	}
+	if fc.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(fc.MetricsListen, log)
+		if err != nil {
+			ln.Close()
+			closeSources()
+			db.Close()
+			return fmt.Errorf("configuration: metrics_listen: %w", err)
+		}
+		fmt.Fprintf(stdout, "carerecord metrics on http://%s/metrics\n", stopMetrics.addr)
+		closeSources = func(close func()) func() {
+			return func() { stopMetrics.close(); close() }
+		}(closeSources)
+	}
 	fmt.Fprintf(stdout, "carerecord serving %s on %s\n", base, ln.Addr())
 	log.Info("carerecord started", "url", base.String(), "listen", ln.Addr().String(), "tls", fc.TLS.CertFile != "")
 	return serveUntilDone(ctx, ln, srv, db, fc.TLS.CertFile, fc.TLS.KeyFile, fc.httpLimits(), log, closeSources)
+}
+
+// metricsServer is /metrics on the operator's own listen address.
+type metricsServer struct {
+	addr  string
+	close func()
+}
+
+// serveMetrics serves /metrics (and nothing else) on addr, apart from the
+// portal: it needs no sign-in, so it belongs on an address only the
+// operator's monitoring can reach.
+func serveMetrics(addr string, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("metrics served", "listen", ln.Addr().String())
+	return &metricsServer{addr: ln.Addr().String(), close: func() { _ = hs.Close() }}, nil
 }
 
 // openWitnesses opens the audit checkpoints' witnesses: the file always,
