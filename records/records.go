@@ -693,8 +693,10 @@ func (r *Records) run(k flightKey, f *flight, c connectors.Connector, threshold 
 	ctx, cancel := context.WithTimeout(carry(r.bg), limit)
 	defer cancel()
 	f.res, f.err = r.fetch(ctx, c, k.nhs, threshold)
-	close(f.answered)
+	// Counted before the waiting page hears: once the page has its
+	// answer, the status page counts it too.
 	r.count(k.ods, f, time.Since(began), limit-r.o.LateWindow)
+	close(f.answered)
 
 	var pk []byte
 	if key, err := r.db.PatientKey(k.nhs); err == nil {

@@ -148,6 +148,16 @@ type auditHead struct {
 	time time.Time
 }
 
+// AuditHead returns the last audit event this node committed or read at
+// start: its number and time (0 and zero time when the log is empty). On
+// several nodes, another node may have committed later events since.
+func (db *DB) AuditHead() (seq int64, at time.Time) {
+	if h := db.audit.head.Load(); h != nil {
+		return h.seq, h.time
+	}
+	return 0, time.Time{}
+}
+
 func (a *auditLog) publishHead() {
 	a.head.Store(&auditHead{seq: a.lastSeq, hash: a.lastHash, time: a.lastTime})
 }

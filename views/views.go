@@ -89,6 +89,40 @@ type ServiceStatus struct {
 	LiveSessions  int
 	DevSignIn     bool
 	IdP           string
+	// Engine is the database engine: "SQLite" or "PostgreSQL".
+	Engine string
+	// Sources is each source's recent health, counted on this node only.
+	Sources []SourceHealth
+	// AuditHead is the last audit event this node knows of (0: none), at
+	// AuditHeadTime.
+	AuditHead     int64
+	AuditHeadTime time.Time
+	// Verified: the chain has been verified at least once; Verification
+	// is then the latest result.
+	Verified     bool
+	Verification AuditVerification
+	// AuditRefused is why the audit log is refused ("" when it is not).
+	AuditRefused string
+}
+
+// SourceHealth is one source's fetches on this node over the last hour
+// and the last day.
+type SourceHealth struct {
+	Name, ODS string
+	Hour, Day HealthCounts
+}
+
+// HealthCounts is what a source's fetches came to.
+type HealthCounts struct{ Answers, Timeouts, Errors int }
+
+// AuditVerification is the latest verification of the audit chain.
+type AuditVerification struct {
+	At      time.Time
+	OK      bool
+	Events  int64
+	HeadSeq int64
+	// Problem is what was found ("" when OK): no clinical content.
+	Problem string
 }
 
 // DevRoleForm is the development OpenID provider's role choice.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -56,10 +57,28 @@ func (s *Server) showServiceStatus(c echo.Context) error {
 	if s.cfg.OIDC != nil {
 		st.IdP = strings.TrimPrefix(st.IdP+", "+s.cfg.OIDC.Issuer(), ", ")
 	}
+	st.Engine = "SQLite"
+	if s.db.Engine() == store.Postgres {
+		st.Engine = "PostgreSQL"
+	}
 	if err := s.db.Ping(ctx); err != nil {
 		st.DatabaseError = "not answering"
 	}
 	st.Schema, _ = s.db.SchemaVersion(ctx)
 	st.LiveSessions, _ = s.db.CountLiveSessions(ctx)
+	if s.cfg.Records != nil {
+		for _, h := range s.cfg.Records.Health() {
+			st.Sources = append(st.Sources, views.SourceHealth{Name: h.Source.Name, ODS: h.Source.ODS,
+				Hour: views.HealthCounts(h.Hour), Day: views.HealthCounts(h.Day)})
+		}
+	}
+	st.AuditHead, st.AuditHeadTime = s.db.AuditHead()
+	if v, ok, err := s.db.LastVerification(ctx); err == nil && ok {
+		st.Verified = true
+		st.Verification = views.AuditVerification{At: v.At, OK: v.OK, Events: v.Events, HeadSeq: v.HeadSeq, Problem: v.Problem}
+	}
+	if al, bad := s.db.AuditAlarm(); bad {
+		st.AuditRefused = al.Problem
+	}
 	return render(c, http.StatusOK, views.StatusPage(s.page(c, "Service status"), st))
 }
