@@ -193,10 +193,11 @@ func TestServe(t *testing.T) {
 	mdPath := writeFile(t, dir, "idp.xml", string(md))
 
 	t.Run("OK", func(t *testing.T) {
-		addr := freePort(t)
+		addr, metricsAddr := freePort(t), freePort(t)
 		cfg := writeFile(t, dir, "ok.toml", `
 base_url = "http://`+addr+`"
 listen = "`+addr+`"
+metrics_listen = "`+metricsAddr+`"
 database = "`+filepath.Join(dir, "c.db")+`"
 [saml]
 idp_metadata_file = "`+mdPath+`"
@@ -207,6 +208,14 @@ sp_key_file = "`+kp+`"
 		defer stop()
 		if code, _ := get(t, "http://"+addr+"/readyz"); code != http.StatusOK {
 			t.Fatalf("/readyz %d", code)
+		}
+		// /metrics is served on metrics_listen, and only there.
+		if code, body := get(t, "http://"+metricsAddr+"/metrics"); code != http.StatusOK ||
+			!strings.Contains(body, `carerecord_http_requests_total{method="GET",route="/readyz",status="200"}`) {
+			t.Fatalf("metrics_listen /metrics: %d, without the /readyz request", code)
+		}
+		if code, _ := get(t, "http://"+addr+"/metrics"); code != http.StatusNotFound {
+			t.Fatalf("/metrics on the portal's address: %d, want 404", code)
 		}
 		code, body := get(t, "http://"+addr+"/")
 		if code != http.StatusOK || strings.Contains(body, "Development sign-in") {
