@@ -1,11 +1,17 @@
 package gpconnect_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -203,7 +209,32 @@ func TestOutcomes(t *testing.T) {
 
 func TestRecord(t *testing.T) {
 	g := startProviders(t, synthetic.GPConnectOptions{})
-	c := newClient(t, g, synthetic.PeckhamGPODS, nil)
+	// The SSP's address is a recording proxy in front of the providers, so
+	// that the test knows every resource the practice sent.
+	var sent struct {
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+				ID           string `json:"id"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	target, err := url.Parse(g.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return json.Unmarshal(body, &sent)
+	}
+	ssp := httptest.NewServer(proxy)
+	t.Cleanup(ssp.Close)
+	c := newClient(t, g, synthetic.PeckhamGPODS, func(_ *connectors.Config, s *gpconnect.Settings) { s.SSPURL = ssp.URL })
 	rec, account, err := c.Fetch(asClinician(), synthetic.RichNHSNumber)
 	if err != nil {
 		t.Fatal(err)
@@ -296,6 +327,15 @@ func TestRecord(t *testing.T) {
 		}
 	})
 	t.Run("EveryResourceAccountedFor", func(t *testing.T) {
+		if len(sent.Entry) == 0 {
+			t.Fatal("the proxy saw no bundle")
+		}
+		for _, e := range sent.Entry {
+			key := e.Resource.ResourceType + "/" + e.Resource.ID
+			if account[key] == "" {
+				t.Errorf("%s was sent by the practice but is not accounted for", key)
+			}
+		}
 		for k, v := range account {
 			if strings.HasPrefix(v, "unreadable") {
 				t.Errorf("%s: %s", k, v)
