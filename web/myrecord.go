@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/carerecord/carerecord/connectors"
 	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
@@ -34,40 +34,36 @@ func (s *Server) accessRows(evs []store.AuditEvent, concerns map[int64]*views.Co
 	orgs := s.orgNames()
 	rows := make([]views.AccessRow, 0, len(evs))
 	for _, ev := range evs {
-		row := views.AccessRow{Seq: ev.Seq, When: ev.Time, ODS: ev.ODS, Role: views.NotKnown, Reason: views.NotKnown,
-			Organisation: cmpOr(orgs[ev.ODS], ev.ODS, views.NotKnown), Concern: concerns[ev.Seq]}
-		if def, ok := s.cfg.Roles[ev.RoleCode]; ok {
-			row.Role = def.Name
-		}
-		if ev.Reason != "" {
-			row.Reason = s.reasonLabel(ev.Reason)
-		}
-		row.Emergency = ev.Action == store.ActBreakGlass || ev.Action == store.ActObjectionOverride || ev.Reason == BreakGlass
-		switch ev.Action {
-		case store.ActDocumentOpen:
-			row.What = "Opened a document in your record"
-		case store.ActBreakGlass:
-			row.What = "Opened your record in an emergency"
-		case store.ActObjectionOverride:
-			row.What = "Saw your record despite your objection, in an emergency"
-		default:
-			row.What = "Opened your record"
-		}
-		if s.cfg.Patients.ShowStaffNames {
-			row.Person = ev.UserName
-		}
-		rows = append(rows, row)
+		rows = append(rows, s.accessRow(ev, orgs, concerns[ev.Seq]))
 	}
 	return rows
 }
 
-func cmpOr(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
+// accessRow words one audit event for the patient; orgs is orgNames().
+func (s *Server) accessRow(ev store.AuditEvent, orgs map[string]string, concern *views.ConcernState) views.AccessRow {
+	row := views.AccessRow{Seq: ev.Seq, When: ev.Time, ODS: ev.ODS, Role: views.NotKnown, Reason: views.NotKnown,
+		Organisation: cmp.Or(orgs[ev.ODS], ev.ODS, views.NotKnown), Concern: concern}
+	if def, ok := s.cfg.Roles[ev.RoleCode]; ok {
+		row.Role = def.Name
 	}
-	return ""
+	if ev.Reason != "" {
+		row.Reason = s.reasonLabel(ev.Reason)
+	}
+	row.Emergency = ev.Action == store.ActBreakGlass || ev.Action == store.ActObjectionOverride || ev.Reason == BreakGlass
+	switch ev.Action {
+	case store.ActDocumentOpen:
+		row.What = "Opened a document in your record"
+	case store.ActBreakGlass:
+		row.What = "Opened your record in an emergency"
+	case store.ActObjectionOverride:
+		row.What = "Saw your record despite your objection, in an emergency"
+	default:
+		row.What = "Opened your record"
+	}
+	if s.cfg.Patients.ShowStaffNames {
+		row.Person = ev.UserName
+	}
+	return row
 }
 
 func (s *Server) reasonLabel(code string) string {
@@ -174,9 +170,10 @@ func (s *Server) exportMyAccesses(c echo.Context) error {
 	if err := w.Write(head); err != nil {
 		return err
 	}
+	orgs := s.orgNames()
 	err := s.db.EachPatientAccess(ctx, u.NHSNumber, func(ev store.AuditEvent) error {
-		r := s.accessRows([]store.AuditEvent{ev}, nil)[0]
-		rec := []string{strconv.FormatInt(r.Seq, 10), r.When.In(connectors.London).Format("02-Jan-2006 15:04"), r.What,
+		r := s.accessRow(ev, orgs, nil)
+		rec := []string{strconv.FormatInt(r.Seq, 10), views.DateTime(r.When), r.What,
 			csvSafe(r.Organisation), r.ODS, csvSafe(r.Role), csvSafe(r.Reason), map[bool]string{true: "Yes", false: "No"}[r.Emergency]}
 		if s.cfg.Patients.ShowStaffNames {
 			rec = append(rec, csvSafe(r.Person))
