@@ -88,11 +88,7 @@ func (db *DB) patientAccessPage(ctx context.Context, nhs string, before int64, l
 	if err != nil {
 		return nil, err
 	}
-	var cols []string
-	for _, c := range strings.Split(auditColumns, ",") {
-		cols = append(cols, "e."+strings.TrimSpace(c))
-	}
-	sel := `SELECT ` + strings.Join(cols, ", ")
+	sel := `SELECT ` + prefixColumns(auditColumns, "e")
 	acts := strings.TrimSuffix(strings.Repeat("?, ", len(PatientAccessActions)), ", ")
 	cond := ` AND e.nhs_number = ? AND e.action IN (` + acts + `) AND e.outcome = ?
 		AND e.seq NOT IN (SELECT seq FROM patient_access_hidden)`
@@ -337,46 +333,62 @@ func (db *DB) RaiseConcern(ctx context.Context, ev AuditEvent, accessSeq int64) 
 }
 
 // PatientConcerns returns the patient's concerns, newest first, each with
-// its alert.
+// its alert, read in the one query that finds them.
 func (db *DB) PatientConcerns(ctx context.Context, nhs string) ([]Concern, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT c.seq, c.access_seq, a.id, r.started_at, COALESCE(r.message, '') FROM patient_concerns c
+	rows, err := db.read.QueryContext(ctx, `SELECT c.seq, c.access_seq, r.started_at, COALESCE(r.message, ''), `+
+		prefixColumns(alertColumns, "a")+` FROM patient_concerns c
 		JOIN audit_alerts a ON a.seq = c.seq AND a.kind = ?
 		LEFT JOIN patient_concern_reviews r ON r.alert_id = a.id
 		WHERE c.nhs_number = ? ORDER BY c.seq DESC LIMIT 500`, AlertPatientConcern, nhs)
 	if err != nil {
 		return nil, fmt.Errorf("store: concerns: %w", err)
 	}
-	type row struct {
-		seq, access, alert int64
-		started            sql.NullInt64
-		message            string
-	}
-	var rs []row
+	defer rows.Close()
+	var out []Concern
 	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.seq, &r.access, &r.alert, &r.started, &r.message); err != nil {
-			rows.Close()
+		var (
+			con     Concern
+			started sql.NullInt64
+		)
+		a, err := scanAlert(scanAfter{rows, []any{&con.Seq, &con.AccessSeq, &started, &con.Message}})
+		if err != nil {
 			return nil, fmt.Errorf("store: concerns: %w", err)
 		}
-		rs = append(rs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]Concern, 0, len(rs))
-	for _, r := range rs {
-		a, err := db.Alert(ctx, r.alert)
-		if err != nil {
-			return nil, err
-		}
-		con := Concern{Seq: r.seq, AccessSeq: r.access, Raised: a.Raised, Alert: a, Message: r.message}
-		if r.started.Valid {
-			con.ReviewStarted = fromMS(r.started.Int64)
+		a.Why = db.openText(a.Why, alertWhyAD(a.Seq, a.Kind))
+		con.Alert, con.Raised = a, a.Raised
+		if started.Valid {
+			con.ReviewStarted = fromMS(started.Int64)
 		}
 		out = append(out, con)
 	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: concerns: %w", err)
+	}
+	if out == nil {
+		out = []Concern{}
+	}
 	return out, nil
+}
+
+// scanAfter scans the columns first into before, then the rest into the
+// destinations a scan function such as scanAlert gives.
+type scanAfter struct {
+	r      rowScanner
+	before []any
+}
+
+func (s scanAfter) Scan(dest ...any) error {
+	return s.r.Scan(append(s.before[:len(s.before):len(s.before)], dest...)...)
+}
+
+// prefixColumns qualifies each of a comma-separated column list with the
+// table alias.
+func prefixColumns(cols, alias string) string {
+	var out []string
+	for _, c := range strings.Split(cols, ",") {
+		out = append(out, alias+"."+strings.TrimSpace(c))
+	}
+	return strings.Join(out, ", ")
 }
 
 // SubmitVerifiedObjection stores an objection (or a withdrawal) made by a
