@@ -232,6 +232,20 @@ func (m *mapper) hide(key string, k connectors.Kind, rule string) {
 	m.account[key] = "hidden: " + rule
 }
 
+// hideBy hides a resource whose status (or verificationStatus) names one of
+// the hide rules that apply to its type, and says whether it did. The rule
+// names are the FHIR status codes themselves ("entered-in-error", "refuted",
+// "cancelled"), so the status is compared with each rule directly.
+func (m *mapper) hideBy(key string, k connectors.Kind, status string, rules ...string) bool {
+	for _, rule := range rules {
+		if status == rule {
+			m.hide(key, k, rule)
+			return true
+		}
+	}
+	return false
+}
+
 func (m *mapper) show(key string, e connectors.Entry) {
 	e.ID, e.Source, e.Fetched = key, m.src, m.fetched
 	m.entries = append(m.entries, e)
@@ -368,12 +382,7 @@ func (m *mapper) allergyIntolerance(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &a); err != nil {
 		return errors.New("bad AllergyIntolerance")
 	}
-	switch a.VerificationStatus {
-	case "entered-in-error":
-		m.hide(r.key, connectors.KindAllergy, connectors.HideEnteredInError)
-		return nil
-	case "refuted":
-		m.hide(r.key, connectors.KindAllergy, connectors.HideRefuted)
+	if m.hideBy(r.key, connectors.KindAllergy, a.VerificationStatus, connectors.HideEnteredInError, connectors.HideRefuted) {
 		return nil
 	}
 	al := &connectors.Allergy{Status: a.ClinicalStatus, Verification: a.VerificationStatus, Criticality: a.Criticality}
@@ -439,8 +448,7 @@ func (m *mapper) medicationStatement(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &s); err != nil {
 		return errors.New("bad MedicationStatement")
 	}
-	if s.Status == "entered-in-error" {
-		m.hide(r.key, connectors.KindMedication, connectors.HideEnteredInError)
+	if m.hideBy(r.key, connectors.KindMedication, s.Status, connectors.HideEnteredInError) {
 		return nil
 	}
 	medKey := ref(s.MedicationReference)
@@ -568,12 +576,7 @@ func (m *mapper) condition(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &c); err != nil {
 		return errors.New("bad Condition")
 	}
-	switch c.VerificationStatus {
-	case "entered-in-error":
-		m.hide(r.key, connectors.KindProblem, connectors.HideEnteredInError)
-		return nil
-	case "refuted":
-		m.hide(r.key, connectors.KindProblem, connectors.HideRefuted)
+	if m.hideBy(r.key, connectors.KindProblem, c.VerificationStatus, connectors.HideEnteredInError, connectors.HideRefuted) {
 		return nil
 	}
 	title := c.Code.text()
@@ -652,8 +655,7 @@ func (m *mapper) encounter(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &c); err != nil {
 		return errors.New("bad Encounter")
 	}
-	if c.Status == "entered-in-error" {
-		m.hide(r.key, connectors.KindEncounter, connectors.HideEnteredInError)
+	if m.hideBy(r.key, connectors.KindEncounter, c.Status, connectors.HideEnteredInError) {
 		return nil
 	}
 	en := &connectors.Encounter{Class: "consultation", Status: c.Status, Location: m.src.Name}
@@ -698,8 +700,7 @@ func (m *mapper) immunization(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &im); err != nil {
 		return errors.New("bad Immunization")
 	}
-	if im.Status == "entered-in-error" {
-		m.hide(r.key, connectors.KindImmunization, connectors.HideEnteredInError)
+	if m.hideBy(r.key, connectors.KindImmunization, im.Status, connectors.HideEnteredInError) {
 		return nil
 	}
 	v := &connectors.Immunization{Vaccine: im.VaccineCode.text(), Status: im.Status, Lot: im.LotNumber,
@@ -761,12 +762,7 @@ func (m *mapper) observation(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &o); err != nil {
 		return errors.New("bad Observation")
 	}
-	switch o.Status {
-	case "entered-in-error":
-		m.hide(r.key, connectors.KindResult, connectors.HideEnteredInError)
-		return nil
-	case "cancelled":
-		m.hide(r.key, connectors.KindResult, connectors.HideCancelled)
+	if m.hideBy(r.key, connectors.KindResult, o.Status, connectors.HideEnteredInError, connectors.HideCancelled) {
 		return nil
 	}
 	title := o.Code.text()
@@ -888,12 +884,7 @@ func (m *mapper) diagnosticReport(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &d); err != nil {
 		return errors.New("bad DiagnosticReport")
 	}
-	switch d.Status {
-	case "entered-in-error":
-		m.hide(r.key, connectors.KindResult, connectors.HideEnteredInError)
-		return nil
-	case "cancelled":
-		m.hide(r.key, connectors.KindResult, connectors.HideCancelled)
+	if m.hideBy(r.key, connectors.KindResult, d.Status, connectors.HideEnteredInError, connectors.HideCancelled) {
 		return nil
 	}
 	title := d.Code.text()
@@ -954,12 +945,7 @@ func (m *mapper) referralRequest(r entryRaw) error {
 	if err := json.Unmarshal(r.raw, &q); err != nil {
 		return errors.New("bad ReferralRequest")
 	}
-	if q.Status == "entered-in-error" {
-		m.hide(r.key, connectors.KindDocument, connectors.HideEnteredInError)
-		return nil
-	}
-	if q.Status == "cancelled" {
-		m.hide(r.key, connectors.KindDocument, connectors.HideCancelled)
+	if m.hideBy(r.key, connectors.KindDocument, q.Status, connectors.HideEnteredInError, connectors.HideCancelled) {
 		return nil
 	}
 	title := "Referral"
