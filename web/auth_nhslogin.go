@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
-	"github.com/gorilla/securecookie"
 	"github.com/labstack/echo/v4"
 
 	"github.com/carerecord/carerecord/store"
@@ -22,20 +20,13 @@ import (
 // is the patient, with the NHS number NHS login verified, PermPatient and
 // nothing else (User.Can), so no staff page is ever reachable from it.
 
-const (
-	myRecordPath   = "/my-record"
-	nhsLoginCookie = "carerecord_nhslogin"
-)
+const myRecordPath = "/my-record"
+
+var nhsLoginPendingCookie = pendingCookie{Name: "carerecord_nhslogin", Path: myRecordPath + "/"}
 
 // patientUserID is the audit log's user id for a patient: NHS login's
 // subject, marked as such so that it is never taken for a member of staff.
 func patientUserID(sub string) string { return "nhslogin:" + sub }
-
-type nhsLoginPending struct {
-	oidc.Start
-	Return  string
-	Started int64
-}
 
 // startNHSLogin sends the browser to NHS login, asking for P9.
 func (s *Server) startNHSLogin(c echo.Context) error {
@@ -50,12 +41,9 @@ func (s *Server) startNHSLogin(c echo.Context) error {
 		return &Error{Code: EUNAVAILABLE, Title: "NHS login is not available",
 			Message: "carerecord cannot reach NHS login just now. Try again in a few minutes.", Err: err}
 	}
-	v, err := securecookie.EncodeMulti(nhsLoginCookie, nhsLoginPending{Start: st, Return: ret, Started: s.now().Unix()}, s.cookies.Codecs...)
-	if err != nil {
-		return fmt.Errorf("nhs login: encode pending sign-in: %w", err)
+	if err := s.savePending(c, nhsLoginPendingCookie, st, ret); err != nil {
+		return fmt.Errorf("nhs login: %w", err)
 	}
-	http.SetCookie(c.Response(), &http.Cookie{Name: nhsLoginCookie, Value: v, Path: myRecordPath + "/", MaxAge: int(s.cfg.RequestWindow.Seconds()),
-		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
 	return c.Redirect(http.StatusFound, to)
 }
 
@@ -63,16 +51,10 @@ func (s *Server) startNHSLogin(c echo.Context) error {
 func (s *Server) finishNHSLogin(c echo.Context) error {
 	r := c.Request()
 	q := r.URL.Query()
-	var p nhsLoginPending
-	ck, err := r.Cookie(nhsLoginCookie)
-	if err == nil {
-		err = securecookie.DecodeMulti(nhsLoginCookie, ck.Value, &p, s.cookies.Codecs...)
-	}
-	http.SetCookie(c.Response(), &http.Cookie{Name: nhsLoginCookie, Value: "", Path: myRecordPath + "/", MaxAge: -1, HttpOnly: true,
-		Secure: s.secure(), SameSite: http.SameSiteLaxMode})
-	again := "Signing in took too long, or was started in another window. Try again."
-	if err != nil || s.now().Sub(time.Unix(p.Started, 0)) > s.cfg.RequestWindow {
-		return s.refusePatientSignIn(c, again, errors.New("nhs login: no live sign-in in this browser"))
+	p, err := s.takePending(c, nhsLoginPendingCookie)
+	if err != nil {
+		return s.refusePatientSignIn(c, "Signing in took too long, or was started in another window. Try again.",
+			errors.New("nhs login: no live sign-in in this browser"))
 	}
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(p.State)) != 1 {
 		return s.refusePatientSignIn(c, "Your sign-in could not be checked. Try again.", errors.New("nhs login: state mismatch"))

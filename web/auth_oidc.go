@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"github.com/labstack/echo/v4"
 
 	"github.com/carerecord/carerecord/store"
@@ -17,19 +16,10 @@ import (
 )
 
 // OpenID Connect sign-in (NHS CIS2): the handlers around web/oidc, which
-// does the protocol. What a sign-in in progress must match (state, nonce,
-// PKCE verifier) travels in a short-lived cookie, signed and encrypted
-// with the session keys, never in the session itself: there is none yet.
+// does the protocol. The sign-in in progress waits in a pending cookie
+// (auth_pending.go).
 
-const oidcCookie = "carerecord_oidc"
-
-type oidcPending struct {
-	oidc.Start
-	Return  string
-	Started int64 // unix seconds
-}
-
-func (s *Server) pendingCodecs() []securecookie.Codec { return s.cookies.Codecs }
+var oidcPendingCookie = pendingCookie{Name: "carerecord_oidc", Path: "/oidc/"}
 
 // startOIDCSignIn sends the browser to the OpenID provider. ?return= is
 // where to come back to; ?fresh=1 (after an idle lock) asks the provider
@@ -47,12 +37,9 @@ func (s *Server) startOIDCSignIn(c echo.Context) error {
 			Message: "carerecord cannot reach " + s.cfg.OIDCLabel + " just now. Try again in a few minutes; if it keeps happening, contact your IT service desk.",
 			Err:     err}
 	}
-	v, err := securecookie.EncodeMulti(oidcCookie, oidcPending{Start: st, Return: ret, Started: s.now().Unix()}, s.pendingCodecs()...)
-	if err != nil {
-		return fmt.Errorf("oidc: encode pending sign-in: %w", err)
+	if err := s.savePending(c, oidcPendingCookie, st, ret); err != nil {
+		return fmt.Errorf("oidc: %w", err)
 	}
-	http.SetCookie(c.Response(), &http.Cookie{Name: oidcCookie, Value: v, Path: "/oidc/", MaxAge: int(s.cfg.RequestWindow.Seconds()),
-		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
 	return c.Redirect(http.StatusFound, to)
 }
 
@@ -66,15 +53,9 @@ var providerError = regexp.MustCompile(`^[a-z_]{1,40}$`)
 func (s *Server) finishOIDCSignIn(c echo.Context) error {
 	r := c.Request()
 	q := r.URL.Query()
-	var p oidcPending
-	ck, err := r.Cookie(oidcCookie)
-	if err == nil {
-		err = securecookie.DecodeMulti(oidcCookie, ck.Value, &p, s.pendingCodecs()...)
-	}
-	// The pending sign-in is used once, whatever happens next.
-	http.SetCookie(c.Response(), &http.Cookie{Name: oidcCookie, Value: "", Path: "/oidc/", MaxAge: -1, HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
-	if err != nil || s.now().Sub(time.Unix(p.Started, 0)) > s.cfg.RequestWindow {
-		s.log.Info("sign-in took too long or was not started here", "protocol", "oidc", "cookie", err == nil)
+	p, err := s.takePending(c, oidcPendingCookie)
+	if err != nil {
+		s.log.Info("sign-in took too long or was not started here", "protocol", "oidc", "cookie", errors.Is(err, errPendingExpired))
 		return s.signInTookTooLong(c, "/oidc/login")
 	}
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(p.State)) != 1 {

@@ -110,6 +110,48 @@ func TestNHSLoginRefused(t *testing.T) {
 		// (The browser keeps the session the first use began.)
 		assertPatientRefused(t, e, b, p, "could not be checked", "code exchange refused", false)
 	})
+	// The pending sign-in (state, nonce, verifier in a cookie) must be this
+	// browser's, live, matching, and used once.
+	callback := func(b *browser) *url.URL {
+		t.Helper()
+		p := b.follow(b.get("/my-record/sign-in"))
+		form := p.form(t, "form[action='/devidp/nhslogin/login']")
+		form.Set("username", "patient")
+		form.Set("password", "demo")
+		p = b.post("/devidp/nhslogin/login", form)
+		for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/my-record/callback") {
+			p = b.get(p.header.Get("Location"))
+		}
+		u, err := url.Parse(p.header.Get("Location"))
+		if err != nil || u.Path != "/my-record/callback" {
+			t.Fatalf("no callback from NHS login: %q", p.header.Get("Location"))
+		}
+		return u
+	}
+	const tooLong = "took too long, or was started in another window"
+	t.Run("ErrTookTooLong", func(t *testing.T) {
+		b := e.browser()
+		cb := callback(b)
+		e.clock.Advance(6 * time.Minute) // the request window is 5 minutes
+		defer e.clock.Advance(-6 * time.Minute)
+		assertPatientRefused(t, e, b, b.get(cb.String()), tooLong, "no live sign-in", true)
+	})
+	t.Run("ErrStartedInAnotherWindow", func(t *testing.T) {
+		cb := callback(e.browser())
+		b := e.browser()
+		assertPatientRefused(t, e, b, b.get(cb.String()), tooLong, "no live sign-in", true)
+	})
+	t.Run("ErrStateMismatchThenUsedOnce", func(t *testing.T) {
+		b := e.browser()
+		cb := callback(b)
+		forged := *cb
+		q := forged.Query()
+		q.Set("state", "not-this-browsers")
+		forged.RawQuery = q.Encode()
+		assertPatientRefused(t, e, b, b.get(forged.String()), "could not be checked", "state mismatch", true)
+		// The refusal spent the pending sign-in: the genuine answer is too late.
+		assertPatientRefused(t, e, b, b.get(cb.String()), tooLong, "no live sign-in", true)
+	})
 }
 
 func assertPatientRefused(t *testing.T, e *env, b *browser, p *page, reason, cause string, signedOut bool) {
