@@ -440,19 +440,50 @@ func (db *DB) SubmitVerifiedObjection(ctx context.Context, f ObjectionForm, nhs,
 }
 
 // PatientCases returns the patient's cases (by the NHS number given or
-// matched), newest first, with their steps.
+// matched), newest first, with their steps: the cases in one query and all
+// their steps in another, whatever the number of cases (at most 100).
 func (db *DB) PatientCases(ctx context.Context, nhs string) ([]ObjectionCase, error) {
 	cs, err := db.SearchCases(ctx, nhs)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ObjectionCase, 0, len(cs))
-	for _, oc := range cs {
-		full, err := db.Case(ctx, oc.ID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, full)
+	if len(cs) == 0 {
+		return []ObjectionCase{}, nil
 	}
-	return out, nil
+	c, err := db.cacheKeys()
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*ObjectionCase, len(cs))
+	ids := make([]any, len(cs))
+	for i := range cs {
+		byID[cs[i].ID], ids[i] = &cs[i], cs[i].ID
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT case_id, at, by_id, by_name, from_status, to_status, note FROM objection_steps
+		WHERE case_id IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) ORDER BY case_id, id`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("store: objection steps: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, at   int64
+			st       CaseStep
+			from, to string
+			note     []byte
+		)
+		if err := rows.Scan(&id, &at, &st.By, &st.ByName, &from, &to, &note); err != nil {
+			return nil, fmt.Errorf("store: objection steps: %w", err)
+		}
+		oc := byID[id]
+		st.At, st.From, st.To = fromMS(at), CaseStatus(from), CaseStatus(to)
+		if st.Note, err = c.openText(note, noteAD(oc.Ref, at, st.To)); err != nil {
+			return nil, fmt.Errorf("store: objection case %s: step note: %w", oc.Ref, err)
+		}
+		oc.Steps = append(oc.Steps, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: objection steps: %w", err)
+	}
+	return cs, nil
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -173,4 +174,75 @@ func TestSubmitVerifiedObjection(t *testing.T) {
 	if _, err := db.SubmitVerifiedObjection(ctx, store.ObjectionForm{Kind: store.KindObject, BirthDate: f.BirthDate}, "9990000026", "x", "y", "z"); !errors.Is(err, store.ErrInvalidObjection) {
 		t.Fatalf("a verified objection without a name: %v", err)
 	}
+}
+
+// TestPatientCases: a patient's cases are those with their NHS number on
+// the form or matched to it by an officer, newest first, each with its own
+// steps (oldest first, notes opened), and never another patient's.
+func TestPatientCases(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 12, 9, 0, 0, 0, time.UTC)
+	db := objectionDB(t, &now)
+	submit := func(nhs string) store.ObjectionCase {
+		t.Helper()
+		f := sampleForm()
+		f.NHSNumber = nhs
+		ref, err := db.SubmitObjection(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oc, err := db.CaseByRef(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Hour)
+		return oc
+	}
+	decided := submit("9990000026") // on the form, then decided
+	if err := db.CheckIdentity(ctx, decided.ID, "9990000026", "555000000004", "Helen Marsh", "matched on the spine"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DecideCase(ctx, decided.ID, false, "555000000004", "Helen Marsh", "not upheld: asked to withdraw"); err != nil {
+		t.Fatal(err)
+	}
+	other := submit("9990000034")    // another patient's
+	received := submit("9990000026") // on the form, not yet looked at
+	matched := submit("")            // no NHS number given: matched by the officer
+	if err := db.CheckIdentity(ctx, matched.ID, "9990000026", "555000000004", "Helen Marsh", "matched by address"); err != nil {
+		t.Fatal(err)
+	}
+
+	cs, err := db.PatientCases(ctx, "9990000026")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		id    int64
+		notes []string
+	}
+	wants := []want{
+		{matched.ID, []string{"", "matched by address"}},
+		{received.ID, []string{""}},
+		{decided.ID, []string{"", "matched on the spine", "not upheld: asked to withdraw"}},
+	}
+	if len(cs) != len(wants) {
+		t.Fatalf("%d cases, want %d (not case %d, another patient's)", len(cs), len(wants), other.ID)
+	}
+	for i, w := range wants {
+		var notes []string
+		for _, st := range cs[i].Steps {
+			notes = append(notes, st.Note)
+		}
+		if cs[i].ID != w.id || !slices.Equal(notes, w.notes) {
+			t.Errorf("case %d: id %d with step notes %q, want id %d with %q", i, cs[i].ID, notes, w.id, w.notes)
+		}
+		if full, err := db.Case(ctx, w.id); err != nil || !reflect.DeepEqual(full, cs[i]) {
+			t.Errorf("case %d: %+v, want it as Case reads it: %+v (%v)", i, cs[i], full, err)
+		}
+	}
+	t.Run("NoCases", func(t *testing.T) {
+		if cs, err := db.PatientCases(ctx, "9990000042"); err != nil || cs == nil || len(cs) != 0 {
+			t.Fatalf("a patient with no cases: %v %v, want an empty list", cs, err)
+		}
+	})
 }
