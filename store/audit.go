@@ -388,7 +388,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		return err
 	}
 	defer tx.Rollback()
-	if db.engine == Postgres {
+	if db.be.sharedLog() {
 		// Every node appends to one chain. The transaction holds the
 		// write lock, so the head read here is the last committed by any
 		// node, and none can commit after it until this batch has.
@@ -492,7 +492,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 	case a.tailSince.IsZero():
 		a.tailSince = now
 	}
-	db.ckpt.wrote()
+	db.be.wrote()
 	a.batches.Add(1)
 	return nil
 }
@@ -746,11 +746,8 @@ func accessActionsSQL() string {
 // accessSummarySQL groups one patient's (or one user's) access events,
 // selected by cond (byPatient or byUser). The names, role and ODS come
 // from the group's latest event.
-func accessSummarySQL(e Engine, cond, groupBy string) string {
-	reasons := `json_group_array(DISTINCT reason)`
-	if e == Postgres {
-		reasons = `json_agg(DISTINCT reason)::text`
-	}
+func accessSummarySQL(be backend, cond, groupBy string) string {
+	reasons := be.jsonArrayAgg(`DISTINCT reason`)
 	return `SELECT e.user_id, e.user_name, e.role_code, e.ods, e.nhs_number, g.n, g.refused, g.first, g.last, g.reasons, g.bg
 	FROM (SELECT MAX(seq) AS last_seq,
 			SUM(CASE WHEN outcome = 'allowed' THEN 1 ELSE 0 END) AS n, SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END) AS refused,
@@ -769,7 +766,7 @@ func accessSummarySQL(e Engine, cond, groupBy string) string {
 func (db *DB) PatientAccess(ctx context.Context, nhs string) ([]AccessSummary, error) {
 	nhs = strings.Join(strings.Fields(nhs), "")
 	cond, args := byPatient(nhs, 0)
-	out, err := db.accessSummaries(ctx, accessSummarySQL(db.engine, cond, "user_id"), args)
+	out, err := db.accessSummaries(ctx, accessSummarySQL(db.be, cond, "user_id"), args)
 	if err != nil {
 		return nil, fmt.Errorf("store: patient access: %w", err)
 	}
@@ -780,7 +777,7 @@ func (db *DB) PatientAccess(ctx context.Context, nhs string) ([]AccessSummary, e
 // tried to), most recent first.
 func (db *DB) UserAccess(ctx context.Context, userID string) ([]AccessSummary, error) {
 	cond, args := byUser(userID, 0)
-	out, err := db.accessSummaries(ctx, accessSummarySQL(db.engine, cond, "nhs_number"), args)
+	out, err := db.accessSummaries(ctx, accessSummarySQL(db.be, cond, "nhs_number"), args)
 	if err != nil {
 		return nil, fmt.Errorf("store: user access: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -212,11 +211,7 @@ func classifyBreak(rule *chainRule, cur, nxt *AuditEvent, prevHash, prevprevHash
 // hasTable reports whether the database has a table of that name.
 func hasTable(ctx context.Context, q querier, name string) (bool, error) {
 	var n int
-	query := `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`
-	if q.engineOf() == Postgres {
-		query = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
-	}
-	err := q.QueryRowContext(ctx, query, name).Scan(&n)
+	err := q.QueryRowContext(ctx, q.backendOf().tableExistsSQL(), name).Scan(&n)
 	return n > 0, err
 }
 
@@ -323,13 +318,12 @@ func verifyLog(ctx context.Context, conn *sqlDB, rule *chainRule, r WitnessReade
 	return res, nil
 }
 
-// VerifyAuditFile checks the audit log of the database file at path as
-// VerifyAudit does, without changing it: the file is opened read-only, no
-// migration runs and nothing is recorded. A keyed log needs its key
-// (WithAuditKey); WithWitnesses gives the witness to compare the log with
-// (its first WitnessReader). A file that cannot even be locked (a
-// read-only copy in a read-only directory) is opened as immutable, which
-// is right for a copy and only for a copy.
+// VerifyAuditFile checks the audit log of the database path names (a
+// SQLite file, or a postgres:// URL) as VerifyAudit does, without
+// changing it: it is read behind the store's back, read-only, no
+// migration runs and nothing is recorded, and on PostgreSQL no node need
+// stop. A keyed log needs its key (WithAuditKey); WithWitnesses gives the
+// witness to compare the log with (its first WitnessReader).
 func VerifyAuditFile(ctx context.Context, path string, opts ...Option) (VerifyResult, error) {
 	var cfg DB
 	for _, o := range opts {
@@ -350,47 +344,63 @@ func VerifyAuditFile(ctx context.Context, path string, opts ...Option) (VerifyRe
 			reader = r
 		}
 	}
+	res, _, err := verifyAt(ctx, path, keys, reader)
+	return res, err
+}
+
+// verifyAt checks the log of the database path names, opened read-only,
+// and returns the result and how messages name the database.
+func verifyAt(ctx context.Context, path string, keys *auditKeys, reader WitnessReader) (VerifyResult, string, error) {
 	if IsPostgresURL(path) {
-		res, err := verifyPostgres(ctx, path, keys, reader)
+		name := redactURL(path)
+		conn, err := openPostgresReadOnly(path)
 		if err != nil {
-			return VerifyResult{}, fmt.Errorf("store: verify %s: %w", redactURL(path), err)
+			return VerifyResult{}, name, fmt.Errorf("store: verify %s: %w", name, err)
 		}
-		return res, nil
+		defer conn.Close()
+		res, err := verifyConn(ctx, conn, "database", keys, reader)
+		if err != nil {
+			return VerifyResult{}, name, fmt.Errorf("store: verify %s: %w", name, err)
+		}
+		return res, name, nil
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return VerifyResult{}, fmt.Errorf("store: verify %s: %w", path, err)
+		return VerifyResult{}, path, fmt.Errorf("store: verify %s: %w", path, err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
+		return VerifyResult{}, abs, fmt.Errorf("store: verify %s: %w", abs, err)
 	}
-	res, err := verifyFile(ctx, abs, false, keys, reader)
+	verify := func(immutable bool) (VerifyResult, error) {
+		conn, err := openSQLiteReadOnly(abs, immutable)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		defer conn.Close()
+		return verifyConn(ctx, conn, "file", keys, reader)
+	}
+	res, err := verify(false)
 	if err != nil {
 		if errors.Is(err, ErrAuditKeyNeeded) || errors.Is(err, ErrAuditKeyMismatch) {
-			return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
+			return VerifyResult{}, abs, fmt.Errorf("store: verify %s: %w", abs, err)
 		}
+		// A file that cannot even be locked (a read-only copy in a
+		// read-only directory) is read as immutable.
 		var err2 error
-		if res, err2 = verifyFile(ctx, abs, true, keys, reader); err2 != nil {
-			return VerifyResult{}, fmt.Errorf("store: verify %s: %w", abs, err)
+		if res, err2 = verify(true); err2 != nil {
+			return VerifyResult{}, abs, fmt.Errorf("store: verify %s: %w", abs, err)
 		}
 	}
-	return res, nil
+	return res, abs, nil
 }
 
-// verifyPostgres checks the audit log in the PostgreSQL database dsn names
-// in one read-only transaction: nothing is migrated or recorded, and no
-// node need stop.
-func verifyPostgres(ctx context.Context, dsn string, keys *auditKeys, reader WitnessReader) (VerifyResult, error) {
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	defer raw.Close()
-	conn := &sqlDB{DB: raw, engine: Postgres}
+// verifyConn checks the audit log conn reads (what is the word for the
+// database in messages: "file" or "database").
+func verifyConn(ctx context.Context, conn *sqlDB, what string, keys *auditKeys, reader WitnessReader) (VerifyResult, error) {
 	if ok, err := hasTable(ctx, conn, "audit_events"); err != nil {
 		return VerifyResult{}, err
 	} else if !ok {
-		return VerifyResult{}, errors.New("the database holds no audit log")
+		return VerifyResult{}, fmt.Errorf("the %s holds no audit log", what)
 	}
 	rule, err := loadChainRule(ctx, conn, keys)
 	if err != nil {
@@ -407,38 +417,30 @@ func verifyPostgres(ctx context.Context, dsn string, keys *auditKeys, reader Wit
 	return res, nil
 }
 
-func verifyFile(ctx context.Context, abs string, immutable bool, keys *auditKeys, reader WitnessReader) (VerifyResult, error) {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", "5000")
-	if immutable {
-		q.Set("immutable", "1")
+// CheckAuditGuard reports the append-only guard of the audit tables in
+// the database path names (a SQLite file or a postgres:// URL), read
+// behind the store's back as VerifyAuditFile reads it.
+func CheckAuditGuard(ctx context.Context, path string) (AuditGuard, error) {
+	var (
+		conn *sqlDB
+		err  error
+		name = path
+	)
+	if IsPostgresURL(path) {
+		name = redactURL(path)
+		conn, err = openPostgresReadOnly(path)
+	} else {
+		conn, err = openSQLiteReadOnly(path, false)
 	}
-	raw, err := sql.Open("sqlite3", "file:"+abs+"?"+q.Encode())
 	if err != nil {
-		return VerifyResult{}, err
+		return AuditGuard{}, fmt.Errorf("store: audit guard of %s: %w", name, err)
 	}
-	conn := &sqlDB{DB: raw, engine: SQLite}
 	defer conn.Close()
-	conn.SetMaxOpenConns(1)
-	if ok, err := hasTable(ctx, conn, "audit_events"); err != nil {
-		return VerifyResult{}, err
-	} else if !ok {
-		return VerifyResult{}, errors.New("the file holds no audit log")
-	}
-	rule, err := loadChainRule(ctx, conn, keys)
+	g, err := conn.be.guard(ctx, conn)
 	if err != nil {
-		return VerifyResult{}, err
+		return AuditGuard{}, fmt.Errorf("store: audit guard of %s: %w", name, err)
 	}
-	if reader != nil && keys == nil {
-		return VerifyResult{}, errors.New("comparing the log with its witness needs the audit key")
-	}
-	res, err := verifyLog(ctx, conn, rule, reader)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	res.At = time.Now().UTC().Truncate(time.Millisecond)
-	return res, nil
+	return g, nil
 }
 
 // LastVerification returns the latest recorded verification, and false if
@@ -499,11 +501,15 @@ func (db *DB) RunAuditVerifier(ctx context.Context, every time.Duration) {
 }
 
 // ReanchorAuditFile is the way back after an investigation has accepted
-// the database at path as it is (a restore from backup, a witness lost):
-// it checks the chain under the key and the schema, not the witness, and
-// if they hold appends a checkpoint of the log's head to w, so the next
-// start compares the log with that. It returns the head anchored. The
-// database is opened read-only; the server must not be running.
+// the database path names (a SQLite file or a postgres:// URL) as it is
+// (a restore from backup, a witness lost): it checks the chain under the
+// key and the schema (on PostgreSQL, the append-only guards), not the
+// witness, and if they hold appends a checkpoint of the log's head to w,
+// so the next start compares the log with that. It returns the head
+// anchored. The database is read, read-only; the node whose witness w is
+// must not be running (on PostgreSQL the other nodes may run on: the
+// checkpoint names the head the check saw, and the chain only grows from
+// it).
 func ReanchorAuditFile(ctx context.Context, path string, w Witness, opts ...Option) (Checkpoint, VerifyResult, error) {
 	var cfg DB
 	for _, o := range opts {
@@ -517,16 +523,9 @@ func ReanchorAuditFile(ctx context.Context, path string, w Witness, opts ...Opti
 	if err != nil {
 		return Checkpoint{}, VerifyResult{}, err
 	}
-	abs, err := filepath.Abs(path)
+	res, _, err := verifyAt(ctx, path, keys, nil)
 	if err != nil {
-		return Checkpoint{}, VerifyResult{}, err
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return Checkpoint{}, VerifyResult{}, fmt.Errorf("store: re-anchor: %w", err)
-	}
-	res, err := verifyFile(ctx, abs, false, keys, nil)
-	if err != nil {
-		return Checkpoint{}, res, fmt.Errorf("store: re-anchor %s: %w", abs, err)
+		return Checkpoint{}, res, fmt.Errorf("store: re-anchor: %w", err)
 	}
 	if !res.OK {
 		return Checkpoint{}, res, nil

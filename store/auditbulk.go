@@ -168,7 +168,7 @@ func BulkLoadAudit(ctx context.Context, path string, n int, gen func(i int) Audi
 			evs = evs[k:]
 		}
 	}
-	if err := indexAudit(ctx, &sqlTx{Tx: tx, engine: SQLite}, indexed, last); err != nil {
+	if err := indexAudit(ctx, &sqlTx{Tx: tx, be: &sqliteBackend{}}, indexed, last); err != nil {
 		return fmt.Errorf("store: bulk audit: search tables: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -42,7 +42,7 @@ func readSchema(ctx context.Context, q querier) (map[string]schemaObject, error)
 // expectedSchema applies the embedded migrations numbered in applied to a
 // new in-memory database and returns its schema.
 func expectedSchema(ctx context.Context, applied map[int]bool) (map[string]schemaObject, error) {
-	ms, err := migrations(SQLite)
+	ms, err := migrations(&sqliteBackend{})
 	if err != nil {
 		return nil, err
 	}
@@ -67,16 +67,47 @@ func expectedSchema(ctx context.Context, applied map[int]bool) (map[string]schem
 			return nil, fmt.Errorf("migration %s: %w", m.name, err)
 		}
 	}
-	return readSchema(ctx, &sqlDB{DB: mem, engine: SQLite})
+	return readSchema(ctx, &sqlDB{DB: mem, be: &sqliteBackend{}})
 }
 
-// checkSchema compares the database's schema with the one its applied
+// checkSchema returns a sentence naming what leaves the audit tables
+// open to change through SQL ("" when nothing does), as the engine
+// checks it.
+func checkSchema(ctx context.Context, q querier) (string, error) {
+	return q.backendOf().checkSchema(ctx, q)
+}
+
+// AuditGuard says whether the append-only guard on the audit tables is in
+// force, and whether the role the store connects as could lift it.
+type AuditGuard struct {
+	InForce bool   // every guard is in place and enabled
+	Problem string // when not, what was dropped, disabled or changed
+	Kind    string // what the guard is: "triggers"
+
+	// Role is the PostgreSQL role the store connects as ("" on SQLite).
+	// RoleCanLift: the role (a superuser, or the owner of an audit
+	// table), or on SQLite whoever can write the file, could drop or
+	// disable the guard; the chain, its key and the witnesses are then
+	// what catch a change.
+	Role        string
+	Superuser   bool
+	OwnsTables  bool
+	RoleCanLift bool
+}
+
+// AuditGuard checks the append-only guard of the store's audit tables.
+func (db *DB) AuditGuard(ctx context.Context) (AuditGuard, error) {
+	g, err := db.be.guard(ctx, db.read)
+	if err != nil {
+		return AuditGuard{}, fmt.Errorf("store: audit guard: %w", err)
+	}
+	return g, nil
+}
+
+// checkSQLiteSchema compares the file's schema with the one its applied
 // migrations make, and returns a sentence naming what differs ("" when
 // nothing does).
-func checkSchema(ctx context.Context, q querier) (string, error) {
-	if q.engineOf() == Postgres {
-		return checkPostgresGuards(ctx, q)
-	}
+func checkSQLiteSchema(ctx context.Context, q querier) (string, error) {
 	applied := map[int]bool{}
 	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
@@ -94,7 +125,7 @@ func checkSchema(ctx context.Context, q querier) (string, error) {
 	if err := rows.Err(); err != nil {
 		return "", err
 	}
-	ms, err := migrations(SQLite)
+	ms, err := migrations(&sqliteBackend{})
 	if err != nil {
 		return "", err
 	}
@@ -147,11 +178,23 @@ var postgresGuards = map[string][]string{
 }
 
 // checkPostgresGuards returns a sentence naming an append-only trigger
-// that was dropped or disabled ("" when every one is in place). On
-// PostgreSQL the schema is not compared object by object as on SQLite:
-// the server's catalogue is not a list of statements to replay; the
-// guards are what an edit through SQL must get past.
+// that was dropped, disabled or pointed elsewhere, or the guard function
+// replaced by one that no longer refuses ("" when every one is in
+// place). On PostgreSQL the schema is not compared object by object as on
+// SQLite: the server's catalogue is not a list of statements to replay;
+// the guards are what an edit through SQL must get past.
 func checkPostgresGuards(ctx context.Context, q querier) (string, error) {
+	var body string
+	err := q.QueryRowContext(ctx, `SELECT p.prosrc FROM pg_proc p
+		WHERE p.proname = 'carerecord_append_only' AND p.pronamespace = current_schema()::regnamespace`).Scan(&body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "the append-only guard function carerecord_append_only was dropped.", nil
+	case err != nil:
+		return "", err
+	case !strings.Contains(body, "RAISE EXCEPTION"):
+		return "the append-only guard function carerecord_append_only was replaced by one that does not refuse.", nil
+	}
 	tables := make([]string, 0, len(postgresGuards))
 	for t := range postgresGuards {
 		tables = append(tables, t)
@@ -159,10 +202,11 @@ func checkPostgresGuards(ctx context.Context, q querier) (string, error) {
 	sort.Strings(tables)
 	for _, table := range tables {
 		for _, name := range postgresGuards[table] {
-			var enabled string
-			err := q.QueryRowContext(ctx, `SELECT t.tgenabled FROM pg_trigger t
+			var enabled, fn string
+			err := q.QueryRowContext(ctx, `SELECT t.tgenabled, p.proname FROM pg_trigger t
 				JOIN pg_class c ON c.oid = t.tgrelid
-				WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND t.tgname = ?`, table, name).Scan(&enabled)
+				JOIN pg_proc p ON p.oid = t.tgfoid
+				WHERE c.relname = ? AND c.relnamespace = current_schema()::regnamespace AND t.tgname = ?`, table, name).Scan(&enabled, &fn)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				return fmt.Sprintf("the append-only guard %s on %s was dropped.", name, table), nil
@@ -170,6 +214,8 @@ func checkPostgresGuards(ctx context.Context, q querier) (string, error) {
 				return "", err
 			case enabled == "D":
 				return fmt.Sprintf("the append-only guard %s on %s is disabled.", name, table), nil
+			case fn != "carerecord_append_only":
+				return fmt.Sprintf("the append-only guard %s on %s calls %s, not carerecord_append_only.", name, table, fn), nil
 			}
 		}
 	}

@@ -42,7 +42,7 @@ type checkpointer struct {
 	done chan struct{}
 }
 
-func (db *DB) startCheckpointer(dsn string) error {
+func (c *checkpointer) start(dsn string) error {
 	conn, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return err
@@ -51,7 +51,6 @@ func (db *DB) startCheckpointer(dsn string) error {
 	conn.SetMaxIdleConns(1)
 	conn.SetConnMaxLifetime(0)
 	conn.SetConnMaxIdleTime(0)
-	c := &db.ckpt
 	c.conn = conn
 	c.kick = make(chan struct{}, 1)
 	c.stop = make(chan struct{})

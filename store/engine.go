@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Engine names the database engine behind a DB.
@@ -26,35 +27,85 @@ func IsPostgresURL(s string) bool {
 
 // The store's SQL is written once, in the dialect the two engines share
 // (SQLite 3.35 or later and PostgreSQL 15 agree on ON CONFLICT, RETURNING,
-// COALESCE, partial indexes and LIMIT), with ? placeholders. sqlDB and
-// sqlTx hand it to the engine: on PostgreSQL the placeholders become $1,
-// $2, ... and booleans become the 0 and 1 both schemas store. Where the
-// engines truly differ (the schema, locking, the file's own maintenance)
-// the code asks db.engine.
+// COALESCE, partial indexes and LIMIT), with ? placeholders. Everything
+// that differs between the engines sits behind backend, with one
+// implementation in sqlite.go and one in postgres.go; the rest of the
+// store calls it and never asks which engine it runs on.
+
+// backend is what one engine does its own way.
+type backend interface {
+	// engine and label name it: for code that prints it, and for people.
+	engine() Engine
+	label() string
+
+	// rebind writes q's ? placeholders as the engine takes them, and
+	// bindArgs converts the arguments it cannot take as Go gives them.
+	rebind(q string) string
+	bindArgs(args []any) []any
+	// lockWrite is called first in every write transaction of a store's
+	// writer: it returns once the transaction holds the store's write
+	// lock (the store's read-then-write transactions, the audit chain's
+	// head and an objection case's status, rely on it).
+	lockWrite(ctx context.Context, tx *sql.Tx) error
+	// lost reports whether err says the database server went away, so
+	// that the pool's idle connections (ended by the server too) are
+	// dropped and a check is worth one retry on a new connection.
+	lost(err error) bool
+	// forget drops pool's idle connections after a loss.
+	forget(pool *sql.DB)
+
+	// migrationDir is the directory of the engine's embedded migrations.
+	migrationDir() string
+	// tableExistsSQL counts the tables named by its one argument.
+	tableExistsSQL() string
+	// indexHint names the index a query must use where the engine's
+	// planner needs telling (" INDEXED BY name"), or "".
+	indexHint(index string) string
+	// jsonArrayAgg is the aggregate that gathers expr into a JSON array,
+	// as text.
+	jsonArrayAgg(expr string) string
+
+	// sharedLog reports whether other processes append to the same
+	// audit chain, so that each batch reads the chain's head again under
+	// the write lock rather than trusting the one in memory.
+	sharedLog() bool
+	// notifyPurge tells the other nodes, in tx, that a patient's cached
+	// data was purged; sealed gives the notice (the NHS number sealed
+	// with the cache key) and is only called if there is anyone to tell.
+	notifyPurge(ctx context.Context, tx *sqlTx, sealed func() (string, error)) error
+
+	// checkSchema returns a sentence naming what makes the audit tables
+	// open to change through SQL ("" when nothing does), and guard says
+	// whether the append-only guard is in force and who could lift it.
+	checkSchema(ctx context.Context, q querier) (string, error)
+	guard(ctx context.Context, q querier) (AuditGuard, error)
+
+	// wrote is told that a write transaction committed.
+	wrote()
+	// settings are the connection settings that matter for durability
+	// and concurrency, as the engine reports them.
+	settings(ctx context.Context, w *sqlDB) map[string]string
+	// close closes the store's pools after the audit writer has stopped.
+	close(write, read *sqlDB) error
+}
 
 // sqlDB is a connection pool that speaks the store's SQL to its engine.
-// On PostgreSQL the writer's transactions take one advisory lock, so
-// writes are serialised across every node as SQLite serialises them in
-// one file: the store's read-then-write transactions (the audit chain's
-// head, an objection case's status) rely on it.
+// lockWrites is set on a store's writer: its write transactions take the
+// backend's write lock.
 type sqlDB struct {
 	*sql.DB
-	engine     Engine
+	be         backend
 	lockWrites bool
 }
 
 // sqlTx is a transaction that speaks the store's SQL to its engine.
 type sqlTx struct {
 	*sql.Tx
-	engine Engine
+	be backend
 }
 
-// writeLockKey is the advisory lock every write transaction on PostgreSQL
-// holds until it ends ("carerecord" in ASCII, shortened to fit a bigint).
-const writeLockKey = 0x6361726572656364
-
 func (d *sqlDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	res, err := d.DB.ExecContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	res, err := d.DB.ExecContext(ctx, d.be.rebind(q), d.be.bindArgs(args)...)
 	d.checkLost(err)
 	return res, err
 }
@@ -63,9 +114,8 @@ func (d *sqlDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 // went away: each of them was ended by the server too, and would
 // otherwise fail one request of its own after the server returns.
 func (d *sqlDB) checkLost(err error) {
-	if err != nil && d.engine == Postgres && isPostgresUnavailable(err) {
-		d.DB.SetMaxIdleConns(0)
-		d.DB.SetMaxIdleConns(postgresIdleConns)
+	if err != nil && d.be.lost(err) {
+		d.be.forget(d.DB)
 	}
 }
 
@@ -74,64 +124,98 @@ func (d *sqlDB) Exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (d *sqlDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	rows, err := d.DB.QueryContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	rows, err := d.DB.QueryContext(ctx, d.be.rebind(q), d.be.bindArgs(args)...)
 	d.checkLost(err)
 	return rows, err
 }
 
 func (d *sqlDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return d.DB.QueryRowContext(ctx, rebind(d.engine, q), bindArgs(d.engine, args)...)
+	return d.DB.QueryRowContext(ctx, d.be.rebind(q), d.be.bindArgs(args)...)
 }
 
-// BeginTx starts a transaction; on the writer of a PostgreSQL store it
-// returns once the transaction holds the write lock.
+// BeginTx starts a transaction; on a store's writer it returns once a
+// write transaction holds the write lock.
 func (d *sqlDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sqlTx, error) {
 	tx, err := d.DB.BeginTx(ctx, opts)
 	if err != nil {
 		d.checkLost(err)
 		return nil, err
 	}
-	if d.engine == Postgres && d.lockWrites && (opts == nil || !opts.ReadOnly) {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(writeLockKey)); err != nil {
+	if d.lockWrites && (opts == nil || !opts.ReadOnly) {
+		if err := d.be.lockWrite(ctx, tx); err != nil {
 			tx.Rollback()
 			d.checkLost(err)
 			return nil, err
 		}
 	}
-	return &sqlTx{Tx: tx, engine: d.engine}, nil
+	return &sqlTx{Tx: tx, be: d.be}, nil
 }
 
 func (t *sqlTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.Tx.ExecContext(ctx, rebind(t.engine, q), bindArgs(t.engine, args)...)
+	return t.Tx.ExecContext(ctx, t.be.rebind(q), t.be.bindArgs(args)...)
 }
 
 func (t *sqlTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.Tx.QueryContext(ctx, rebind(t.engine, q), bindArgs(t.engine, args)...)
+	return t.Tx.QueryContext(ctx, t.be.rebind(q), t.be.bindArgs(args)...)
 }
 
 func (t *sqlTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.Tx.QueryRowContext(ctx, rebind(t.engine, q), bindArgs(t.engine, args)...)
+	return t.Tx.QueryRowContext(ctx, t.be.rebind(q), t.be.bindArgs(args)...)
 }
 
 // PrepareContext prepares q; the statement's arguments are passed as
 // they are, so it suits statements without boolean arguments.
 func (t *sqlTx) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
-	return t.Tx.PrepareContext(ctx, rebind(t.engine, q))
+	return t.Tx.PrepareContext(ctx, t.be.rebind(q))
 }
 
-// rebound caches PostgreSQL's text of each query: the store's queries
-// are a few hundred constant strings.
-var rebound sync.Map
+// querier is what a read needs: a pool or a transaction of either engine.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	backendOf() backend
+}
 
-// rebind writes q's ? placeholders as PostgreSQL's $1, $2, ...; a ?
-// inside a quoted string or identifier is left alone.
-func rebind(e Engine, q string) string {
-	if e != Postgres || !strings.Contains(q, "?") {
+func (d *sqlDB) backendOf() backend { return d.be }
+func (t *sqlTx) backendOf() backend { return t.be }
+
+// dollarPlaceholders caches each query's text with $1, $2, ... for ?.
+// The store's queries are a few hundred constant strings, but some are
+// put together from a filter (the audit search's conditions, an IN list
+// as long as the actions asked for), so the cache holds at most
+// maxRebound texts: past that, a query is rewritten each time it runs,
+// which costs microseconds, rather than memory growing without end.
+type dollarPlaceholders struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+const maxRebound = 1024
+
+var rebound dollarPlaceholders
+
+func (c *dollarPlaceholders) rebind(q string) string {
+	if !strings.Contains(q, "?") {
 		return q
 	}
-	if v, ok := rebound.Load(q); ok {
+	if v, ok := c.m.Load(q); ok {
 		return v.(string)
 	}
+	out := toDollars(q)
+	if c.n.Load() < maxRebound {
+		if _, loaded := c.m.LoadOrStore(q, out); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return out
+}
+
+// size is how many texts the cache holds.
+func (c *dollarPlaceholders) size() int { return int(c.n.Load()) }
+
+// toDollars writes q's ? placeholders as $1, $2, ...; a ? inside a
+// quoted string or identifier is left alone, and ?NNN becomes $NNN.
+func toDollars(q string) string {
 	var b strings.Builder
 	b.Grow(len(q) + 16)
 	n := 0
@@ -158,17 +242,13 @@ func rebind(e Engine, q string) string {
 			b.WriteByte(c)
 		}
 	}
-	out := b.String()
-	rebound.Store(q, out)
-	return out
+	return b.String()
 }
 
-// bindArgs gives PostgreSQL 0 and 1 for Go booleans, as the schemas of
-// both engines store flags as integers.
-func bindArgs(e Engine, args []any) []any {
-	if e != Postgres {
-		return args
-	}
+// boolsAsIntegers gives 0 and 1 for Go booleans, for an engine whose
+// driver would send them as booleans to the integer columns both
+// schemas keep flags in.
+func boolsAsIntegers(args []any) []any {
 	var out []any
 	for i, a := range args {
 		if b, ok := a.(bool); ok {
@@ -186,13 +266,3 @@ func bindArgs(e Engine, args []any) []any {
 	}
 	return out
 }
-
-// querier is what a read needs: a pool or a transaction of either engine.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	engineOf() Engine
-}
-
-func (d *sqlDB) engineOf() Engine { return d.engine }
-func (t *sqlTx) engineOf() Engine { return t.engine }

@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // CheckWrite proves the database takes a write the way the audit log
@@ -29,22 +26,25 @@ func (db *DB) CheckWrite(ctx context.Context) error {
 	return nil
 }
 
-// IsWriteFailure reports whether err is SQLite saying the database cannot
-// be written now (read-only, full, failing, locked or unopenable), as
-// against a bug or a constraint: web shows the "cannot record this access"
-// page for these whichever write met them first.
+// IsWriteFailure reports whether err is the database saying it cannot be
+// written now (SQLite: read-only, full, failing, locked or unopenable;
+// PostgreSQL: gone, shutting down, out of disk, a standby), as against a
+// bug or a constraint: web shows the "cannot record this access" page for
+// these whichever write met them first.
 func IsWriteFailure(err error) bool {
-	if isPostgresUnavailable(err) {
-		return true
-	}
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code {
-	case sqlite3.ErrReadonly, sqlite3.ErrFull, sqlite3.ErrIoErr, sqlite3.ErrBusy, sqlite3.ErrLocked,
-		sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrNoLFS:
-		return true
-	}
-	return false
+	return isPostgresUnavailable(err) || isSQLiteWriteFailure(err)
+}
+
+// IsUnreachable reports whether err is the database out of reach: the
+// PostgreSQL server refusing connections, gone or shutting down, or the
+// SQLite file unopenable or unreadable. Web answers these with the page
+// that says carerecord cannot reach its database.
+func IsUnreachable(err error) bool {
+	return isPostgresUnreachable(err) || isSQLiteUnreachable(err)
+}
+
+// isUniqueViolation reports whether err is a primary key or unique
+// constraint refusing a duplicate, on either engine.
+func isUniqueViolation(err error) bool {
+	return isPostgresUnique(err) || isSQLiteUnique(err)
 }

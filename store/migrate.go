@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,24 +72,20 @@ func MigrateToPostgres(ctx context.Context, sqlitePath, dsn string, opts ...Opti
 		return res, fmt.Errorf("store: migrate: the audit log in %s is not intact (%s): investigate before moving it", abs, res.Source.Problem)
 	}
 
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", "5000")
-	rawSrc, err := sql.Open("sqlite3", "file:"+abs+"?"+q.Encode())
+	src, err := openSQLiteReadOnly(abs, false)
 	if err != nil {
 		return res, fmt.Errorf("store: migrate: %w", err)
 	}
-	defer rawSrc.Close()
-	src := &sqlDB{DB: rawSrc, engine: SQLite}
+	defer src.Close()
 
-	pool, err := sql.Open("pgx", dsn)
+	pool, err := openPostgresPool(dsn)
 	if err != nil {
 		return res, fmt.Errorf("store: migrate: %w", err)
 	}
 	defer pool.Close()
-	dst := &DB{path: redactURL(dsn), engine: Postgres, now: time.Now}
-	dst.write = &sqlDB{DB: pool, engine: Postgres, lockWrites: true}
-	dst.read = &sqlDB{DB: pool, engine: Postgres}
+	dst := &DB{path: redactURL(dsn), be: postgresBackend{}, now: time.Now}
+	dst.write = &sqlDB{DB: pool, be: postgresBackend{}, lockWrites: true}
+	dst.read = &sqlDB{DB: pool, be: postgresBackend{}}
 	if err := dst.migrate(ctx); err != nil {
 		return res, fmt.Errorf("store: migrate: %s: %w", dst.path, err)
 	}

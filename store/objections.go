@@ -713,12 +713,8 @@ func (db *DB) HasUpheldObjection(ctx context.Context, nhs string) (bool, error) 
 		return false, err
 	}
 	var one int
-	q := `SELECT 1 FROM objection_cases INDEXED BY objection_cases_upheld
+	q := `SELECT 1 FROM objection_cases` + db.be.indexHint("objection_cases_upheld") + `
 		WHERE matched_key = ? AND kind = 'object' AND status = 'upheld' LIMIT 1`
-	if db.engine == Postgres {
-		// PostgreSQL's planner takes the partial index without being told.
-		q = strings.Replace(q, " INDEXED BY objection_cases_upheld", "", 1)
-	}
 	err = db.read.QueryRowContext(ctx, q, c.objectionKey(nhs)).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -63,15 +63,13 @@ func (h *purgeHub) run(nhs string) {
 // notifyPurge sends the purge notice for nhs in tx, so that it goes when
 // the delete commits.
 func (db *DB) notifyPurge(ctx context.Context, tx *sqlTx, c *cacheCipher, nhs string) error {
-	if db.engine != Postgres {
-		return nil
-	}
-	sealed, err := c.seal(purgeFormat, []byte(nhs), purgeAD)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `SELECT pg_notify(?, ?)`, purgeChannel, base64.RawStdEncoding.EncodeToString(sealed))
-	return err
+	return db.be.notifyPurge(ctx, tx, func() (string, error) {
+		sealed, err := c.seal(purgeFormat, []byte(nhs), purgeAD)
+		if err != nil {
+			return "", err
+		}
+		return base64.RawStdEncoding.EncodeToString(sealed), nil
+	})
 }
 
 // startPurgeListener listens for other nodes' purge notices on a

@@ -4,11 +4,9 @@
 // cache, the audit log, alerts and objections. Asking the sources and
 // merging their answers is package records'.
 //
-// On SQLite one writer connection serialises writes (SQLite allows one
-// writer at a time, and queueing in Go is cheaper than SQLITE_BUSY
-// retries); a small pool of read-only connections serves reads
-// concurrently under WAL. On PostgreSQL writes take an advisory lock
-// (engine.go).
+// What differs between the engines sits behind one interface, backend
+// (engine.go), with SQLite's implementation in sqlite.go and PostgreSQL's
+// in postgres.go; the queries are shared.
 //
 // The store must never hold clinical content in the clear and never log it.
 package store
@@ -20,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -36,20 +33,13 @@ import (
 //go:embed migrations/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
-func migrationDir(e Engine) string {
-	if e == Postgres {
-		return "migrations/postgres"
-	}
-	return "migrations"
-}
-
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
-// DB owns the SQLite connections.
+// DB is the store on either engine.
 type DB struct {
 	path   string
-	engine Engine
+	be     backend // what the engine does its own way (engine.go)
 	write  *sqlDB
 	read   *sqlDB
 	now    func() time.Time
@@ -70,8 +60,6 @@ type DB struct {
 	// The witnesses the audit head is checkpointed to, and what the
 	// start-up check found (auditwitness.go).
 	anchor anchorState
-	// The WAL checkpointer beside the writer (checkpoint.go).
-	ckpt checkpointer
 	// Staff members' own NHS numbers kept by IG (staffnhs.go).
 	staff staffList
 	// Other nodes' purges of a patient, on PostgreSQL (purgenotify.go).
@@ -85,88 +73,22 @@ type Option func(*DB)
 func WithClock(now func() time.Time) Option { return func(db *DB) { db.now = now } }
 
 // Open opens the database the configured string names: a PostgreSQL
-// server for a postgres:// URL (OpenPostgres), otherwise a SQLite file
-// (creating it if needed).
-//
-// For a SQLite file it sets WAL, foreign keys, a busy timeout and
-// synchronous=FULL on every connection, and applies the embedded
-// migrations that have not run yet, each in its own transaction. It
+// server for a postgres:// URL (postgres.go), otherwise a SQLite file,
+// created if needed (sqlite.go). It applies the engine's embedded
+// migrations that have not run yet, each in its own transaction, and
 // returns an error naming the migration that failed.
 func Open(path string, opts ...Option) (*DB, error) {
 	if IsPostgresURL(path) {
-		return OpenPostgres(path, opts...)
+		return openPostgres(path, opts)
 	}
-	if path == "" {
-		return nil, errors.New("store: database path is empty")
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	if err := createPrivate(abs); err != nil {
-		return nil, fmt.Errorf("store: create %s: %w", abs, err)
-	}
-	db := newDB(abs, SQLite, opts)
-	// Pragmas go in the DSN so that every pooled connection gets them, not
-	// just the first one.
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "5000")
-	q.Set("_synchronous", "FULL")
-	q.Set("_txlock", "immediate")
-	dsn := "file:" + abs + "?" + q.Encode()
-
-	w, err := sql.Open(writerDriver, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", abs, err)
-	}
-	db.write = &sqlDB{DB: w, engine: SQLite}
-	db.write.SetMaxOpenConns(1)
-	db.write.SetMaxIdleConns(1)
-	db.write.SetConnMaxLifetime(0)
-	db.write.SetConnMaxIdleTime(0)
-	// fail closes whatever has been opened so far.
-	fail := func(err error) (*DB, error) {
-		db.ckpt.close()
-		if db.read != nil {
-			db.read.Close()
-		}
-		db.write.Close()
-		return nil, err
-	}
-
-	// Touch the file with the writer first so that WAL mode is set before
-	// readers open it.
-	if err := db.write.Ping(); err != nil {
-		return fail(fmt.Errorf("store: open %s: %w", abs, err))
-	}
-	if err := db.prepare(context.Background()); err != nil {
-		return fail(err)
-	}
-
-	rq := url.Values{}
-	rq.Set("_foreign_keys", "on")
-	rq.Set("_busy_timeout", "5000")
-	rq.Set("mode", "ro")
-	r, err := sql.Open("sqlite3", "file:"+abs+"?"+rq.Encode())
-	if err != nil {
-		return fail(fmt.Errorf("store: open %s read-only: %w", abs, err))
-	}
-	db.read = &sqlDB{DB: r, engine: SQLite}
-	db.read.SetMaxOpenConns(4)
-	db.read.SetMaxIdleConns(4)
-	if err := db.startCheckpointer(dsn); err != nil {
-		return fail(fmt.Errorf("store: open %s for checkpoints: %w", abs, err))
-	}
-	if err := db.start(context.Background()); err != nil {
-		return fail(err)
-	}
-	return db, nil
+	return openSQLite(path, opts)
 }
 
-func newDB(path string, e Engine, opts []Option) *DB {
-	db := &DB{path: path, engine: e, now: time.Now, audit: auditLog{rules: DefaultAlertRules(), maxBatch: maxAuditBatch}}
+// OpenPostgres opens the store on the PostgreSQL server dsn names.
+func OpenPostgres(dsn string, opts ...Option) (*DB, error) { return openPostgres(dsn, opts) }
+
+func newDB(path string, be backend, opts []Option) *DB {
+	db := &DB{path: path, be: be, now: time.Now, audit: auditLog{rules: DefaultAlertRules(), maxBatch: maxAuditBatch}}
 	for _, o := range opts {
 		o(db)
 	}
@@ -202,9 +124,13 @@ func (db *DB) start(ctx context.Context) error {
 }
 
 // Engine says which database engine the store runs on.
-func (db *DB) Engine() Engine { return db.engine }
+func (db *DB) Engine() Engine { return db.be.engine() }
 
-// Path is the absolute path of the database file.
+// EngineName is how pages name the engine: "SQLite" or "PostgreSQL".
+func (db *DB) EngineName() string { return db.be.label() }
+
+// Path is the absolute path of the database file, or the PostgreSQL URL
+// with its password hidden.
 func (db *DB) Path() string { return db.path }
 
 // Close closes every connection. It is safe to call twice.
@@ -218,17 +144,7 @@ func (db *DB) Close() error {
 	// needs the writer connection; then the last checkpoint of its head.
 	db.stopAudit()
 	db.stopAnchor()
-	cerr := db.ckpt.close()
-	rerr := db.read.Close()
-	if db.engine == Postgres {
-		// One pool serves both.
-		return errors.Join(cerr, rerr)
-	}
-	// A final checkpoint folds the WAL into the main file so a copied
-	// database is complete on its own.
-	_, _ = db.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	werr := db.write.Close()
-	return errors.Join(cerr, rerr, werr)
+	return db.be.close(db.write, db.read)
 }
 
 // Ping checks that the database answers a read. /readyz uses it.
@@ -240,7 +156,7 @@ func (db *DB) Ping(ctx context.Context) error {
 		return err
 	}
 	err := ping()
-	if err != nil && db.engine == Postgres && isPostgresUnavailable(err) {
+	if err != nil && db.be.lost(err) {
 		// The connection may have been one the server ended while it was
 		// away; checkLost dropped the others, so ask once more on a new one.
 		err = ping()
@@ -263,8 +179,8 @@ type migration struct {
 	name    string
 }
 
-func migrations(e Engine) ([]migration, error) {
-	names, err := fs.Glob(migrationFS, migrationDir(e)+"/*.sql")
+func migrations(be backend) ([]migration, error) {
+	names, err := fs.Glob(migrationFS, be.migrationDir()+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +228,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
-	ms, err := migrations(db.engine)
+	ms, err := migrations(db.be)
 	if err != nil {
 		return err
 	}
@@ -372,17 +288,8 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // Pragmas returns the connection settings that matter for durability and
-// concurrency, as SQLite reports them on the writer connection.
+// concurrency, as the engine reports them on the writer: SQLite's pragmas,
+// or PostgreSQL's settings.
 func (db *DB) Pragmas(ctx context.Context) map[string]string {
-	out := map[string]string{}
-	if db.engine != SQLite {
-		return out
-	}
-	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "wal_autocheckpoint"} {
-		var v string
-		if err := db.write.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err == nil {
-			out[p] = v
-		}
-	}
-	return out
+	return db.be.settings(ctx, db.write)
 }

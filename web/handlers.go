@@ -9,7 +9,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -57,10 +56,7 @@ func (s *Server) showServiceStatus(c echo.Context) error {
 	if s.cfg.OIDC != nil {
 		st.IdP = strings.TrimPrefix(st.IdP+", "+s.cfg.OIDC.Issuer(), ", ")
 	}
-	st.Engine = "SQLite"
-	if s.db.Engine() == store.Postgres {
-		st.Engine = "PostgreSQL"
-	}
+	st.Engine = s.db.EngineName()
 	if err := s.db.Ping(ctx); err != nil {
 		st.DatabaseError = "not answering"
 	}
