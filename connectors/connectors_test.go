@@ -76,6 +76,54 @@ func TestPartialDate(t *testing.T) {
 	}
 }
 
+// TestParseWhen: every source's dates and dateTimes go through ParseWhen,
+// which keeps a partial date partial and reads a dateTime as the instant
+// its offset says; When.Date gives the calendar date a banner shows (of an
+// instant, in UK time).
+func TestParseWhen(t *testing.T) {
+	utc := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		name, in string
+		want     connectors.When
+		date     connectors.Date
+	}{
+		{"Year", "1957", connectors.When{Time: utc("1957-01-01T00:00:00Z"), Precision: connectors.PrecisionYear}, connectors.NewDate(1957, 0, 0)},
+		{"YearMonth", "1957-05", connectors.When{Time: utc("1957-05-01T00:00:00Z"), Precision: connectors.PrecisionMonth}, connectors.NewDate(1957, time.May, 0)},
+		{"Date", "1957-05-12", connectors.When{Time: utc("1957-05-12T00:00:00Z"), Precision: connectors.PrecisionDay}, connectors.NewDate(1957, time.May, 12)},
+		{"DateTimeUTCLateIsNextDayInSummerTime", "2024-03-31T23:30:00Z", connectors.At(utc("2024-03-31T23:30:00Z")), connectors.NewDate(2024, time.April, 1)},
+		{"DateTimeWithOffset", "2024-06-30T23:30:00+01:00", connectors.At(utc("2024-06-30T22:30:00Z")), connectors.NewDate(2024, time.June, 30)},
+		{"DateTimeWinterIsUTC", "2024-01-15T23:30:00Z", connectors.At(utc("2024-01-15T23:30:00Z")), connectors.NewDate(2024, time.January, 15)},
+		{"InstantWithFraction", "2024-01-15T09:05:01.250-05:00", connectors.At(utc("2024-01-15T14:05:01.25Z")), connectors.NewDate(2024, time.January, 15)},
+		{"SpacesAround", " 1957-05 ", connectors.When{Time: utc("1957-05-01T00:00:00Z"), Precision: connectors.PrecisionMonth}, connectors.NewDate(1957, time.May, 0)},
+		{"BlankIsNothing", "", connectors.When{}, connectors.Date{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := connectors.ParseWhen(tt.in)
+			if err != nil || !got.Time.Equal(tt.want.Time) || got.Time.Location() != time.UTC && !got.Time.IsZero() || got.Precision != tt.want.Precision {
+				t.Fatalf("ParseWhen(%q) = %+v, %v; want %+v in UTC", tt.in, got, err, tt.want)
+			}
+			if d := got.Date(); d != tt.date {
+				t.Errorf("Date() = %v, want %v", d, tt.date)
+			}
+		})
+	}
+	for _, bad := range []string{"1957-13", "1957-02-30", "12/05/1957", "2024-03-31T23:30", "2024-03-31T23:30:00", "2024-03-31 23:30:00Z", "57"} {
+		t.Run("ErrBadDate/"+bad, func(t *testing.T) {
+			if got, err := connectors.ParseWhen(bad); !errors.Is(err, connectors.ErrBadDate) || !got.IsZero() {
+				t.Fatalf("ParseWhen(%q) = %+v, %v; want ErrBadDate", bad, got, err)
+			}
+		})
+	}
+}
+
 func TestDate(t *testing.T) {
 	d := connectors.NewDate(1965, time.March, 12)
 	if got := d.Format("02-Jan-2006"); got != "12-Mar-1965" {

@@ -1,7 +1,9 @@
 package connectors
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // Europe/London must work on a machine without tzdata
 )
@@ -52,16 +54,23 @@ func ParseDate(s string) (Date, error) {
 		if err != nil {
 			return Date{}, fmt.Errorf("parse date %q: %w", s, err)
 		}
-		d := DateOf(t)
-		switch layout {
-		case "2006":
-			d.Month, d.Day = 0, 0
-		case "2006-01":
-			d.Day = 0
-		}
-		return d, nil
+		return DateOf(t).upTo(precisionOfLayout[layout]), nil
 	}
 	return Date{}, fmt.Errorf("parse date %q: want YYYY-MM-DD", s)
+}
+
+var precisionOfLayout = map[string]Precision{time.DateOnly: PrecisionDay, "2006-01": PrecisionMonth, "2006": PrecisionYear}
+
+// upTo keeps of d only what precision p gives: the year for PrecisionYear,
+// the year and month for PrecisionMonth, all of it otherwise.
+func (d Date) upTo(p Precision) Date {
+	switch p {
+	case PrecisionYear:
+		d.Month, d.Day = 0, 0
+	case PrecisionMonth:
+		d.Day = 0
+	}
+	return d
 }
 
 // IsZero reports whether d is the zero Date ("not known").
@@ -191,3 +200,50 @@ func (w When) IsZero() bool { return w.Time.IsZero() && w.Text == "" }
 
 // At returns a When for an instant with a time of day.
 func At(t time.Time) When { return When{Time: t} }
+
+// On returns a When for a date, as precise as d is: the start of its day,
+// month or year (midnight UTC).
+func On(d Date) When { return When{Time: d.Time(), Precision: d.Precision()} }
+
+// ErrBadDate: a source's date or dateTime could not be read. Its text is
+// the short reason an Omission gives; the value is never in it (a date of
+// birth or death is clinical content).
+var ErrBadDate = errors.New("bad date")
+
+// ParseWhen reads a FHIR date, dateTime or instant as precise as it is
+// given: "1957", "1957-05" and "1957-05-12" as On that date; a date and time
+// with its offset ("2024-03-31T23:30:00Z", "2024-03-12T09:05:00+01:00"), as
+// the instant in UTC. FHIR: "If hours and minutes are specified, a timezone
+// offset SHALL be populated." A blank string is the zero When; anything
+// else is ErrBadDate.
+func ParseWhen(s string) (When, error) {
+	s = strings.TrimSpace(s)
+	switch len(s) {
+	case 0:
+		return When{}, nil
+	case len("2006"), len("2006-01"), len(time.DateOnly):
+		d, err := ParseDate(s)
+		if err != nil {
+			return When{}, ErrBadDate
+		}
+		return On(d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return When{}, ErrBadDate
+	}
+	return At(t.UTC()), nil
+}
+
+// Date is the calendar date of w: for an instant, its date in UK time (a
+// death at 23:30 UTC on 31 March 2024 was on 1 April there); for a date,
+// the date as given, partial if it is. The zero Date when w has no Time.
+func (w When) Date() Date {
+	switch {
+	case w.Time.IsZero():
+		return Date{}
+	case w.Precision == PrecisionTime:
+		return DateOf(w.Time.In(London))
+	}
+	return DateOf(w.Time).upTo(w.Precision)
+}

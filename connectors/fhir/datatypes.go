@@ -6,9 +6,7 @@ package fhir
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/carerecord/carerecord/connectors"
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -43,17 +41,14 @@ func unescape(raw json.RawMessage) (json.RawMessage, error) {
 type timeParser struct{ err error }
 
 func (p *timeParser) at(s *string) connectors.When {
-	if s == nil || *s == "" {
+	if s == nil {
 		return connectors.When{}
 	}
-	t, err := parseFHIRTime(*s)
-	if err != nil {
-		if p.err == nil {
-			p.err = errBadDate
-		}
-		return connectors.When{}
+	w, err := connectors.ParseWhen(*s)
+	if err != nil && p.err == nil {
+		p.err = errBadDate
 	}
-	return connectors.When{Time: t, Precision: precisionOf(*s)}
+	return w
 }
 
 // period gives the start of a Period, or its end when it has no start.
@@ -62,31 +57,6 @@ func (p *timeParser) period(pe *fhir.Period) connectors.When {
 		return connectors.When{}
 	}
 	return firstTime(p.at(pe.Start), p.at(pe.End))
-}
-
-// precisionOf says how much of a FHIR date, dateTime or instant is given:
-// "1957", "1957-05", "1957-05-12", or a date with a time.
-func precisionOf(s string) connectors.Precision {
-	switch len(s) {
-	case 4:
-		return connectors.PrecisionYear
-	case 7:
-		return connectors.PrecisionMonth
-	case 10:
-		return connectors.PrecisionDay
-	}
-	return connectors.PrecisionTime
-}
-
-// parseFHIRTime parses a FHIR date, dateTime or instant into UTC. A date
-// without a time is taken as midnight UTC.
-func parseFHIRTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, time.DateOnly, "2006-01", "2006"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("bad FHIR date %q", s)
 }
 
 // firstTime returns the first of ts the source gave (a date or words).

@@ -49,19 +49,11 @@ func mapPatient(raw json.RawMessage, src connectors.Source) (connectors.Patient,
 		p.Deceased = *fp.DeceasedBoolean
 	}
 	if fp.DeceasedDateTime != nil {
-		s := *fp.DeceasedDateTime
-		if len(s) > 10 {
-			t, err := parseFHIRTime(s)
-			if err != nil {
-				return connectors.Patient{}, "", err
-			}
-			// The date of death as the source recorded it, in UK time.
-			s = t.In(connectors.London).Format(time.DateOnly)
+		w, err := connectors.ParseWhen(*fp.DeceasedDateTime)
+		if err != nil || w.IsZero() {
+			return connectors.Patient{}, "", connectors.ErrBadDate
 		}
-		d, err := connectors.ParseDate(s)
-		if err != nil {
-			return connectors.Patient{}, "", err
-		}
+		d := w.Date() // the date of death as the source recorded it, in UK time
 		p.Deceased, p.DeathDate = true, &d
 	}
 	if a := pickAddress(fp.Address); a != nil {
@@ -145,7 +137,7 @@ func contacts(cs []fhir.PatientContact, now time.Time) []connectors.Contact {
 	var out []connectors.Contact
 	for _, c := range cs {
 		if c.Period != nil && c.Period.End != nil {
-			if end, err := parseFHIRTime(*c.Period.End); err == nil && end.Before(now) {
+			if end, err := connectors.ParseWhen(*c.Period.End); err == nil && !end.IsZero() && end.Time.Before(now) {
 				continue
 			}
 		}

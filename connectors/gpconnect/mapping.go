@@ -336,11 +336,11 @@ func (m *mapper) mapPatient(r entryRaw) error {
 		pt.BirthDate = d
 	}
 	if p.DeceasedDateTime != "" {
-		w, err := when(p.DeceasedDateTime)
+		w, err := connectors.ParseWhen(p.DeceasedDateTime)
 		if err != nil {
 			return errors.New("bad deceasedDateTime")
 		}
-		d := connectors.DateOf(w.Time.In(connectors.London))
+		d := w.Date()
 		pt.Deceased, pt.DeathDate = true, &d
 	}
 	for _, a := range p.Address {
@@ -418,7 +418,7 @@ func (m *mapper) allergyIntolerance(r entryRaw) error {
 	if d == "" {
 		d = a.AssertedDate
 	}
-	w, err := when(d)
+	w, err := connectors.ParseWhen(d)
 	if err != nil {
 		return err
 	}
@@ -470,13 +470,13 @@ func (m *mapper) medicationStatement(r entryRaw) error {
 	start := s.EffectiveDateTime
 	if s.EffectivePeriod != nil {
 		start = s.EffectivePeriod.Start
-		end, err := when(s.EffectivePeriod.End)
+		end, err := connectors.ParseWhen(s.EffectivePeriod.End)
 		if err != nil {
 			return err
 		}
 		md.End = end
 	}
-	w, err := when(start)
+	w, err := connectors.ParseWhen(start)
 	if err != nil {
 		return err
 	}
@@ -589,16 +589,16 @@ func (m *mapper) condition(r entryRaw) error {
 		p.Status = connectors.ProblemActive
 	}
 	var err error
-	if p.Onset, err = when(c.OnsetDateTime); err != nil {
+	if p.Onset, err = connectors.ParseWhen(c.OnsetDateTime); err != nil {
 		return err
 	}
-	if p.Abatement, err = when(c.AbatementDateTime); err != nil {
+	if p.Abatement, err = connectors.ParseWhen(c.AbatementDateTime); err != nil {
 		return err
 	}
 	e := connectors.Entry{Kind: connectors.KindProblem, Title: title, Codes: c.Code.codes(), Problem: p}
 	d := p.Onset
 	if d.Time.IsZero() {
-		if d, err = when(c.AssertedDate); err != nil {
+		if d, err = connectors.ParseWhen(c.AssertedDate); err != nil {
 			return err
 		}
 	}
@@ -669,10 +669,10 @@ func (m *mapper) encounter(r entryRaw) error {
 	}
 	if c.Period != nil {
 		var err error
-		if en.Start, err = when(c.Period.Start); err != nil {
+		if en.Start, err = connectors.ParseWhen(c.Period.Start); err != nil {
 			return err
 		}
-		if en.End, err = when(c.Period.End); err != nil {
+		if en.End, err = connectors.ParseWhen(c.Period.End); err != nil {
 			return err
 		}
 	}
@@ -718,7 +718,7 @@ func (m *mapper) immunization(r entryRaw) error {
 	if q := im.DoseQuantity; q != nil && q.Value != nil {
 		v.Dose = strings.TrimSpace(formatNumber(*q.Value) + " " + q.Unit)
 	}
-	w, err := when(im.Date)
+	w, err := connectors.ParseWhen(im.Date)
 	if err != nil {
 		return err
 	}
@@ -829,7 +829,7 @@ func (m *mapper) observation(r entryRaw) error {
 	if d == "" {
 		d = o.Issued
 	}
-	w, err := when(d)
+	w, err := connectors.ParseWhen(d)
 	if err != nil {
 		return err
 	}
@@ -911,7 +911,7 @@ func (m *mapper) diagnosticReport(r entryRaw) error {
 			m.unread(r.key, connectors.KindResult, "report with no result or conclusion")
 			return nil
 		}
-		w, err := when(d.Issued)
+		w, err := connectors.ParseWhen(d.Issued)
 		if err != nil {
 			return err
 		}
@@ -964,7 +964,7 @@ func (m *mapper) referralRequest(r entryRaw) error {
 	if text == "" {
 		e.Document.Unavailable = "the practice gave no text for this referral"
 	}
-	w, err := when(q.AuthoredOn)
+	w, err := connectors.ParseWhen(q.AuthoredOn)
 	if err != nil {
 		return err
 	}

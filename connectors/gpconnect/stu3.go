@@ -1,10 +1,8 @@
 package gpconnect
 
 import (
-	"errors"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/carerecord/carerecord/connectors"
 )
@@ -104,30 +102,6 @@ func (c *concept) has(system, code string) bool {
 		}
 	}
 	return false
-}
-
-var errBadDate = errors.New("bad date")
-
-// when reads a FHIR date or dateTime keeping its precision: "1957",
-// "1957-05", "1957-05-12", or a date and time with its offset.
-func when(s string) (connectors.When, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return connectors.When{}, nil
-	}
-	switch len(s) {
-	case 4, 7, 10:
-		d, err := connectors.ParseDate(s)
-		if err != nil {
-			return connectors.When{}, errBadDate
-		}
-		return connectors.When{Time: d.Time(), Precision: d.Precision()}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return connectors.When{}, errBadDate
-	}
-	return connectors.At(t.UTC()), nil
 }
 
 func formatNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

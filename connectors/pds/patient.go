@@ -110,10 +110,11 @@ func mapPatient(pr patient) (connectors.Patient, error) {
 		p.BirthDate = d
 	}
 	if pr.DeceasedDateTime != "" {
-		d, err := deathDate(pr.DeceasedDateTime)
+		w, err := connectors.ParseWhen(pr.DeceasedDateTime)
 		if err != nil {
 			return p, errors.New("bad deceasedDateTime")
 		}
+		d := w.Date() // in UK time
 		p.Deceased, p.DeathDate = true, &d
 	}
 	if a := homeAddress(pr.Address); a != nil {
@@ -145,13 +146,13 @@ func restricted(sec []coding) bool {
 	return false
 }
 
-// current reports whether a period has not ended.
+// current reports whether a period has not ended: it ends today or later.
 func current(p *period) bool {
 	if p == nil || p.End == "" {
 		return true
 	}
-	d, err := connectors.ParseDate(p.End[:min(len(p.End), 10)])
-	return err == nil && !d.Time().Before(time.Now().UTC().Truncate(24*time.Hour))
+	end, err := connectors.ParseWhen(p.End)
+	return err == nil && !end.Date().Time().Before(time.Now().UTC().Truncate(24*time.Hour))
 }
 
 // usualName is the current "usual" name (PDS holds one; nickname,
@@ -201,16 +202,4 @@ func phone(cps []contactPoint) string {
 		}
 	}
 	return best
-}
-
-// deathDate is the calendar date of deceasedDateTime in UK time.
-func deathDate(s string) (connectors.Date, error) {
-	if len(s) <= 10 {
-		return connectors.ParseDate(s)
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return connectors.Date{}, err
-	}
-	return connectors.ParseDate(t.In(connectors.London).Format(time.DateOnly))
 }
