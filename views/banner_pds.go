@@ -40,30 +40,17 @@ func NewBannerFromPDS(nhs string, n National, patients []connectors.Patient, tod
 		return b
 	}
 	p := n.Patient
-	withPDS := append([]connectors.Patient{p}, patients...)
-	b := NewBanner(nhs, withPDS, today)
+	// The sources' banner with PDS first: name, birth date and gender are
+	// PDS's, and the record is restricted if PDS or any source says so.
+	b := NewBanner(nhs, append([]connectors.Patient{p}, patients...), today)
 	b.FromPDS = true
 	b.Found = len(patients) > 0
-	b.Restricted = p.Restricted || b.Restricted
-	// Address and GP are PDS's alone: a source's older address is not
-	// shown in its place.
-	b.Address, b.GP = nil, ""
-	if !b.Restricted {
-		if len(p.AddressLines) > 0 || p.Postcode != "" {
-			b.Address = append(append([]string{}, p.AddressLines...), p.Postcode)
-		}
-		b.GP = gpName(p.RegisteredGP, patients)
-	}
 	// Death is PDS's: a source that says otherwise is listed below.
-	b.Deceased, b.Died, b.AgeAtDeath, b.Age = false, "", "", ""
-	if p.Deceased || p.DeathDate != nil {
-		b.Deceased, b.Died = true, NotKnown
-		if p.DeathDate != nil {
-			b.Died = Date(*p.DeathDate)
-			b.AgeAtDeath = Age(p.BirthDate, *p.DeathDate)
-		}
-	} else {
-		b.Age = Age(p.BirthDate, today)
+	b.setLife(p.BirthDate, p.Deceased, p.DeathDate, today)
+	// Address and GP are PDS's alone: a source's older address is not
+	// shown in its place. (On a restricted record NewBanner shows none.)
+	if !b.Restricted {
+		b.Address, b.GP = addressOf(p), gpName(p.RegisteredGP, patients)
 	}
 	b.Disagreements = againstPDS(p, patients)
 	return b

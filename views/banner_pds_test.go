@@ -72,6 +72,55 @@ func TestBannerFromPDS(t *testing.T) {
 			t.Errorf("restricted %v address %v GP %q", b.Restricted, b.Address, b.GP)
 		}
 	})
+	t.Run("RestrictedInASourceHidesPDSAddress", func(t *testing.T) {
+		r := source(kings, func(p *connectors.Patient) { p.Restricted = true; p.Redact() })
+		b := NewBannerFromPDS("9990000018", National{Checked: true, Patient: pdsPatient}, []connectors.Patient{r}, today)
+		if !b.Restricted || len(b.Address) > 0 || b.GP != "" || b.Phone != "" {
+			t.Errorf("restricted %v address %v GP %q phone %q", b.Restricted, b.Address, b.GP, b.Phone)
+		}
+	})
+	t.Run("DeathKnownToASourceOnlyIsNamedNotShown", func(t *testing.T) {
+		b := NewBannerFromPDS("9990000018", National{Checked: true, Patient: pdsPatient},
+			[]connectors.Patient{source(kings, func(p *connectors.Patient) { p.Deceased, p.DeathDate = true, &died })}, today)
+		if b.Deceased || b.Died != "" || b.Age != "61y" {
+			t.Errorf("deceased %v died %q age %q, want PDS's: alive, 61y", b.Deceased, b.Died, b.Age)
+		}
+		if !slices.Contains(b.Disagreements, "Died at King's: 14-Jan-2025 (PDS: not recorded as deceased)") {
+			t.Errorf("disagreements %q", b.Disagreements)
+		}
+	})
+	// The rule for age and death is one: the same patient gives the same
+	// life on the sources' banner as from PDS.
+	partial := connectors.NewDate(2025, time.January, 0)
+	lives := []struct {
+		name                  string
+		deceased              bool
+		date                  *connectors.Date
+		died, ageAtDeath, age string
+	}{
+		{"Alive", false, nil, "", "", "61y"},
+		{"DiedOnADate", true, &died, "14-Jan-2025", "59y", ""},
+		{"DateOfDeathWithoutTheFlag", false, &died, "14-Jan-2025", "59y", ""},
+		{"DeceasedDateNotKnown", true, nil, NotKnown, "", ""},
+		{"DiedInAMonthHasNoAgeAtDeath", true, &partial, "Jan-2025", "", ""},
+	}
+	for _, l := range lives {
+		t.Run("Life/"+l.name, func(t *testing.T) {
+			p := pdsPatient
+			p.Deceased, p.DeathDate = l.deceased, l.date
+			q := p
+			q.Source = kings
+			for name, b := range map[string]Banner{
+				"sources": NewBanner("9990000018", []connectors.Patient{q}, today),
+				"PDS":     NewBannerFromPDS("9990000018", National{Checked: true, Patient: p}, []connectors.Patient{q}, today),
+			} {
+				if !b.Deceased != (l.died == "") || b.Died != l.died || b.AgeAtDeath != l.ageAtDeath || b.Age != l.age {
+					t.Errorf("%s: deceased %v died %q at %q age %q; want died %q at %q age %q",
+						name, b.Deceased, b.Died, b.AgeAtDeath, b.Age, l.died, l.ageAtDeath, l.age)
+				}
+			}
+		})
+	}
 	t.Run("PDSNotCheckedFallsBackToSourcesAndSaysSo", func(t *testing.T) {
 		b := NewBannerFromPDS("9990000018", National{Failed: "PDS: did not answer in time"}, []connectors.Patient{source(kings, nil)}, today)
 		if b.FromPDS || b.Name != "SMITH, Jane (Mrs)" || b.PDSNote != "Could not check PDS (did not answer in time): these details are from the sources." {

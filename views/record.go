@@ -110,28 +110,26 @@ func NewBanner(nhs string, patients []connectors.Patient, today connectors.Date)
 	b.Name = PatientName(&p)
 	b.Born = Date(p.BirthDate)
 	b.Gender = Gender(p.Gender)
+	var (
+		deceased bool
+		died     *connectors.Date
+	)
 	for _, q := range patients {
-		if q.Restricted {
-			b.Restricted = true
-		}
+		// Any source that restricts the record, or knows of the death,
+		// decides it: the first date of death given is shown.
+		b.Restricted = b.Restricted || q.Restricted
 		if q.Deceased || q.DeathDate != nil {
-			b.Deceased = true
-			if q.DeathDate != nil && b.Died == "" {
-				b.Died = Date(*q.DeathDate)
-				b.AgeAtDeath = Age(p.BirthDate, *q.DeathDate)
+			deceased = true
+			if died == nil {
+				died = q.DeathDate
 			}
 		}
 	}
-	if b.Deceased && b.Died == "" {
-		b.Died = NotKnown
-	}
-	if !b.Deceased {
-		b.Age = Age(p.BirthDate, today)
-	}
+	b.setLife(p.BirthDate, deceased, died, today)
 	if !b.Restricted {
 		for _, q := range patients {
-			if len(q.AddressLines) > 0 || q.Postcode != "" {
-				b.Address = append(append([]string{}, q.AddressLines...), q.Postcode)
+			if a := addressOf(q); a != nil {
+				b.Address = a
 				b.GP = joinNonEmpty(" ", q.RegisteredGP.Name, paren(q.RegisteredGP.ODS))
 				break
 			}
@@ -152,6 +150,28 @@ func NewBanner(nhs string, patients []connectors.Patient, today connectors.Date)
 	}
 	b.Disagreements = disagreements(patients)
 	return b
+}
+
+// setLife sets the banner's age, or its death: the date of death (Not
+// Known when deceased without one) and the age at death.
+func (b *Banner) setLife(born connectors.Date, deceased bool, died *connectors.Date, today connectors.Date) {
+	b.Deceased, b.Died, b.AgeAtDeath, b.Age = deceased || died != nil, "", "", ""
+	switch {
+	case died != nil:
+		b.Died, b.AgeAtDeath = Date(*died), Age(born, *died)
+	case b.Deceased:
+		b.Died = NotKnown
+	default:
+		b.Age = Age(born, today)
+	}
+}
+
+// addressOf is p's address with the postcode as its last line, or nil.
+func addressOf(p connectors.Patient) []string {
+	if len(p.AddressLines) == 0 && p.Postcode == "" {
+		return nil
+	}
+	return append(append([]string{}, p.AddressLines...), p.Postcode)
 }
 
 func paren(s string) string {
