@@ -34,6 +34,7 @@ const (
 	ActRecordOpen        Action = "record-open"
 	ActDocumentOpen      Action = "document-open"
 	ActRefresh           Action = "record-refresh"
+	ActRecordPrint       Action = "record-print" // a summary printed or saved: an access of its own
 	ActBreakGlass        Action = "break-glass"
 	ActObjectionOverride Action = "objection-override"
 	ActAuditView         Action = "audit-view"
@@ -732,7 +733,7 @@ type AccessSummary struct {
 
 // accessActions are the events that show, or try to show, a patient's
 // record; the access summaries count these.
-var accessActions = []Action{ActRecordOpen, ActDocumentOpen, ActRefresh, ActBreakGlass,
+var accessActions = []Action{ActRecordOpen, ActDocumentOpen, ActRefresh, ActRecordPrint, ActBreakGlass,
 	ActObjectionOverride, ActReasonGiven, ActAccessRefused}
 
 func accessActionsSQL() string {

@@ -163,7 +163,7 @@ type (
 // E execute (sign-in, search, break-glass and the like).
 func fhirActionCode(a Action) string {
 	switch a {
-	case ActRecordOpen, ActDocumentOpen, ActRefresh, ActAuditView, ActAuditExport, ActAccessRefused:
+	case ActRecordOpen, ActDocumentOpen, ActRefresh, ActRecordPrint, ActAuditView, ActAuditExport, ActAccessRefused:
 		return "R"
 	case ActAlertReview, ActObjectionStep, ActStaffNHSChange:
 		return "U"

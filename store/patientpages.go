@@ -36,10 +36,10 @@ const (
 const AlertPatientConcern = "patient-concern"
 
 // PatientAccessActions are the events a patient sees as an access to
-// their record: the record or a document opened, break glass, an
-// objection overridden. Searches, reasons given and refusals are not
+// their record: the record or a document opened, a summary printed, break
+// glass, an objection overridden. Searches, reasons given and refusals are not
 // accesses to the record's content.
-var PatientAccessActions = []Action{ActRecordOpen, ActDocumentOpen, ActBreakGlass, ActObjectionOverride}
+var PatientAccessActions = []Action{ActRecordOpen, ActDocumentOpen, ActRecordPrint, ActBreakGlass, ActObjectionOverride}
 
 // MaxHideReason bounds the reason an IG officer gives for hiding an access.
 const MaxHideReason = 500

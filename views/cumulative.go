@@ -36,6 +36,9 @@ type Cumulative struct {
 	// Current and anchored at ReportAnchor.
 	Found        bool
 	ReportAnchor string
+	// NewValues counts the values shown on this page that arrived since
+	// the user last looked at the record (CumOptions.New).
+	NewValues int
 }
 
 // CumPanel is one panel's table.
@@ -58,7 +61,10 @@ type CumColumn struct {
 	ReportTitle   string
 	// Current: the sample of the report the table was opened from.
 	Current bool
-	key     cumColKey
+	// New: every value of this sample (in the rows shown) arrived since
+	// the user last looked; marked "New" in words on the column.
+	New bool
+	key cumColKey
 }
 
 // Heading is the column's header as one line: "12-Mar-2026 09:05".
@@ -95,6 +101,9 @@ type CumValue struct {
 	Critical bool
 	Status   string // "Preliminary", "Amended" ...
 	Range    string // this value's range where it differs from the row's
+	// New: the value arrived since the user last looked, in a sample
+	// that is not itself all new (its column then says so once).
+	New bool
 }
 
 // CumLinks builds the table's links; the web package knows the routes.
@@ -134,6 +143,9 @@ type CumOptions struct {
 	// Report ("ODS/DiagnosticReport/id"): show the page holding this
 	// report's sample, and mark its column.
 	Report string
+	// New reports whether a result arrived since the user last looked at
+	// the record; nil marks nothing.
+	New func(e *connectors.Entry) bool
 }
 
 // NewCumulative lays out the results among items (any kinds, newest
@@ -207,9 +219,25 @@ func NewCumulative(items []Item, opts CumOptions, links CumLinks) Cumulative {
 				used[colKeyOf(e)] = true
 			}
 		}
+		// A sample is new when every value of it shown is.
+		fresh := map[cumColKey]bool{}
+		if opts.New != nil {
+			for k := range used {
+				fresh[k] = true
+			}
+			for _, r := range rows {
+				for _, e := range r.entries {
+					if !opts.New(e) {
+						fresh[colKeyOf(e)] = false
+					}
+				}
+			}
+		}
 		var cols []CumColumn
 		for k := range used {
-			cols = append(cols, *p.cols[k])
+			c := *p.cols[k]
+			c.New = fresh[k]
+			cols = append(cols, c)
 		}
 		slices.SortFunc(cols, func(a, b CumColumn) int { return compareCols(a.key, b.key) })
 		for i := range cols {
@@ -246,7 +274,15 @@ func NewCumulative(items []Item, opts CumOptions, links CumLinks) Cumulative {
 			cp.Columns, cp.First, cp.Last = l.cols[start:end], start+1, end
 		}
 		for _, r := range l.rows {
-			cp.Rows = append(cp.Rows, r.layout(cp.Columns))
+			row := r.layout(cp.Columns, opts.New)
+			for i, cell := range row.Cells {
+				for _, v := range cell.Values {
+					if v.New || cp.Columns[i].New {
+						out.NewValues++
+					}
+				}
+			}
+			cp.Rows = append(cp.Rows, row)
 		}
 		out.Panels = append(out.Panels, cp)
 	}
@@ -287,8 +323,9 @@ func (r *rowAcc) abnormal() bool {
 }
 
 // layout fills the row for this page's columns, with its units, range,
-// previous value and change.
-func (r *rowAcc) layout(cols []CumColumn) CumRow {
+// previous value and change; a value new in a sample not all new is
+// marked on its own.
+func (r *rowAcc) layout(cols []CumColumn, isNew func(*connectors.Entry) bool) CumRow {
 	row := r.row
 	row.Abnormal = r.abnormal()
 	// The row carries the units when every value shares them.
@@ -314,7 +351,9 @@ func (r *rowAcc) layout(cols []CumColumn) CumRow {
 	row.Cells = make([]CumCell, len(cols))
 	for i, c := range cols {
 		for _, e := range byCol[c.key] {
-			row.Cells[i].Values = append(row.Cells[i].Values, cumValue(e, shared, row.Range))
+			v := cumValue(e, shared, row.Range)
+			v.New = isNew != nil && !c.New && isNew(e)
+			row.Cells[i].Values = append(row.Cells[i].Values, v)
 		}
 	}
 	if len(r.entries) > 1 {
@@ -378,4 +417,12 @@ func rangeWords(r string) string {
 		return ""
 	}
 	return "range " + r
+}
+
+// pluralWord is one or many: "result" or "results".
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

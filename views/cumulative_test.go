@@ -363,3 +363,72 @@ func textOf(n *html.Node) string {
 	walk(n)
 	return strings.Join(strings.Fields(b.String()), " ")
 }
+
+// TestCumulativeMarksWhatIsNew: a sample every shown value of which
+// arrived since the user last looked is marked "New" on its column, once;
+// a value that arrived late in an older sample is marked on its own; and
+// nothing is marked when nothing is said to be new.
+func TestCumulativeMarksWhatIsNew(t *testing.T) {
+	items := []views.Item{
+		lab(kings, day(20, 9), "DiagnosticReport/u3", "14682-9", "Creatinine", "130", "umol/L", connectors.FlagHigh),
+		lab(kings, day(20, 9), "DiagnosticReport/u3", "2823-3", "Potassium", "4.1", "mmol/L", connectors.FlagNormal),
+		lab(kings, day(12, 8), "DiagnosticReport/u2", "14682-9", "Creatinine", "95", "umol/L", connectors.FlagHigh),
+		lab(kings, day(1, 8), "DiagnosticReport/u1", "14682-9", "Creatinine", "80", "umol/L", connectors.FlagNormal),
+		// Added to the old sample since: new on its own.
+		lab(kings, day(1, 8), "DiagnosticReport/u1", "2823-3", "Potassium", "4.4", "mmol/L", connectors.FlagNormal),
+	}
+	fresh := map[string]bool{items[0].Entry.Key(): true, items[1].Entry.Key(): true, items[4].Entry.Key(): true}
+	isNew := func(e *connectors.Entry) bool { return fresh[e.Key()] }
+	// newMarks gives each column as "heading: New" or "heading", and each
+	// row's cells as "New" where the value is marked.
+	newMarks := func(c views.Cumulative) (cols []string, cells map[string][]bool) {
+		ue := panelOf(t, c, "panel-ue")
+		for _, col := range ue.Columns {
+			s := col.Heading()
+			if col.New {
+				s += ": New"
+			}
+			cols = append(cols, s)
+		}
+		cells = map[string][]bool{}
+		for _, r := range ue.Rows {
+			for _, cell := range r.Cells {
+				marked := false
+				for _, v := range cell.Values {
+					marked = marked || v.New
+				}
+				cells[r.Title] = append(cells[r.Title], marked)
+			}
+		}
+		return cols, cells
+	}
+	tests := []struct {
+		name      string
+		opts      views.CumOptions
+		cols      []string
+		cells     map[string][]bool
+		newValues int
+	}{
+		{"NewSampleOnItsColumnNewValueInItsCell", views.CumOptions{New: isNew},
+			[]string{"20-Mar-2026 09:05: New", "12-Mar-2026 08:05", "01-Mar-2026 08:05"},
+			map[string][]bool{"Creatinine": {false, false, false}, "Potassium": {false, false, true}}, 3},
+		{"NothingNewNothingMarked", views.CumOptions{},
+			[]string{"20-Mar-2026 09:05", "12-Mar-2026 08:05", "01-Mar-2026 08:05"},
+			map[string][]bool{"Creatinine": {false, false, false}, "Potassium": {false, false, false}}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := views.NewCumulative(items, tc.opts, views.CumLinks{})
+			cols, cells := newMarks(c)
+			if fmt.Sprint(cols) != fmt.Sprint(tc.cols) {
+				t.Errorf("columns %q, want %q", cols, tc.cols)
+			}
+			if fmt.Sprint(cells) != fmt.Sprint(tc.cells) {
+				t.Errorf("cells marked new %v, want %v", cells, tc.cells)
+			}
+			if c.NewValues != tc.newValues {
+				t.Errorf("%d new values counted, want %d", c.NewValues, tc.newValues)
+			}
+		})
+	}
+}

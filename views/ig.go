@@ -78,6 +78,7 @@ type ActionOption struct{ Code, Label string }
 var AuditActions = []ActionOption{
 	{string(store.ActRecordOpen), "Record opened"},
 	{string(store.ActDocumentOpen), "Document opened"},
+	{string(store.ActRecordPrint), "Record summary printed"},
 	{string(store.ActBreakGlass), "Break glass"},
 	{string(store.ActReasonGiven), "Reason for access given"},
 	{string(store.ActSearch), "Patient search"},

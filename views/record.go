@@ -355,6 +355,8 @@ type RecordPage struct {
 	// refresh redirected to, and Sources say what each source did then.
 	RefreshURL string
 	Refreshed  bool
+	// PrintURL is the print view of the record with this filter.
+	PrintURL string
 	// Filters are the filters in force, each with the address of this
 	// page without it; All counts the entries before filtering.
 	Filters []FilterTag
@@ -435,6 +437,9 @@ type ResultsPage struct {
 	// Report: the table was opened from this report; ReportMissing says
 	// why it is not in the table (" with the abnormal-only filter on").
 	Report, ReportMissing string
+	// Since says when the user last looked at the record; the table marks
+	// what arrived since.
+	Since NewSince
 }
 
 // DocumentPage shows one document or imaging report in full.

@@ -53,6 +53,8 @@ func (s *Server) accessRow(ev store.AuditEvent, orgs map[string]string, concern 
 	switch ev.Action {
 	case store.ActDocumentOpen:
 		row.What = "Opened a document in your record"
+	case store.ActRecordPrint:
+		row.What = "Printed or saved a summary of your record"
 	case store.ActBreakGlass:
 		row.What = "Opened your record in an emergency"
 	case store.ActObjectionOverride:

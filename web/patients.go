@@ -288,6 +288,7 @@ func (s *Server) renderRecord(c echo.Context, l *loaded, live bool) error {
 	}
 	rp := s.recordPage(c, l.nhs, l.view, visit)
 	rp.Banner = s.banner(c, l, rp.Banner)
+	rp.PrintURL = printPath(l.nhs, rp.Filter)
 	if lines, ok := s.refreshes.get(c.QueryParam("refreshed"), UserFrom(c.Request().Context()).SessionHash, l.nhs, s.now()); ok && !live {
 		// The page a refresh redirected to: each source as the refresh found it.
 		rp.Sources, rp.Refreshed = lines, true
@@ -654,9 +655,16 @@ func (s *Server) showResults(c echo.Context) error {
 	if err != nil {
 		return ignoreHandled(err)
 	}
+	// A page of the visit, like the record: what arrived since the last
+	// visit is marked in the table.
+	visit, err := s.db.VisitRecord(c.Request().Context(), UserFrom(c.Request().Context()).ID, nhs, newsKeys(v.Entries))
+	if err != nil {
+		return err
+	}
 	q := c.QueryParams()
 	pageNo, _ := strconv.Atoi(q.Get("page"))
-	opts := views.CumOptions{Page: pageNo, AbnormalOnly: q.Get("abnormal") == "1"}
+	opts := views.CumOptions{Page: pageNo, AbnormalOnly: q.Get("abnormal") == "1",
+		New: func(e *connectors.Entry) bool { return visit.New(e.Key()) }}
 	if r := q.Get("report"); len(r) <= 300 {
 		opts.Report = r
 	}
@@ -672,7 +680,8 @@ func (s *Server) showResults(c echo.Context) error {
 		},
 	}
 	page := views.ResultsPage{NHS: nhs, Banner: banner, Report: opts.Report,
-		Table: views.NewCumulative(s.timelines.items(v), opts, links)}
+		Table: views.NewCumulative(s.timelines.items(v), opts, links),
+		Since: views.NewSince{First: visit.First, When: views.DateTime(visit.Since)}}
 	if opts.Report != "" && !page.Table.Found && opts.AbnormalOnly {
 		page.ReportMissing = " with only abnormal results shown"
 	}

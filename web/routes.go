@@ -52,6 +52,7 @@ func (s *Server) routeTable() []Route {
 		{http.MethodGet, "/patients/:nhs/trend", PermClinical, s.showTrend, "showTrend"},
 		{http.MethodGet, "/patients/:nhs/document", PermClinical, s.showDocument, "showDocument"},
 		{http.MethodGet, "/patients/:nhs/documents", PermClinical, s.searchDocuments, "searchDocuments"},
+		{http.MethodGet, "/patients/:nhs/print", PermClinical, s.showPrint, "showPrint"},
 
 		// Other role homes.
 		// Information governance: the audit log and alerts.

@@ -101,6 +101,12 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	tb.checkStickyBanner(375, 667)
 	tb.checkStickyBanner(1280, 800)
 	tb.checkPrintStyles()
+	// The print view, from the record's link: the checks every page
+	// passes, and printed, the summary alone.
+	tb.followClick(`a[data-testid="print-link"]`)
+	tb.waitH1(richName)
+	tb.checkPage("print summary", richName, http.StatusOK, "print")
+	tb.checkPrintView()
 
 	// The results list and the trend of a test done at two Trusts in
 	// different units: each laboratory is drawn on its own.
@@ -1003,6 +1009,40 @@ func (tb *tab) checkPrintStyles() {
 	})()`))
 	if len(p.Shown) > 0 || p.LinkURLs > 0 || !p.Banner || !p.Body {
 		tb.t.Errorf("printed, the record shows screen furniture %q and %d link addresses (banner %v, entries %v)", p.Shown, p.LinkURLs, p.Banner, p.Body)
+	}
+}
+
+// checkPrintView checks the print view: on screen, its print button is
+// offered (JavaScript shows it); printed (CSS print media), nothing but
+// the summary: no controls, development warning or skip link, no link
+// addresses, and the patient, who printed it and the entries are there.
+func (tb *tab) checkPrintView() {
+	tb.t.Helper()
+	if !run1(tb, chromedp.Evaluate[bool](`(() => { const b = document.querySelector('button[data-print]');
+		return !!b && !b.hidden && b.getClientRects().length > 0; })()`)) {
+		tb.t.Error("the print view offers no print button on screen")
+	}
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+		return err
+	}))
+	defer tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: ""})
+		return err
+	}))
+	type printed struct {
+		Shown                []string
+		LinkURLs             int
+		Patient, By, Entries bool
+	}
+	p := run1(tb, chromedp.Evaluate[printed](`(() => {
+		const shown = sel => Array.from(document.querySelectorAll(sel)).some(el => getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0);
+		const furniture = ['[data-testid="print-controls"]', '.app-dev-warning', '.nhsuk-skip-link', 'button', 'a', 'nav', 'form'].filter(shown);
+		const urls = Array.from(document.querySelectorAll('a')).filter(a => { const c = getComputedStyle(a, '::after').content; return c && c !== 'none' && c !== 'normal' && c.includes('Link'); }).length;
+		return {Shown: furniture, LinkURLs: urls, Patient: shown('[data-testid="patient-banner"]'), By: shown('[data-testid="printed-by"]'), Entries: shown('li[data-testid="entry"]')};
+	})()`))
+	if len(p.Shown) > 0 || p.LinkURLs > 0 || !p.Patient || !p.By || !p.Entries {
+		tb.t.Errorf("the print view, printed, shows screen furniture %q and %d link addresses (patient %v, printed by %v, entries %v)", p.Shown, p.LinkURLs, p.Patient, p.By, p.Entries)
 	}
 }
 

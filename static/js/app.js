@@ -98,3 +98,11 @@ if (toggle) {
   })
   show()
 }
+
+// The print view's button opens the browser's print dialog, only when
+// pressed; without JavaScript it stays hidden and the page says how to
+// print.
+document.querySelectorAll('button[data-print]').forEach(function (button) {
+  button.hidden = false
+  button.addEventListener('click', function () { window.print() })
+})
