@@ -16,8 +16,9 @@
 // "nobody") that owns the temporary directory. The server keeps no data
 // beyond the test binary: the directory is removed when Main returns.
 //
-// It must never be used outside tests: the server trusts every local
-// connection and runs with fsync off.
+// It must never be used outside tests and make bench's driver: the server
+// trusts every local connection, and (unless started with
+// Options.Durable, as the driver starts it) runs with fsync off.
 package pgtest
 
 import (
@@ -141,6 +142,7 @@ type Server struct {
 	dir  string // owns data/ and the socket
 	port int
 	cred *syscall.Credential
+	opts Options
 
 	mu    sync.Mutex
 	proc  *exec.Cmd
@@ -148,10 +150,27 @@ type Server struct {
 	admin *sql.DB
 }
 
+// Options change how StartWith runs the server.
+type Options struct {
+	// Durable keeps PostgreSQL's durability settings at their defaults
+	// (fsync, full_page_writes and synchronous_commit on), so that a
+	// commit has reached the disk when it returns, for figures that must
+	// hold for durable commits (make bench's). Tests leave it off: their
+	// data is thrown away, and fsync only costs them time.
+	Durable bool
+	// Settings are more server settings, each "name=value" (passed to
+	// postgres as -c name=value after pgtest's own).
+	Settings []string
+}
+
 // Start initialises a cluster in a new temporary directory and starts it
-// on a free loopback port.
-func Start(bin string) (*Server, error) {
-	s := &Server{bin: bin}
+// on a free loopback port, with fsync off (for tests).
+func Start(bin string) (*Server, error) { return StartWith(bin, Options{}) }
+
+// StartWith is Start with options: make bench's driver starts a durable
+// server with it. The caller must Close the server.
+func StartWith(bin string, o Options) (*Server, error) {
+	s := &Server{bin: bin, opts: o}
 	dir, err := os.MkdirTemp("", "carerecord-pg-")
 	if err != nil {
 		return nil, err
@@ -230,14 +249,20 @@ func (s *Server) Restart() error {
 	if s.proc != nil {
 		return errors.New("pgtest: server already running")
 	}
-	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(),
+	args := []string{"-D", s.dataDir(),
 		"-p", strconv.Itoa(s.port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+s.dir,
-		// Test data is thrown away: durability on disk only costs time.
-		"-c", "fsync=off", "-c", "full_page_writes=off",
+		"-c", "unix_socket_directories=" + s.dir,
 		"-c", "max_connections=200",
-		"-c", "log_min_messages=warning")
+		"-c", "log_min_messages=warning"}
+	if !s.opts.Durable {
+		// Test data is thrown away: durability on disk only costs time.
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
+	}
+	for _, kv := range s.opts.Settings {
+		args = append(args, "-c", kv)
+	}
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), args...)
 	// The server stops (fast shutdown) if the test binary dies without
 	// calling Close, so no server is left behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGINT}

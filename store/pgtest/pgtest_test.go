@@ -87,3 +87,47 @@ func TestRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestStartWith checks the durability settings each kind of server runs
+// with: the tests' shared server trades them for speed, a server started
+// with Options.Durable (make bench's) keeps PostgreSQL's defaults, and
+// Options.Settings reach the server.
+func TestStartWith(t *testing.T) {
+	ctx := context.Background()
+	bin, err := pgtest.BinDir()
+	if err != nil {
+		t.Skipf("PostgreSQL is not installed: %v", err)
+	}
+	durable, err := pgtest.StartWith(bin, pgtest.Options{Durable: true, Settings: []string{"work_mem=8MB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := durable.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		dsn  string
+		want map[string]string
+	}{
+		{"TestServerRunsWithoutFsync", pgtest.Shared(t).AdminDSN("postgres"),
+			map[string]string{"fsync": "off", "full_page_writes": "off"}},
+		{"DurableServerKeepsFsyncAndSynchronousCommit", durable.AdminDSN("postgres"),
+			map[string]string{"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on", "work_mem": "8MB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := open(t, tc.dsn)
+			for name, want := range tc.want {
+				var got string
+				if err := db.QueryRowContext(ctx, `SELECT current_setting($1)`, name).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("%s = %s, want %s", name, got, want)
+				}
+			}
+		})
+	}
+}
