@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,18 +112,42 @@ func generateAuditLog(path string, n int, now time.Time) error {
 
 // groupCommit measures audit events committed per second by many
 // concurrent callers, each waiting for its own event to be durable, with
-// group commit and with one commit per event. Both use synchronous=FULL,
-// set by store.Open.
+// group commit and with one commit per event. Both commit durably: on
+// SQLite with synchronous=FULL, set by store.Open; on PostgreSQL with
+// fsync and synchronous_commit on, which the driver checks.
 type groupCommitResult struct {
 	grouped, single float64 // events per second
 }
 
+// opener opens a new, empty database for one group-commit run and checks
+// that it commits durably.
+type opener struct {
+	open    func(name string, opts ...store.Option) (*store.DB, error)
+	durable func(*store.DB) error
+}
+
+// sqliteOpener opens a SQLite file in the run's directory, and checks
+// synchronous=FULL, set by store.Open.
+func (b *bench) sqliteOpener() opener {
+	return opener{
+		open: func(name string, opts ...store.Option) (*store.DB, error) {
+			return store.Open(filepath.Join(b.dir, name+".db"), opts...)
+		},
+		durable: func(db *store.DB) error {
+			if p := db.Pragmas(context.Background())["synchronous"]; p != "2" {
+				return fmt.Errorf("synchronous is %s, not FULL (2)", p)
+			}
+			return nil
+		},
+	}
+}
+
 // Each caller is a clinician going between ten patients, as on a ward
 // round: ordinary record openings, below the alert thresholds.
-func measureGroupCommit(dir, profileDir string, callers int, d time.Duration) (groupCommitResult, error) {
+func measureGroupCommit(o opener, profileDir, prefix string, callers int, d time.Duration) (groupCommitResult, error) {
 	run := func(name string, opts ...store.Option) (float64, error) {
 		if profileDir != "" {
-			f, err := os.Create(filepath.Join(profileDir, "groupcommit-"+strings.TrimSuffix(name, ".db")+".cpu.pprof"))
+			f, err := os.Create(filepath.Join(profileDir, "groupcommit-"+prefix+name+".cpu.pprof"))
 			if err != nil {
 				return 0, err
 			}
@@ -133,13 +156,13 @@ func measureGroupCommit(dir, profileDir string, callers int, d time.Duration) (g
 				defer pprof.StopCPUProfile()
 			}
 		}
-		db, err := store.Open(filepath.Join(dir, name), opts...)
+		db, err := o.open(name, opts...)
 		if err != nil {
 			return 0, err
 		}
 		defer db.Close()
-		if p := db.Pragmas(context.Background())["synchronous"]; p != "2" {
-			return 0, fmt.Errorf("synchronous is %s, not FULL (2)", p)
+		if err := o.durable(db); err != nil {
+			return 0, err
 		}
 		var n atomic.Int64
 		var firstErr error
@@ -174,10 +197,10 @@ func measureGroupCommit(dir, profileDir string, callers int, d time.Duration) (g
 	}
 	var res groupCommitResult
 	var err error
-	if res.single, err = run("single.db", store.WithAuditBatchLimit(1)); err != nil {
+	if res.single, err = run("single", store.WithAuditBatchLimit(1)); err != nil {
 		return res, fmt.Errorf("one commit per event: %w", err)
 	}
-	if res.grouped, err = run("grouped.db"); err != nil {
+	if res.grouped, err = run("grouped"); err != nil {
 		return res, fmt.Errorf("group commit: %w", err)
 	}
 	return res, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -24,6 +25,11 @@ type loadResult struct {
 	loadAvg    string
 	writeWaits int64
 	writeWait  time.Duration
+
+	// On PostgreSQL: transactions committed in the database (each
+	// statement outside a transaction counts as one) and WAL flushes to
+	// disk, server-wide, during the measured part.
+	pgCommits, pgSyncs int64
 }
 
 func (r loadResult) perSecond() float64 { return float64(r.views) / r.elapsed.Seconds() }
@@ -41,11 +47,68 @@ func percentile(lat []time.Duration, p float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
+// getter is one clinician's browser: on one node, or going between nodes.
+type getter interface {
+	get(target string) (*page, error)
+}
+
+// roundRobin is one clinician's browser behind a round-robin proxy: each
+// request goes to the next node in turn, with one cookie jar and one
+// session (sessions are in the shared database, so the nodes need no
+// sticky sessions). Each is used by one goroutine at a time.
+type roundRobin struct {
+	nodes []*browser
+	next  int
+}
+
+func (r *roundRobin) get(target string) (*page, error) {
+	b := r.nodes[r.next%len(r.nodes)]
+	r.next++
+	return b.get(target)
+}
+
+// onNode is a browser signed in elsewhere, sending its requests to base
+// with the same cookie jar and connections.
+func onNode(b *browser, base *url.URL) *browser { return &browser{base: base, c: b.c} }
+
+func getters(bs []*browser) []getter {
+	out := make([]getter, len(bs))
+	for i, b := range bs {
+		out[i] = b
+	}
+	return out
+}
+
+// merge puts two runs of the same load together, as one run of their
+// combined length.
+func (r loadResult) merge(o loadResult) loadResult {
+	if r.elapsed == 0 {
+		return o
+	}
+	out := r
+	out.views += o.views
+	out.errors += o.errors
+	out.elapsed += o.elapsed
+	out.lat = append(slices.Clone(r.lat), o.lat...)
+	out.bytes += o.bytes
+	if out.firstErr == nil {
+		out.firstErr = o.firstErr
+	}
+	// CPU share weighted by time; the load averages of both runs.
+	out.cpuShare = (r.cpuShare*r.elapsed.Seconds() + o.cpuShare*o.elapsed.Seconds()) / (r.elapsed + o.elapsed).Seconds()
+	out.loadAvg = r.loadAvg + "; " + o.loadAvg
+	out.writeWaits += o.writeWaits
+	out.writeWait += o.writeWait
+	out.pgCommits += o.pgCommits
+	out.pgSyncs += o.pgSyncs
+	return out
+}
+
 // runLoad has every browser GET target in a closed loop (the next request
 // as soon as the last page is read) for d, after a warm-up of warm whose
 // requests are not counted. Each loop is bounded by time and by maxPer
 // requests.
-func runLoad(browsers []*browser, target string, warm, d time.Duration, maxPer int) loadResult {
+func runLoad(browsers []getter, target string, warm, d time.Duration, maxPer int) loadResult {
 	type part struct {
 		lat    []time.Duration
 		errors int

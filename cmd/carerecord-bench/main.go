@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/carerecord/carerecord/web/devidp"
 )
 
 func main() {
@@ -50,6 +52,9 @@ type options struct {
 	profile    string
 	genAudit   string // internal: build the audit log at this path and exit
 	genStart   int64  // internal: the run's clock, unix ms
+	postgres   bool
+	genPG      string // internal: copy the audit log of genPGFrom into this PostgreSQL database and exit
+	genPGFrom  string
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -68,6 +73,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profile, "profile", "", "directory for CPU and heap profiles of the load runs (none if empty)")
 	fs.StringVar(&o.genAudit, "gen-audit", "", "internal: build the synthetic audit log at this path and exit")
 	fs.Int64Var(&o.genStart, "gen-start", 0, "internal: the run's clock for -gen-audit, unix milliseconds")
+	fs.BoolVar(&o.postgres, "postgres", true, "measure on PostgreSQL too, when its binaries are installed (the driver starts a server of its own)")
+	fs.StringVar(&o.genPG, "gen-pg", "", "internal: copy the audit log of -gen-pg-from into this PostgreSQL database and exit")
+	fs.StringVar(&o.genPGFrom, "gen-pg-from", "", "internal: the SQLite file -gen-pg copies from")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +103,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.genAudit != "" {
 		return generateAuditLog(o.genAudit, o.events, time.UnixMilli(o.genStart))
 	}
+	if o.genPG != "" {
+		say := func(format string, args ...any) {
+			fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+		}
+		return copyAuditLog(context.Background(), say, o.genPGFrom, o.genPG)
+	}
 	b := &bench{o: o, out: stdout, log: slog.New(slog.NewJSONHandler(io.Discard, nil)), now: time.Now()}
 	return b.run()
 }
@@ -113,6 +127,18 @@ type bench struct {
 	res         results
 	rssBefore   int64
 	writerStats func() sql.DBStats
+	// pgCounters, set during the PostgreSQL load runs, reads the server's
+	// counters.
+	pgCounters func() pgCounters
+
+	// The PostgreSQL server and the database holding the big log (nil and
+	// empty when PostgreSQL is not measured).
+	pg    *pgServer
+	pgLog string
+	// What every product of the run shares: the keys a server loads from
+	// files and the bench users.
+	sp, idpKeys keyPair
+	users       []devidp.User
 }
 
 func (b *bench) say(format string, args ...any) {
@@ -145,6 +171,17 @@ func (b *bench) run() error {
 	}
 	b.say("audit log built in %s (%d MB)", b.res.logBuild.Round(time.Second), b.res.logBytes>>20)
 
+	if err := b.preparePostgres(logPath); err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	if b.pg != nil {
+		defer func() {
+			if err := b.pg.close(); err != nil {
+				b.say("PostgreSQL: stop: %v", err)
+			}
+		}()
+	}
+
 	if err := b.runProduct(logPath); err != nil {
 		return err
 	}
@@ -160,12 +197,22 @@ func (b *bench) run() error {
 		percentile(lf.direct, 50).Round(time.Millisecond))
 
 	b.say("group commit: %d callers, %s each way", b.o.clinicians, b.groupCommitDuration())
-	gc, err := measureGroupCommit(b.dir, b.o.profile, b.o.clinicians, b.groupCommitDuration())
+	gc, err := measureGroupCommit(b.sqliteOpener(), b.o.profile, "", b.o.clinicians, b.groupCommitDuration())
 	if err != nil {
 		return fmt.Errorf("group commit: %w", err)
 	}
 	b.res.groupCommit = gc
 	b.say("group commit %.0f events/s, one commit per event %.0f events/s", gc.grouped, gc.single)
+
+	if b.pg != nil {
+		b.say("group commit on PostgreSQL: %d callers, %s each way", b.o.clinicians, b.groupCommitDuration())
+		gc, err := measureGroupCommit(b.pgOpener(), b.o.profile, "pg-", b.o.clinicians, b.groupCommitDuration())
+		if err != nil {
+			return fmt.Errorf("group commit on PostgreSQL: %w", err)
+		}
+		b.res.pg.groupCommit = gc
+		b.say("PostgreSQL: group commit %.0f events/s, one commit per event %.0f events/s", gc.grouped, gc.single)
+	}
 
 	b.res.date = time.Now()
 	table := markdownTable(b.res.rows(b.o))

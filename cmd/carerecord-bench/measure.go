@@ -68,6 +68,7 @@ func (b *bench) runProduct(logPath string) error {
 		return err
 	}
 	users := benchUsers(b.o.clinicians)
+	b.sp, b.idpKeys, b.users = sp, idpKeys, users
 	b.rssBefore = readRSS()
 
 	began := time.Now()
@@ -133,7 +134,7 @@ func (b *bench) measure(p *product, cluster *synthetic.Cluster, pick patients, u
 		return err
 	}
 	b.say("warm load, %s: %d clinicians, %s", pick.p200, len(clinicians), b.o.duration)
-	b.res.warm200, err = b.load(clinicians, "/patients/"+pick.p200, "warm200")
+	b.res.warm200, err = b.load(getters(clinicians), "/patients/"+pick.p200, "warm200")
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (b *bench) measure(p *product, cluster *synthetic.Cluster, pick patients, u
 		cluster.SetFaults(s.ods, synthetic.Faults{Latency: s.perRequest})
 	}
 	b.say("warm load, %s: %d clinicians, %s", longHistory, len(clinicians), b.o.duration)
-	b.res.warmLong, err = b.load(clinicians, "/patients/"+longHistory, "warm5000")
+	b.res.warmLong, err = b.load(getters(clinicians), "/patients/"+longHistory, "warm5000")
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func (b *bench) measure(p *product, cluster *synthetic.Cluster, pick patients, u
 	b.say("hanging-source page median %s", percentile(times, 50).Round(time.Millisecond))
 
 	// IG audit search over the big log, as the privacy officer does it.
-	if err := b.igSearch(p); err != nil {
+	if b.res.ig, err = b.igSearch(p); err != nil {
 		return err
 	}
 	if err := b.patientAccessList(p); err != nil {
@@ -197,11 +198,21 @@ func (b *bench) measure(p *product, cluster *synthetic.Cluster, pick patients, u
 	runtime.ReadMemStats(&ms)
 	b.res.heapInuse, b.res.sys = ms.HeapInuse, ms.Sys
 	b.say("resident memory %d MB (%d MB before the server started), Go heap in use %d MB", b.res.rss>>20, b.res.rssBefore>>20, ms.HeapInuse>>20)
+
+	// The same on PostgreSQL, side by side with this SQLite node.
+	if b.pg != nil {
+		return b.measurePostgres(p, clinicians, pick, cluster.Configs())
+	}
 	return nil
 }
 
 // load runs the closed loop with CPU and heap profiles if asked for.
-func (b *bench) load(clinicians []*browser, target, name string) (loadResult, error) {
+func (b *bench) load(clinicians []getter, target, name string) (loadResult, error) {
+	return b.loadFor(clinicians, target, name, b.o.duration)
+}
+
+// loadFor is load for d rather than the run's -duration.
+func (b *bench) loadFor(clinicians []getter, target, name string, d time.Duration) (loadResult, error) {
 	var stopProfile func()
 	if b.o.profile != "" {
 		if err := os.MkdirAll(b.o.profile, 0o755); err != nil {
@@ -229,12 +240,20 @@ func (b *bench) load(clinicians []*browser, target, name string) (loadResult, er
 		began time.Time
 		load  string
 	)
+	var pg0 pgCounters
 	mark := time.AfterFunc(b.o.warmup, func() {
 		cpu0, w0, began, load = processCPU(), b.writerStats(), time.Now(), loadAverage()
+		if b.pgCounters != nil {
+			pg0 = b.pgCounters()
+		}
 	})
-	res := runLoad(clinicians, target, b.o.warmup, b.o.duration, 10_000_000)
+	res := runLoad(clinicians, target, b.o.warmup, d, 10_000_000)
 	mark.Stop()
 	if !began.IsZero() {
+		if b.pgCounters != nil {
+			pg1 := b.pgCounters()
+			res.pgCommits, res.pgSyncs = pg1.commits-pg0.commits, pg1.syncs-pg0.syncs
+		}
 		w1 := b.writerStats()
 		res.cpuShare = float64(processCPU()-cpu0) / float64(time.Since(began)) / float64(nproc())
 		res.loadAvg = load
@@ -511,11 +530,11 @@ func (b *bench) patientAccessList(p *product) error {
 
 // igSearch times the IG officer's audit log searches over HTTP: by user,
 // by patient and by day, each for values spread over the whole log.
-func (b *bench) igSearch(p *product) error {
+func (b *bench) igSearch(p *product) (map[string][]time.Duration, error) {
 	ig := newBrowser(p.base)
 	defer ig.close()
 	if err := ig.signIn("/ig", "igofficer", benchPassword); err != nil {
-		return fmt.Errorf("IG sign-in: %w", err)
+		return nil, fmt.Errorf("IG sign-in: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	start := logStart(b.now)
@@ -530,20 +549,20 @@ func (b *bench) igSearch(p *product) error {
 			return url.Values{"from": {d}, "to": {d}}
 		}},
 	}
-	b.res.ig = map[string][]time.Duration{}
+	res := map[string][]time.Duration{}
 	for _, k := range kinds {
 		b.say("IG audit search by %s, %d times", k.name, b.o.queries)
 		for range b.o.queries {
 			t, body, err := timePage(ig, "/ig/audit?"+k.query().Encode())
 			if err != nil {
-				return fmt.Errorf("IG search by %s: %w", k.name, err)
+				return nil, fmt.Errorf("IG search by %s: %w", k.name, err)
 			}
 			if !strings.Contains(body, "<table") {
-				return fmt.Errorf("IG search by %s: no results table", k.name)
+				return nil, fmt.Errorf("IG search by %s: no results table", k.name)
 			}
-			b.res.ig[k.name] = append(b.res.ig[k.name], t)
+			res[k.name] = append(res[k.name], t)
 		}
-		b.say("  p95 %s", percentile(b.res.ig[k.name], 95).Round(100*time.Microsecond))
+		b.say("  p95 %s", percentile(res[k.name], 95).Round(100*time.Microsecond))
 	}
-	return nil
+	return res, nil
 }

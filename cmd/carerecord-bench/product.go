@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/carerecord/carerecord/connectors"
@@ -40,8 +41,11 @@ func newKeyPair(name string) (keyPair, error) {
 // productConfig is what the driver varies between runs; everything else is
 // wired as `carerecord demo` wires it.
 type productConfig struct {
-	dbPath   string
+	dbPath   string // a SQLite file or a postgres:// URL
 	cacheKey []byte
+	// master holds the session and CSRF keys (96 bytes); nodes of one
+	// service share them. Random if nil.
+	master   []byte
 	sources  []connectors.Config
 	deadline time.Duration // how long a page waits for each source
 	fresh    time.Duration
@@ -84,7 +88,7 @@ func startProduct(cfg productConfig) (*product, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if p.db, err = store.Open(cfg.dbPath, store.WithCacheKey(cfg.cacheKey)); err != nil {
+	if p.db, err = store.Open(cfg.dbPath, store.WithCacheKey(slices.Clone(cfg.cacheKey))); err != nil {
 		return fail(err)
 	}
 	var conns []connectors.Connector
@@ -99,9 +103,12 @@ func startProduct(cfg productConfig) (*product, error) {
 	p.records = records.NewRecords(p.db, conns, records.RecordOptions{
 		Fresh: cfg.fresh, MaxAge: 24 * time.Hour, Deadline: cfg.deadline, Logger: cfg.log,
 	})
-	master := make([]byte, 96)
-	if _, err := rand.Read(master); err != nil {
-		return fail(err)
+	master := cfg.master
+	if master == nil {
+		master = make([]byte, 96)
+		if _, err := rand.Read(master); err != nil {
+			return fail(err)
+		}
 	}
 	srv, err := web.New(web.Config{
 		BaseURL: p.base, SPKey: cfg.sp.key, SPCert: cfg.sp.cert, IDPMetadata: idp.Metadata(),

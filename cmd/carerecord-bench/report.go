@@ -39,6 +39,9 @@ type results struct {
 	// (heavyAccesses) and "few" (fewAccesses).
 	accessList map[string][]time.Duration
 
+	// pg are the PostgreSQL figures.
+	pg pgResults
+
 	rss, hwm, rssBefore int64
 	heapInuse, sys      uint64
 	startup             time.Duration
@@ -147,7 +150,89 @@ func (r results) rows(o options) []row {
 		rows = append(rows, row{fmt.Sprintf("start-up to /readyz = 200 with a %s-event log", thousands(o.events)),
 			msf(r.startup), "≤ 1 s", yes(r.startup <= time.Second)})
 	}
+	return append(rows, r.pg.rows(o, r.patientEntries)...)
+}
+
+// rows are the PostgreSQL lines of the table: a ratio to the SQLite node
+// measured beside it where the issue asks for one.
+func (r pgResults) rows(o options, entries int) []row {
+	if r.skipped != "" {
+		return []row{{"PostgreSQL figures (below)", "skipped: " + r.skipped, "-", "-"}}
+	}
+	var rows []row
+	if sq := r.sqlite.perSecond(); r.sqlite.views > 0 && r.one.views > 0 && r.two.views > 0 {
+		for _, l := range []struct {
+			what string
+			r    loadResult
+		}{
+			{"1 node", r.one},
+			{"2 nodes (two web servers, each with its own store.Open on the database, each clinician's requests sent to them in turn)", r.two},
+		} {
+			rate := l.r.perSecond()
+			rows = append(rows, row{fmt.Sprintf("PostgreSQL: audited record views per second with %s on one PostgreSQL ÷ one SQLite node measured alternately in the same run "+
+				"(patient with %d entries, %d concurrent clinicians, warm cache, fsync and synchronous_commit on)", l.what, entries, o.clinicians),
+				fmt.Sprintf("%.2f (%s ÷ %s /s; p99 %s against %s)", rate/sq, thousands(int(rate+0.5)), thousands(int(sq+0.5)), msf(l.r.pct(99)), msf(r.sqlite.pct(99))),
+				"the figure (issue 13)", "-"})
+		}
+	}
+	if r.groupCommit.single > 0 {
+		ratio := r.groupCommit.grouped / r.groupCommit.single
+		rows = append(rows, row{"PostgreSQL: audit events committed per second with group commit ÷ one commit per event, both with fsync and synchronous_commit on",
+			fmt.Sprintf("%.1f (%s ÷ %s /s)", ratio, thousands(int(r.groupCommit.grouped)), thousands(int(r.groupCommit.single))), "≥ 10 (as on SQLite)", yes(ratio >= 10)})
+	}
+	if len(r.ig) > 0 {
+		var parts []string
+		worst := time.Duration(0)
+		for _, k := range []string{"user", "patient", "day"} {
+			p := percentile(r.ig[k], 95)
+			worst = max(worst, p)
+			parts = append(parts, fmt.Sprintf("%s %s", k, msf(p)))
+		}
+		rows = append(rows, row{fmt.Sprintf("PostgreSQL: IG audit search on a log of %s events (by user, by patient, by day), p95", thousands(o.events)),
+			strings.Join(parts, ", "), "≤ 100 ms", yes(worst <= 100*time.Millisecond)})
+	}
+	if r.startup > 0 {
+		rows = append(rows, row{fmt.Sprintf("PostgreSQL: start-up to /readyz = 200 with a %s-event log", thousands(o.events)),
+			msf(r.startup), "≤ 1 s", yes(r.startup <= time.Second)})
+	}
 	return rows
+}
+
+// details are the figures behind the PostgreSQL lines.
+func (r pgResults) details(o options, patient string) string {
+	var b strings.Builder
+	if r.skipped != "" {
+		fmt.Fprintf(&b, "PostgreSQL: skipped: %s.\n", r.skipped)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "PostgreSQL: %s. Audit log: the same %s events copied from the SQLite file with COPY in %s, VACUUM ANALYZE included (database %d MB).\n",
+		r.settings, thousands(o.events), r.copyTime.Round(time.Second), r.logBytes>>20)
+	for _, l := range []struct {
+		name string
+		r    loadResult
+	}{{"one SQLite node", r.sqlite}, {"one node on PostgreSQL", r.one}, {"two nodes on PostgreSQL", r.two}} {
+		if l.r.views == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "Load warm, %s, %s: %s views in %s, %.0f /s; p50 %s, p90 %s, p99 %s, max %s; "+
+			"this process used %.0f%% of the %d CPUs (PostgreSQL's own processes not counted; load averages as its runs began: %s); the database pool was waited for %s times, %s in all.\n",
+			patient, l.name, thousands(l.r.views), l.r.elapsed.Round(time.Millisecond), l.r.perSecond(),
+			msf(l.r.pct(50)), msf(l.r.pct(90)), msf(l.r.pct(99)), msf(l.r.pct(100)),
+			100*l.r.cpuShare, nproc(), l.r.loadAvg, thousands(int(l.r.writeWaits)), l.r.writeWait.Round(time.Millisecond))
+		if l.r.pgCommits > 0 {
+			fmt.Fprintf(&b, "Per view: %.1f transactions committed in the database (each statement outside a transaction counting as one), %.2f WAL flushes to disk.\n",
+				float64(l.r.pgCommits)/float64(l.r.views), float64(l.r.pgSyncs)/float64(l.r.views))
+		}
+	}
+	if len(r.ig) > 0 {
+		b.WriteString("IG searches on PostgreSQL (over HTTP, each itself audited): ")
+		var parts []string
+		for _, k := range []string{"user", "patient", "day"} {
+			parts = append(parts, fmt.Sprintf("by %s p50 %s, p95 %s, max %s", k, msf(percentile(r.ig[k], 50)), msf(percentile(r.ig[k], 95)), msf(percentile(r.ig[k], 100))))
+		}
+		b.WriteString(strings.Join(parts, "; ") + ".\n")
+	}
+	return b.String()
 }
 
 // markdownTable renders the rows.
@@ -213,6 +298,7 @@ func (r results) details(o options) string {
 	}
 	fmt.Fprintf(&b, "Memory: VmRSS %d MB, VmHWM %d MB, Go heap in use %d MB, Go runtime total %d MB.\n",
 		r.rss>>20, r.hwm>>20, r.heapInuse>>20, r.sys>>20)
+	b.WriteString("\n" + r.pg.details(o, r.patient))
 	return b.String()
 }
 
