@@ -427,6 +427,10 @@ func (b *bench) preparePostgres(logPath string) error {
 	if err := b.buildPostgresLog(logPath, dsn); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
+	// A checkpoint now rather than during the measurements.
+	if _, err := pg.admin.Exec(`CHECKPOINT`); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
 	b.res.pg.copyTime = time.Since(began)
 	b.res.pg.logBytes = pg.size(dsn)
 	b.pgLog = dsn

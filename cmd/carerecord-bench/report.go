@@ -205,7 +205,7 @@ func (r pgResults) details(o options, patient string) string {
 		fmt.Fprintf(&b, "PostgreSQL: skipped: %s.\n", r.skipped)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "PostgreSQL: %s. Audit log: the same %s events copied from the SQLite file with COPY in %s, VACUUM ANALYZE included (database %d MB).\n",
+	fmt.Fprintf(&b, "PostgreSQL: %s. Audit log: the same %s events copied from the SQLite file with COPY in %s, VACUUM ANALYZE and a checkpoint included (database %d MB).\n",
 		r.settings, thousands(o.events), r.copyTime.Round(time.Second), r.logBytes>>20)
 	for _, l := range []struct {
 		name string
