@@ -181,7 +181,7 @@ func (m *mapper) mapResource(r entryRaw) {
 	case "MedicationStatement":
 		err = m.medicationStatement(r)
 	case "MedicationRequest":
-		err = m.medicationRequest(r)
+		m.medicationRequest(r)
 	case "Medication":
 		m.usedBy(r.key, "no prescription names it")
 	case "Condition":
@@ -545,20 +545,14 @@ func (m *mapper) linkPrescriptions() {
 }
 
 // medicationRequest is an authorisation (intent plan) or an issue (intent
-// order, basedOn its authorisation): part of the statement that names it.
-func (m *mapper) medicationRequest(r entryRaw) error {
-	var q struct {
-		Intent string `json:"intent"`
-	}
-	if err := json.Unmarshal(r.raw, &q); err != nil {
-		return errors.New("bad MedicationRequest")
-	}
+// order, basedOn its authorisation): part of the statement that names it,
+// found by linkPrescriptions. Nothing of its own is shown.
+func (m *mapper) medicationRequest(r entryRaw) {
 	if id, ok := m.entryOf[r.key]; ok {
 		m.partOf(r.key, id)
-		return nil
+		return
 	}
 	m.unread(r.key, connectors.KindMedication, "prescription with no medicine statement")
-	return nil
 }
 
 // --- Condition (problem) -----------------------------------------------
@@ -785,8 +779,8 @@ func (m *mapper) observation(r entryRaw) error {
 		if members := hasMembers(o); len(members) > 0 {
 			// A test group header: its members are the results.
 			for _, k := range members {
-				if raw, ok := m.res[k]; ok {
-					m.groupTitles(k, raw, title)
+				if _, ok := m.res[k]; ok {
+					m.groupTitles(k, title)
 				}
 			}
 			m.account[r.key] = "used by " + members[0]
@@ -854,7 +848,7 @@ func hasMembers(o observation) []string {
 
 // groupTitles notes the group a result belongs to; shown entries are
 // updated in place, later ones take it when they are mapped.
-func (m *mapper) groupTitles(key string, _ json.RawMessage, title string) {
+func (m *mapper) groupTitles(key, title string) {
 	if m.groupOf == nil {
 		m.groupOf = map[string]group{}
 	}
@@ -897,7 +891,7 @@ func (m *mapper) diagnosticReport(r entryRaw) error {
 		if id, ok := m.entryOf[k]; ok && first == "" {
 			first = id
 		}
-		m.groupTitles(k, nil, title)
+		m.groupTitles(k, title)
 		for i := range m.entries {
 			if m.entries[i].ID == k && m.entries[i].Result != nil {
 				m.entries[i].Result.Group = r.key
