@@ -607,7 +607,7 @@ func (r *Records) loadRows(ctx context.Context, nhs string) map[string]*store.Ca
 // row has gone meanwhile (purged) nothing is shown from it, and if it was
 // replaced the newer row is used.
 func (r *Records) decode(ctx context.Context, row *store.CacheRow) (store.CachedRecord, bool) {
-	freshSince := ms(r.o.Now().Add(-r.o.Fresh))
+	freshSince := r.o.Now().Add(-r.o.Fresh).UnixMilli() // as the cache stores times
 	if cr, ok := r.memo.get(row, freshSince); ok {
 		return cr, true
 	}
@@ -783,7 +783,7 @@ func (r *Records) noteFailure(k flightKey, f failure) {
 // threshold (by a fetch that ended just before this one began).
 func (r *Records) fetch(ctx context.Context, c connectors.Connector, nhs string, threshold time.Time) (fetchResult, error) {
 	src := c.Source()
-	if row, ok, err := r.db.CacheRowFor(ctx, nhs, src.ODS); err == nil && ok && row.FetchedMS > ms(threshold) {
+	if row, ok, err := r.db.CacheRowFor(ctx, nhs, src.ODS); err == nil && ok && row.FetchedMS > threshold.UnixMilli() {
 		if cr, ok := r.decode(ctx, &row); ok {
 			return fetchResult{rec: cr.Record, noRecord: cr.NoRecord, fetchedAt: cr.FetchedAt, fromCache: true}, nil
 		}
@@ -969,7 +969,7 @@ func (r *Records) PurgeExpired(ctx context.Context) (int, error) {
 	now := r.o.Now()
 	n, err := r.db.PurgeCacheBefore(ctx, now.Add(-r.o.MaxAge))
 	// Memory holds decoded rows for the fresh period only.
-	r.memo.dropBefore(ms(now.Add(-r.o.Fresh)))
+	r.memo.dropBefore(now.Add(-r.o.Fresh).UnixMilli())
 	r.merged.clear()
 	return n, err
 }
@@ -996,6 +996,3 @@ func (r *Records) RunPurger(ctx context.Context, every time.Duration) {
 		}
 	}
 }
-
-// ms is t in unix milliseconds, as the cache stores times.
-func ms(t time.Time) int64 { return t.UnixMilli() }
