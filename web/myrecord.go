@@ -176,7 +176,7 @@ func (s *Server) exportMyAccesses(c echo.Context) error {
 	err := s.db.EachPatientAccess(ctx, u.NHSNumber, func(ev store.AuditEvent) error {
 		r := s.accessRow(ev, orgs, nil)
 		rec := []string{strconv.FormatInt(r.Seq, 10), views.DateTime(r.When), r.What,
-			csvSafe(r.Organisation), r.ODS, csvSafe(r.Role), csvSafe(r.Reason), map[bool]string{true: "Yes", false: "No"}[r.Emergency]}
+			csvSafe(r.Organisation), r.ODS, csvSafe(r.Role), csvSafe(r.Reason), yesNo(r.Emergency)}
 		if s.cfg.Patients.ShowStaffNames {
 			rec = append(rec, csvSafe(r.Person))
 		}
@@ -187,6 +187,14 @@ func (s *Server) exportMyAccesses(c echo.Context) error {
 		s.log.Warn("patient access export cut short", "error", err.Error())
 	}
 	return nil
+}
+
+// yesNo words a yes-or-no column of the download.
+func yesNo(b bool) string {
+	if b {
+		return "Yes"
+	}
+	return "No"
 }
 
 // csvSafe keeps a spreadsheet from reading a cell as a formula.

@@ -183,6 +183,50 @@ func openedBy(t *testing.T, e *env, patients ...string) {
 	}
 }
 
+// TestPatientAccessesCSV: the patient's download says of each access
+// whether it was emergency (break-glass) access.
+func TestPatientAccessesCSV(t *testing.T) {
+	e := newEnv(t, withNHSLogin())
+	seq := map[store.Action]string{}
+	for _, ev := range []store.AuditEvent{
+		{Action: store.ActRecordOpen, NHSNumber: "9990000018", Reason: "direct-care",
+			UserID: "555000000001", UserName: "Dr Amara Okafor", RoleCode: "R8000", ODS: "RJZ", Outcome: store.OutcomeAllowed},
+		{Action: store.ActBreakGlass, NHSNumber: "9990000018", Reason: "emergency", Detail: "unconscious in ED",
+			UserID: "555000000001", UserName: "Dr Amara Okafor", RoleCode: "R8000", ODS: "RJZ", Outcome: store.OutcomeAllowed},
+	} {
+		got, err := e.db.Audit(t.Context(), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq[ev.Action] = strconv.FormatInt(got.Seq, 10)
+	}
+	b := e.browser()
+	b.signInNHSLogin("patient")
+	rows, err := csv.NewReader(strings.NewReader(b.get("/my-record/accesses.csv").body)).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("CSV: %d rows, %v", len(rows), err)
+	}
+	col := slices.Index(rows[0], "Emergency access")
+	if col < 0 {
+		t.Fatalf("no Emergency access column in %q", rows[0])
+	}
+	emergency := map[string]string{}
+	for _, r := range rows[1:] {
+		emergency[r[0]] = r[col]
+	}
+	for _, tc := range []struct {
+		name   string
+		action store.Action
+		want   string
+	}{{"RecordOpenedIsNot", store.ActRecordOpen, "No"}, {"BreakGlassIs", store.ActBreakGlass, "Yes"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := emergency[seq[tc.action]]; got != tc.want {
+				t.Errorf("access %s (%s): emergency %q, want %q", seq[tc.action], tc.action, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestPatientSeesOwnAccessesOnly: a patient sees every access to their own
 // record (and no other patient's, whatever the URL or form says), each
 // view audited; a concern about an access opens an IG alert whose review
@@ -528,8 +572,12 @@ func TestRestrictedPatientPages(t *testing.T) {
 	others := []string{"Jane Smith", "Brackenbury", "9990000018", "999 000 0018", "9990000026", "999 000 0026", "Briony"}
 	staff := []string{"Okafor", "555000000001"}
 
-	for _, names := range []bool{false, true} {
-		t.Run(map[bool]string{false: "StaffNamesHidden", true: "StaffNamesConfigured"}[names], func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		names bool
+	}{{"StaffNamesHidden", false}, {"StaffNamesConfigured", true}} {
+		names := tc.names
+		t.Run(tc.name, func(t *testing.T) {
 			srcs, _ := withSources(t, nil, 3*time.Second)
 			e := newEnv(t, srcs, withNHSLogin(), withConfig(func(c *web.Config) { c.Patients.ShowStaffNames = names }))
 			// Staff open all three records; her practice opens hers

@@ -154,7 +154,10 @@ func observedValue(tp *timeParser, q *fhir.Quantity, cc *fhir.CodeableConcept, s
 	case s != nil:
 		v.value = *s
 	case b != nil:
-		v.value = map[bool]string{true: "Yes", false: "No"}[*b]
+		v.value = "No"
+		if *b {
+			v.value = "Yes"
+		}
 	case i != nil:
 		v.value = strconv.Itoa(*i)
 		f := float64(*i)
