@@ -157,24 +157,11 @@ func TestOIDCSignInRefused(t *testing.T) {
 			e.tamper(tc.tamper)
 			defer e.tamper(nil)
 			b := e.browser()
-			p := b.get("/oidc/login")
-			p = b.follow(p) // to the provider's form
-			form := p.form(t, "form[action='/devidp/oidc/login']")
-			form.Set("username", tc.user)
-			form.Set("password", "demo")
-			p = b.post("/devidp/oidc/login", form)
-			// Follow the provider's redirects up to carerecord's callback.
-			for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/oidc/callback") {
-				p = b.get(p.header.Get("Location"))
-			}
-			cb, err := url.Parse(p.header.Get("Location"))
-			if err != nil || !strings.HasSuffix(cb.Path, "/oidc/callback") {
-				t.Fatalf("no redirect to the callback: %d %q", p.status, p.header.Get("Location"))
-			}
+			cb := cis2Flow.answer(t, b, tc.user)
 			if tc.breakCallback != nil {
 				tc.breakCallback(cb)
 			}
-			p = b.get(cb.String())
+			p := b.get(cb.String())
 			if p.status != http.StatusForbidden {
 				t.Fatalf("status %d (%s), want 403\n%s", p.status, p.url, lastLine(e.logs.String(), "sign-in"))
 			}
@@ -193,17 +180,9 @@ func TestOIDCSignInRefused(t *testing.T) {
 
 	t.Run("ErrReplayedCode", func(t *testing.T) {
 		b := e.browser()
-		p := b.follow(b.get("/oidc/login"))
-		form := p.form(t, "form[action='/devidp/oidc/login']")
-		form.Set("username", "clinician")
-		form.Set("password", "demo")
-		p = b.post("/devidp/oidc/login", form)
-		for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/oidc/callback") {
-			p = b.get(p.header.Get("Location"))
-		}
-		callback := p.header.Get("Location")
+		oidcPath := cis2Flow.answer(t, b, "clinician")
+		callback := oidcPath.String()
 		var pending string
-		oidcPath, _ := url.Parse(e.base.String() + "/oidc/callback")
 		for _, c := range b.c.Jar.Cookies(oidcPath) {
 			if c.Name == "carerecord_oidc" {
 				pending = c.Value
@@ -212,14 +191,14 @@ func TestOIDCSignInRefused(t *testing.T) {
 		if pending == "" {
 			t.Fatal("no pending sign-in cookie")
 		}
-		if p = b.follow(b.get(callback)); p.url.Path != "/patients" {
+		if p := b.follow(b.get(callback)); p.url.Path != "/patients" {
 			t.Fatalf("first use of the code: %s, want signed in", p.url.Path)
 		}
 		// An attacker who saw the redirect and kept the pending cookie
 		// tries the same code again.
 		b2 := e.browser()
 		b2.c.Jar.SetCookies(oidcPath, []*http.Cookie{{Name: "carerecord_oidc", Value: pending, Path: "/oidc/"}})
-		p = b2.get(callback)
+		p := b2.get(callback)
 		if p.status != http.StatusForbidden || b2.cookie("carerecord_session") != "" {
 			t.Fatalf("replayed code: status %d, want 403 and no session", p.status)
 		}
@@ -231,17 +210,10 @@ func TestOIDCSignInRefused(t *testing.T) {
 
 	t.Run("a sign-in that took too long says so and offers to start again", func(t *testing.T) {
 		b := e.browser()
-		p := b.follow(b.get("/oidc/login"))
-		form := p.form(t, "form[action='/devidp/oidc/login']")
-		form.Set("username", "clinician")
-		form.Set("password", "demo")
-		p = b.post("/devidp/oidc/login", form)
-		for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/oidc/callback") {
-			p = b.get(p.header.Get("Location"))
-		}
+		cb := cis2Flow.answer(t, b, "clinician")
 		e.clock.Advance(6 * time.Minute) // the request window is 5 minutes
 		defer e.clock.Advance(-6 * time.Minute)
-		p = b.get(p.header.Get("Location"))
+		p := b.get(cb.String())
 		if p.status != http.StatusBadRequest || p.h1() != "Your sign-in took too long" {
 			t.Fatalf("late callback: %d %q, want the took-too-long page", p.status, p.h1())
 		}
@@ -249,6 +221,36 @@ func TestOIDCSignInRefused(t *testing.T) {
 			t.Fatal("no Start again link")
 		}
 	})
+}
+
+// openIDFlow is a sign-in at one of the development OpenID providers:
+// where carerecord starts it, the provider's sign-in form, and the
+// callback the provider answers at.
+type openIDFlow struct{ start, login, callback string }
+
+var (
+	cis2Flow     = openIDFlow{start: "/oidc/login", login: "/devidp/oidc/login", callback: "/oidc/callback"}
+	nhsLoginFlow = openIDFlow{start: "/my-record/sign-in", login: "/devidp/nhslogin/login", callback: "/my-record/callback"}
+)
+
+// answer signs username in at the provider and returns the callback URL
+// the provider sends the browser back to, not yet followed.
+func (f openIDFlow) answer(t *testing.T, b *browser, username string) *url.URL {
+	t.Helper()
+	p := b.follow(b.get(f.start))
+	form := p.form(t, "form[action='"+f.login+"']")
+	form.Set("username", username)
+	form.Set("password", "demo")
+	p = b.post(f.login, form)
+	// Follow the provider's redirects up to carerecord's callback.
+	for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), f.callback) {
+		p = b.get(p.header.Get("Location"))
+	}
+	u, err := url.Parse(p.header.Get("Location"))
+	if err != nil || u.Path != f.callback {
+		t.Fatalf("no redirect to %s: %d %q", f.callback, p.status, p.header.Get("Location"))
+	}
+	return u
 }
 
 // TestOIDCOnly is a deployment that offers OpenID Connect and no SAML:

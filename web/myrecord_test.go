@@ -89,16 +89,8 @@ func TestNHSLoginRefused(t *testing.T) {
 	}
 	t.Run("ErrReplayedCode", func(t *testing.T) {
 		b := e.browser()
-		p := b.follow(b.get("/my-record/sign-in"))
-		form := p.form(t, "form[action='/devidp/nhslogin/login']")
-		form.Set("username", "patient")
-		form.Set("password", "demo")
-		p = b.post("/devidp/nhslogin/login", form)
-		for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/my-record/callback") {
-			p = b.get(p.header.Get("Location"))
-		}
-		callback := p.header.Get("Location")
-		cbURL, _ := url.Parse(callback)
+		cbURL := nhsLoginFlow.answer(t, b, "patient")
+		callback := cbURL.String()
 		pending := b.c.Jar.Cookies(cbURL)
 		if p := b.follow(b.get(callback)); p.url.Path != "/my-record" {
 			t.Fatalf("first use of the code: %s", p.url.Path)
@@ -106,44 +98,28 @@ func TestNHSLoginRefused(t *testing.T) {
 		// The same callback again, with this browser's sign-in put back as
 		// it was: the state matches, and NHS login must refuse the code.
 		b.c.Jar.SetCookies(cbURL, pending)
-		p = b.get(callback)
+		p := b.get(callback)
 		// (The browser keeps the session the first use began.)
 		assertPatientRefused(t, e, b, p, "could not be checked", "code exchange refused", false)
 	})
 	// The pending sign-in (state, nonce, verifier in a cookie) must be this
 	// browser's, live, matching, and used once.
-	callback := func(b *browser) *url.URL {
-		t.Helper()
-		p := b.follow(b.get("/my-record/sign-in"))
-		form := p.form(t, "form[action='/devidp/nhslogin/login']")
-		form.Set("username", "patient")
-		form.Set("password", "demo")
-		p = b.post("/devidp/nhslogin/login", form)
-		for p.status == http.StatusFound && !strings.Contains(p.header.Get("Location"), "/my-record/callback") {
-			p = b.get(p.header.Get("Location"))
-		}
-		u, err := url.Parse(p.header.Get("Location"))
-		if err != nil || u.Path != "/my-record/callback" {
-			t.Fatalf("no callback from NHS login: %q", p.header.Get("Location"))
-		}
-		return u
-	}
 	const tooLong = "took too long, or was started in another window"
 	t.Run("ErrTookTooLong", func(t *testing.T) {
 		b := e.browser()
-		cb := callback(b)
+		cb := nhsLoginFlow.answer(t, b, "patient")
 		e.clock.Advance(6 * time.Minute) // the request window is 5 minutes
 		defer e.clock.Advance(-6 * time.Minute)
 		assertPatientRefused(t, e, b, b.get(cb.String()), tooLong, "no live sign-in", true)
 	})
 	t.Run("ErrStartedInAnotherWindow", func(t *testing.T) {
-		cb := callback(e.browser())
+		cb := nhsLoginFlow.answer(t, e.browser(), "patient")
 		b := e.browser()
 		assertPatientRefused(t, e, b, b.get(cb.String()), tooLong, "no live sign-in", true)
 	})
 	t.Run("ErrStateMismatchThenUsedOnce", func(t *testing.T) {
 		b := e.browser()
-		cb := callback(b)
+		cb := nhsLoginFlow.answer(t, b, "patient")
 		forged := *cb
 		q := forged.Query()
 		q.Set("state", "not-this-browsers")
