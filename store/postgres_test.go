@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/carerecord/carerecord/store"
+	"github.com/carerecord/carerecord/store/pgtest"
 )
 
 func postgresOnly(tb testing.TB) {
@@ -151,5 +153,138 @@ func TestSchemasMatch(t *testing.T) {
 			t.Errorf("table %s is not in copyOrder (store/migrate.go): carerecord migrate would refuse to move an installation", table)
 			copied[table] = true
 		}
+	}
+}
+
+// asSuperuser runs stmts in one transaction on the database dsn names,
+// as the server's superuser with every trigger (the append-only guards,
+// the foreign keys) off for that transaction alone, as an intruder with
+// the keys to the server would: the catalogue still shows every guard in
+// place afterwards.
+func asSuperuser(t *testing.T, dsn string, stmts ...string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := rawDB(t, pgtest.Shared(t).AdminDSN(strings.TrimPrefix(u.Path, "/")))
+	tx, err := admin.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, q := range append([]string{`SET LOCAL session_replication_role = replica`}, stmts...) {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyCatchesTamperingOnPostgres: a superuser, whom no trigger
+// stops, changes, deletes or reorders events; verify, from a node and
+// from outside, names the first bad event and what happened to it. A
+// guard the application's role (the tables' owner here) left disabled or
+// emptied is reported as such.
+func TestVerifyCatchesTamperingOnPostgres(t *testing.T) {
+	postgresOnly(t)
+	ctx := context.Background()
+	cases := []struct {
+		name        string
+		verifyFirst bool
+		tamper      []string
+		kind        string
+		firstBad    int64
+	}{
+		{"Changed", false, []string{`UPDATE audit_events SET nhs_number = '9990000093' WHERE seq = 5`}, store.ProblemAltered, 5},
+		{"ChangedLast", false, []string{`UPDATE audit_events SET outcome = 'allowed', outcome_why = '' WHERE seq = 10`}, store.ProblemAltered, 10},
+		{"HashReplaced", false, []string{`UPDATE audit_events SET hash = repeat('ab', 32) WHERE seq = 5`}, store.ProblemAltered, 5},
+		{"Deleted", false, []string{`DELETE FROM audit_events WHERE seq = 5`}, store.ProblemDeleted, 5},
+		{"DeletedFirst", false, []string{`DELETE FROM audit_events WHERE seq = 1`}, store.ProblemDeleted, 1},
+		{"TailDeletedAfterVerification", true, []string{`DELETE FROM audit_events WHERE seq >= 9`}, store.ProblemDeleted, 9},
+		{"Reordered", false, []string{`UPDATE audit_events SET seq = 1000 WHERE seq = 5`,
+			`UPDATE audit_events SET seq = 5 WHERE seq = 6`, `UPDATE audit_events SET seq = 6 WHERE seq = 1000`}, store.ProblemReordered, 5},
+		{"RemovedFromPatientSearch", false, []string{`DELETE FROM audit_by_patient WHERE seq = 3`}, store.ProblemUnsearchable, 3},
+		{"GuardLeftDisabled", false, []string{`!ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`}, store.ProblemSchema, 0},
+		{"GuardFunctionEmptied", false, []string{`!CREATE OR REPLACE FUNCTION carerecord_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN OLD;
+END
+$$`}, store.ProblemSchema, 0},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newAuditClock()
+			dsn := testDB(t)
+			db, err := store.Open(dsn, store.WithClock(clock.Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sampleAuditLog(t, db, clock, 10)
+			if tt.verifyFirst {
+				if res, err := db.VerifyAudit(ctx); err != nil || !res.OK {
+					t.Fatalf("verify before tampering: %+v, %v", res, err)
+				}
+			}
+			db.Close()
+			// A statement marked ! is run by the application's own role.
+			var super []string
+			for _, q := range tt.tamper {
+				if own, ok := strings.CutPrefix(q, "!"); ok {
+					if _, err := rawDB(t, dsn).ExecContext(ctx, own); err != nil {
+						t.Fatalf("%s: %v", own, err)
+					}
+					continue
+				}
+				super = append(super, q)
+			}
+			if len(super) > 0 {
+				asSuperuser(t, dsn, super...)
+			}
+			check := func(how string, res store.VerifyResult, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s: %v", how, err)
+				}
+				if res.OK || res.FirstBadSeq != tt.firstBad || !strings.HasPrefix(res.Problem, tt.kind+": ") {
+					t.Fatalf("%s = %+v; want %s at event %d", how, res, tt.kind, tt.firstBad)
+				}
+				t.Logf("%s: event %d: %s", how, res.FirstBadSeq, res.Problem)
+			}
+			res, err := store.VerifyAuditFile(ctx, dsn)
+			check("VerifyAuditFile", res, err)
+			node := MustOpenDBAt(t, dsn)
+			res, err = node.VerifyAudit(ctx)
+			check("VerifyAudit", res, err)
+		})
+	}
+}
+
+// TestAuditGuardOnPostgres: the guard is reported in force, with the role
+// the store connects as, and whether that role could lift it.
+func TestAuditGuardOnPostgres(t *testing.T) {
+	postgresOnly(t)
+	ctx := context.Background()
+	dsn := testDB(t)
+	db := MustOpenDBAt(t, dsn)
+	g, err := db.AuditGuard(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pgtest's role owns the database it connects to, and so the tables
+	// its migrations made: it could lift the guard, and is told so.
+	if !g.InForce || g.Role != pgtest.AppRole || !g.OwnsTables || g.Superuser || !g.RoleCanLift {
+		t.Fatalf("AuditGuard = %+v; want in force, role %s, owner, not a superuser", g, pgtest.AppRole)
+	}
+	if _, err := rawDB(t, dsn).ExecContext(ctx, `ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_truncate`); err != nil {
+		t.Fatal(err)
+	}
+	if g, err = store.CheckAuditGuard(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	if g.InForce || !strings.Contains(g.Problem, "audit_chain_no_truncate") {
+		t.Fatalf("CheckAuditGuard with a trigger disabled = %+v", g)
 	}
 }

@@ -31,8 +31,8 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	dbPath := fs.String("db", "", "the database file, or a postgres:// URL (the password from PGPASSWORD or ~/.pgpass)")
 	keyFile := fs.String("key-file", "", "file holding the audit key (default: the demo's audit.key with --data, else $CARERECORD_AUDIT_KEY)")
 	keyEnv := fs.String("key-env", defaultAuditKeyEnv, "environment variable holding the audit key")
-	witnessPath := fs.String("witness", "", "the witness file (default for a SQLite file: the database's path with .witness added)")
-	reanchor := fs.Bool("reanchor", false, "after an investigation has accepted the database as it is: check the chain and schema (not the witness) and, if they hold, append a checkpoint of its head to the witness; the server must be stopped")
+	witnessPath := fs.String("witness", "", "the witness file (default for a SQLite file: the database's path with .witness added; on PostgreSQL, a node's witness_file)")
+	reanchor := fs.Bool("reanchor", false, "after an investigation has accepted the database as it is: check the chain and schema (not the witness) and, if they hold, append a checkpoint of its head to the witness; the node whose witness it is must be stopped")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
 	}
@@ -66,8 +66,8 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		opts = append(opts, store.WithAuditKey(k))
 	}
-	if *reanchor && pg {
-		return errors.New("audit verify --reanchor: works on a SQLite file only; on PostgreSQL, verify with --witness and investigate")
+	if *reanchor && *witnessPath == "" {
+		return usageError{errors.New("audit verify --reanchor: on PostgreSQL give --witness FILE, the witness file of the node to re-anchor (each node has its own)")}
 	}
 	if *reanchor {
 		return reanchorAudit(ctx, *dbPath, *witnessPath, opts, stdout)
@@ -76,7 +76,8 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	if keyGiven && *witnessPath != "" {
 		opts = append(opts, store.WithWitnesses(witness.ReadFile(*witnessPath)))
 	}
-	res, err := store.VerifyAuditFile(ctx, *dbPath, opts...)
+	dbArg := *dbPath
+	res, err := store.VerifyAuditFile(ctx, dbArg, opts...)
 	// A PostgreSQL URL is shown without its password.
 	*dbPath = store.DatabaseName(*dbPath)
 	if err != nil {
@@ -103,6 +104,11 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "audit log %s: intact, %d events, %s\n", *dbPath, res.Events, keyed)
 	if pg {
 		fmt.Fprintln(stdout, "schema: the append-only guards on the audit tables are in place and enabled")
+		g, err := store.CheckAuditGuard(ctx, dbArg)
+		if err != nil {
+			return fmt.Errorf("audit verify %s: %w", *dbPath, err)
+		}
+		fmt.Fprintln(stdout, "append-only guard: "+guardSentence(g))
 	} else {
 		fmt.Fprintln(stdout, "schema: the tables, indexes and append-only triggers are as the migrations make them")
 	}
@@ -133,6 +139,8 @@ func reanchorAudit(ctx context.Context, dbPath, witnessPath string, opts []store
 	}
 	defer w.Close()
 	cp, res, err := store.ReanchorAuditFile(ctx, dbPath, w, opts...)
+	// A PostgreSQL URL is shown without its password.
+	dbPath = store.DatabaseName(dbPath)
 	if err != nil {
 		return fmt.Errorf("audit verify --reanchor: %w", err)
 	}
@@ -142,6 +150,23 @@ func reanchorAudit(ctx context.Context, dbPath, witnessPath string, opts []store
 	}
 	fmt.Fprintf(stdout, "audit log %s: intact, %d events; re-anchored in %s at event %d, hash %s…\n", dbPath, res.Events, witnessPath, cp.Seq, cp.HashPrefix())
 	return nil
+}
+
+// guardSentence says whether the append-only guard on PostgreSQL holds
+// against the role the nodes connect as: a role that owns the audit
+// tables (or is a superuser) can drop or disable the triggers, and then
+// only the chain, its key and the witnesses show a change.
+func guardSentence(g store.AuditGuard) string {
+	switch {
+	case !g.InForce:
+		return "NOT in force: " + g.Problem
+	case g.Superuser:
+		return fmt.Sprintf("in force, but role %s is a superuser and could lift it; run the nodes as a role that neither owns the audit tables nor is a superuser", g.Role)
+	case g.OwnsTables:
+		return fmt.Sprintf("in force, but role %s owns the audit tables and could lift it; for a guard that holds against the application itself, run the nodes as a role that does not own them (SELECT and INSERT on the audit tables)", g.Role)
+	default:
+		return fmt.Sprintf("in force; role %s neither owns the audit tables nor is a superuser, so it cannot lift it", g.Role)
+	}
 }
 
 // defaultWitnessPath is where the witness file goes when the configuration
