@@ -226,9 +226,9 @@ func isSQLiteWriteFailure(err error) bool {
 	return false
 }
 
-// isSQLiteUnreachable reports whether err is SQLite unable to open or
-// read the file at all.
+// isSQLiteUnreachable reports whether err is SQLite unable to open the
+// file at all, or finding something else than a database in it.
 func isSQLiteUnreachable(err error) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrIoErr || se.Code == sqlite3.ErrNotADB)
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrNotADB)
 }

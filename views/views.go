@@ -103,6 +103,9 @@ type ServiceStatus struct {
 	Verification AuditVerification
 	// AuditRefused is why the audit log is refused ("" when it is not).
 	AuditRefused string
+	// AuditGuard says whether the audit tables' append-only guard is in
+	// force, and who could lift it.
+	AuditGuard string
 }
 
 // SourceHealth is one source's fetches on this node over the last hour

@@ -3,7 +3,9 @@ package web
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -72,6 +74,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	msg := "Try again later. If the problem continues, contact your IT service desk."
 	var we *Error
 	var he *echo.HTTPError
+	if store.IsUnreachable(err) {
+		// Whichever read or write met it first (the session, the audit
+		// log, a page's own query), and however it was wrapped.
+		s.databaseUnreachable(c, err)
+		return
+	}
 	if !errors.As(err, &we) && store.IsWriteFailure(err) {
 		err = notRecorded(err)
 	}
@@ -112,4 +120,83 @@ func (s *Server) handleError(err error, c echo.Context) {
 			c.Response().WriteHeader(status)
 		}
 	}
+}
+
+// The answer while the database cannot be reached. Nothing that needs the
+// database can be shown, and above all no patient's record: a view that
+// cannot be recorded in the audit log is not shown.
+const (
+	dbDownTitle   = "carerecord cannot reach its database just now"
+	dbDownMessage = "No patient record is shown while accesses cannot be recorded. " +
+		"Try again in a minute; if it goes on, contact your IT service desk."
+	// dbDownRetryAfter is how long a client is asked to wait, in seconds.
+	dbDownRetryAfter = "60"
+)
+
+// databaseUnreachable answers 503 with Retry-After and no-store: a page in
+// the service's layout for a browser, JSON for a client that asks for
+// JSON, plain text for any other that does not take HTML. The error is
+// logged (it never holds clinical content); the person is told what
+// happened and what to do, in plain words.
+func (s *Server) databaseUnreachable(c echo.Context, err error) {
+	s.log.Error("database unreachable", "method", c.Request().Method, "route", c.Path(), "error", err.Error())
+	h := c.Response().Header()
+	h.Set("Retry-After", dbDownRetryAfter)
+	h.Set("Cache-Control", "no-store")
+	const status = http.StatusServiceUnavailable
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	switch preferredType(c.Request().Header.Get("Accept")) {
+	case "application/json":
+		_ = c.JSON(status, map[string]string{"error": "database_unreachable", "title": dbDownTitle, "message": dbDownMessage})
+		return
+	case "text/plain":
+		_ = c.String(status, dbDownTitle+". "+dbDownMessage+"\n")
+		return
+	}
+	if rerr := render(c, status, views.ErrorPage(s.page(c, dbDownTitle), status, dbDownTitle, dbDownMessage)); rerr != nil {
+		s.log.Error("render error page", "error", rerr.Error())
+		if !c.Response().Committed {
+			c.Response().WriteHeader(status)
+		}
+	}
+}
+
+// preferredType is what a client's Accept header asks for among the
+// three answers an error has: "text/html" (also for a missing header or
+// one that takes anything), "application/json" or "text/plain".
+func preferredType(accept string) string {
+	if accept == "" {
+		return "text/html"
+	}
+	best, bestQ := "text/html", -1.0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if _, err := fmt.Sscanf(v, "%g", &q); err != nil {
+				continue
+			}
+		}
+		var t string
+		switch mt {
+		case "text/html", "application/xhtml+xml", "*/*", "text/*":
+			t = "text/html"
+		case "application/json":
+			t = "application/json"
+		case "text/plain":
+			t = "text/plain"
+		default:
+			continue
+		}
+		if q > bestQ {
+			best, bestQ = t, q
+		}
+	}
+	return best
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/carerecord/carerecord/store"
 	"github.com/carerecord/carerecord/views"
 )
 
@@ -76,5 +77,28 @@ func (s *Server) showServiceStatus(c echo.Context) error {
 	if al, bad := s.db.AuditAlarm(); bad {
 		st.AuditRefused = al.Problem
 	}
+	st.AuditGuard = "Not Known: could not be checked"
+	if g, err := s.db.AuditGuard(ctx); err == nil {
+		st.AuditGuard = guardState(g)
+	}
 	return render(c, http.StatusOK, views.StatusPage(s.page(c, "Service status"), st))
+}
+
+// guardState says in plain words whether the audit tables' append-only
+// guard is in force and, on PostgreSQL, whether the role the nodes
+// connect as could lift it (then only the chain, its key and the
+// witnesses would show a change).
+func guardState(g store.AuditGuard) string {
+	switch {
+	case !g.InForce:
+		return "Not in force: " + g.Problem
+	case g.Role == "":
+		return "In force: triggers refuse any change to or deletion of events"
+	case g.Superuser:
+		return "In force, but the database role " + g.Role + " is a superuser and could lift it"
+	case g.OwnsTables:
+		return "In force, but the database role " + g.Role + " owns the audit tables and could lift it"
+	default:
+		return "In force: the database role " + g.Role + " cannot lift it"
+	}
 }

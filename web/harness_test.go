@@ -252,6 +252,13 @@ var upstreamRequests atomic.Int64
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return newEnvOn(t, "", opts...)
+}
+
+// newEnvOn is newEnv with the store in the database dsn names (a
+// postgres:// URL; "" for a new SQLite file).
+func newEnvOn(t *testing.T, dsn string, opts ...envOption) *env {
+	t.Helper()
 	keys(t)
 	// The clock starts on a Tuesday at 10:00 in London, within working
 	// hours, so that time-of-day alert rules behave the same whenever the
@@ -269,7 +276,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.base, _ = url.Parse(e.ts.URL)
 
 	var err error
-	e.db, err = store.Open(filepath.Join(t.TempDir(), "carerecord.db"), store.WithClock(e.clock.Now),
+	if dsn == "" {
+		dsn = filepath.Join(t.TempDir(), "carerecord.db")
+	}
+	e.db, err = store.Open(dsn, store.WithClock(e.clock.Now),
 		store.WithCacheKey(bytes.Repeat([]byte("k"), 32)))
 	if err != nil {
 		t.Fatal(err)

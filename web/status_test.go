@@ -107,6 +107,9 @@ func TestServiceStatusHealth(t *testing.T) {
 		if got := value("State"); got != "Accepting events" {
 			t.Errorf("State %q", got)
 		}
+		if got := value("Append-only guard"); !strings.HasPrefix(got, "In force: triggers") {
+			t.Errorf("Append-only guard %q, want in force", got)
+		}
 	})
 	t.Run("NotVerifiedYet", func(t *testing.T) {
 		if got := value("Last verification"); !strings.HasPrefix(got, "Not Known") {

@@ -537,10 +537,14 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 				t.Errorf("while the database was down a view ended %v (%v), want refused", res, err)
 			}
 			refusedWhileDown.Add(1)
-			// The record page itself says plainly that it cannot be had.
-			code, page, _, _ := cl.do(http.MethodGet, "/patients/"+nhs, nil)
-			if h1 := h1Text(page); code != http.StatusServiceUnavailable || h1 != "Sorry, the service is unavailable" {
+			// The record page itself says plainly that it cannot be had,
+			// and asks the client to come back later, uncached.
+			code, page, h, _ := cl.do(http.MethodGet, "/patients/"+nhs, nil)
+			if h1 := h1Text(page); code != http.StatusServiceUnavailable || h1 != "carerecord cannot reach its database just now" {
 				t.Errorf("record while the database was down: %d %q", code, h1)
+			}
+			if h.Get("Retry-After") == "" || h.Get("Cache-Control") != "no-store" {
+				t.Errorf("record while the database was down: Retry-After %q, Cache-Control %q", h.Get("Retry-After"), h.Get("Cache-Control"))
 			}
 		}
 		restartErr = pg.Restart()
