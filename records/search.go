@@ -33,6 +33,10 @@ type SearchHit struct {
 	// Replaces is the NHS number searched for when PDS says it was
 	// superseded by NHSNumber.
 	Replaces string
+	// Held is each source's own copy of the patient (PDS's first, when
+	// PDS found them), redacted like Patient: a page that may show only
+	// some sources' data (an objection) takes the demographics from those.
+	Held []connectors.Patient
 }
 
 // Search asks every source for patients matching q, in parallel and each
@@ -139,16 +143,17 @@ func mergeHits(found [][]connectors.Patient) []SearchHit {
 	for _, ps := range found {
 		for _, p := range ps {
 			if p.NHSNumber == "" {
-				hits = append(hits, SearchHit{Patient: p, Sources: []connectors.Source{p.Source}})
+				hits = append(hits, SearchHit{Patient: p, Sources: []connectors.Source{p.Source}, Held: []connectors.Patient{p}})
 				continue
 			}
 			i, ok := byNHS[p.NHSNumber]
 			if !ok {
 				byNHS[p.NHSNumber] = len(hits)
-				hits = append(hits, SearchHit{NHSNumber: p.NHSNumber, Patient: p, Sources: []connectors.Source{p.Source}})
+				hits = append(hits, SearchHit{NHSNumber: p.NHSNumber, Patient: p, Sources: []connectors.Source{p.Source}, Held: []connectors.Patient{p}})
 				continue
 			}
 			h := &hits[i]
+			h.Held = append(h.Held, p)
 			if !slices.Contains(h.Sources, p.Source) {
 				h.Sources = append(h.Sources, p.Source)
 			}
@@ -158,6 +163,15 @@ func mergeHits(found [][]connectors.Patient) []SearchHit {
 			if p.Restricted && !h.Patient.Restricted {
 				h.Patient.Restricted = true
 				h.Patient.Redact()
+			}
+		}
+	}
+	// A patient any source marks restricted is restricted in every copy.
+	for i := range hits {
+		if h := &hits[i]; h.Patient.Restricted {
+			for j := range h.Held {
+				h.Held[j].Restricted = true
+				h.Held[j].Redact()
 			}
 		}
 	}

@@ -503,7 +503,10 @@ type SearchPage struct {
 	Form    SearchForm
 	Hits    []SearchHit
 	Missing []SourceLine // sources that did not answer the search
-	Recent  []RecentPatient
+	// Notice says why a search by NHS number that found one patient
+	// lists them instead of going on to the reason for access.
+	Notice string
+	Recent []RecentPatient
 }
 
 // RecentPatient is a patient the user opened lately.
@@ -628,6 +631,16 @@ type ReasonForm struct {
 	BreakGlassMinutes int
 	// BreakGlass: emergency access is offered to this user's role.
 	BreakGlass bool
+	// Patient is who the search that led here found, when it went
+	// straight to this page: the user confirms them here.
+	Patient *Identified
+}
+
+// Identified is who a patient is, as a search result shows them: enough
+// to confirm the right patient, nothing of their address.
+type Identified struct {
+	Name, Born, Gender string
+	Deceased           bool
 }
 
 // ReasonOption is one legitimate-relationship reason.

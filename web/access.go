@@ -62,7 +62,11 @@ func (s *Server) showAccessReason(c echo.Context) error {
 func (s *Server) reasonForm(c echo.Context, nhs, ret string) views.ReasonForm {
 	f := views.ReasonForm{NHS: nhs, Return: localPath(ret), BreakGlassMinutes: int(s.cfg.BreakGlassLifetime.Minutes()),
 		Hours: int(s.cfg.GrantLifetime.Hours()), BreakGlass: s.breakGlassOffered(c)}
-	g := UserFrom(c.Request().Context()).RoleDef.Group
+	u := UserFrom(c.Request().Context())
+	if who, ok := s.found.get(u.SessionHash, nhs, s.now()); ok {
+		f.Patient = &who
+	}
+	g := u.RoleDef.Group
 	for _, r := range s.cfg.AccessReasons {
 		if r.For(g) {
 			f.Reasons = append(f.Reasons, views.ReasonOption{Code: r.Code, Label: r.Label})

@@ -142,9 +142,15 @@ func TestUpheldObjectionEnforced(t *testing.T) {
 		if len(hits) != 1 || find(hits[0], "strong", "data-testid", "objected") == nil {
 			t.Fatalf("%d hits; objection not shown", len(hits))
 		}
-		if strings.Contains(text(hits[0]), "Coldharbour") || strings.Contains(text(hits[0]), "SW9") {
-			t.Fatal("the hit lists other organisations or the postcode")
+		if strings.Contains(text(hits[0]), "Coldharbour") || strings.Contains(text(hits[0]), "Guy's") {
+			t.Fatal("the hit lists other organisations")
 		}
+		if n := text(find(p.doc, "div", "data-testid", "search-notice")); p.status != http.StatusOK || !strings.Contains(n, "objected") {
+			t.Errorf("status %d, notice %q: an objecting patient is listed, saying why", p.status, n)
+		}
+		// Without PDS the banner's postcode is the user's own
+		// organisation's copy; the search says the same.
+		samePostcode(t, hits[0], b.get("/patients/"+objecting))
 	})
 	t.Run("NoOverrideByDefault", func(t *testing.T) {
 		p := b.get("/patients/" + objecting)

@@ -81,9 +81,12 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 			}
 		}
 		if objected {
-			// The patient exists, and has objected: say so, and show no
-			// more of what other organisations hold than needed to know them.
-			hit.Objected, hit.Postcode, hit.Sources = true, "", nil
+			// The patient exists, and has objected: say so, and name none
+			// of the organisations holding their record. The objection
+			// withholds what others hold of their care, not who they are:
+			// the postcode is the one the record's banner shows.
+			hit.Objected, hit.Sources = true, nil
+			hit.Postcode = objectedPostcode(h, ownODS(ctx))
 		}
 		page.Hits = append(page.Hits, hit)
 	}
@@ -92,7 +95,79 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 			page.Missing = append(page.Missing, sourceLine(st, s.now()))
 		}
 	}
+	if query.NHSNumber != "" && len(page.Hits) == 1 {
+		h := page.Hits[0]
+		if page.Notice = notOpenedBecause(h, query.NHSNumber); page.Notice == "" {
+			return s.openFound(c, h)
+		}
+	}
 	return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, true))
+}
+
+// notOpenedBecause says why a search by NHS number that found one patient
+// lists them rather than going on to the reason for access: the user
+// should see something first. It returns "" when nothing stands in the
+// way.
+func notOpenedBecause(h views.SearchHit, searched string) string {
+	switch {
+	case h.URL == "" || h.NHS == "":
+		return "" // not reached: a search by NHS number finds patients with one
+	case h.Replaces != "" || h.NHS != searched:
+		return "PDS says the NHS number you searched for has been replaced: check the patient below is the one you want, then open their record under the current number."
+	case h.Objected:
+		return "This patient has objected to sharing their record: only what your own organisation holds will be shown."
+	case h.Restricted:
+		return "This patient's record is restricted: their address and GP practice are not shown. Check this is the patient you want before opening the record."
+	case h.Disagree:
+		return "The sources hold different names or birth dates for this NHS number: check which is the patient before opening the record."
+	case len(h.Sources) == 0:
+		return "PDS knows this patient, but no Trust or GP practice connected here holds a record for them."
+	}
+	return ""
+}
+
+// openFound goes on from a search by NHS number that found one patient,
+// as a click on the one result would: to the reason for access, where
+// the user confirms who the patient is (found keeps who was found), or
+// straight to the record when the user already gave a reason this
+// session. The search itself has been audited.
+func (s *Server) openFound(c echo.Context, h views.SearchHit) error {
+	ctx := c.Request().Context()
+	u := UserFrom(ctx)
+	s.found.put(u.SessionHash, h.NHS, views.Identified{Name: h.Name, Born: h.Born, Gender: h.Gender, Deceased: h.Deceased}, s.now())
+	to := h.URL
+	switch _, err := s.db.AccessFor(ctx, u.SessionHash, h.NHS); {
+	case errors.Is(err, store.ErrNotFound):
+		to = h.URL + "/access?" + url.Values{"return": {h.URL}}.Encode()
+	case err != nil:
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// ownODS is the organisation of the signed-in user's role.
+func ownODS(ctx context.Context) string {
+	if u := UserFrom(ctx); u != nil && u.Role != nil {
+		return u.Role.ODS
+	}
+	return ""
+}
+
+// objectedPostcode is the postcode the record page's banner shows for a
+// patient who has objected to sharing: PDS's (the national demographics,
+// which the objection does not withhold) when PDS found them, else the
+// user's own organisation's copy (the only source the record page then
+// asks), else none.
+func objectedPostcode(h records.SearchHit, own string) string {
+	if h.FromPDS || h.Patient.Restricted {
+		return h.Patient.Postcode
+	}
+	for _, p := range h.Held {
+		if own != "" && p.Source.ODS == own && (len(p.AddressLines) > 0 || p.Postcode != "") {
+			return p.Postcode
+		}
+	}
+	return ""
 }
 
 // parseSearch checks the search form the NHS.UK way: one message per

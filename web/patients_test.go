@@ -26,8 +26,8 @@ func TestSearch(t *testing.T) {
 	b := e.browser()
 	b.signIn("/saml/login", "clinician")
 
-	t.Run("ByNHSNumberWithSpaces", func(t *testing.T) {
-		p := b.get("/patients?nhs=" + url.QueryEscape("999 000 0018"))
+	t.Run("HitShowsWhoAndWhereHeld", func(t *testing.T) {
+		p := b.get("/patients?family=smith&given=jane&dob-day=12&dob-month=3&dob-year=1965")
 		hits := findAll(p.doc, "tr", "data-testid", "search-hit")
 		if p.status != http.StatusOK || len(hits) != 1 {
 			t.Fatalf("status %d, %d hits, want 1", p.status, len(hits))
@@ -87,10 +87,15 @@ func TestSearch(t *testing.T) {
 		}
 	})
 	t.Run("RestrictedPostcodeHidden", func(t *testing.T) {
+		// A restricted patient is listed, not opened at once: the list
+		// says why, and the user confirms the patient first.
 		p := b.get("/patients?nhs=" + synthetic.RestrictedNHSNumber)
 		hits := findAll(p.doc, "tr", "data-testid", "search-hit")
-		if len(hits) != 1 || !strings.Contains(text(hits[0]), "Restricted record") {
-			t.Fatalf("restricted hit: %d hits", len(hits))
+		if p.status != http.StatusOK || len(hits) != 1 || !strings.Contains(text(hits[0]), "Restricted record") {
+			t.Fatalf("restricted hit: status %d, %d hits", p.status, len(hits))
+		}
+		if n := text(find(p.doc, "div", "data-testid", "search-notice")); !strings.Contains(n, "restricted") {
+			t.Errorf("the list does not say why it did not open the record: %q", n)
 		}
 	})
 	t.Run("ErrMissingFields", func(t *testing.T) {

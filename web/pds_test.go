@@ -133,6 +133,11 @@ func TestBannerFromPDS(t *testing.T) {
 		if !strings.Contains(text(hits[0]), "King's College Hospital") {
 			t.Errorf("hit %q does not list the sources holding the current number", text(hits[0]))
 		}
+		// Listed, not opened at once: the user sees that the number was
+		// replaced before opening the record under the current one.
+		if n := text(find(s.doc, "div", "data-testid", "search-notice")); s.status != http.StatusOK || !strings.Contains(n, "replaced") {
+			t.Errorf("status %d, notice %q: want the list saying the number was replaced", s.status, n)
+		}
 	})
 }
 
@@ -156,8 +161,13 @@ func TestBannerWhenPDSDown(t *testing.T) {
 	if find(p.doc, "", "data-testid", "banner-from-pds") != nil {
 		t.Error("the banner claims PDS's details")
 	}
-	s := b.get("/patients?nhs=" + synthetic.RichNHSNumber)
+	s := b.get("/patients?family=smith&given=jane&dob-day=12&dob-month=3&dob-year=1965")
 	if len(findAll(s.doc, "tr", "data-testid", "search-hit")) != 1 || !strings.Contains(s.body, "PDS") {
 		t.Error("the search, PDS down, should still find the patient at the sources and say PDS did not answer")
+	}
+	// By NHS number, the sources' one patient opens: the record's banner
+	// says PDS could not be checked.
+	if s := b.get("/patients?nhs=" + synthetic.RichNHSNumber); s.status != http.StatusSeeOther || s.header.Get("Location") != "/patients/"+synthetic.RichNHSNumber {
+		t.Errorf("search by NHS number, PDS down: status %d to %q, want the record (a reason was given)", s.status, s.header.Get("Location"))
 	}
 }

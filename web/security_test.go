@@ -776,7 +776,10 @@ func TestNoStoreOnPatientAndAuditPages(t *testing.T) {
 			t.Fatalf("refresh: status %d, want 303 back to the record", p.status)
 		}
 		checkHeaders(t, "POST refresh", p.header, false)
-		get(t, clin, "/patients?nhs="+nhs, http.StatusOK)
+		// A search by NHS number goes on to the record (a reason was
+		// given); one by name lists the patient.
+		get(t, clin, "/patients?nhs="+nhs, http.StatusSeeOther)
+		get(t, clin, "/patients?family=smith&dob-day=12&dob-month=3&dob-year=1965", http.StatusOK)
 	})
 	t.Run("IGPages", func(t *testing.T) {
 		ig := e.browser()

@@ -51,6 +51,8 @@ type Server struct {
 	objections *objectionLimiter
 	// refreshes keeps each refresh's per-source outcome for its page.
 	refreshes *refreshOutcomes
+	// found keeps who a search by NHS number found, for its reason page.
+	found *foundPatients
 	// patientSteps limits what one patient may store from their own
 	// pages (concerns, objection requests), per NHS number.
 	patientSteps *rateLimiter
@@ -71,7 +73,7 @@ func New(cfg Config, db *store.DB) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000), refreshes: newRefreshOutcomes(),
+	s := &Server{cfg: cfg, db: db, log: cfg.Logger, started: cfg.Now(), timelines: newTimelineCache(50000), refreshes: newRefreshOutcomes(), found: newFoundPatients(),
 		reasonLabels: map[string]string{BreakGlass: "Emergency access (break glass)"}}
 	for _, r := range cfg.AccessReasons {
 		s.reasonLabels[r.Code] = r.Label
