@@ -514,6 +514,34 @@ type RecentPatient struct {
 	NHS    string
 	Opened time.Time
 	URL    string
+	// Name and Born are as the record page showed them when the user
+	// opened it ("" when not known or withheld; Born "" when restricted).
+	Name, Born string
+	Restricted bool
+	// Objected: the patient has objected to sharing.
+	Objected bool
+}
+
+// linkText names the recent patient on their link: by name, or by NHS
+// number when no name is kept.
+func (r RecentPatient) linkText() string {
+	if r.Name == "" {
+		return "NHS No. " + NHSNumber(r.NHS)
+	}
+	return r.Name
+}
+
+// details follows the link: the birth date and NHS number of a patient
+// named on it.
+func (r RecentPatient) details() string {
+	if r.Name == "" {
+		return ""
+	}
+	s := ""
+	if r.Born != "" {
+		s = ", born " + r.Born
+	}
+	return s + ", NHS No. " + NHSNumber(r.NHS)
 }
 
 // sourcesSummary is the one-line state of all sources.

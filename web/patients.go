@@ -36,7 +36,11 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 		return err
 	}
 	for _, r := range recent {
-		page.Recent = append(page.Recent, views.RecentPatient{NHS: r.NHSNumber, Opened: r.OpenedAt, URL: "/patients/" + r.NHSNumber})
+		rp, err := s.recentPatient(ctx, r)
+		if err != nil {
+			return err
+		}
+		page.Recent = append(page.Recent, rp)
 	}
 	if !page.Form.Submitted {
 		return render(c, http.StatusOK, views.PatientSearch(s.page(c, "Find a patient"), page, s.cfg.Records != nil))
@@ -346,10 +350,49 @@ func (s *Server) showRecord(c echo.Context) error {
 		return ignoreHandled(err)
 	}
 	ctx := c.Request().Context()
-	if err := s.db.TouchRecentPatient(ctx, UserFrom(ctx).ID, l.nhs); err != nil {
+	if err := s.db.TouchRecentPatient(ctx, UserFrom(ctx).ID, l.nhs, recentLabel(l.view, patientBanner(l.nhs, l.view, s.now()))); err != nil {
 		return err
 	}
 	return s.renderRecord(c, l, false)
+}
+
+// recentLabel is who the patient is on the record page being opened, for
+// the user's recent patients: the banner's name and birth date (the name
+// only when restricted), and whose details they are. Nil when the banner
+// names nobody.
+func recentLabel(v *records.RecordView, b views.Banner) *store.RecentLabel {
+	if b.Name == "" || b.Name == views.NotKnown {
+		return nil
+	}
+	l := &store.RecentLabel{Name: b.Name, Born: b.Born, Restricted: b.Restricted}
+	if b.Born == views.NotKnown || b.Restricted {
+		l.Born = ""
+	}
+	switch {
+	case b.FromPDS:
+		l.From = "PDS"
+	case len(v.Patients) > 0:
+		l.From = v.Patients[0].Source.ODS // NewBanner names the first
+	}
+	return l
+}
+
+// recentPatient is one of the user's recent patients as the search page
+// lists them: named as their record page named them when opened, unless
+// the patient has since objected to sharing and the name came from an
+// organisation whose data the record page no longer shows (it then shows
+// the name from PDS or the user's own organisation, or none).
+func (s *Server) recentPatient(ctx context.Context, r store.RecentPatient) (views.RecentPatient, error) {
+	rp := views.RecentPatient{NHS: r.NHSNumber, Opened: r.OpenedAt, URL: "/patients/" + r.NHSNumber}
+	objected, err := s.db.HasUpheldObjection(ctx, r.NHSNumber)
+	if err != nil {
+		return rp, err
+	}
+	rp.Objected = objected
+	if l := r.Label; l != nil && (!objected || l.From == "PDS" || (l.From != "" && l.From == ownODS(ctx))) {
+		rp.Name, rp.Born, rp.Restricted = l.Name, l.Born, l.Restricted
+	}
+	return rp, nil
 }
 
 // renderRecord renders the record page, or only its live part.
