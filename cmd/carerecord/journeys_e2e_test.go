@@ -710,16 +710,16 @@ func (tb *tab) followKeys(keys string) {
 // record): the caller waits for the page it expects.
 func (tb *tab) searchNHS(nhs string) {
 	tb.t.Helper()
-	tb.do(chromedp.SetValue(chromedp.CSS("#nhs"), ""), chromedp.SendKeys(chromedp.CSS("#nhs"), nhs))
+	tb.do(chromedp.SendKeys(chromedp.CSS("#nhs"), nhs))
 	tb.followClick(`//button[normalize-space()="Search by NHS number"]`)
 }
 
-// searchName searches by family name and date of birth and waits for the
-// results.
+// searchName searches by family name and date of birth (into the empty
+// form) and waits for the results.
 func (tb *tab) searchName(family, day, month, year string) {
 	tb.t.Helper()
 	for id, v := range map[string]string{"#family": family, "#dob-day": day, "#dob-month": month, "#dob-year": year} {
-		tb.do(chromedp.SetValue(chromedp.CSS(id), ""), chromedp.SendKeys(chromedp.CSS(id), v))
+		tb.do(chromedp.SendKeys(chromedp.CSS(id), v))
 	}
 	tb.followClick(`//button[normalize-space()="Search by name and date of birth"]`)
 	tb.waitH1("Find a patient")
