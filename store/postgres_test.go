@@ -288,3 +288,82 @@ func TestAuditGuardOnPostgres(t *testing.T) {
 		t.Fatalf("CheckAuditGuard with a trigger disabled = %+v", g)
 	}
 }
+
+// TestNodeRoleThatDoesNotOwnTheAuditTables: the schema's owner migrates;
+// the nodes connect as another role with only the privileges they need
+// (SELECT and INSERT on the audit tables). Such a node runs as usual,
+// and the guard then holds against the application itself: its role can
+// neither change nor delete an event, nor disable a trigger, and the
+// store reports that it cannot lift the guard.
+func TestNodeRoleThatDoesNotOwnTheAuditTables(t *testing.T) {
+	postgresOnly(t)
+	ctx := context.Background()
+	dsn := testDB(t)
+	owner := MustOpenDBAt(t, dsn, store.WithAuditKey(testAuditKey))
+	mustAudit(t, owner, store.AuditEvent{Action: store.ActSignIn, Outcome: store.OutcomeAllowed, UserID: "555000111"})
+	owner.Close()
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := strings.TrimPrefix(u.Path, "/") + "_node"
+	asSuperuser(t, dsn, `CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() {
+		// The role's grants are in the test's database: dropped there
+		// first, then the role.
+		for _, db := range []string{strings.TrimPrefix(u.Path, "/"), "postgres"} {
+			admin, err := sql.Open("pgx", pgtest.Shared(t).AdminDSN(db))
+			if err != nil {
+				continue
+			}
+			admin.Exec(`DROP OWNED BY ` + role)
+			admin.Exec(`DROP ROLE IF EXISTS ` + role)
+			admin.Close()
+		}
+	})
+	// What docs/deploy/README.md tells the operator to grant.
+	for _, q := range []string{
+		`GRANT USAGE ON SCHEMA public TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ` + role,
+		`REVOKE UPDATE, DELETE, TRUNCATE ON audit_events, audit_by_user, audit_by_patient, audit_chain FROM ` + role,
+		`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ` + role,
+	} {
+		if _, err := rawDB(t, dsn).ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	nodeDSN := pgtest.Shared(t).URL(role, strings.TrimPrefix(u.Path, "/"))
+	node := MustOpenDBAt(t, nodeDSN, store.WithAuditKey(testAuditKey))
+	t.Run("RunsAsUsual", func(t *testing.T) {
+		mustAudit(t, node, store.AuditEvent{Action: store.ActRecordOpen, Outcome: store.OutcomeAllowed, UserID: "555000111", NHSNumber: "9990000018"})
+		res, err := node.VerifyAudit(ctx)
+		if err != nil || !res.OK || res.Events != 2 {
+			t.Fatalf("verify = %+v, %v", res, err)
+		}
+	})
+	t.Run("GuardReportedBeyondTheRolesReach", func(t *testing.T) {
+		g, err := node.AuditGuard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !g.InForce || g.Role != role || g.OwnsTables || g.Superuser || g.RoleCanLift {
+			t.Fatalf("AuditGuard = %+v; want in force, role %s, which cannot lift it", g, role)
+		}
+	})
+	t.Run("RoleCannotChangeOrLiftTheGuard", func(t *testing.T) {
+		raw := rawDB(t, nodeDSN)
+		for _, q := range []string{
+			`UPDATE audit_events SET user_id = 'someone-else' WHERE seq = 1`,
+			`DELETE FROM audit_events WHERE seq = 1`,
+			`TRUNCATE audit_events`,
+			`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`,
+			`DROP TRIGGER audit_events_append_only ON audit_events`,
+			`CREATE OR REPLACE FUNCTION carerecord_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$`,
+		} {
+			if _, err := raw.ExecContext(ctx, q); err == nil {
+				t.Errorf("the node's role could run %s", q)
+			}
+		}
+	})
+}

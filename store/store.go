@@ -221,9 +221,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, createSchemaMigrations); err != nil {
+	// Asked first, so that a role that may not create tables (a node's
+	// role that does not own the schema, on PostgreSQL) opens a store
+	// its owner has migrated.
+	have, err := hasTable(ctx, tx, "schema_migrations")
+	if err != nil {
 		tx.Rollback()
 		return fmt.Errorf("store: create schema_migrations: %w", err)
+	}
+	if !have {
+		if _, err := tx.ExecContext(ctx, createSchemaMigrations); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: create schema_migrations: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
