@@ -11,7 +11,8 @@ package main
 // no horizontal scroll at 320 px wide.
 //
 // With CARERECORD_SCREENSHOTS set (`make screenshots`), the journeys save
-// PNGs of their key pages there for the README.
+// PNGs of their key pages there for the README: each at the window's
+// width (name.png) and 375 px wide, as on a phone (name-phone.png).
 
 import (
 	"context"
@@ -909,17 +910,52 @@ func (tb *tab) checkPage(name, h1 string, status int, shot string) {
 }
 
 // screenshot saves the window as name.png when screenshots are wanted and
-// name is not empty.
+// name is not empty, and the page as a phone shows it, 375 px wide, as
+// name-phone.png (unless the window is that narrow already), then gives
+// the page the window's own size again.
 func (tb *tab) screenshot(name string) {
 	tb.t.Helper()
 	if name == "" || tb.e.shots == "" {
 		return
 	}
+	tb.capture(name)
+	if run1(tb, chromedp.Evaluate[int](`window.innerWidth`)) <= phoneWidth {
+		return
+	}
+	tb.do(chromedp.EmulateViewport(phoneWidth, phoneHeight))
+	tb.step(name+": laid out 375 px wide", chromedp.Poll[chromedp.Void](`window.innerWidth === `+fmt.Sprint(phoneWidth)+` &&
+		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
+		chromedp.WithPollingTimeout(stepTimeout)))
+	tb.capture(name + "-phone")
+	tb.windowSize(name, phoneWidth)
+}
+
+// phoneWidth and phoneHeight are the phone screenshots' viewport, CSS px.
+const phoneWidth, phoneHeight = 375, 667
+
+// capture saves what the viewport shows as name.png, fonts loaded.
+func (tb *tab) capture(name string) {
+	tb.t.Helper()
 	tb.do(chromedp.Evaluate[chromedp.Void](`document.fonts.ready.then(() => true)`, chromedp.EvalAwaitPromise))
 	png := run1(tb, chromedp.CaptureScreenshot())
 	if err := os.WriteFile(filepath.Join(tb.e.shots, name+".png"), png, 0o644); err != nil {
 		tb.t.Error(err)
 	}
+}
+
+// windowSize clears an emulated viewport, narrower than the window, and
+// waits until the page is laid out at the window's width again (the next
+// step may click by coordinates). ResetViewport leaves an override
+// behind, hence the DevTools call.
+func (tb *tab) windowSize(name string, narrow int64) {
+	tb.t.Helper()
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+		return err
+	}))
+	tb.step(name+": the window's own width again", chromedp.Poll[chromedp.Void](`window.innerWidth > `+fmt.Sprint(narrow)+` &&
+		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
+		chromedp.WithPollingTimeout(stepTimeout)))
 }
 
 // checkAxe injects axe-core through DevTools (not the DOM, so the page's
@@ -987,17 +1023,8 @@ func (tb *tab) checkNarrow(name string) {
 			wide = append(wide, r.HTML)
 		}
 	}
-	// ResetViewport leaves an override behind; clear it so that the next
-	// pages (and their screenshots) have the window's own size again.
-	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
-		return err
-	}))
-	// The next step may click by coordinates: wait until the page is laid
-	// out at the window's width again.
-	tb.step(name+": the window's own width again", chromedp.Poll[chromedp.Void](`window.innerWidth > 320 &&
-		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
-		chromedp.WithPollingTimeout(stepTimeout)))
+	// The next pages (and their screenshots) have the window's own size.
+	tb.windowSize(name, 320)
 	if w > 320 && (len(wide) > 0 || len(roots) == 0) {
 		tb.t.Errorf("%s: %d px wide at a 320 px viewport (scrolls sideways); outermost elements too wide:\n%s", name, w, strings.Join(wide, "\n"))
 	}
