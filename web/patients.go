@@ -115,7 +115,9 @@ func (s *Server) showPatientSearch(c echo.Context) error {
 func notOpenedBecause(h views.SearchHit, searched string) string {
 	switch {
 	case h.URL == "" || h.NHS == "":
-		return "" // not reached: a search by NHS number finds patients with one
+		// Not expected (sources keep only the patient with the number
+		// asked for), and there is no record page to go to.
+		return "The source that holds this patient gives no NHS number for them: check the details below."
 	case h.Replaces != "" || h.NHS != searched:
 		return "PDS says the NHS number you searched for has been replaced: check the patient below is the one you want, then open their record under the current number."
 	case h.Objected:
