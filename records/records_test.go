@@ -759,6 +759,19 @@ func TestSearch(t *testing.T) {
 	if h.Patient.Source.ODS != "RAA" || h.Patient.BirthDate != birth {
 		t.Fatalf("best demographics from the wrong source: %+v", h.Patient)
 	}
+	// Each source's own copy is kept, in configuration order, and
+	// redacted like the best one: any source's restriction holds for all.
+	if len(h.Held) != 2 || h.Held[0].Source.ODS != "RAA" || h.Held[1].Source.ODS != "RBB" {
+		t.Fatalf("copies held %+v, want RAA's and RBB's", h.Held)
+	}
+	for _, p := range h.Held {
+		if !p.Restricted || p.Postcode != "" || p.AddressLines != nil {
+			t.Fatalf("%s's copy of a restricted patient keeps the address: %+v", p.Source.ODS, p)
+		}
+	}
+	if len(hits[0].Held) != 1 || hits[0].Held[0].Postcode != "ZZ99 3VZ" {
+		t.Fatalf("single-source hit's copy %+v", hits[0].Held)
+	}
 	if hits[0].Disagree || hits[0].Patient.Postcode == "" {
 		t.Fatalf("single-source hit: %+v", hits[0])
 	}
