@@ -22,9 +22,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -133,8 +135,9 @@ type bench struct {
 
 	// The PostgreSQL server and the database holding the big log (nil and
 	// empty when PostgreSQL is not measured).
-	pg    *pgServer
-	pgLog string
+	pg      *pgServer
+	pgLog   string
+	cleanMu sync.Mutex // held while pg is set, against an interruption
 	// What every product of the run shares: the keys a server loads from
 	// files and the bench users.
 	sp, idpKeys keyPair
@@ -151,6 +154,21 @@ func (b *bench) run() error {
 		return err
 	}
 	defer os.RemoveAll(b.dir)
+	// Interrupted (make's Ctrl-C), the run still removes its data: the
+	// logs and PostgreSQL's directory take gigabytes.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		s := <-sig
+		b.say("%s: removing the run's data", s)
+		b.cleanMu.Lock()
+		if b.pg != nil {
+			_ = b.pg.close()
+		}
+		os.RemoveAll(b.dir)
+		os.Exit(1)
+	}()
 	b.machine = describeMachine()
 	b.machine.fsync50, b.machine.fsync99 = probeFsync(b.dir)
 	b.machine.loadAvg = loadAverage()

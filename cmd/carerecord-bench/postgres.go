@@ -406,7 +406,12 @@ func (b *bench) preparePostgres(logPath string) error {
 		b.say("PostgreSQL: SKIPPED: %s", b.res.pg.skipped)
 		return nil
 	}
+	b.cleanMu.Lock()
 	pg, why, err := startPostgres()
+	if err == nil && pg != nil {
+		b.pg = pg
+	}
+	b.cleanMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -415,7 +420,6 @@ func (b *bench) preparePostgres(logPath string) error {
 		b.say("PostgreSQL: SKIPPED: %s", why)
 		return nil
 	}
-	b.pg = pg
 	b.res.pg.settings = pg.describe()
 	b.say("PostgreSQL started on 127.0.0.1:%d: %s", pg.srv.Port(), b.res.pg.settings)
 	dsn, err := pg.newDatabase("carerecord")

@@ -208,17 +208,21 @@ func (r pgResults) details(o options, patient string) string {
 	fmt.Fprintf(&b, "PostgreSQL: %s. Audit log: the same %s events copied from the SQLite file with COPY in %s, VACUUM ANALYZE and a checkpoint included (database %d MB).\n",
 		r.settings, thousands(o.events), r.copyTime.Round(time.Second), r.logBytes>>20)
 	for _, l := range []struct {
-		name string
-		r    loadResult
-	}{{"one SQLite node", r.sqlite}, {"one node on PostgreSQL", r.one}, {"two nodes on PostgreSQL", r.two}} {
+		name, conn string
+		r          loadResult
+	}{
+		{"one SQLite node", "the writer connection", r.sqlite},
+		{"one node on PostgreSQL", "the node's connection pool", r.one},
+		{"two nodes on PostgreSQL", "the nodes' connection pools", r.two},
+	} {
 		if l.r.views == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "Load warm, %s, %s: %s views in %s, %.0f /s; p50 %s, p90 %s, p99 %s, max %s; "+
-			"this process used %.0f%% of the %d CPUs (PostgreSQL's own processes not counted; load averages as its runs began: %s); the database pool was waited for %s times, %s in all.\n",
+			"this process used %.0f%% of the %d CPUs (PostgreSQL's own processes not counted; load averages as its runs began: %s); %s was waited for %s times, %s in all.\n",
 			patient, l.name, thousands(l.r.views), l.r.elapsed.Round(time.Millisecond), l.r.perSecond(),
 			msf(l.r.pct(50)), msf(l.r.pct(90)), msf(l.r.pct(99)), msf(l.r.pct(100)),
-			100*l.r.cpuShare, nproc(), l.r.loadAvg, thousands(int(l.r.writeWaits)), l.r.writeWait.Round(time.Millisecond))
+			100*l.r.cpuShare, nproc(), l.r.loadAvg, l.conn, thousands(int(l.r.writeWaits)), l.r.writeWait.Round(time.Millisecond))
 		if l.r.pgCommits > 0 {
 			fmt.Fprintf(&b, "Per view: %.1f transactions committed in the database (each statement outside a transaction counting as one), %.2f WAL flushes to disk.\n",
 				float64(l.r.pgCommits)/float64(l.r.views), float64(l.r.pgSyncs)/float64(l.r.views))
