@@ -142,6 +142,13 @@ type alertHistory interface {
 	alerted(kind, nhs string, since time.Time) bool
 }
 
+// opensRecord reports whether an action shows a patient's record to its
+// user, as the rules count openings: the record, a document, or a printed
+// summary (reached by its own link, without the record page).
+func opensRecord(a Action) bool {
+	return a == ActRecordOpen || a == ActDocumentOpen || a == ActRecordPrint
+}
+
 // evaluate returns the alerts ev raises.
 func (r AlertRules) evaluate(ev *AuditEvent, h alertHistory) []Alert {
 	var out []Alert
@@ -152,7 +159,7 @@ func (r AlertRules) evaluate(ev *AuditEvent, h alertHistory) []Alert {
 		out = append(out, Alert{Seq: ev.Seq, Kind: kind, Raised: ev.Time, UserID: ev.UserID,
 			UserName: ev.UserName, NHSNumber: ev.NHSNumber, Why: why, Status: AlertOpen})
 	}
-	opened := (ev.Action == ActRecordOpen || ev.Action == ActDocumentOpen) &&
+	opened := opensRecord(ev.Action) &&
 		ev.Outcome == OutcomeAllowed && ev.NHSNumber != ""
 
 	switch ev.Action {
@@ -315,8 +322,8 @@ func loadUserActivity(ctx context.Context, q querier, r AlertRules, userID strin
 	}
 	cond, args := byUser(userID, start)
 	rows, err := q.QueryContext(ctx, `SELECT action, outcome, nhs_number, time FROM audit_events
-		WHERE `+cond+` AND time >= ? AND (outcome = 'refused' OR action IN (?, ?)) ORDER BY seq`,
-		append(args, ms(since), string(ActRecordOpen), string(ActDocumentOpen))...)
+		WHERE `+cond+` AND time >= ? AND (outcome = 'refused' OR action IN (?, ?, ?)) ORDER BY seq`,
+		append(args, ms(since), string(ActRecordOpen), string(ActDocumentOpen), string(ActRecordPrint))...)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +371,7 @@ func (u *userActivity) observe(ev *AuditEvent) {
 	switch {
 	case ev.Outcome == OutcomeRefused:
 		u.refused = append(u.refused, ev.Time)
-	case (ev.Action == ActRecordOpen || ev.Action == ActDocumentOpen) && ev.NHSNumber != "":
+	case opensRecord(ev.Action) && ev.NHSNumber != "":
 		if ev.Time.After(u.opened[ev.NHSNumber]) {
 			u.opened[ev.NHSNumber] = ev.Time
 		}

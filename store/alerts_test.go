@@ -113,6 +113,35 @@ func TestAlerts(t *testing.T) {
 			t.Fatalf("%d alerts; the window moved on, three patients are not many", n)
 		}
 	})
+	t.Run("PrintsCountAsOpenings", func(t *testing.T) {
+		// A printed summary shows the record without the record page (its
+		// link may be followed directly): the rules count it as an
+		// opening, both as it is written and when a user's activity is
+		// read back from the log by a node that did not see it (a restart).
+		clock := newAuditClock()
+		rules := store.WithAlertRules(store.AlertRules{ManyPatients: 3, ManyPatientsWindow: time.Hour,
+			Off: map[string]bool{store.AlertOutOfHours: true}})
+		path := testDB(t)
+		db := MustOpenDBAt(t, path, store.WithClock(clock.Now), rules)
+		act := func(db *store.DB, a store.Action, i int, family string) {
+			mustAudit(t, db, ev(func(e *store.AuditEvent) { e.Action, e.NHSNumber, e.PatientFamilyName = a, nhsFor(i), family }))
+			clock.Add(time.Minute)
+		}
+		act(db, store.ActRecordPrint, 0, "Smith")
+		if got := fmt.Sprint(alertKinds(t, db, "")); got != "[same-family-name]" {
+			t.Fatalf("alerts after printing a same-name patient's summary = %s", got)
+		}
+		act(db, store.ActRecordPrint, 1, "Jones")
+		act(db, store.ActRecordPrint, 2, "Jones")
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db = MustOpenDBAt(t, path, store.WithClock(clock.Now), rules)
+		act(db, store.ActRecordOpen, 3, "Jones")
+		if got := fmt.Sprint(alertKinds(t, db, "")); got != "[many-patients same-family-name]" {
+			t.Fatalf("alerts = %s; three prints and one opening are four patients", got)
+		}
+	})
 	t.Run("RepeatedRefusals", func(t *testing.T) {
 		clock := newAuditClock()
 		db := MustOpenDB(t, store.WithClock(clock.Now), inHours)
