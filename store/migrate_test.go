@@ -42,6 +42,7 @@ func TestMigrateToPostgres(t *testing.T) {
 	must(t, old.CheckIdentity(ctx, oc.ID, "9990000026", "ig", "IG", "checked"))
 	must(t, old.DecideCase(ctx, oc.ID, true, "ig", "IG", "upheld"))
 	must(t, old.SetStaffNHS(ctx, "u1", "9990000034", "ig"))
+	must(t, old.TouchRecentPatient(ctx, "u1", "9990000018", &store.RecentLabel{Name: "SMITH, Jane (Mrs)", Born: "12-Mar-1965", From: "PDS"}))
 	must(t, old.Close())
 
 	dsn := testDB(t)
@@ -67,6 +68,9 @@ func TestMigrateToPostgres(t *testing.T) {
 		}
 		if !pg.OnStaffList("u1") {
 			t.Error("staff list lost")
+		}
+		if rp, err := pg.RecentPatients(ctx, "u1", 10); err != nil || len(rp) != 1 || rp[0].Label == nil || rp[0].Label.Name != "SMITH, Jane (Mrs)" {
+			t.Errorf("recent patient and its sealed name: %v, %+v", err, rp)
 		}
 		evs, _, err := pg.SearchAudit(ctx, store.AuditFilter{Actions: []store.Action{store.ActBreakGlass}})
 		if err != nil || len(evs) != 1 || evs[0].Detail != "unconscious in ED" {
