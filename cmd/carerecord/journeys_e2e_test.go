@@ -235,6 +235,13 @@ func (e *e2e) clinicianOpensRecord(t *testing.T) {
 	if n := run1(tb, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="docsearch-hit"] mark').length`)); n == 0 {
 		t.Error("searching the letters for 'dear' finds none with the word marked")
 	}
+	// Back on the search page, her record is among the recent patients,
+	// by name as her record page gave it.
+	tb.navigate(e.base+"/patients", http.StatusOK)
+	recent := run1(tb, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('li[data-testid="recent-patient"]')).map(li => li.textContent.replace(/\s+/g, ' ').trim())`))
+	if !slices.ContainsFunc(recent, func(r string) bool { return strings.Contains(r, richName+", born 12-Mar-1965, NHS No. 999 000 0018") }) {
+		t.Errorf("the recent patients read %q, want %s with her birth date and NHS number", recent, richName)
+	}
 }
 
 // Journey: the privacy officer finds the clinician's access to 9990000018
