@@ -453,9 +453,33 @@ func deployCommands(t *testing.T) []docCommand {
 	}
 	cmds = append(cmds, docCommand{"Dockerfile ENTRYPOINT and CMD", entry[0], append(entry[1:], cmd...)})
 
-	readme := deployDoc(t, "README.md")
-	for _, m := range regexp.MustCompile("`carerecord ([a-z][^`]*)`").FindAllStringSubmatch(readme, -1) {
-		cmds = append(cmds, docCommand{where: "README.md", args: strings.Fields(m[1])})
+	cmds = append(cmds, readmeCommands(deployDoc(t, "README.md"), "docs/deploy/README.md")...)
+	// The repository's README gives the migration to PostgreSQL and the
+	// audit commands that docs/deploy builds on.
+	top, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(cmds, readmeCommands(string(top), "README.md")...)
+}
+
+// readmeCommands are a Markdown file's carerecord command lines: every
+// `carerecord ...` in backticks, and every line of a fenced code block
+// that starts "carerecord " (without its trailing # comment).
+func readmeCommands(md, where string) []docCommand {
+	var cmds []docCommand
+	for _, m := range regexp.MustCompile("`carerecord ([a-z][^`]*)`").FindAllStringSubmatch(md, -1) {
+		cmds = append(cmds, docCommand{where: where, args: strings.Fields(m[1])})
+	}
+	inCode := false
+	for _, line := range strings.Split(md, "\n") {
+		switch {
+		case strings.HasPrefix(line, "```"):
+			inCode = !inCode
+		case inCode && strings.HasPrefix(line, "carerecord "):
+			line, _, _ = strings.Cut(line, " #")
+			cmds = append(cmds, docCommand{where: where, args: strings.Fields(line)[1:]})
+		}
 	}
 	return cmds
 }
@@ -488,13 +512,15 @@ func shellWords(s string) []string {
 }
 
 // TestDeployCommandLines: every carerecord command line in docs/deploy
-// names a command and flags the program has; the Dockerfile's build line
+// (and in the repository's README) names a command and flags the program
+// has; the Dockerfile's build line
 // builds a binary whose version is the one passed through -X main.version;
 // the systemd unit, pointed at that binary, passes systemd-analyze verify.
 func TestDeployCommandLines(t *testing.T) {
 	t.Parallel()
 	cmds := deployCommands(t)
 	t.Run("FlagsExist", func(t *testing.T) {
+		t.Logf("%d command lines checked", len(cmds))
 		if len(cmds) < 4 {
 			t.Fatalf("found only %d carerecord command lines in docs/deploy: %+v", len(cmds), cmds)
 		}
