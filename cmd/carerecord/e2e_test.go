@@ -926,12 +926,14 @@ func (tb *tab) screenshot(name string) {
 	tb.step(name+": laid out 375 px wide", chromedp.Poll[chromedp.Void](`window.innerWidth === `+fmt.Sprint(phoneWidth)+` &&
 		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
 		chromedp.WithPollingTimeout(stepTimeout)))
-	tb.capture(name + "-phone")
+	tb.capturePage(name+"-phone", phoneMaxHeight)
 	tb.windowSize(name, phoneWidth)
 }
 
-// phoneWidth and phoneHeight are the phone screenshots' viewport, CSS px.
-const phoneWidth, phoneHeight = 375, 667
+// phoneWidth and phoneHeight are the phone screenshots' viewport, CSS px;
+// a phone screenshot shows the page scrolled through, up to phoneMaxHeight
+// (the first screen alone is mostly header and banner).
+const phoneWidth, phoneHeight, phoneMaxHeight = 375, 667, 2400
 
 // capture saves what the viewport shows as name.png, fonts loaded.
 func (tb *tab) capture(name string) {
@@ -942,6 +944,30 @@ func (tb *tab) capture(name string) {
 		tb.t.Error(err)
 	}
 }
+
+// capturePage saves the page from its top, down to its end or maxHeight
+// CSS px, whichever is nearer, as name.png, fonts loaded.
+func (tb *tab) capturePage(name string, maxHeight int) {
+	tb.t.Helper()
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.fonts.ready.then(() => true)`, chromedp.EvalAwaitPromise))
+	h := min(run1(tb, chromedp.Evaluate[int](`document.documentElement.scrollHeight`)), maxHeight)
+	w := run1(tb, chromedp.Evaluate[int](`window.innerWidth`))
+	png := run1(tb, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
+		r, err := cdp.Call(ctx, tg, page.CaptureScreenshot, page.CaptureScreenshotParams{
+			CaptureBeyondViewport: ptrTo(true),
+			Clip:                  &page.Viewport{Width: float64(w), Height: float64(h), Scale: 1},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return r.Data, nil
+	}))
+	if err := os.WriteFile(filepath.Join(tb.e.shots, name+".png"), png, 0o644); err != nil {
+		tb.t.Error(err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 // windowSize clears an emulated viewport, narrower than the window, and
 // waits until the page is laid out at the window's width again (the next
