@@ -110,6 +110,26 @@ func TestBanner(t *testing.T) {
 			t.Errorf("the restricted patient's page holds a contact: %s", l)
 		}
 	})
+	t.Run("SummaryLinesSpaceTheirSources", func(t *testing.T) {
+		// "since 30-Aug-2019 (Peckham Lantern Medical Practice)", never
+		// "2019(Peckham": the sources are a word apart from the line.
+		p := b.get("/patients/" + synthetic.OrdinaryNHSNumber)
+		lines := 0
+		for _, box := range findAll(p.doc, "div", "", "") {
+			if !strings.HasPrefix(attr(box, "data-testid"), "summary-") {
+				continue
+			}
+			for _, li := range findAll(box, "li", "", "") {
+				lines++
+				if l := text(li); strings.Contains(l, "(") && !strings.Contains(l, " (") {
+					t.Errorf("summary line %q runs its sources into the text", l)
+				}
+			}
+		}
+		if lines == 0 {
+			t.Fatal("no summary lines on the ordinary patient's record")
+		}
+	})
 	t.Run("CarePlansLiftedToTheTop", func(t *testing.T) {
 		p := b.get("/patients/" + synthetic.DeceasedNHSNumber)
 		panel := find(p.doc, "section", "data-testid", "care-plans")
