@@ -1020,6 +1020,9 @@ func (tb *tab) checkNarrow(name string) {
 	tb.t.Helper()
 	tb.do(chromedp.EmulateViewport(320, 800))
 	w := run1(tb, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	// Laid out for a phone, the page is another page to axe: controls
+	// stacked, tables scrolling in their own regions, the sticky banner.
+	tb.checkAxe(name + " at 320 px")
 	// The outermost elements that stick out, each with the index of the
 	// known issue whose selector it matches (or -1).
 	type wideElement struct {
