@@ -69,13 +69,35 @@ func unpackSeen(b []byte) map[uint64]bool {
 	return set
 }
 
+// visitRefresh is how old a visit's last_at may grow before a view that
+// adds nothing to what the visit has shown writes it again. Within it a
+// view writes nothing (most views are pages, filters and reloads of a
+// record just opened), so the end of a visit, which the next visit calls
+// "since", is known to within this much: a visit's last page is recorded
+// at most visitRefresh before it was actually shown.
+const visitRefresh = time.Minute
+
 // VisitRecord records that the user is looking at the record now and that
 // it holds the items keys, and returns what they had seen by the end of
 // their previous visit. Openings less than VisitGap apart are one visit:
 // the items shown during it add up, and the previous visit stays the one
 // compared with.
+//
+// The common case writes nothing: a view in the same visit that shows no
+// item the visit has not shown already, less than visitRefresh after the
+// visit's last recorded page, is answered from the reader pool. Any other
+// view writes as its own transaction, reading the row again there.
 func (db *DB) VisitRecord(ctx context.Context, userID, nhs string, keys []string) (RecordVisit, error) {
 	now := ms(db.now())
+	current := make(map[uint64]bool, len(keys))
+	for _, k := range keys {
+		current[visitHash(k)] = true
+	}
+	if v, ok, err := db.visitUnchanged(ctx, userID, nhs, now, current); err != nil {
+		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
+	} else if ok {
+		return v, nil
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
@@ -87,10 +109,6 @@ func (db *DB) VisitRecord(ctx context.Context, userID, nhs string, keys []string
 		prevAt   sql.NullInt64
 		prevSeen []byte
 	)
-	current := make(map[uint64]bool, len(keys))
-	for _, k := range keys {
-		current[visitHash(k)] = true
-	}
 	err = tx.QueryRowContext(ctx, `SELECT last_at, seen, prev_at, prev_seen FROM record_visits WHERE user_id = ? AND nhs_number = ?`,
 		userID, nhs).Scan(&last, &seen, &prevAt, &prevSeen)
 	switch {
@@ -116,8 +134,45 @@ func (db *DB) VisitRecord(ctx context.Context, userID, nhs string, keys []string
 	if err := tx.Commit(); err != nil {
 		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
 	}
-	if !prevAt.Valid {
-		return RecordVisit{First: true}, nil
+	return visitAnswer(prevAt, prevSeen), nil
+}
+
+// visitUnchanged reads the user's visit of the record through the reader
+// pool and, when this view would change nothing that matters (the same
+// visit, no key the visit has not shown, its last page recorded less than
+// visitRefresh ago), returns the answer with ok set.
+func (db *DB) visitUnchanged(ctx context.Context, userID, nhs string, now int64, current map[uint64]bool) (v RecordVisit, ok bool, err error) {
+	var (
+		last     int64
+		seen     []byte
+		prevAt   sql.NullInt64
+		prevSeen []byte
+	)
+	err = db.read.QueryRowContext(ctx, `SELECT last_at, seen, prev_at, prev_seen FROM record_visits WHERE user_id = ? AND nhs_number = ?`,
+		userID, nhs).Scan(&last, &seen, &prevAt, &prevSeen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return RecordVisit{}, false, nil
+	case err != nil:
+		return RecordVisit{}, false, err
 	}
-	return RecordVisit{Since: fromMS(prevAt.Int64), seen: unpackSeen(prevSeen)}, nil
+	age := now - last
+	if age < 0 || age >= VisitGap.Milliseconds() || age >= visitRefresh.Milliseconds() {
+		return RecordVisit{}, false, nil
+	}
+	shown := unpackSeen(seen)
+	for h := range current {
+		if !shown[h] {
+			return RecordVisit{}, false, nil
+		}
+	}
+	return visitAnswer(prevAt, prevSeen), true, nil
+}
+
+// visitAnswer is what a view is told: the previous visit, or none.
+func visitAnswer(prevAt sql.NullInt64, prevSeen []byte) RecordVisit {
+	if !prevAt.Valid {
+		return RecordVisit{First: true}
+	}
+	return RecordVisit{Since: fromMS(prevAt.Int64), seen: unpackSeen(prevSeen)}
 }

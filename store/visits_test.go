@@ -77,3 +77,83 @@ func TestVisitRecordWithNothingToMark(t *testing.T) {
 		}
 	}
 }
+
+// TestVisitRecordWritesOnlyWhatChanges checks that views which add
+// nothing to a visit write nothing (the visit's last page stays recorded
+// where it was, for up to a minute), and that a view with a new item, or
+// one after that minute, is still recorded.
+func TestVisitRecordWritesOnlyWhatChanges(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 12, 9, 0, 0, 0, time.UTC)
+	now := start
+	path := testDB(t)
+	db := MustOpenDBAt(t, path, store.WithClock(func() time.Time { return now }))
+	raw := rawDB(t, path)
+	const user, nhs = "u1", "9990000018"
+	visit := func(keys ...string) store.RecordVisit {
+		t.Helper()
+		v, err := db.VisitRecord(ctx, user, nhs, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	lastAt := func() time.Time {
+		t.Helper()
+		var at int64
+		if err := raw.QueryRow(`SELECT last_at FROM record_visits WHERE user_id = 'u1' AND nhs_number = '9990000018'`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return time.UnixMilli(at).UTC()
+	}
+
+	visit("RJZ/Observation/a", "RJZ/Observation/b")
+	t.Run("RepeatedViewsWithNothingNewDoNotWrite", func(t *testing.T) {
+		for _, d := range []time.Duration{10 * time.Second, 30 * time.Second, 59 * time.Second} {
+			now = start.Add(d)
+			if v := visit("RJZ/Observation/a", "RJZ/Observation/b"); !v.First {
+				t.Errorf("a page of the first visit at +%v: %+v", d, v)
+			}
+			// A page showing fewer items adds nothing either.
+			visit("RJZ/Observation/a")
+			if got := lastAt(); !got.Equal(start) {
+				t.Errorf("at +%v last_at = %v, want it left at %v", d, got, start)
+			}
+		}
+	})
+	t.Run("ANewItemWithinTheMinuteIsRecorded", func(t *testing.T) {
+		now = start.Add(40 * time.Second)
+		visit("RJZ/Observation/a", "RJZ/Observation/b", "RJ1/Observation/c")
+		if got := lastAt(); !got.Equal(now) {
+			t.Errorf("last_at = %v, want %v", got, now)
+		}
+		// The next visit: c was seen in this one, so it is not new.
+		now = now.Add(store.VisitGap + time.Second)
+		v := visit("RJZ/Observation/a", "RJ1/Observation/c", "RJZ/DocumentReference/d")
+		if v.First || !v.Since.Equal(start.Add(40*time.Second)) {
+			t.Fatalf("visit %+v, want one since %v", v, start.Add(40*time.Second))
+		}
+		for key, want := range map[string]bool{"RJ1/Observation/c": false, "RJZ/DocumentReference/d": true} {
+			if got := v.New(key); got != want {
+				t.Errorf("New(%s) = %v, want %v", key, got, want)
+			}
+		}
+	})
+	t.Run("AViewAfterTheMinuteIsRecorded", func(t *testing.T) {
+		before := lastAt()
+		now = before.Add(30 * time.Second)
+		v := visit("RJZ/Observation/a")
+		if got := lastAt(); !got.Equal(before) {
+			t.Errorf("within the minute last_at = %v, want %v", got, before)
+		}
+		now = before.Add(61 * time.Second)
+		again := visit("RJZ/Observation/a")
+		if got := lastAt(); !got.Equal(now) {
+			t.Errorf("after the minute last_at = %v, want %v", got, now)
+		}
+		// Skipped or written, the view is told the same.
+		if !v.Since.Equal(again.Since) || v.New("RJZ/DocumentReference/d") != again.New("RJZ/DocumentReference/d") || !again.New("RJZ/DocumentReference/d") {
+			t.Errorf("answers differ: skipped %+v, written %+v", v, again)
+		}
+	})
+}
