@@ -384,7 +384,9 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 			return err
 		}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	// Serialised: the batch reads the chain's head and appends to it, and
+	// other nodes append to the same chain.
+	tx, err := db.write.BeginSerialised(ctx)
 	if err != nil {
 		return err
 	}

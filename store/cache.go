@@ -442,7 +442,9 @@ func (db *DB) purgeCachedRecords(ctx context.Context, nhs string, notify bool) (
 	if err != nil {
 		return 0, err
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	// Concurrent: a delete of the patient's rows and a notice, nothing
+	// read first; a purge in any order with other writes purges the same.
+	tx, err := db.write.BeginConcurrent(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge record cache: %w", err)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,11 +43,16 @@ type backend interface {
 	// bindArgs converts the arguments it cannot take as Go gives them.
 	rebind(q string) string
 	bindArgs(args []any) []any
-	// lockWrite is called first in every write transaction of a store's
-	// writer: it returns once the transaction holds the store's write
-	// lock (the store's read-then-write transactions, the audit chain's
-	// head and an objection case's status, rely on it).
+	// lockWrite is called first in every serialised write transaction of
+	// a store's writer (BeginSerialised): it returns once the transaction
+	// holds the store's write lock, which orders those transactions
+	// across every node (the store's read-then-write transactions, the
+	// audit chain's head and an objection case's status, rely on it).
 	lockWrite(ctx context.Context, tx *sql.Tx) error
+	// forUpdate is the clause that locks the rows a SELECT in a write
+	// transaction reads until it ends (" FOR UPDATE"), or "" where the
+	// transaction already holds the whole database's write lock.
+	forUpdate() string
 	// lost reports whether err says the database server went away, so
 	// that the pool's idle connections (ended by the server too) are
 	// dropped and a check is worth one retry on a new connection.
@@ -90,12 +96,13 @@ type backend interface {
 }
 
 // sqlDB is a connection pool that speaks the store's SQL to its engine.
-// lockWrites is set on a store's writer: its write transactions take the
-// backend's write lock.
+// writer is set on a store's writer: each of its write transactions says
+// whether it is serialised with every other node's (BeginSerialised) or
+// not (BeginConcurrent), and BeginTx there takes only read-only ones.
 type sqlDB struct {
 	*sql.DB
-	be         backend
-	lockWrites bool
+	be     backend
+	writer bool
 }
 
 // sqlTx is a transaction that speaks the store's SQL to its engine.
@@ -133,15 +140,48 @@ func (d *sqlDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql
 	return d.DB.QueryRowContext(ctx, d.be.rebind(q), d.be.bindArgs(args)...)
 }
 
-// BeginTx starts a transaction; on a store's writer it returns once a
-// write transaction holds the write lock.
+// errWriteOrderUnsaid is BeginTx refusing a write transaction on a
+// store's writer: it must say whether it is serialised.
+var errWriteOrderUnsaid = errors.New("store: a write transaction on the writer must begin with BeginSerialised or BeginConcurrent")
+
+// BeginTx starts a transaction. On a store's writer only a read-only one:
+// a write transaction begins with BeginSerialised or BeginConcurrent, so
+// that each says whether it needs the write lock.
 func (d *sqlDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sqlTx, error) {
+	if d.writer && (opts == nil || !opts.ReadOnly) {
+		return nil, errWriteOrderUnsaid
+	}
+	return d.begin(ctx, opts, false)
+}
+
+// BeginSerialised starts a write transaction that returns once it holds
+// the store's write lock: no other serialised write transaction, of this
+// node or another, runs until it ends (its commit's flush included). For
+// a transaction that reads and then writes what it read, or what another
+// node's transaction may be writing at the same time (the audit chain's
+// head, a case's status). On SQLite every write transaction holds the
+// file's write lock anyway.
+func (d *sqlDB) BeginSerialised(ctx context.Context) (*sqlTx, error) {
+	return d.begin(ctx, nil, d.writer)
+}
+
+// BeginConcurrent starts a write transaction without the store's write
+// lock: on PostgreSQL it runs beside any other, and commits in the
+// server's group commit with whatever commits at the time. For writes
+// that are right in any order: single-statement upserts and deletes of a
+// row of their own, where row locks and ON CONFLICT suffice. On SQLite
+// it is the same as BeginSerialised.
+func (d *sqlDB) BeginConcurrent(ctx context.Context) (*sqlTx, error) {
+	return d.begin(ctx, nil, false)
+}
+
+func (d *sqlDB) begin(ctx context.Context, opts *sql.TxOptions, lock bool) (*sqlTx, error) {
 	tx, err := d.DB.BeginTx(ctx, opts)
 	if err != nil {
 		d.checkLost(err)
 		return nil, err
 	}
-	if d.lockWrites && (opts == nil || !opts.ReadOnly) {
+	if lock {
 		if err := d.be.lockWrite(ctx, tx); err != nil {
 			tx.Rollback()
 			d.checkLost(err)

@@ -37,3 +37,12 @@ func TestReboundCacheIsBounded(t *testing.T) {
 		t.Fatalf("cached rebind = %q", got)
 	}
 }
+
+// TestWriterRefusesAnUnsaidWriteOrder: a write transaction on the writer
+// must say whether it is serialised; BeginTx there takes read-only ones.
+func TestWriterRefusesAnUnsaidWriteOrder(t *testing.T) {
+	d := &sqlDB{be: postgresBackend{}, writer: true}
+	if _, err := d.BeginTx(t.Context(), nil); err != errWriteOrderUnsaid {
+		t.Fatalf("BeginTx(nil) on the writer = %v, want %v", err, errWriteOrderUnsaid)
+	}
+}

@@ -11,7 +11,10 @@ import (
 // synchronous=FULL, an fsync). It fails when the file is read-only, the
 // disk is full or failing, or the write lock cannot be had in time.
 func (db *DB) CheckWrite(ctx context.Context) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	// Serialised, as the audit writer's batches are: the check proves
+	// that the write lock can be had too (a node stuck holding it shows
+	// here), not only that a row can be written.
+	tx, err := db.write.BeginSerialised(ctx)
 	if err != nil {
 		return fmt.Errorf("store: write check: %w", err)
 	}

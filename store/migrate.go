@@ -84,7 +84,7 @@ func MigrateToPostgres(ctx context.Context, sqlitePath, dsn string, opts ...Opti
 	}
 	defer pool.Close()
 	dst := &DB{path: redactURL(dsn), be: postgresBackend{}, now: time.Now}
-	dst.write = &sqlDB{DB: pool, be: postgresBackend{}, lockWrites: true}
+	dst.write = &sqlDB{DB: pool, be: postgresBackend{}, writer: true}
 	dst.read = &sqlDB{DB: pool, be: postgresBackend{}}
 	if err := dst.migrate(ctx); err != nil {
 		return res, fmt.Errorf("store: migrate: %s: %w", dst.path, err)
@@ -138,7 +138,9 @@ func copyTables(ctx context.Context, src, dst *sqlDB) (map[string]int64, error) 
 			return nil, fmt.Errorf("the file holds a table %s that the PostgreSQL store does not know", t)
 		}
 	}
-	dtx, err := dst.BeginTx(ctx, nil)
+	// Serialised: it checks that the database holds no events, then
+	// copies into it, and no node may write in between.
+	dtx, err := dst.BeginSerialised(ctx)
 	if err != nil {
 		return nil, err
 	}

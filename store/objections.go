@@ -282,7 +282,9 @@ func (db *DB) SubmitObjection(ctx context.Context, f ObjectionForm) (string, err
 		nhsKey = c.objectionKey(f.NHSNumber)
 	}
 	now := ms(db.now())
-	tx, err := db.write.BeginTx(ctx, nil)
+	// Concurrent: a new case (its reference drawn afresh, ON CONFLICT
+	// if taken) and its first step; nothing is read first.
+	tx, err := db.write.BeginConcurrent(ctx)
 	if err != nil {
 		return "", fmt.Errorf("store: submit objection: %w", err)
 	}
@@ -685,9 +687,13 @@ func (db *DB) WithdrawObjection(ctx context.Context, id int64, by, byName, note 
 	})
 }
 
-// inTx runs fn in one write transaction, committing if it returns nil.
+// inTx runs fn in one serialised write transaction, committing if it
+// returns nil. Its callers read and then write what they read: a case's
+// status before a step moves it, an alert's status before its review, a
+// hidden access before it is unhidden; the write lock keeps two nodes
+// from both acting on the same status.
 func (db *DB) inTx(ctx context.Context, what string, fn func(tx *sqlTx, now int64) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.write.BeginSerialised(ctx)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}

@@ -13,10 +13,14 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
 
-// PostgreSQL, shared by several nodes. One pool serves reads and writes;
-// the writer's transactions take one advisory lock, so writes are
-// serialised across every node as SQLite serialises them in one file,
-// and every node sees the same order of audit events and case steps.
+// PostgreSQL, shared by several nodes. One pool serves reads and writes.
+// The writer's serialised transactions (BeginSerialised: the audit
+// chain's batches, objection case steps, migrations) take one advisory
+// lock, so they run one at a time across every node as SQLite's writes
+// do in one file, and every node sees the same order of audit events and
+// case steps. The other writes (sessions, cache rows, recent patients,
+// record visits) begin with BeginConcurrent and run beside them, under
+// PostgreSQL's row locks, so the server flushes their commits together.
 // Other nodes' purges arrive by LISTEN/NOTIFY (purgenotify.go).
 
 // postgresBackend is PostgreSQL's way with what differs between the
@@ -33,14 +37,17 @@ func (postgresBackend) rebind(q string) string { return rebound.rebind(q) }
 // as integers.
 func (postgresBackend) bindArgs(args []any) []any { return boolsAsIntegers(args) }
 
-// writeLockKey is the advisory lock every write transaction holds until
-// it ends ("carerecord" in ASCII, shortened to fit a bigint).
+// writeLockKey is the advisory lock every serialised write transaction
+// holds until it ends ("carerecord" in ASCII, shortened to fit a bigint).
 const writeLockKey = 0x6361726572656364
 
 func (postgresBackend) lockWrite(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(writeLockKey))
 	return err
 }
+
+// forUpdate: a concurrent write transaction locks the row it read.
+func (postgresBackend) forUpdate() string { return " FOR UPDATE" }
 
 func (postgresBackend) lost(err error) bool { return isPostgresUnavailable(err) }
 
@@ -123,7 +130,7 @@ func openPostgres(dsn string, opts []Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", db.path, err)
 	}
-	db.write = &sqlDB{DB: pool, be: postgresBackend{}, lockWrites: true}
+	db.write = &sqlDB{DB: pool, be: postgresBackend{}, writer: true}
 	db.read = &sqlDB{DB: pool, be: postgresBackend{}}
 	ctx := context.Background()
 	fail := func(err error) (*DB, error) {

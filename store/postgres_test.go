@@ -367,3 +367,71 @@ func TestNodeRoleThatDoesNotOwnTheAuditTables(t *testing.T) {
 		}
 	})
 }
+
+// TestOnlySerialisedWritesTakeTheWriteLock: while another node holds the
+// write lock (here, a session of its own holding the advisory lock), the
+// writes that need no order across nodes (a record visit, a recent
+// patient) still commit, and a serialised write (the write check, which
+// takes the lock as the audit writer's batches do) waits until it is
+// released and then commits.
+func TestOnlySerialisedWritesTakeTheWriteLock(t *testing.T) {
+	postgresOnly(t)
+	ctx := context.Background()
+	dsn := testDB(t)
+	db := MustOpenDBAt(t, dsn)
+	holder, err := rawDB(t, dsn).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	const writeLockKey = 0x6361726572656364 // store/postgres.go
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(writeLockKey)); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(writeLockKey)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer unlock()
+
+	t.Run("ConcurrentWritesDoNotWait", func(t *testing.T) {
+		if _, err := db.VisitRecord(ctx, "u1", "9990000018", []string{"RJZ/Observation/a"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.VisitRecord(ctx, "u1", "9990000018", []string{"RJZ/Observation/b"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.TouchRecentPatient(ctx, "u1", "9990000018", nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("SerialisedWritesWaitForTheLock", func(t *testing.T) {
+		done := make(chan error, 1)
+		go func() { done <- db.CheckWrite(ctx) }()
+		// Wait until the write check is seen waiting for the lock.
+		watch := rawDB(t, dsn)
+		for {
+			var waiting int
+			if err := watch.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting > 0 {
+				break
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the write check ended (%v) while another node held the write lock", err)
+			default:
+			}
+		}
+		unlock()
+		if err := <-done; err != nil {
+			t.Fatalf("write check after the lock was released: %v", err)
+		}
+	})
+}

@@ -74,7 +74,7 @@ func (db *DB) TouchRecentPatient(ctx context.Context, userID, nhs string, label 
 		userID, nhs).Scan(&last, &labelled); err == nil && now-last < recentRefresh.Milliseconds() && (labelled || sealed == nil) {
 		return nil
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.write.BeginConcurrent(ctx) // an upsert and a trim of the user's own rows
 	if err != nil {
 		return fmt.Errorf("store: recent patient: %w", err)
 	}

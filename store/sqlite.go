@@ -37,6 +37,10 @@ func (*sqliteBackend) bindArgs(args []any) []any { return args }
 // lock.
 func (*sqliteBackend) lockWrite(context.Context, *sql.Tx) error { return nil }
 
+// forUpdate: SQLite has no row locks; its write transactions hold the
+// file's write lock from their first statement (BEGIN IMMEDIATE).
+func (*sqliteBackend) forUpdate() string { return "" }
+
 // lost is false: a file does not go away as a server does.
 func (*sqliteBackend) lost(error) bool { return false }
 func (*sqliteBackend) forget(*sql.DB)  {}
@@ -142,7 +146,7 @@ func openSQLite(path string, opts []Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", abs, err)
 	}
-	db.write = &sqlDB{DB: w, be: be, lockWrites: true}
+	db.write = &sqlDB{DB: w, be: be, writer: true}
 	db.write.SetMaxOpenConns(1)
 	db.write.SetMaxIdleConns(1)
 	db.write.SetConnMaxLifetime(0)

@@ -217,7 +217,7 @@ const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 func (db *DB) migrate(ctx context.Context) error {
 	// In a transaction, so that on PostgreSQL nodes starting together
 	// take turns (CREATE TABLE IF NOT EXISTS is not safe run at once).
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.write.BeginSerialised(ctx)
 	if err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
@@ -266,7 +266,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.name, err)
 		}
-		tx, err := db.write.BeginTx(ctx, nil)
+		tx, err := db.write.BeginSerialised(ctx)
 		if err != nil {
 			return fmt.Errorf("store: migration %s: %w", m.name, err)
 		}

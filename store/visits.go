@@ -98,7 +98,11 @@ func (db *DB) VisitRecord(ctx context.Context, userID, nhs string, keys []string
 	} else if ok {
 		return v, nil
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	// Concurrent: one row of the user's own, upserted; no order across
+	// nodes is needed. The row is read again here, locked for update
+	// where the engine has row locks, so that two views at once add up
+	// rather than one overwriting the other's keys.
+	tx, err := db.write.BeginConcurrent(ctx)
 	if err != nil {
 		return RecordVisit{}, fmt.Errorf("store: record visit: %w", err)
 	}
@@ -109,7 +113,7 @@ func (db *DB) VisitRecord(ctx context.Context, userID, nhs string, keys []string
 		prevAt   sql.NullInt64
 		prevSeen []byte
 	)
-	err = tx.QueryRowContext(ctx, `SELECT last_at, seen, prev_at, prev_seen FROM record_visits WHERE user_id = ? AND nhs_number = ?`,
+	err = tx.QueryRowContext(ctx, `SELECT last_at, seen, prev_at, prev_seen FROM record_visits WHERE user_id = ? AND nhs_number = ?`+db.be.forUpdate(),
 		userID, nhs).Scan(&last, &seen, &prevAt, &prevSeen)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
