@@ -584,27 +584,42 @@ func (f AuditFilter) where() (string, []any) {
 		conds []string
 		args  []any
 	)
-	eq := func(col, v string) {
-		if v != "" {
-			conds = append(conds, col+" = ?")
-			args = append(args, v)
-		}
-	}
 	// A user's or a patient's events are found through the search tables
 	// (auditindex.go), not an index on audit_events.
 	if f.UserID != "" {
 		c, a := byUser(f.UserID, 0)
 		conds, args = append(conds, c), append(args, a...)
 	}
-	if nhs := strings.Join(strings.Fields(f.NHSNumber), ""); nhs != "" {
+	if nhs := f.nhs(); nhs != "" {
 		c, a := byPatient(nhs, 0)
 		conds, args = append(conds, c), append(args, a...)
+	}
+	c, a := f.otherConds(func(col string) string { return col })
+	conds, args = append(conds, c...), append(args, a...)
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// nhs is the patient filter without the spaces it may be typed with.
+func (f AuditFilter) nhs() string { return strings.Join(strings.Fields(f.NHSNumber), "") }
+
+// otherConds are f's conditions other than the user and the patient, on
+// audit_events' columns as col names them (col("seq") may name a search
+// table's seq instead, which equals it).
+func (f AuditFilter) otherConds(col func(string) string) (conds []string, args []any) {
+	eq := func(name, v string) {
+		if v != "" {
+			conds = append(conds, col(name)+" = ?")
+			args = append(args, v)
+		}
 	}
 	eq("ods", f.ODS)
 	eq("reason", f.Reason)
 	eq("outcome", string(f.Outcome))
 	if len(f.Actions) > 0 {
-		conds = append(conds, "action IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.Actions)), ", ")+")")
+		conds = append(conds, col("action")+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.Actions)), ", ")+")")
 		for _, a := range f.Actions {
 			args = append(args, string(a))
 		}
@@ -614,24 +629,79 @@ func (f AuditFilter) where() (string, []any) {
 	// order (the primary key, or the other filter's index) with no sort.
 	// The unary + keeps SQLite from choosing the time index for the scan.
 	if !f.From.IsZero() {
-		conds = append(conds, "+time >= ?", "seq >= (SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1)")
+		conds = append(conds, "+"+col("time")+" >= ?", col("seq")+" >= (SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1)")
 		args = append(args, ms(f.From), ms(f.From))
 	}
 	if !f.To.IsZero() {
-		conds = append(conds, "+time < ?", "seq < COALESCE((SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1), 4611686018427387904)")
+		conds = append(conds, "+"+col("time")+" < ?", col("seq")+" < COALESCE((SELECT seq FROM audit_events WHERE time >= ? ORDER BY time LIMIT 1), 4611686018427387904)")
 		args = append(args, ms(f.To), ms(f.To))
 	}
 	if f.BeforeSeq > 0 {
-		conds = append(conds, "seq < ?")
+		conds = append(conds, col("seq")+" < ?")
 		args = append(args, f.BeforeSeq)
 	}
 	if f.VisibleToPatient {
-		conds = append(conds, "seq NOT IN (SELECT seq FROM patient_access_hidden)")
+		conds = append(conds, col("seq")+" NOT IN (SELECT seq FROM patient_access_hidden)")
 	}
-	if len(conds) == 0 {
-		return "", nil
+	return conds, args
+}
+
+// pageQuery selects the first limit events f selects, newest first.
+//
+// A search by user or by patient reads one search table joined to
+// audit_events, and the unindexed tail, each branch with every other
+// condition and its own ORDER BY seq DESC LIMIT, so that either engine
+// walks the search table's key newest first and stops after a page (a
+// seq IN (... UNION ALL ...) condition, as where gives, cannot take the
+// limit inside: PostgreSQL read and sorted every event of the user).
+// With both a user and a patient it walks the patient's table, and
+// compares the user on the event.
+func (f AuditFilter) pageQuery(limit int) (string, []any) {
+	nhs := f.nhs()
+	if f.UserID == "" && nhs == "" {
+		where, args := f.where()
+		return `SELECT ` + auditColumns + ` FROM audit_events` + where + ` ORDER BY seq DESC LIMIT ?`, append(args, limit)
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	table, key, v := "audit_by_user", "user_id", f.UserID
+	var also []string
+	var alsoArgs []any
+	if nhs != "" {
+		table, key, v = "audit_by_patient", "nhs_number", nhs
+		if f.UserID != "" {
+			also, alsoArgs = []string{"user_id"}, []any{f.UserID}
+		}
+	}
+	branch := func(col func(string) string) (string, []any) {
+		conds := []string{col(key) + " = ?"}
+		args := []any{v}
+		for i, c := range also {
+			conds = append(conds, col(c)+" = ?")
+			args = append(args, alsoArgs[i])
+		}
+		c, a := f.otherConds(col)
+		return strings.Join(append(conds, c...), " AND "), append(args, a...)
+	}
+	// The search table's branch: its key and seq on the table (the walk),
+	// the rest on the event (plain comparisons, so the answer is right
+	// even if a search table were edited).
+	indexedCond, indexedArgs := branch(func(col string) string {
+		if col == "seq" {
+			return "b.seq"
+		}
+		return "e." + col
+	})
+	tailCond, tailArgs := branch(func(col string) string { return col })
+	q := `SELECT * FROM (SELECT ` + prefixColumns(auditColumns, "e") + ` FROM ` + table + ` b JOIN audit_events e ON e.seq = b.seq
+		WHERE b.` + key + ` = ? AND ` + indexedCond + ` ORDER BY b.seq DESC LIMIT ?) AS indexed
+	UNION ALL
+	SELECT * FROM (SELECT ` + auditColumns + ` FROM audit_events
+		WHERE seq > (SELECT upto FROM audit_indexed) AND ` + tailCond + ` ORDER BY seq DESC LIMIT ?) AS tail
+	ORDER BY seq DESC LIMIT ?`
+	args := append([]any{v}, indexedArgs...)
+	args = append(args, limit)
+	args = append(args, tailArgs...)
+	args = append(args, limit, limit)
+	return q, args
 }
 
 // SearchAudit returns one page of the events f selects, newest first, and
@@ -654,9 +724,8 @@ func (db *DB) SearchAudit(ctx context.Context, f AuditFilter) (events []AuditEve
 }
 
 func (db *DB) auditPage(ctx context.Context, f AuditFilter, limit int) ([]AuditEvent, error) {
-	where, args := f.where()
-	rows, err := db.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events`+where+
-		` ORDER BY seq DESC LIMIT ?`, append(args, limit)...)
+	q, args := f.pageQuery(limit)
+	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ import (
 func TestAuditSearchTablesAndTail(t *testing.T) {
 	ctx := context.Background()
 	clock := newAuditClock()
-	path := filepath.Join(t.TempDir(), "carerecord.db")
+	path := testDB(t)
 	db, err := store.Open(path, store.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +51,10 @@ func TestAuditSearchTablesAndTail(t *testing.T) {
 		{UserID: "555000333", Actions: []store.Action{store.ActRecordOpen, store.ActAccessRefused}},
 		{NHSNumber: auditPatients[3], Outcome: store.OutcomeRefused},
 		{UserID: "nobody"},
+		// Combined filters, read in pages of 4 across the mark.
+		{UserID: "555000222", NHSNumber: auditPatients[1], Actions: []store.Action{store.ActRecordOpen, store.ActDocumentOpen}},
+		{NHSNumber: auditPatients[0], ODS: "RX1", Reason: "direct-care", Outcome: store.OutcomeAllowed},
+		{UserID: "555000111", Actions: []store.Action{store.ActSearch, store.ActAccessRefused}, BeforeSeq: 40},
 	}
 	check := func(stage string) {
 		t.Helper()
