@@ -208,18 +208,18 @@ func (r pgResults) details(o options, patient string) string {
 	fmt.Fprintf(&b, "PostgreSQL: %s. Audit log: the same %s events copied from the SQLite file with COPY in %s, VACUUM ANALYZE and a checkpoint included (database %d MB).\n",
 		r.settings, thousands(o.events), r.copyTime.Round(time.Second), r.logBytes>>20)
 	for _, l := range []struct {
-		name, conn string
+		name, conn string // conn: what was waited for, with its verb
 		r          loadResult
 	}{
-		{"one SQLite node", "the writer connection", r.sqlite},
-		{"one node on PostgreSQL", "the node's connection pool", r.one},
-		{"two nodes on PostgreSQL", "the nodes' connection pools", r.two},
+		{"one SQLite node", "the writer connection was", r.sqlite},
+		{"one node on PostgreSQL", "the node's connection pool was", r.one},
+		{"two nodes on PostgreSQL", "the nodes' connection pools were", r.two},
 	} {
 		if l.r.views == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "Load warm, %s, %s: %s views in %s, %.0f /s; p50 %s, p90 %s, p99 %s, max %s; "+
-			"this process used %.0f%% of the %d CPUs (PostgreSQL's own processes not counted; load averages as its runs began: %s); %s was waited for %s times, %s in all.\n",
+			"this process used %.0f%% of the %d CPUs (PostgreSQL's own processes not counted; load averages as its runs began: %s); %s waited for %s times, %s in all.\n",
 			patient, l.name, thousands(l.r.views), l.r.elapsed.Round(time.Millisecond), l.r.perSecond(),
 			msf(l.r.pct(50)), msf(l.r.pct(90)), msf(l.r.pct(99)), msf(l.r.pct(100)),
 			100*l.r.cpuShare, nproc(), l.r.loadAvg, l.conn, thousands(int(l.r.writeWaits)), l.r.writeWait.Round(time.Millisecond))
