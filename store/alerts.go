@@ -254,12 +254,105 @@ type alertKey struct{ kind, nhs string }
 // after that every event of theirs passes through observe. After a failed
 // batch the writer drops it all, since it may have counted events that
 // were never committed.
+//
+// With several nodes on one database, each batch first catches up with
+// the events and alerts the other nodes committed since (catchUp).
 type alertState struct {
 	users map[string]*userActivity
 	seen  int
+	// alertsUpto is the highest audit_alerts id the memory accounts for,
+	// valid when alertsKnown (on a shared log only).
+	alertsUpto  int64
+	alertsKnown bool
+	raisedHere  bool // this node raised alerts since alertsUpto
 }
 
-func (s *alertState) reset() { s.users, s.seen = nil, 0 }
+func (s *alertState) reset() { *s = alertState{} }
+
+// catchUpLimit is the most events another node may have appended for a
+// batch to read them one by one; after a longer gap the memory is dropped
+// and users' activity is read again from the table as they are seen.
+const catchUpLimit = 10_000
+
+// catchUp brings the memory from the log as it stood at seq before to the
+// head seq now, inside the batch's transaction (which holds the write
+// lock, so nothing else is appended meanwhile): the events in (before,
+// now] that the rules count are observed for the users already in memory
+// (the others are read from the table when first seen), and the alerts
+// raised since the last one accounted for are noted, so that an alert
+// another node raised is not raised again here.
+func (s *alertState) catchUp(ctx context.Context, q querier, before, now int64) error {
+	if now-before > catchUpLimit || now < before {
+		s.reset()
+	}
+	if !s.alertsKnown {
+		// Users are loaded with every alert raised so far.
+		if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_alerts`).Scan(&s.alertsUpto); err != nil {
+			return err
+		}
+		s.alertsKnown = true
+		if len(s.users) > 0 {
+			// Cannot happen: users are loaded only after the alerts
+			// are known. Be safe rather than miss anything.
+			s.users = nil
+		}
+		return nil
+	}
+	if now == before && !s.raisedHere {
+		return nil
+	}
+	if now != before && len(s.users) > 0 {
+		rows, err := q.QueryContext(ctx, `SELECT user_id, action, outcome, nhs_number, time FROM audit_events
+			WHERE seq > ? AND seq <= ? AND (outcome = 'refused' OR action IN (?, ?, ?)) ORDER BY seq`,
+			before, now, string(ActRecordOpen), string(ActDocumentOpen), string(ActRecordPrint))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				ev                   AuditEvent
+				user, action, outcom string
+				t                    int64
+			)
+			if err := rows.Scan(&user, &action, &outcom, &ev.NHSNumber, &t); err != nil {
+				rows.Close()
+				return err
+			}
+			if u := s.users[user]; u != nil {
+				ev.Action, ev.Outcome, ev.Time = Action(action), Outcome(outcom), fromMS(t)
+				u.observe(&ev)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	// This node's own alerts are read back too: their ids are not
+	// learnt at insert (noting them again changes nothing).
+	s.raisedHere = false
+	rows, err := q.QueryContext(ctx, `SELECT id, kind, user_id, nhs_number, raised FROM audit_alerts
+		WHERE id > ? ORDER BY id`, s.alertsUpto)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, t int64
+			a     Alert
+		)
+		if err := rows.Scan(&id, &a.Kind, &a.UserID, &a.NHSNumber, &t); err != nil {
+			return err
+		}
+		s.alertsUpto = max(s.alertsUpto, id)
+		if u := s.users[a.UserID]; u != nil {
+			a.Raised = fromMS(t)
+			u.noteAlert(a)
+		}
+	}
+	return rows.Err()
+}
 
 // horizon is how far back any rule looks.
 func (r AlertRules) horizon() time.Duration {
@@ -378,7 +471,14 @@ func (u *userActivity) observe(ev *AuditEvent) {
 	}
 }
 
-func (u *userActivity) noteAlert(a Alert) { u.alerts[alertKey{a.Kind, a.NHSNumber}] = a.Raised }
+// noteAlert records an alert raised for the user, keeping the latest raise
+// per kind and patient.
+func (u *userActivity) noteAlert(a Alert) {
+	k := alertKey{a.Kind, a.NHSNumber}
+	if t, ok := u.alerts[k]; !ok || a.Raised.After(t) {
+		u.alerts[k] = a.Raised
+	}
+}
 
 // memHistory answers the rules from one user's activity, forgetting what
 // has left the window as it goes.

@@ -377,6 +377,9 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 			// A failed COMMIT can leave the outcome unknown to us; read
 			// the head again before the next batch rather than guess.
 			a.stale = true
+			// The alert rules' memory may have counted events that were
+			// never committed: read users' activity again from the table.
+			a.activity.reset()
 		}
 	}()
 	if a.stale {
@@ -399,10 +402,12 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 		if err := db.loadAuditHeadFrom(ctx, tx); err != nil {
 			return err
 		}
-		if a.lastSeq != before {
-			// Another node wrote: the alert rules' memory of users'
-			// recent activity is read again from the table.
-			a.activity.reset()
+		// Other nodes may have written since this node's last batch: the
+		// alert rules' memory of users' recent activity catches up with
+		// what they appended, so their events count and their alerts are
+		// not raised again.
+		if err := a.activity.catchUp(ctx, tx, before, a.lastSeq); err != nil {
+			return fmt.Errorf("alert rules: %w", err)
 		}
 	}
 	stmt, err := tx.PrepareContext(ctx, auditInsert)
@@ -420,11 +425,6 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 	}
 	rule := a.rule
 	var args []any
-	defer func() {
-		if err != nil {
-			a.activity.reset()
-		}
-	}()
 	for i := range batch {
 		ev := &batch[i].ev
 		seq++
@@ -473,6 +473,7 @@ func (db *DB) commitAudit(batch []auditReq) (err error) {
 			if u != nil {
 				u.noteAlert(al)
 			}
+			a.activity.raisedHere = true
 		}
 		a.activity.sweep(a.rules, ev.Time)
 	}
