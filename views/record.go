@@ -267,7 +267,9 @@ type DateGroup struct {
 // YearLink jumps to the page of the timeline where a year begins.
 type YearLink struct {
 	Year, URL string
-	Count     int
+	// Page is the timeline page URL goes to.
+	Page  int
+	Count int
 }
 
 // Filter is the timeline's filter form, as submitted.

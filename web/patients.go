@@ -595,10 +595,14 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 		return "/patients/" + nhs + "?" + filterQuery(rp.Filter, page).Encode() + "#year-" + year
 	})
 	// The first day of each year that begins on this page is its anchor.
-	for i := range rp.Groups {
-		for _, y := range rp.Years {
-			if strings.HasSuffix(y.URL, "#year-"+y.Year) && yearPage(y.URL) == pageNo && groupYear(rp.Groups[i]) == y.Year && !anchored(rp.Groups, y.Year) {
+	for _, y := range rp.Years {
+		if y.Page != pageNo {
+			continue
+		}
+		for i := range rp.Groups {
+			if groupYear(rp.Groups[i]) == y.Year {
 				rp.Groups[i].ID = "year-" + y.Year
+				break
 			}
 		}
 	}
@@ -612,16 +616,6 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 	return rp
 }
 
-// yearPage is the page a year link goes to.
-func yearPage(u string) int {
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return 1
-	}
-	n, _ := strconv.Atoi(parsed.Query().Get("page"))
-	return max(n, 1)
-}
-
 // groupYear is the year a day group falls in.
 func groupYear(g views.DateGroup) string {
 	e := &g.Items[0].Entry
@@ -632,15 +626,6 @@ func groupYear(g views.DateGroup) string {
 		return strconv.Itoa(e.Date.Year())
 	}
 	return strconv.Itoa(e.Date.In(views.London).Year())
-}
-
-func anchored(gs []views.DateGroup, year string) bool {
-	for _, g := range gs {
-		if g.ID == "year-"+year {
-			return true
-		}
-	}
-	return false
 }
 
 // decorate adds the freshness note and links to an item.

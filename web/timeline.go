@@ -317,7 +317,8 @@ func yearsOf(items []views.Item, link func(page int, year string) string) []view
 		if slices.ContainsFunc(out, func(l views.YearLink) bool { return l.Year == y }) {
 			continue // an undated or out-of-order entry: its year is listed
 		}
-		out = append(out, views.YearLink{Year: y, URL: link(i/pageSize+1, y), Count: 1})
+		page := i/pageSize + 1
+		out = append(out, views.YearLink{Year: y, URL: link(page, y), Page: page, Count: 1})
 	}
 	return out
 }
