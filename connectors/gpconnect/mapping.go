@@ -616,24 +616,24 @@ func (m *mapper) linkProblems() {
 	for _, e := range m.entries {
 		titles[e.ID] = e.Title
 	}
+	// named appends to names the title of each shown entry keys map to,
+	// once, leaving out the entry itself and what is not shown.
+	named := func(names []string, self string, keys []string) []string {
+		for _, k := range keys {
+			id := m.entryOf[k]
+			if t := titles[id]; t != "" && id != self && !slices.Contains(names, t) {
+				names = append(names, t)
+			}
+		}
+		return names
+	}
 	for i := range m.entries {
 		e := &m.entries[i]
 		if e.Encounter != nil {
-			for _, k := range m.recorded[e.ID] {
-				id, ok := m.entryOf[k]
-				if t := titles[id]; ok && t != "" && id != e.ID && !slices.Contains(e.Encounter.Recorded, t) {
-					e.Encounter.Recorded = append(e.Encounter.Recorded, t)
-				}
-			}
+			e.Encounter.Recorded = named(e.Encounter.Recorded, e.ID, m.recorded[e.ID])
 		}
-		if e.Problem == nil {
-			continue
-		}
-		for _, k := range m.related[e.ID] {
-			id, ok := m.entryOf[k]
-			if t := titles[id]; ok && t != "" && id != e.ID && !slices.Contains(e.Problem.Linked, t) {
-				e.Problem.Linked = append(e.Problem.Linked, t)
-			}
+		if e.Problem != nil {
+			e.Problem.Linked = named(e.Problem.Linked, e.ID, m.related[e.ID])
 		}
 	}
 }
