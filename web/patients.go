@@ -549,13 +549,7 @@ func (s *Server) recordPage(c echo.Context, nhs string, v *records.RecordView, v
 	only.New = true
 	rp.Since.OnlyURL = "/patients/" + nhs + "?" + filterQuery(only, 0).Encode()
 	if rp.Filter.New {
-		kept := shown[:0:0]
-		for i := range shown {
-			if isNew(&shown[i]) {
-				kept = append(kept, shown[i])
-			}
-		}
-		shown = kept
+		shown = onlyNew(shown, isNew)
 	}
 	rp.Total, rp.All = len(shown), len(items)
 	rp.Filters = filterTags(nhs, rp.Filter, rp.Options)

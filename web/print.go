@@ -51,13 +51,7 @@ func (s *Server) showPrint(c echo.Context) error {
 	shown := applyFilter(items, f)
 	isNew := func(it *views.Item) bool { return news(&it.Entry) && visit.New(it.Entry.Key()) }
 	if f.New {
-		kept := shown[:0:0]
-		for i := range shown {
-			if isNew(&shown[i]) {
-				kept = append(kept, shown[i])
-			}
-		}
-		shown = kept
+		shown = onlyNew(shown, isNew)
 	}
 	pp := views.PrintPage{
 		NHS:        l.nhs,
@@ -81,10 +75,7 @@ func (s *Server) showPrint(c echo.Context) error {
 	}
 	pp.Missing = account.For(f)
 	pp.Filters = filterTags(l.nhs, f, options)
-	pp.BackURL = "/patients/" + l.nhs
-	if q := filterQuery(f, 0); len(q) > 0 {
-		pp.BackURL += "?" + q.Encode()
-	}
+	pp.BackURL = recordPath(l.nhs, f)
 	// Copied: shown may share the timeline cache's array.
 	printed := append([]views.Item(nil), shown[:pp.Printed]...)
 	for i := range printed {

@@ -158,16 +158,34 @@ func filterQuery(f views.Filter, page int) url.Values {
 	return q
 }
 
+// recordPath is the record page with filter f, on its first page.
+func recordPath(nhs string, f views.Filter) string {
+	u := "/patients/" + nhs
+	if q := filterQuery(f, 0); len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// onlyNew keeps the items isNew says arrived since the user last looked
+// (the filter "new since you last looked"). items is not changed: it may
+// be the timeline cache's.
+func onlyNew(items []views.Item, isNew func(*views.Item) bool) []views.Item {
+	kept := items[:0:0]
+	for i := range items {
+		if isNew(&items[i]) {
+			kept = append(kept, items[i])
+		}
+	}
+	return kept
+}
+
 // filterTags lists the filters in force, each with the address of the
 // record with that filter alone removed (and the first page).
 func filterTags(nhs string, f views.Filter, sources []connectors.Source) []views.FilterTag {
 	var out []views.FilterTag
 	add := func(label string, without views.Filter) {
-		u := "/patients/" + nhs
-		if q := filterQuery(without, 0); len(q) > 0 {
-			u += "?" + q.Encode()
-		}
-		out = append(out, views.FilterTag{Label: label, RemoveURL: u})
+		out = append(out, views.FilterTag{Label: label, RemoveURL: recordPath(nhs, without)})
 	}
 	for i, k := range f.Kinds {
 		g := f
