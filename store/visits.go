@@ -1,10 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,11 +35,7 @@ func (v RecordVisit) New(key string) bool {
 
 func visitHash(key string) uint64 {
 	h := sha256.Sum256([]byte(key))
-	var n uint64
-	for _, b := range h[:8] {
-		n = n<<8 | uint64(b)
-	}
-	return n
+	return binary.BigEndian.Uint64(h[:8])
 }
 
 func packSeen(set map[uint64]bool) []byte {
@@ -48,23 +44,17 @@ func packSeen(set map[uint64]bool) []byte {
 		hs = append(hs, h)
 	}
 	slices.Sort(hs)
-	b := bytes.NewBuffer(make([]byte, 0, 8*len(hs))) // never nil: the column is NOT NULL
+	b := make([]byte, 0, 8*len(hs)) // never nil: the column is NOT NULL
 	for _, h := range hs {
-		for i := 7; i >= 0; i-- {
-			b.WriteByte(byte(h >> (8 * i)))
-		}
+		b = binary.BigEndian.AppendUint64(b, h)
 	}
-	return b.Bytes()
+	return b
 }
 
 func unpackSeen(b []byte) map[uint64]bool {
 	set := make(map[uint64]bool, len(b)/8)
 	for i := 0; i+8 <= len(b); i += 8 {
-		var n uint64
-		for _, c := range b[i : i+8] {
-			n = n<<8 | uint64(c)
-		}
-		set[n] = true
+		set[binary.BigEndian.Uint64(b[i:])] = true
 	}
 	return set
 }
