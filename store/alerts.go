@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -145,9 +146,14 @@ type alertHistory interface {
 // opensRecord reports whether an action shows a patient's record to its
 // user, as the rules count openings: the record, a document, or a printed
 // summary (reached by its own link, without the record page).
-func opensRecord(a Action) bool {
-	return a == ActRecordOpen || a == ActDocumentOpen || a == ActRecordPrint
-}
+func opensRecord(a Action) bool { return slices.Contains(recordOpenings, a) }
+
+// recordOpenings are the actions opensRecord counts; recordOpeningsSQL
+// lists them for the rules' queries.
+var (
+	recordOpenings    = []Action{ActRecordOpen, ActDocumentOpen, ActRecordPrint}
+	recordOpeningsSQL = actionsSQL(recordOpenings)
+)
 
 // evaluate returns the alerts ev raises.
 func (r AlertRules) evaluate(ev *AuditEvent, h alertHistory) []Alert {
@@ -303,8 +309,8 @@ func (s *alertState) catchUp(ctx context.Context, q querier, before, now int64) 
 	}
 	if now != before && len(s.users) > 0 {
 		rows, err := q.QueryContext(ctx, `SELECT user_id, action, outcome, nhs_number, time FROM audit_events
-			WHERE seq > ? AND seq <= ? AND (outcome = 'refused' OR action IN (?, ?, ?)) ORDER BY seq`,
-			before, now, string(ActRecordOpen), string(ActDocumentOpen), string(ActRecordPrint))
+			WHERE seq > ? AND seq <= ? AND (outcome = 'refused' OR action IN `+recordOpeningsSQL+`) ORDER BY seq`,
+			before, now)
 		if err != nil {
 			return err
 		}
@@ -415,8 +421,8 @@ func loadUserActivity(ctx context.Context, q querier, r AlertRules, userID strin
 	}
 	cond, args := byUser(userID, start)
 	rows, err := q.QueryContext(ctx, `SELECT action, outcome, nhs_number, time FROM audit_events
-		WHERE `+cond+` AND time >= ? AND (outcome = 'refused' OR action IN (?, ?, ?)) ORDER BY seq`,
-		append(args, ms(since), string(ActRecordOpen), string(ActDocumentOpen), string(ActRecordPrint))...)
+		WHERE `+cond+` AND time >= ? AND (outcome = 'refused' OR action IN `+recordOpeningsSQL+`) ORDER BY seq`,
+		append(args, ms(since))...)
 	if err != nil {
 		return nil, err
 	}

@@ -808,9 +808,10 @@ type AccessSummary struct {
 var accessActions = []Action{ActRecordOpen, ActDocumentOpen, ActRefresh, ActRecordPrint, ActBreakGlass,
 	ActObjectionOverride, ActReasonGiven, ActAccessRefused}
 
-func accessActionsSQL() string {
-	q := make([]string, len(accessActions))
-	for i, a := range accessActions {
+// actionsSQL lists actions as SQL literals in parentheses, for IN.
+func actionsSQL(as []Action) string {
+	q := make([]string, len(as))
+	for i, a := range as {
 		q[i] = "'" + string(a) + "'"
 	}
 	return "(" + strings.Join(q, ", ") + ")"
@@ -828,7 +829,7 @@ func accessSummarySQL(be backend, cond, groupBy string) string {
 			` + reasons + ` AS reasons,
 			MAX(CASE WHEN action IN ('break-glass', 'objection-override') OR reason = 'break-glass' THEN 1 ELSE 0 END) AS bg
 		FROM audit_events
-		WHERE ` + cond + ` AND nhs_number != '' AND action IN ` + accessActionsSQL() + `
+		WHERE ` + cond + ` AND nhs_number != '' AND action IN ` + actionsSQL(accessActions) + `
 		GROUP BY ` + groupBy + `) g
 	JOIN audit_events e ON e.seq = g.last_seq
 	ORDER BY g.last DESC, e.seq DESC`
