@@ -151,7 +151,7 @@ func (db *DB) visitUnchanged(ctx context.Context, userID, nhs string, now int64,
 		return RecordVisit{}, false, err
 	}
 	age := now - last
-	if age < 0 || age >= VisitGap.Milliseconds() || age >= visitRefresh.Milliseconds() {
+	if age < 0 || age >= visitRefresh.Milliseconds() { // visitRefresh < VisitGap: the same visit too
 		return RecordVisit{}, false, nil
 	}
 	shown := unpackSeen(seen)
