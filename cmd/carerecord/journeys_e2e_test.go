@@ -840,13 +840,7 @@ func (tb *tab) checkCumulative(name string) {
 	}
 	tb.do(chromedp.EmulateViewport(375, 800))
 	narrow := run1(tb, chromedp.Evaluate[layout](measure))
-	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
-		return err
-	}))
-	tb.step(name+": the window's own width again", chromedp.Poll[chromedp.Void](`window.innerWidth > 375 &&
-		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
-		chromedp.WithPollingTimeout(stepTimeout)))
+	tb.windowSize(name, 375)
 	if narrow.PageWidth > narrow.Viewport {
 		tb.t.Errorf("%s at 375 px: the page is %d px wide (scrolls sideways)", name, narrow.PageWidth)
 	}
@@ -870,13 +864,7 @@ func (tb *tab) checkChartNarrow(name string) {
 			Legends: document.querySelectorAll('figure[data-testid="trend-chart"] [data-testid="trend-series"]').length,
 			PageWidth: document.documentElement.scrollWidth, Viewport: vw};
 	})()`))
-	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
-		return err
-	}))
-	tb.step(name+": the window's own width again", chromedp.Poll[chromedp.Void](`window.innerWidth > 375 &&
-		new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`,
-		chromedp.WithPollingTimeout(stepTimeout)))
+	tb.windowSize(name, 375)
 	if f.Charts == 0 || f.TooWide > 0 || f.Legends == 0 || f.PageWidth > f.Viewport {
 		tb.t.Errorf("%s at 375 px: %d charts, %d not fitting the screen, %d legend lines, page %d px wide in %d", name, f.Charts, f.TooWide, f.Legends, f.PageWidth, f.Viewport)
 	}
